@@ -44,8 +44,6 @@ export interface InsnDesc {
   readonly isa: number;
 }
 
-export const INSN_TABLE: ReadonlyArray<InsnDesc | undefined> = buildTable();
-
 const SIZE_BYTES: Record<number, number> = { [BPF_W]: 4, [BPF_H]: 2, [BPF_B]: 1, [BPF_DW]: 8 };
 const SIZE_SUFFIX: Record<number, string> = { [BPF_W]: "w", [BPF_H]: "h", [BPF_B]: "b", [BPF_DW]: "dw" };
 
@@ -59,6 +57,8 @@ export const JMP_OP_NAMES: Record<number, string> = {
   [BPF_JSGT]: "jsgt", [BPF_JSGE]: "jsge", [BPF_JLT]: "jlt", [BPF_JLE]: "jle", [BPF_JSLT]: "jslt",
   [BPF_JSLE]: "jsle",
 };
+
+export const INSN_TABLE: ReadonlyArray<InsnDesc | undefined> = buildTable();
 
 function buildTable(): Array<InsnDesc | undefined> {
   const t: Array<InsnDesc | undefined> = new Array(256).fill(undefined);
