@@ -1,0 +1,19 @@
+// Ethernet, 802.1Q/802.1ad, IPv4, IPv6, UDP, TCP and ICMP header constants
+// (include/uapi/linux/if_ether.h, in.h, ip.h, ipv6.h).
+export const ETH_ALEN = 6;
+export const ETH_HLEN = 14;
+export const ETH_P_IP = 0x0800;
+export const ETH_P_ARP = 0x0806;
+export const ETH_P_8021Q = 0x8100;
+export const ETH_P_8021AD = 0x88a8;
+export const ETH_P_IPV6 = 0x86dd;
+export const VLAN_HLEN = 4;
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_ICMPV6 = 58;
+export const IPPROTO_GRE = 47;
+export const IPV4_HLEN = 20;
+export const IPV6_HLEN = 40;
+export const UDP_HLEN = 8;
+export const TCP_HLEN = 20;

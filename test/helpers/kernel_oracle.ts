@@ -1,0 +1,129 @@
+// The real Linux kernel as a differential oracle: loads objects with bpftool
+// into a private network namespace and bpffs directory, runs programs with
+// BPF_PROG_TEST_RUN (`bpftool prog run`) and dumps maps (`bpftool map dump`).
+import { execa, execaSync } from "execa";
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+export interface KernelRun {
+  /** Return value, or null when the run failed (errno text in `error`). */
+  retval: number | null;
+  dataOut: string;
+  error: string;
+}
+
+export interface KernelMapEntry {
+  key: string;
+  value: string;
+}
+
+function hexBytes(a: string[]): string {
+  return a.map((x) => x.replace(/^0x/, "").padStart(2, "0")).join("");
+}
+
+/** Why the kernel oracle cannot run here, or null when it can. */
+export function kernelOracleUnavailable(repoRoot: string): string | null {
+  if (process.getuid?.() !== 0) return "not root: bpftool prog load needs CAP_BPF/CAP_SYS_ADMIN";
+  try {
+    execaSync("bpftool", ["version"]);
+  } catch {
+    return "bpftool not found (apt-get install bpftool)";
+  }
+  try {
+    execaSync("ip", ["-V"]);
+  } catch {
+    return "ip (iproute2) not found";
+  }
+  if (!existsSync("/sys/fs/bpf") || execaSync("sh", ["-c", "mount | grep -q ' /sys/fs/bpf type bpf' || mount -t bpf bpf /sys/fs/bpf"], { reject: false }).exitCode !== 0) {
+    return "bpffs is not mounted at /sys/fs/bpf and could not be mounted";
+  }
+  const pin = `/sys/fs/bpf/vxo-probe-${process.pid}`;
+  const r = execaSync("bpftool", ["prog", "load", path.join(repoRoot, "scenarios/programs/xdp_pass.o"), pin, "type", "xdp"], { reject: false });
+  execaSync("rm", ["-f", pin], { reject: false });
+  if (r.exitCode !== 0) return `bpftool could not load a trivial XDP program: ${r.stderr.trim()}`;
+  return null;
+}
+
+/** One object loaded into the kernel, in its own netns and pin directory. */
+export class KernelObject {
+  readonly dir: string;
+  readonly netns: string;
+  readonly tmp: string;
+  #n = 0;
+
+  private constructor(dir: string, netns: string) {
+    this.dir = dir;
+    this.netns = netns;
+    this.tmp = mkdtempSync(path.join(tmpdir(), "vxo-oracle-"));
+  }
+
+  /** `bpftool prog loadall OBJ DIR/progs type xdp pinmaps DIR/maps` inside a fresh netns. */
+  static async load(obj: string, tag: string): Promise<KernelObject> {
+    const id = `vxo-${tag}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    await execa("ip", ["netns", "add", id]);
+    const ko = new KernelObject(`/sys/fs/bpf/${id}`, id);
+    try {
+      await ko.bpftool(["prog", "loadall", obj, `${ko.dir}/progs`, "type", "xdp", "pinmaps", `${ko.dir}/maps`]);
+    } catch (e) {
+      await ko.close();
+      throw e;
+    }
+    return ko;
+  }
+
+  async bpftool(args: string[]): Promise<string> {
+    const r = await execa("ip", ["netns", "exec", this.netns, "bpftool", ...args], { reject: false });
+    if (r.exitCode !== 0) throw new Error(`bpftool ${args.join(" ")}: ${r.stderr || r.stdout}`);
+    return r.stdout;
+  }
+
+  async mapUpdate(map: string, keyHex: string, valueHex: string): Promise<void> {
+    const bytes = (h: string) => ["hex", ...h.match(/../g)!];
+    await this.bpftool(["map", "update", "pinned", `${this.dir}/maps/${map}`, "key", ...bytes(keyHex), "value", ...bytes(valueHex)]);
+  }
+
+  /** `bpftool prog run pinned PROG data_in F data_out G`. */
+  async run(prog: string, data: Uint8Array, repeat = 1): Promise<KernelRun & { durationNs: number }> {
+    const n = this.#n++;
+    const fin = path.join(this.tmp, `in${n}`), fout = path.join(this.tmp, `out${n}`);
+    writeFileSync(fin, data);
+    rmSync(fout, { force: true });
+    const args = ["prog", "run", "pinned", `${this.dir}/progs/${prog}`, "data_in", fin, "data_out", fout];
+    if (repeat > 1) args.push("repeat", String(repeat));
+    const r = await execa("ip", ["netns", "exec", this.netns, "bpftool", ...args], { reject: false });
+    const m = /Return value: (\d+), duration(?: \(average\))?: (\d+)ns/.exec(r.stdout);
+    if (r.exitCode !== 0 || m === null) return { retval: null, dataOut: "", error: (r.stderr || r.stdout).trim(), durationNs: 0 };
+    return { retval: Number(m[1]), dataOut: Buffer.from(readFileSync(fout)).toString("hex"), error: "", durationNs: Number(m[2]) };
+  }
+
+  /** Map entries as hex; per-CPU values become the per-CPU sum of each u64 word. */
+  async mapDump(map: string): Promise<KernelMapEntry[]> {
+    const out = JSON.parse(await this.bpftool(["-j", "map", "dump", "pinned", `${this.dir}/maps/${map}`])) as Array<{
+      key: string[]; value?: string[]; values?: Array<{ cpu: number; value: string[] }>;
+    }>;
+    return out.map((e) => ({
+      key: hexBytes(e.key),
+      value: e.value !== undefined ? hexBytes(e.value) : sumPerCpu(e.values!.map((v) => hexBytes(v.value))),
+    }));
+  }
+
+  async close(): Promise<void> {
+    await execa("rm", ["-rf", this.dir], { reject: false });
+    await execa("ip", ["netns", "del", this.netns], { reject: false });
+    rmSync(this.tmp, { recursive: true, force: true });
+  }
+}
+
+/** Adds per-CPU values word by word (u64 little endian) so runs on different CPUs compare equal. */
+export function sumPerCpu(values: string[]): string {
+  if (values.length === 0) return "";
+  const len = values[0]!.length / 2;
+  const out = Buffer.alloc(len);
+  for (let w = 0; w + 8 <= len; w += 8) {
+    let s = 0n;
+    for (const v of values) s += Buffer.from(v, "hex").readBigUInt64LE(w);
+    out.writeBigUInt64LE(BigInt.asUintN(64, s), w);
+  }
+  return out.toString("hex");
+}
