@@ -38,7 +38,7 @@ export function licenseIsGplCompatible(license: string): boolean {
 }
 
 /** BPF_FIB_LKUP_RET_FWD_DISABLED: forwarding is off on the ingress device. */
-export const BPF_FIB_LKUP_RET_FWD_DISABLED = 3;
+export const BPF_FIB_LKUP_RET_FWD_DISABLED = 5;
 
 /**
  * The FIB of a kernel with no routes, as bpf_ipv4/ipv6_fib_lookup() answer in a
@@ -102,7 +102,8 @@ export class BpfKernel implements BpfMapEnv {
     this.#nextMapId++;
     this.maps.set(m.id, m);
     this.#mapByAddr.set(m.addr, m);
-    this.vm.addMapRegion(m, (attr.mapFlags & BPF_F_RDONLY_PROG) === 0);
+    // The map's own flags: some types add BPF_F_RDONLY_PROG themselves (devmaps).
+    this.vm.addMapRegion(m, (m.mapFlags & BPF_F_RDONLY_PROG) === 0);
     return m;
   }
 

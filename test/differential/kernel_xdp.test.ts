@@ -60,7 +60,7 @@ describe.skipIf(unavailable !== null)("kernel differential (bpftool prog run vs 
       continue;
     }
     const objPath = path.join(PROGRAMS_DIR, obj);
-    const spec = openObject(readFileSync(objPath));
+    const spec = openObject(readFileSync(objPath), { file: objPath });
     for (const ps of spec.progs) {
       it(`${obj} ${ps.name}: same retval, output packet and maps on ${corpus.length} packets`, async () => {
         const ko = await KernelObject.load(objPath, obj.replace(/\W/g, "_"));

@@ -1,8 +1,8 @@
 // The real Linux kernel as a differential oracle: loads objects with bpftool
-// into a private network namespace and bpffs directory, runs programs with
+// into a private bpffs directory, runs each bpftool in a fresh network namespace, runs programs with
 // BPF_PROG_TEST_RUN (`bpftool prog run`) and dumps maps (`bpftool map dump`).
 import { execa, execaSync } from "execa";
-import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -32,8 +32,9 @@ export function kernelOracleUnavailable(repoRoot: string): string | null {
   }
   try {
     execaSync("ip", ["-V"]);
+    execaSync("nsenter", ["--version"]);
   } catch {
-    return "ip (iproute2) not found";
+    return "ip (iproute2) or nsenter (util-linux) not found";
   }
   if (!existsSync("/sys/fs/bpf") || execaSync("sh", ["-c", "mount | grep -q ' /sys/fs/bpf type bpf' || mount -t bpf bpf /sys/fs/bpf"], { reject: false }).exitCode !== 0) {
     return "bpffs is not mounted at /sys/fs/bpf and could not be mounted";
@@ -45,7 +46,7 @@ export function kernelOracleUnavailable(repoRoot: string): string | null {
   return null;
 }
 
-/** One object loaded into the kernel, in its own netns and pin directory. */
+/** One object loaded into the kernel, pinned in a directory of its own. */
 export class KernelObject {
   readonly dir: string;
   readonly netns: string;
@@ -58,11 +59,12 @@ export class KernelObject {
     this.tmp = mkdtempSync(path.join(tmpdir(), "vxo-oracle-"));
   }
 
-  /** `bpftool prog loadall OBJ DIR/progs type xdp pinmaps DIR/maps` inside a fresh netns. */
+  /** `bpftool prog loadall OBJ DIR/progs type xdp pinmaps DIR/maps`. */
   static async load(obj: string, tag: string): Promise<KernelObject> {
     const id = `vxo-${tag}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     await execa("ip", ["netns", "add", id]);
     const ko = new KernelObject(`/sys/fs/bpf/${id}`, id);
+    mkdirSync(ko.dir);
     try {
       await ko.bpftool(["prog", "loadall", obj, `${ko.dir}/progs`, "type", "xdp", "pinmaps", `${ko.dir}/maps`]);
     } catch (e) {
@@ -72,8 +74,14 @@ export class KernelObject {
     return ko;
   }
 
+  /**
+   * Runs bpftool inside the object's own network namespace (nsenter --net, so
+   * the mount namespace with the bpffs pins stays shared): helpers that look at
+   * the stack (bpf_fib_lookup) see a pristine one, only lo, down, forwarding off,
+   * and devmap entries that point at its lo stay valid between commands.
+   */
   async bpftool(args: string[]): Promise<string> {
-    const r = await execa("ip", ["netns", "exec", this.netns, "bpftool", ...args], { reject: false });
+    const r = await execa("nsenter", [`--net=/run/netns/${this.netns}`, "bpftool", ...args], { reject: false });
     if (r.exitCode !== 0) throw new Error(`bpftool ${args.join(" ")}: ${r.stderr || r.stdout}`);
     return r.stdout;
   }
@@ -91,7 +99,7 @@ export class KernelObject {
     rmSync(fout, { force: true });
     const args = ["prog", "run", "pinned", `${this.dir}/progs/${prog}`, "data_in", fin, "data_out", fout];
     if (repeat > 1) args.push("repeat", String(repeat));
-    const r = await execa("ip", ["netns", "exec", this.netns, "bpftool", ...args], { reject: false });
+    const r = await execa("nsenter", [`--net=/run/netns/${this.netns}`, "bpftool", ...args], { reject: false });
     const m = /Return value: (\d+), duration(?: \(average\))?: (\d+)ns/.exec(r.stdout);
     if (r.exitCode !== 0 || m === null) return { retval: null, dataOut: "", error: (r.stderr || r.stdout).trim(), durationNs: 0 };
     return { retval: Number(m[1]), dataOut: Buffer.from(readFileSync(fout)).toString("hex"), error: "", durationNs: Number(m[2]) };
@@ -99,13 +107,35 @@ export class KernelObject {
 
   /** Map entries as hex; per-CPU values become the per-CPU sum of each u64 word. */
   async mapDump(map: string): Promise<KernelMapEntry[]> {
-    const out = JSON.parse(await this.bpftool(["-j", "map", "dump", "pinned", `${this.dir}/maps/${map}`])) as Array<{
-      key: string[]; value?: string[]; values?: Array<{ cpu: number; value: string[] }>;
+    let text: string;
+    try {
+      text = await this.bpftool(["-j", "map", "dump", "pinned", `${this.dir}/maps/${map}`]);
+    } catch {
+      // Frozen read-only maps (.rodata) refuse a read-write BPF_OBJ_GET of their pin: go by id.
+      text = await this.bpftool(["-j", "map", "dump", "id", String(await this.mapIdByName(map))]);
+    }
+    const out = JSON.parse(text) as Array<{
+      key: string[]; value?: string[] | { error: string }; values?: Array<{ cpu: number; value: string[] }>;
     }>;
-    return out.map((e) => ({
+    // Slots that exist for get_next_key but have no value (empty devmap/prog-array slots) dump as errors.
+    return out.filter((e) => Array.isArray(e.value) || Array.isArray(e.values)).map((e) => ({
       key: hexBytes(e.key),
-      value: e.value !== undefined ? hexBytes(e.value) : sumPerCpu(e.values!.map((v) => hexBytes(v.value))),
+      value: Array.isArray(e.value) ? hexBytes(e.value) : sumPerCpu(e.values!.map((v) => hexBytes(v.value))),
     }));
+  }
+
+  /** Id of one of this object's maps, found through the programs' map_ids. */
+  async mapIdByName(name: string): Promise<number> {
+    const progs = JSON.parse(await this.bpftool(["-j", "prog", "show"])) as Array<{ map_ids?: number[]; pinned?: string[] }>;
+    const ids = new Set<number>();
+    for (const p of progs) for (const id of p.map_ids ?? []) ids.add(id);
+    for (const id of ids) {
+      const m = JSON.parse(await this.bpftool(["-j", "map", "show", "id", String(id)])) as { name?: string; pinned?: string[] };
+      if (m.name === name || (m.pinned ?? []).some((p) => p.startsWith(this.dir))) {
+        if (m.name === name) return id;
+      }
+    }
+    throw new Error(`no map named ${name} among the loaded programs' maps`);
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,481 @@
+// BPF_MAP_TYPE_HASH, PERCPU_HASH, LRU_HASH and LRU_PERCPU_HASH.
+// Mirrors kernel/bpf/hashtab.c with its default preallocated element pool.
+//
+// Buckets: roundup_pow_of_two(max_entries) chains, bucket = jhash(key, seed) &
+// (n_buckets - 1); a new element goes to the head of its chain, so iteration
+// (BPF_MAP_GET_NEXT_KEY: buckets in order, each chain from its head) matches
+// the kernel's order exactly for BPF_F_ZERO_SEED maps. Other maps get a fixed
+// seed derived from the map id instead of the kernel's random one, so runs
+// are reproducible.
+//
+// Storage: values in one BpfMemory area, element e at valuesStart +
+// e * elemBytes (per-CPU: nCpus slots of round_up(value_size, 8)); keys,
+// hashes and chain links in typed arrays. Plain HASH maps own max_entries +
+// nCpus elements: as in the kernel, updating an existing key fills the CPU's
+// spare ("extra") element and swaps it in, the old element becoming the new
+// spare, so a value pointer a program still holds keeps pointing at the old,
+// intact value until that CPU replaces another element. Per-CPU maps update
+// in place. Deleted elements return to the pool (LIFO).
+import type { BpfMapAttr, BpfMapEnv } from "../map.ts";
+import { E2BIG, EEXIST, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP, EPERM } from "../../errno.ts";
+import {
+  BPF_EXIST, BPF_F_NO_COMMON_LRU, BPF_F_NO_PREALLOC, BPF_F_NUMA_NODE, BPF_F_RDONLY_PROG, BPF_F_ZERO_SEED,
+  BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_HASH, BPF_NOEXIST,
+} from "../uapi.ts";
+import { BpfLru } from "./bpf_lru_list.ts";
+import { jhash } from "./jhash.ts";
+import {
+  BPF_F_ACCESS_MASK, KMALLOC_MAX_SIZE, MapBase, PCPU_MIN_UNIT_SIZE, SIZEOF_BPF_HTAB, SIZEOF_BUCKET, SIZEOF_HTAB_ELEM,
+  SIZEOF_POINTER, U32_MAX, allocMapMemory, constructOrNomem, copyBytes, mapFlagsAccessOk, roundUp8, roundupPowOfTwo, type MapLayout,
+} from "./map_common.ts";
+
+/** Flags a hash map accepts (HTAB_CREATE_FLAG_MASK). */
+export const HTAB_CREATE_FLAG_MASK =
+  BPF_F_NO_PREALLOC | BPF_F_NO_COMMON_LRU | BPF_F_NUMA_NODE | BPF_F_ACCESS_MASK | BPF_F_ZERO_SEED;
+/** Per-CPU bucket-lock counters each hash map allocates (HASHTAB_MAP_LOCK_COUNT). */
+const HASHTAB_MAP_LOCK_COUNT = 8;
+
+function isPercpuType(t: number): boolean {
+  return t === BPF_MAP_TYPE_PERCPU_HASH || t === BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+
+function isLruType(t: number): boolean {
+  return t === BPF_MAP_TYPE_LRU_HASH || t === BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+
+/**
+ * htab_map_alloc_check(). Returns 0, -EINVAL, -E2BIG, or -EOPNOTSUPP for an LRU map
+ * with BPF_F_NO_PREALLOC (the kernel returns its internal ENOTSUPP, 524, there; we
+ * never let 524 out).
+ */
+export function htabMapAllocCheck(attr: BpfMapAttr): number {
+  const percpu = isPercpuType(attr.mapType);
+  const lru = isLruType(attr.mapType);
+  const percpuLru = (attr.mapFlags & BPF_F_NO_COMMON_LRU) !== 0;
+  const prealloc = (attr.mapFlags & BPF_F_NO_PREALLOC) === 0;
+  const hasNumaNode = (attr.mapFlags & BPF_F_NUMA_NODE) !== 0;
+  if ((attr.mapFlags & ~HTAB_CREATE_FLAG_MASK) !== 0 || !mapFlagsAccessOk(attr.mapFlags)) return -EINVAL;
+  if (!lru && percpuLru) return -EINVAL;
+  if (lru && !prealloc) return -EOPNOTSUPP;
+  if (hasNumaNode && (percpu || percpuLru)) return -EINVAL;
+  if (attr.maxEntries === 0 || attr.keySize === 0 || attr.valueSize === 0) return -EINVAL;
+  // Keeps a whole element kmalloc-able and copyable by the syscall side.
+  if (attr.keySize + attr.valueSize >= KMALLOC_MAX_SIZE - SIZEOF_HTAB_ELEM) return -E2BIG;
+  if (percpu && roundUp8(attr.valueSize) > PCPU_MIN_UNIT_SIZE) return -E2BIG;
+  return 0;
+}
+
+/** A fixed per-map seed (the kernel draws get_random_u32()); see the file header. */
+function seedFor(id: number): number {
+  let h = (id ^ 0x9e3779b9) >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** HASH, PERCPU_HASH, LRU_HASH and LRU_PERCPU_HASH maps. */
+export class HashMap extends MapBase {
+  readonly isPercpu: boolean;
+  readonly isLru: boolean;
+  readonly nBuckets: number;
+  readonly #prealloc: boolean;
+  readonly #mask: number;
+  readonly #seed: number;
+  readonly #nCpus: number;
+  /** round_up(value_size, 8): one value slot. */
+  readonly #stride: number;
+  /** Bytes of one element in the value area. */
+  readonly #elemBytes: number;
+  /** Chain head per bucket, -1 when empty. */
+  readonly #buckets: Int32Array;
+  /** Next element in the same chain, -1 at the end. */
+  readonly #next: Int32Array;
+  readonly #hashes: Uint32Array;
+  /** keySize bytes per element. */
+  readonly #keys: Uint8Array;
+  /** Free elements (non-LRU maps), used as a stack. */
+  readonly #free: Int32Array;
+  #freeTop: number;
+  /** Spare element per CPU (plain HASH only). */
+  readonly #extra: Int32Array;
+  readonly #lru: BpfLru | null;
+  #count: number;
+
+  private constructor(
+    env: BpfMapEnv, attr: BpfMapAttr, id: number, layout: MapLayout, mem: [number, number], nElems: number,
+  ) {
+    super(env, attr, id, layout, mem);
+    this.isPercpu = isPercpuType(attr.mapType);
+    this.isLru = isLruType(attr.mapType);
+    this.nBuckets = roundupPowOfTwo(layout.maxEntries);
+    this.#prealloc = (attr.mapFlags & BPF_F_NO_PREALLOC) === 0;
+    this.#mask = this.nBuckets - 1;
+    this.#seed = (attr.mapFlags & BPF_F_ZERO_SEED) !== 0 ? 0 : seedFor(id);
+    this.#nCpus = env.nCpus;
+    this.#stride = roundUp8(attr.valueSize);
+    this.#elemBytes = this.isPercpu ? this.#stride * env.nCpus : this.#stride;
+    this.#buckets = new Int32Array(this.nBuckets).fill(-1);
+    this.#next = new Int32Array(nElems).fill(-1);
+    this.#hashes = new Uint32Array(nElems);
+    this.#keys = new Uint8Array(nElems * attr.keySize);
+    const hasExtra = !this.isPercpu && !this.isLru;
+    const pooled = this.isLru ? 0 : layout.maxEntries;
+    this.#free = new Int32Array(pooled);
+    // Stack top is the end: element 0 is handed out first.
+    for (let i = 0; i < pooled; i++) this.#free[i] = pooled - 1 - i;
+    this.#freeTop = pooled;
+    this.#extra = new Int32Array(hasExtra ? env.nCpus : 0);
+    for (let c = 0; c < this.#extra.length; c++) this.#extra[c] = layout.maxEntries + c;
+    const nLists = (attr.mapFlags & BPF_F_NO_COMMON_LRU) !== 0 ? env.nCpus : 1;
+    this.#lru = this.isLru ? new BpfLru(nElems, nLists) : null;
+    this.#count = 0;
+  }
+
+  /**
+   * htab_map_alloc_check() + htab_map_alloc() with a preallocated pool.
+   * Returns the map, -EINVAL, -E2BIG, -EOPNOTSUPP or -ENOMEM.
+   * @see htab_map_alloc() in kernel/bpf/hashtab.c
+   */
+  static create(env: BpfMapEnv, attr: BpfMapAttr, id: number): HashMap | number {
+    const err = htabMapAllocCheck(attr);
+    if (err !== 0) return err;
+    const percpu = isPercpuType(attr.mapType);
+    const lru = isLruType(attr.mapType);
+    let maxEntries = attr.maxEntries;
+    if ((attr.mapFlags & BPF_F_NO_COMMON_LRU) !== 0) {
+      // Each CPU's list gets the same number (>= 1) of elements.
+      maxEntries = Math.ceil(attr.maxEntries / env.nCpus) * env.nCpus;
+      if (maxEntries > U32_MAX) maxEntries = Math.floor(attr.maxEntries / env.nCpus) * env.nCpus;
+    }
+    if (maxEntries > 2 ** 31) return -E2BIG;
+    if (roundupPowOfTwo(maxEntries) > Math.floor(U32_MAX / SIZEOF_BUCKET)) return -E2BIG;
+    const nElems = maxEntries + (!percpu && !lru ? env.nCpus : 0);
+    const stride = roundUp8(attr.valueSize);
+    const layout: MapLayout = {
+      maxEntries,
+      mapFlags: attr.mapFlags,
+      userValueSize: percpu ? stride * env.nCpus : attr.valueSize,
+      valuesBytes: nElems * stride * (percpu ? env.nCpus : 1),
+      valuesAlign: 8,
+    };
+    const mem = allocMapMemory(env, layout);
+    if (typeof mem === "number") return mem;
+    return constructOrNomem(env, layout, mem, () => new HashMap(env, attr, id, layout, mem, nElems));
+  }
+
+  /** Elements currently in the map. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /**
+   * htab_map_mem_usage(): struct bpf_htab, 16-byte buckets, the per-CPU lock counters,
+   * then either the whole preallocated pool (elements of 48 + round_up(key_size, 8) +
+   * round_up(value_size, 8) bytes, or + 8 for the per-CPU pointer, plus per-CPU values,
+   * plus the extra-element pointers of plain hashes) or, with BPF_F_NO_PREALLOC, only
+   * the elements in use with their allocator overhead.
+   */
+  get memBytes(): number {
+    const n = this.#nCpus;
+    const elemSize = SIZEOF_HTAB_ELEM + roundUp8(this.keySize) + (this.isPercpu ? SIZEOF_POINTER : this.#stride);
+    let usage = SIZEOF_BPF_HTAB + SIZEOF_BUCKET * this.nBuckets + 4 * n * HASHTAB_MAP_LOCK_COUNT;
+    if (this.#prealloc) {
+      const hasExtra = !this.isPercpu && !this.isLru;
+      const num = this.maxEntries + (hasExtra ? n : 0);
+      usage += elemSize * num;
+      if (this.isPercpu) usage += this.#stride * n * num;
+      else if (!this.isLru) usage += SIZEOF_POINTER * n;
+    } else {
+      const llistNode = SIZEOF_POINTER;
+      usage += (elemSize + llistNode) * this.#count;
+      if (this.isPercpu) usage += (llistNode + SIZEOF_POINTER) * this.#count + this.#stride * n * this.#count;
+    }
+    return usage;
+  }
+
+  // ---- chains ---------------------------------------------------------------
+
+  #hash(buf: Uint8Array, off: number): number {
+    return jhash(buf, off, this.keySize, this.#seed);
+  }
+
+  /** Element holding the key at buf[off..], or -1 (lookup_elem_raw()). */
+  #find(buf: Uint8Array, off: number, hash: number): number {
+    const ks = this.keySize;
+    const keys = this.#keys;
+    for (let e = this.#buckets[hash & this.#mask]!; e >= 0; e = this.#next[e]!) {
+      if (this.#hashes[e] !== hash) continue;
+      const k = e * ks;
+      let i = 0;
+      while (i < ks && keys[k + i] === buf[off + i]) i++;
+      if (i === ks) return e;
+    }
+    return -1;
+  }
+
+  #linkHead(e: number): void {
+    const b = this.#hashes[e]! & this.#mask;
+    this.#next[e] = this.#buckets[b]!;
+    this.#buckets[b] = e;
+  }
+
+  #unlink(e: number): void {
+    const b = this.#hashes[e]! & this.#mask;
+    let p = this.#buckets[b]!;
+    if (p === e) {
+      this.#buckets[b] = this.#next[e]!;
+    } else {
+      while (p >= 0 && this.#next[p] !== e) p = this.#next[p]!;
+      if (p >= 0) this.#next[p] = this.#next[e]!;
+    }
+    this.#next[e] = -1;
+  }
+
+  /** Copies the key into element e and records its hash. */
+  #setKey(e: number, buf: Uint8Array, off: number, hash: number): void {
+    copyBytes(this.#keys, e * this.keySize, buf, off, this.keySize);
+    this.#hashes[e] = hash;
+  }
+
+  #valueAddr(e: number, cpu: number): number {
+    return this.valuesStart + e * this.#elemBytes + (this.isPercpu ? cpu * this.#stride : 0);
+  }
+
+  /**
+   * Fills a per-CPU element. From the syscall side every CPU gets its slice; from a
+   * program only the current CPU's slot is written and, for a new element, the other
+   * CPUs' slots are zeroed (pcpu_init_value()).
+   */
+  #writePercpu(e: number, vbuf: Uint8Array, voff: number, allCpus: boolean, isNew: boolean): void {
+    const u8 = this.env.mem.u8;
+    const base = this.valuesStart + e * this.#elemBytes;
+    const stride = this.#stride;
+    if (allCpus) {
+      for (let c = 0; c < this.#nCpus; c++) copyBytes(u8, base + c * stride, vbuf, voff + c * stride, stride);
+      return;
+    }
+    const slot = base + this.env.cpu * stride;
+    if (isNew) {
+      u8.fill(0, base, slot);
+      u8.fill(0, slot + this.valueSize, base + this.#elemBytes);
+    }
+    copyBytes(u8, slot, vbuf, voff, this.valueSize);
+  }
+
+  /**
+   * An element for a new LRU entry (prealloc_lru_pop()): a free one of this CPU's list,
+   * else the list's least recently used element, evicted from the table. -1 if none.
+   */
+  #lruPop(lru: BpfLru): number {
+    const list = lru.listOf(this.env.cpu);
+    let e = lru.popFree(list);
+    if (e >= 0) return e;
+    e = lru.victim(list);
+    if (e < 0) return -1;
+    lru.remove(e);
+    this.#unlink(e);
+    this.#count--;
+    return e;
+  }
+
+  // ---- operations shared by both sides ---------------------------------------
+
+  #update(kbuf: Uint8Array, koff: number, vbuf: Uint8Array, voff: number, flags: number, allCpus: boolean): number {
+    // No value here has a bpf_spin_lock, so BPF_F_LOCK is as invalid as unknown bits.
+    if (!(flags === 0 || flags === BPF_NOEXIST || flags === BPF_EXIST)) return -EINVAL;
+    if (this.#lru !== null) {
+      return this.isPercpu ? this.#updateLruPercpu(this.#lru, kbuf, koff, vbuf, voff, flags, allCpus)
+        : this.#updateLru(this.#lru, kbuf, koff, vbuf, voff, flags);
+    }
+    const hash = this.#hash(kbuf, koff);
+    const old = this.#find(kbuf, koff, hash);
+    if (old >= 0 && flags === BPF_NOEXIST) return -EEXIST;
+    if (old < 0 && flags === BPF_EXIST) return -ENOENT;
+    if (this.isPercpu) {
+      if (old >= 0) {
+        this.#writePercpu(old, vbuf, voff, allCpus, false);
+        return 0;
+      }
+      if (this.#freeTop === 0) return -E2BIG;
+      const e = this.#free[--this.#freeTop]!;
+      this.#setKey(e, kbuf, koff, hash);
+      this.#writePercpu(e, vbuf, voff, allCpus, true);
+      this.#linkHead(e);
+      this.#count++;
+      return 0;
+    }
+    let e: number;
+    if (old >= 0) {
+      // Swap with this CPU's spare: the old element (and any pointer to it) stays intact.
+      const cpu = this.env.cpu;
+      e = this.#extra[cpu]!;
+      this.#extra[cpu] = old;
+    } else {
+      if (this.#freeTop === 0) return -E2BIG;
+      e = this.#free[--this.#freeTop]!;
+    }
+    this.#setKey(e, kbuf, koff, hash);
+    copyBytes(this.env.mem.u8, this.#valueAddr(e, 0), vbuf, voff, this.valueSize);
+    // New element first at the chain head, then the old one leaves (concurrent readers
+    // in the kernel always find one of the two).
+    this.#linkHead(e);
+    if (old >= 0) this.#unlink(old);
+    else this.#count++;
+    return 0;
+  }
+
+  /** htab_lru_map_update_elem(): pops (maybe evicting) before it checks the flags. */
+  #updateLru(lru: BpfLru, kbuf: Uint8Array, koff: number, vbuf: Uint8Array, voff: number, flags: number): number {
+    const hash = this.#hash(kbuf, koff);
+    const e = this.#lruPop(lru);
+    if (e < 0) return -ENOMEM;
+    this.#setKey(e, kbuf, koff, hash);
+    copyBytes(this.env.mem.u8, this.#valueAddr(e, 0), vbuf, voff, this.valueSize);
+    // Search with the copied key: the caller's key bytes may have been overwritten.
+    const old = this.#find(this.#keys, e * this.keySize, hash);
+    if ((old >= 0 && flags === BPF_NOEXIST) || (old < 0 && flags === BPF_EXIST)) {
+      lru.pushFree(e);
+      return old >= 0 ? -EEXIST : -ENOENT;
+    }
+    this.#linkHead(e);
+    lru.addHead(e);
+    if (old >= 0) {
+      this.#unlink(old);
+      lru.remove(old);
+      lru.pushFree(old);
+    } else {
+      this.#count++;
+    }
+    return 0;
+  }
+
+  /** __htab_lru_percpu_map_update_elem(): existing elements are updated in place. */
+  #updateLruPercpu(
+    lru: BpfLru, kbuf: Uint8Array, koff: number, vbuf: Uint8Array, voff: number, flags: number, allCpus: boolean,
+  ): number {
+    const hash = this.#hash(kbuf, koff);
+    let e = -1;
+    if (flags !== BPF_EXIST) {
+      e = this.#lruPop(lru);
+      if (e < 0) return -ENOMEM;
+      this.#setKey(e, kbuf, koff, hash);
+    }
+    const old = e >= 0 ? this.#find(this.#keys, e * this.keySize, hash) : this.#find(kbuf, koff, hash);
+    if ((old >= 0 && flags === BPF_NOEXIST) || (old < 0 && flags === BPF_EXIST)) {
+      if (e >= 0) lru.pushFree(e);
+      return old >= 0 ? -EEXIST : -ENOENT;
+    }
+    if (old >= 0) {
+      lru.touch(old);
+      this.#writePercpu(old, vbuf, voff, allCpus, false);
+      if (e >= 0) lru.pushFree(e);
+      return 0;
+    }
+    this.#writePercpu(e, vbuf, voff, allCpus, true);
+    this.#linkHead(e);
+    lru.addHead(e);
+    this.#count++;
+    return 0;
+  }
+
+  #delete(buf: Uint8Array, off: number): number {
+    const e = this.#find(buf, off, this.#hash(buf, off));
+    if (e < 0) return -ENOENT;
+    this.#unlink(e);
+    if (this.#lru !== null) {
+      this.#lru.remove(e);
+      this.#lru.pushFree(e);
+    } else {
+      this.#free[this.#freeTop++] = e;
+    }
+    this.#count--;
+    return 0;
+  }
+
+  // ---- program side ------------------------------------------------------------
+
+  /**
+   * bpf_map_lookup_elem(): the value address (this CPU's slot for per-CPU maps) or 0.
+   * LRU maps mark the element as just used.
+   * @see htab_map_lookup_elem(), htab_lru_map_lookup_elem(), htab_percpu_map_lookup_elem()
+   */
+  lookupElem(keyAddr: number): number {
+    const u8 = this.env.mem.u8;
+    const e = this.#find(u8, keyAddr, this.#hash(u8, keyAddr));
+    if (e < 0) return 0;
+    if (this.#lru !== null) this.#lru.touch(e);
+    return this.#valueAddr(e, this.env.cpu);
+  }
+
+  /**
+   * bpf_map_update_elem(). Returns 0, -EINVAL (flags), -EEXIST, -ENOENT, -E2BIG (no free
+   * element; LRU maps evict instead), -ENOMEM, or -EPERM on a BPF_F_RDONLY_PROG map
+   * (a backstop: the verifier rejects such programs).
+   * @see htab_map_update_elem() and its per-CPU and LRU variants
+   */
+  updateElem(keyAddr: number, valueAddr: number, flags: number): number {
+    if ((this.mapFlags & BPF_F_RDONLY_PROG) !== 0) return -EPERM;
+    const u8 = this.env.mem.u8;
+    return this.#update(u8, keyAddr, u8, valueAddr, flags, false);
+  }
+
+  /** bpf_map_delete_elem(). Returns 0, -ENOENT, or -EPERM (BPF_F_RDONLY_PROG backstop). */
+  deleteElem(keyAddr: number): number {
+    if ((this.mapFlags & BPF_F_RDONLY_PROG) !== 0) return -EPERM;
+    return this.#delete(this.env.mem.u8, keyAddr);
+  }
+
+  // ---- syscall side -------------------------------------------------------------
+
+  /** Copies value_size bytes, or every CPU's round_up(value_size, 8) slot. LRU order is untouched. */
+  protected sysLookupElem(key: Uint8Array, value: Uint8Array): number {
+    const e = this.#find(key, 0, this.#hash(key, 0));
+    if (e < 0) return -ENOENT;
+    copyBytes(value, 0, this.env.mem.u8, this.#valueAddr(e, 0), this.isPercpu ? this.#elemBytes : this.valueSize);
+    return 0;
+  }
+
+  protected sysUpdateElem(key: Uint8Array, value: Uint8Array, flags: number): number {
+    return this.#update(key, 0, value, 0, flags, true);
+  }
+
+  protected sysDeleteElem(key: Uint8Array): number {
+    return this.#delete(key, 0);
+  }
+
+  /**
+   * htab_map_get_next_key(): after a known key comes the next one in its chain, then
+   * the first of the following buckets; no key or an unknown key restarts at the first.
+   */
+  protected sysGetNextKeyElem(key: Uint8Array | null, next: Uint8Array): number {
+    let i = 0;
+    if (key !== null) {
+      const hash = this.#hash(key, 0);
+      const e = this.#find(key, 0, hash);
+      if (e >= 0) {
+        const n = this.#next[e]!;
+        if (n >= 0) {
+          copyBytes(next, 0, this.#keys, n * this.keySize, this.keySize);
+          return 0;
+        }
+        i = (hash & this.#mask) + 1;
+      }
+    }
+    for (; i < this.nBuckets; i++) {
+      const e = this.#buckets[i]!;
+      if (e >= 0) {
+        copyBytes(next, 0, this.#keys, e * this.keySize, this.keySize);
+        return 0;
+      }
+    }
+    return -ENOENT;
+  }
+
+  /** LRU order of the list `cpu` allocates from, as keys' element indexes (tests, dumps). */
+  lruOrder(cpu: number): number[] {
+    return this.#lru === null ? [] : this.#lru.order(this.#lru.listOf(cpu));
+  }
+}

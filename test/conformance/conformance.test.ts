@@ -1,0 +1,135 @@
+// Runs every .data vector of shared/conformance/{bpf_conformance,ubpf} through the
+// raw runner (structural checks + reference interpreter + uBPF test helpers).
+// Counterparts: uBPF test_framework/test_vm.py and test_assembler.py,
+// bpf_conformance lib/src/bpf_conformance.cc. Test names are paths relative to
+// conformance/; error vectors also show our errno and message.
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { errnoName } from "../../shared/errno.ts";
+import { assemble } from "../../shared/bpf/asm.ts";
+import { checkStructure } from "../../shared/bpf/check.ts";
+import { disasmData } from "../../shared/bpf/disasm.ts";
+import { findDataFiles, insnsToRaw, rawToInsns, readDataFile, vectorInsns } from "../../shared/bpf/data_file.ts";
+import type { DataVector } from "../../shared/bpf/data_file.ts";
+import { BpfInsns } from "../../shared/bpf/insn.ts";
+import { runRaw } from "../../shared/bpf/run_raw.ts";
+import type { RawResult } from "../../shared/bpf/run_raw.ts";
+import { KNOWN_DIFFERENCES } from "./known_differences.ts";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const root = path.resolve(repoRoot, "../shared/conformance");
+const NO_MEM = new Uint8Array(0);
+
+function describeResult(r: RawResult): string {
+  return "r0" in r ? `r0=0x${r.r0.toString(16)}` : `${errnoName(r.errno)}: ${r.message}`;
+}
+
+function run(v: DataVector, insns: BpfInsns): RawResult {
+  return runRaw(insns, v.mem ?? NO_MEM, "ubpf");
+}
+
+/**
+ * What the uBPF harness (test_vm.py) checks: the error text first, then r0. When a vector
+ * has both, uBPF prints its error and r0 is either ubpf_exec()'s -1 after a runtime fault or
+ * the value a VM without the check would compute; Linux rejects or faults all of them, so
+ * the error wins.
+ */
+function expectsError(v: DataVector): boolean {
+  return v.error !== undefined || v.errorPattern !== undefined;
+}
+
+if (!existsSync(root)) {
+  console.warn(`conformance vectors not found at ${root}: the conformance suite is SKIPPED`);
+  describe("conformance", () => {
+    it.skip(`vectors folder ${root} is absent`, () => {});
+  });
+} else {
+  const files = findDataFiles(root);
+
+  describe("known differences", () => {
+    it("name existing vectors, and every pyelf vector is listed", () => {
+      const rel = new Set(files.map((f) => path.relative(root, f)));
+      for (const k of KNOWN_DIFFERENCES.keys()) expect(rel.has(k), k).toBe(true);
+      const pyelf = files.filter((f) => readDataFile(f).pyelf !== undefined).map((f) => path.relative(root, f));
+      expect(pyelf.length).toBe(21);
+      for (const k of pyelf) expect(KNOWN_DIFFERENCES.get(k)?.kind, k).toBe("skip");
+    });
+  });
+
+  describe("vectors", () => {
+    for (const file of files) {
+      const rel = path.relative(root, file);
+      const v = readDataFile(file);
+      const known = KNOWN_DIFFERENCES.get(rel);
+      const insns = vectorInsns(v);
+
+      if (known?.kind === "skip" || insns === undefined) {
+        it.skip(`${rel} (${known?.reason ?? "no program"})`, () => {});
+        continue;
+      }
+
+      if (v.asm !== undefined && v.raw !== undefined) {
+        it(`${rel} assembles to its raw section and round-trips through disasmData`, () => {
+          expect(insnsToRaw(assemble(v.asm!))).toEqual(v.raw);
+          const p = rawToInsns(v.raw!);
+          expect(assemble(disasmData(p)).toBytes()).toEqual(p.toBytes());
+        });
+      }
+
+      if (known?.kind === "inverted") {
+        it(`${rel} (inverted: uBPF policy, Linux behaviour asserted; see known_differences.ts)`, () => invertedCase(rel, v, insns));
+        continue;
+      }
+
+      if (expectsError(v)) {
+        // Collection-time run: the name carries our reason (uBPF's exact text is uBPF's own).
+        const r = run(v, insns);
+        it(`${rel} fails as expected [${describeResult(r)}]`, () => {
+          expect(r.errno, `uBPF expects: ${v.error ?? v.errorPattern}`).toBeGreaterThan(0);
+          if ("message" in r) expect(r.message).not.toBe("");
+        });
+        continue;
+      }
+
+      if (v.result !== undefined) {
+        it(rel, () => {
+          const r = run(v, insns);
+          expect(describeResult(r)).toBe(`r0=0x${v.result!.toString(16)}`);
+          if (v.unload) {
+            // "-- unload": unload, then load and run the same code again.
+            expect(describeResult(run(v, insns))).toBe(`r0=0x${v.result!.toString(16)}`);
+          }
+        });
+      }
+    }
+  });
+}
+
+/** The Linux behaviour for vectors that encode uBPF policy (see known_differences.ts). */
+function invertedCase(rel: string, v: DataVector, insns: BpfInsns): void {
+  switch (rel) {
+    case "ubpf/errors/err-unknown-opcode.data":
+      expect(insns.code[0]).toBe(0x06);
+      expect(describeResult(run(v, insns))).toBe("r0=0x0");
+      return;
+    case "ubpf/errors/err-lddw-invalid-src.data": {
+      const r = run(v, insns);
+      expect(r.errno).not.toBe(0);
+      expect("message" in r ? r.message : "").toMatch(/map/);
+      // The same lddw src=1 (BPF_PSEUDO_MAP_FD) followed by exit passes the structural checks once maps are resolved.
+      const withExit = BpfInsns.concat([insns, BpfInsns.fromTuples([[0x95, 0, 0, 0, 0]])]);
+      expect(insns.src[0]).toBe(1);
+      expect(checkStructure(withExit, { allowPseudoLdImm64: true })).toBeNull();
+      return;
+    }
+    case "ubpf/reload.data":
+      expect(v.reload).toBe(true);
+      expect(describeResult(run(v, insns))).toBe("r0=0x0");
+      expect(describeResult(run(v, insns))).toBe("r0=0x0");
+      return;
+    default:
+      throw new Error(`no inverted expectation written for ${rel}`);
+  }
+}
