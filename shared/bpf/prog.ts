@@ -7,6 +7,25 @@ import { BPF_LD, BPF_IMM, BPF_DW, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, BPF_P
 
 export const LD_IMM64 = BPF_LD | BPF_IMM | BPF_DW;
 
+// What the verifier proved about each memory-access insn (bpf_insn_aux_data), for engines that
+// drop runtime checks: the pointer kind the access uses on every path, or MIXED/UNKNOWN.
+export const ACCESS_UNKNOWN = 0;
+export const ACCESS_STACK = 1;
+export const ACCESS_PACKET = 2;
+export const ACCESS_MAP_VALUE = 3;
+export const ACCESS_CTX = 4;
+export const ACCESS_MIXED = 5;
+
+/** Per-insn facts the verifier leaves for the runtimes (kernel: env->insn_aux_data). */
+export interface InsnAux {
+  /** ACCESS_* of each load/store/atomic insn. */
+  readonly accessKind: Uint8Array;
+  /** 1 when every path's access was proven in bounds of its region. */
+  readonly accessProven: Uint8Array;
+  /** 1 when the insn is reachable (seen by the verifier). */
+  readonly seen: Uint8Array;
+}
+
 export class BpfProg {
   readonly id: number;
   readonly name: string;
@@ -26,6 +45,10 @@ export class BpfProg {
   ifindex: number;
   /** True once the verifier accepted it. */
   verified: boolean;
+  /** Verifier facts, null when the program was not verified (--no-verify). */
+  insnAux: InsnAux | null;
+  /** Verifier statistics of the load (processed insns, states, log). */
+  verifierStats: { processedInsns: number; totalStates: number; peakStates: number; verifyNs: number } | null;
   /** Time the load took, and when it happened (bpftool prog show). */
   loadTimeNs: bigint;
   /** Free-form per-runtime cache (compiled code), keyed by engine name. */
@@ -47,6 +70,8 @@ export class BpfProg {
     this.subprogs = o.subprogs ?? [];
     this.ifindex = 0;
     this.verified = false;
+    this.insnAux = null;
+    this.verifierStats = null;
     this.loadTimeNs = 0n;
     this.compiled = new Map();
     const p = o.insns;
