@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Two cores: the kernel differential suite spawns bpftool and vxo processes.
     maxWorkers: 2,
+    // The default report, then one plain "N passed, N failed, N skipped" line for CI logs.
+    reporters: ["default", "./test/helpers/plain_summary_reporter.ts"],
   },
 });
