@@ -24,7 +24,7 @@ import { PROGRAMS_DIR, REPO_ROOT } from "../../helpers/repo.ts";
 const NO_MEM = new Uint8Array(0);
 const r0 = (asm: string, mem = NO_MEM) => {
   const r = runRaw(assemble(asm), mem, "ubpf");
-  if (r.errno !== 0) throw new Error(r.message);
+  if ("message" in r) throw new Error(r.message);
   return r.r0;
 };
 
