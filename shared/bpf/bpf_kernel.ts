@@ -9,7 +9,8 @@ import type { BpfInsns } from "./insn.ts";
 import type { BpfMap, BpfMapAttr, BpfMapEnv } from "./map.ts";
 import { createMap } from "./maps/index.ts";
 import { checkStructure } from "./check.ts";
-import { XDP_HELPERS, BPF_FIB_LKUP_RET_NOT_FWDED } from "./helpers.ts";
+import { XDP_HELPERS, XDP_HELPER_PROTOS, BPF_FIB_LKUP_RET_NOT_FWDED } from "./helpers.ts";
+import { bpfCheck, type BpfProgOffloadOps } from "./verifier/index.ts";
 import { E2BIG, EBADF, EINVAL, ENODEV, EOPNOTSUPP } from "../errno.ts";
 import {
   BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_XDP, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, MAX_USED_MAPS,
@@ -28,9 +29,15 @@ export interface ProgLoadAttr {
   progIfindex?: number;
   /** CAP_BPF/CAP_SYS_ADMIN: privileged limits (1M insns) instead of 4096. */
   privileged?: boolean;
+  /** Run the verifier (default true); false loads with insnAux null (runtime checks only). */
+  verify?: boolean;
+  /** Verifier log level (BPF_LOG_LEVEL1/2, | BPF_LOG_STATS); default 1. */
+  logLevel?: number;
+  /** Device offload hooks (bpf_prog_offload_ops plus the RFC's setup()). */
+  offload?: BpfProgOffloadOps | null;
 }
 
-export type ProgLoadResult = { prog: BpfProg; errno: 0 } | { prog: null; errno: number; message: string; log: string[] };
+export type ProgLoadResult = { prog: BpfProg; errno: 0; log?: string[] } | { prog: null; errno: number; message: string; log: string[] };
 
 /** License strings the kernel treats as GPL compatible (license_is_gpl_compatible). */
 export function licenseIsGplCompatible(license: string): boolean {
@@ -63,6 +70,14 @@ export class BpfKernel implements BpfMapEnv {
   readonly netdevs: Map<number, { name: string; forwarding: boolean }>;
   #nextMapId: number;
   #nextProgId: number;
+  /** Default of ProgLoadAttr.verify (loaders such as loadObject() do not pass it). */
+  verifyPrograms = true;
+  /** Default of ProgLoadAttr.logLevel. */
+  verifierLogLevel = 1;
+  /** Verifier log of the last BPF_PROG_LOAD (empty when it did not verify). */
+  lastVerifierLog: string[] = [];
+  /** Offload hooks of device-bound programs, for destroy(). */
+  readonly #progOffload: Map<number, BpfProgOffloadOps> = new Map();
 
   constructor(opts: { nCpus?: number; helpers?: ReadonlyArray<HelperFn | undefined>; env?: Partial<BpfVmEnv> } = {}) {
     this.mem = new BpfMemory();
@@ -128,10 +143,21 @@ export class BpfKernel implements BpfMapEnv {
     };
     if (attr.progType !== BPF_PROG_TYPE_XDP) return fail(EINVAL, `program type ${attr.progType} is not supported by this kernel`);
     const maxInsns = attr.privileged === false ? BPF_MAXINSNS : BPF_COMPLEXITY_LIMIT_INSNS;
+    if (attr.insns.len === 0) return fail(E2BIG, "empty program");
+    // loopback has no ndo_bpf: offloading to it fails as in bpf_prog_dev_bound_init()
+    if ((attr.progIfindex ?? 0) !== 0 && this.netdevs.get(attr.progIfindex!)?.name === "lo") {
+      return fail(EOPNOTSUPP, `netdev ${attr.progIfindex} (lo) does not support BPF offload`);
+    }
     if (attr.insns.len > maxInsns) return fail(E2BIG, `program too large (${attr.insns.len} insns), at most ${maxInsns} allowed`);
     const insns = attr.insns.clone();
     const e = checkStructure(insns, { maxInsns, allowPseudoLdImm64: true });
     if (e !== null) return fail(e.errno, e.message);
+    const offload = attr.offload ?? null;
+    if (offload?.setup !== undefined) {
+      const rc = offload.setup(insns);
+      if (rc < 0) return fail(-rc, `offload setup refused the program (${rc})`);
+    }
+    const ldMap = new Map<number, BpfMap>();
     const resolve = attr.mapFd ?? ((fd: number) => this.maps.get(fd));
     const used: BpfMap[] = [];
     const ldAddr: Array<[number, number]> = [];
@@ -159,25 +185,60 @@ export class BpfKernel implements BpfMapEnv {
         }
         insns.imm[i] = map.id; // dumps show map[id:N], as bpf_insn_prepare_dump() does
         ldAddr.push([i, addr]);
+        ldMap.set(i, map);
       }
       i++;
     }
+    const gpl = licenseIsGplCompatible(attr.license);
+    let vr: ReturnType<typeof bpfCheck> | null = null;
+    const tv = process.hrtime.bigint();
+    this.lastVerifierLog = [];
+    if (attr.verify ?? this.verifyPrograms) {
+      vr = bpfCheck(insns, (pc) => ldMap.get(pc), {
+        progType: attr.progType, privileged: attr.privileged !== false, logLevel: attr.logLevel ?? this.verifierLogLevel,
+        helperProtos: XDP_HELPER_PROTOS, offload, devBound: (attr.progIfindex ?? 0) !== 0, gplCompatible: gpl,
+      });
+      this.lastVerifierLog = vr.log;
+      if (vr.errno !== 0) {
+        // the first error line follows the last insn line (or opens the log for CFG errors)
+        let k = vr.log.length - 1;
+        while (k >= 0 && !/^\d+: \(/.test(vr.log[k]!)) k--;
+        const first = vr.log[k + 1] ?? "";
+        return { prog: null, errno: vr.errno, message: first, log: vr.log };
+      }
+    }
+    const verifyNs = Number(process.hrtime.bigint() - tv);
     const prog = new BpfProg({
       id: this.#nextProgId++, name: attr.name.slice(0, 15), progType: attr.progType, insns, usedMaps: used,
-      gplCompatible: licenseIsGplCompatible(attr.license), subprogs: attr.subprogs,
+      gplCompatible: gpl, subprogs: attr.subprogs,
     });
     for (const [i, addr] of ldAddr) {
       prog.ldLo[i] = addr;
       prog.ldHi[i] = 0;
     }
     prog.ifindex = attr.progIfindex ?? 0;
+    if (vr !== null) {
+      prog.verified = true;
+      prog.insnAux = vr.insnAux;
+      prog.verifierStats = { processedInsns: vr.processedInsns, totalStates: vr.totalStates, peakStates: vr.peakStates, verifyNs };
+    }
+    if (offload !== null) {
+      const rc = offload.translate?.(prog) ?? 0;
+      if (rc < 0) return fail(-rc, `offload translate failed (${rc})`);
+      this.#progOffload.set(prog.id, offload);
+    }
     prog.loadTimeNs = process.hrtime.bigint() - t0;
     this.progs.set(prog.id, prog);
-    return { prog, errno: 0 };
+    return { prog, errno: 0, log: vr?.log };
   }
 
   progFree(id: number): number {
-    return this.progs.delete(id) ? 0 : -EBADF;
+    const p = this.progs.get(id);
+    if (p === undefined) return -EBADF;
+    this.#progOffload.get(id)?.destroy?.(p);
+    this.#progOffload.delete(id);
+    this.progs.delete(id);
+    return 0;
   }
 
   mapByAddr(addr: number): BpfMap | undefined {

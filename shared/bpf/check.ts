@@ -40,11 +40,37 @@ export function findSubprogs(p: BpfInsns): number[] {
 
 const err = (errno: number, pc: number, message: string): CheckError => ({ errno, pc, message });
 
-/** Returns null when the program is structurally sound, else the first error. */
+/**
+ * Returns null when the program is structurally sound, else the first error, in
+ * the kernel's order: subprogram discovery (add_subprog_and_kfunc), jump ranges
+ * and subprogram ends (check_subprogs), then per-insn fields and ld_imm64 pairs
+ * (resolve_pseudo_ldimm64 and the reserved-field checks of do_check).
+ */
 export function checkStructure(p: BpfInsns, opts: CheckOptions = {}): CheckError | null {
   const max = opts.maxInsns ?? BPF_COMPLEXITY_LIMIT_INSNS;
   if (p.len === 0) return err(EINVAL, 0, "empty program");
   if (p.len > max) return err(E2BIG, 0, `program of ${p.len} insns exceeds the limit of ${max}`);
+  for (let i = 0; i < p.len; i++) {
+    const isCall = p.code[i] === 0x85 && p.src[i] === BPF_PSEUDO_CALL;
+    const isFunc = p.code[i] === 0x18 && p.src[i] === BPF_PSEUDO_FUNC;
+    if (!isCall && !isFunc) continue;
+    const t = i + p.imm[i]! + 1;
+    if (t < 0 || t >= p.len) return err(EINVAL, i, "call to invalid destination");
+  }
+  const subs = findSubprogs(p);
+  for (let k = 0; k < subs.length; k++) {
+    const start = subs[k]!, end = k + 1 < subs.length ? subs[k + 1]! : p.len;
+    for (let i = start; i < end; i++) {
+      const code = p.code[i]!, cls = code & 0x07, op = code & 0xf0;
+      if ((cls === 0x05 || cls === 0x06) && op !== 0x90 && op !== 0x80) {
+        const t = i + 1 + (code === 0x06 ? p.imm[i]! : p.off[i]!);
+        if (t < start || t >= end) return err(EINVAL, i, `jump out of range from insn ${i} to ${t}`);
+      }
+      if (i === end - 1 && code !== 0x95 && code !== 0x05 && code !== 0x06) {
+        return err(EINVAL, i, "last insn is not an exit or jmp");
+      }
+    }
+  }
   const isLdHi = new Uint8Array(p.len);
   for (let i = 0; i < p.len; i++) {
     if (isLdHi[i]) continue;
@@ -52,27 +78,12 @@ export function checkStructure(p: BpfInsns, opts: CheckOptions = {}): CheckError
     if (e !== null) return e;
     if (p.code[i] === 0x18) isLdHi[i + 1] = 1;
   }
-  const subs = findSubprogs(p);
-  for (const s of subs) {
-    if (s < 0 || s >= p.len) return err(EINVAL, 0, `function call to invalid destination ${s}`);
-    if (isLdHi[s]) return err(EINVAL, s, `function call into the middle of ldimm64 insn ${s - 1}`);
-  }
-  for (let k = 0; k < subs.length; k++) {
-    const start = subs[k]!, end = k + 1 < subs.length ? subs[k + 1]! : p.len;
-    for (let i = start; i < end; i++) {
-      if (isLdHi[i]) continue;
-      const d = INSN_TABLE[p.code[i]!]!;
-      if (d.kind === K_JMP || d.kind === K_JMP32 || d.kind === K_JA) {
-        const t = i + 1 + (p.code[i] === 0x06 ? p.imm[i]! : p.off[i]!);
-        if (t < start || t >= end) return err(EINVAL, i, `jump out of range from insn ${i} to ${t}`);
-        if (isLdHi[t]) return err(EINVAL, i, `jump into the middle of ldimm64 insn ${t - 1}`);
-      }
-    }
-    const last = end - 1;
-    const lc = p.code[last]!;
-    if (isLdHi[last] || (lc !== 0x95 && lc !== 0x05 && lc !== 0x06)) {
-      return err(EINVAL, last, "last insn is not an exit or jmp");
-    }
+  for (const s of subs) if (isLdHi[s]) return err(EINVAL, s, `function call into the middle of ldimm64 insn ${s - 1}`);
+  for (let i = 0; i < p.len; i++) {
+    const code = p.code[i]!, cls = code & 0x07, op = code & 0xf0;
+    if (isLdHi[i] || (cls !== 0x05 && cls !== 0x06) || op === 0x90 || op === 0x80) continue;
+    const t = i + 1 + (code === 0x06 ? p.imm[i]! : p.off[i]!);
+    if (isLdHi[t]) return err(EINVAL, i, `jump into the middle of ldimm64 insn ${t - 1}`);
   }
   return null;
 }
@@ -86,22 +97,22 @@ function checkInsn(p: BpfInsns, i: number, opts: CheckOptions): CheckError | nul
   switch (d.kind) {
     case K_ALU:
     case K_ALU64: {
+      // The kernel names MOV and NEG; every other ALU/ALU64 op reports "BPF_ALU" (check_alu_op).
       const is64 = d.kind === K_ALU64;
-      const name = is64 ? "BPF_ALU64" : "BPF_ALU";
       const op = d.op;
       if (op === BPF_MOV) {
         const okOff = off === 0 || off === 8 || off === 16 || (is64 && off === 32);
         if ((d.isX && (imm !== 0 || !okOff)) || (!d.isX && (src !== 0 || off !== 0))) {
-          return err(EINVAL, i, `${name} uses reserved fields`);
+          return err(EINVAL, i, "BPF_MOV uses reserved fields");
         }
+      } else if (op === 0x80) {
+        if (src !== 0 || off !== 0 || imm !== 0) return err(EINVAL, i, "BPF_NEG uses reserved fields");
       } else if (op === BPF_DIV || op === BPF_MOD) {
         // (division by a zero immediate is the verifier's "div by zero", not a structural error)
-        if ((off !== 0 && off !== 1) || (d.isX ? imm !== 0 : src !== 0)) return err(EINVAL, i, `${name} uses reserved fields`);
-      } else if (op === 0x80) {
-        if (src !== 0 || off !== 0 || imm !== 0) return err(EINVAL, i, `${name} uses reserved fields`);
+        if ((off !== 0 && off !== 1) || (d.isX ? imm !== 0 : src !== 0)) return err(EINVAL, i, "BPF_ALU uses reserved fields");
       } else {
         // (out-of-range constant shifts are the verifier's "invalid shift", not structural)
-        if (off !== 0 || (d.isX ? imm !== 0 : src !== 0)) return err(EINVAL, i, `${name} uses reserved fields`);
+        if (off !== 0 || (d.isX ? imm !== 0 : src !== 0)) return err(EINVAL, i, "BPF_ALU uses reserved fields");
       }
       return null;
     }
@@ -132,6 +143,7 @@ function checkInsn(p: BpfInsns, i: number, opts: CheckOptions): CheckError | nul
       return null;
     case K_LD_IMM64: {
       if (i + 1 >= p.len) return err(EINVAL, i, "invalid bpf_ld_imm64 insn");
+      // (a truncated pair at the very end is already "last insn is not an exit or jmp")
       if (off !== 0) return err(EINVAL, i, "invalid bpf_ld_imm64 insn");
       if (p.code[i + 1] !== 0 || p.dst[i + 1] !== 0 || p.src[i + 1] !== 0 || p.off[i + 1] !== 0) {
         return err(EINVAL, i, "invalid bpf_ld_imm64 insn");

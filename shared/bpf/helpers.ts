@@ -8,9 +8,10 @@ import {
   BPF_FUNC_ktime_get_boot_ns, BPF_FUNC_ktime_get_ns, BPF_FUNC_map_delete_elem, BPF_FUNC_map_lookup_elem,
   BPF_FUNC_map_update_elem, BPF_FUNC_redirect, BPF_FUNC_redirect_map, BPF_FUNC_tail_call, BPF_FUNC_trace_printk,
   BPF_FUNC_xdp_adjust_head, BPF_FUNC_xdp_adjust_meta, BPF_FUNC_xdp_adjust_tail, BPF_FUNC_xdp_get_buff_len,
+  BPF_FUNC_probe_read_kernel,
   ETH_HLEN, XDP_ABORTED, XDP_REDIRECT,
 } from "./uapi.ts";
-import { EINVAL, EACCES, EAFNOSUPPORT } from "../errno.ts";
+import { EINVAL, EACCES, EAFNOSUPPORT, EFAULT } from "../errno.ts";
 import { BpfVm, FAULT_HELPER_ARG, FAULT_UNWIND, XDP_CTX_FRAME_START, XDP_CTX_FRAME_SZ, XDP_CTX_REDIRECT, XDP_CTX_REDIRECT_MAP, type HelperFn } from "./vm.ts";
 import type { BpfMap } from "./map.ts";
 
@@ -64,6 +65,7 @@ export const XDP_HELPER_PROTOS: ReadonlyMap<number, HelperProto> = new Map([
   P(BPF_FUNC_fib_lookup, RET_INTEGER, [ARG_PTR_TO_CTX, ARG_PTR_TO_MEM, ARG_CONST_SIZE, ARG_ANYTHING]),
   P(BPF_FUNC_ktime_get_boot_ns, RET_INTEGER, []),
   P(BPF_FUNC_xdp_get_buff_len, RET_INTEGER, [ARG_PTR_TO_CTX]),
+  P(BPF_FUNC_probe_read_kernel, RET_INTEGER, [ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE_OR_ZERO, ARG_ANYTHING], true),
 ].map((p) => [p.id, p]));
 
 // ---- runtime helpers ----
@@ -344,6 +346,25 @@ const fibLookup: HelperFn = (vm) => {
   setR0(vm, be === undefined ? BPF_FIB_LKUP_RET_NOT_FWDED : be(vm, p, plen, flags, ctx));
 };
 
+/**
+ * bpf_probe_read_kernel(dst, size, unsafe_ptr): copies size bytes from any address;
+ * an address outside the program-visible regions reads as a fault: dst is zeroed, -EFAULT.
+ */
+const probeReadKernel: HelperFn = (vm) => {
+  const n = vm.regs[4]! >>> 0;
+  const dst = n === 0 ? 0 : argPtr(vm, 1, n, true);
+  if (dst < 0) return;
+  const src = vm.regs[6]! >>> 0;
+  const u8 = vm.mem.u8;
+  if (vm.regs[7] !== 0 || !vm.canRead(src, n)) {
+    u8.fill(0, dst, dst + n);
+    setR0(vm, -EFAULT);
+    return;
+  }
+  u8.copyWithin(dst, src, src + n);
+  setR0(vm, 0);
+};
+
 /** The helpers of an XDP program in our emulated kernel, indexed by id. */
 export const XDP_HELPERS: ReadonlyArray<HelperFn | undefined> = buildTable([
   [BPF_FUNC_map_lookup_elem, mapLookupElem],
@@ -362,6 +383,7 @@ export const XDP_HELPERS: ReadonlyArray<HelperFn | undefined> = buildTable([
   [BPF_FUNC_fib_lookup, fibLookup],
   [BPF_FUNC_ktime_get_boot_ns, ktimeGetNs],
   [BPF_FUNC_xdp_get_buff_len, xdpGetBuffLen],
+  [BPF_FUNC_probe_read_kernel, probeReadKernel],
 ]);
 
 // ---- uBPF's test helpers (ubpf_plugin/test_helpers.h), for the conformance vectors ----

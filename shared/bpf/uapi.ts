@@ -250,6 +250,7 @@ export const BPF_FUNC_xdp_adjust_meta = 54;
 export const BPF_FUNC_fib_lookup = 69;
 export const BPF_FUNC_xdp_adjust_tail = 65;
 export const BPF_FUNC_ktime_get_boot_ns = 125;
+export const BPF_FUNC_probe_read_kernel = 113;
 export const BPF_FUNC_xdp_get_buff_len = 188;
 
 /** "bpf_map_lookup_elem" for 1; "func#N" when the id is unknown. */

@@ -1,0 +1,426 @@
+// ALU instructions: check_alu_op(), adjust_reg_min_max_vals(),
+// adjust_ptr_min_max_vals() and adjust_scalar_min_max_vals() of
+// kernel/bpf/verifier.c: scalar range/tnum arithmetic at 32 and 64 bits,
+// pointer arithmetic rules and their log messages.
+import { EACCES, EINVAL } from "../../errno.ts";
+import {
+  BPF_ADD, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_DIV, BPF_END, BPF_LSH, BPF_MOD, BPF_MOV, BPF_MUL, BPF_NEG, BPF_OR,
+  BPF_RSH, BPF_SUB, BPF_X, BPF_XOR, BPF_TO_BE,
+} from "../uapi.ts";
+import type { Env } from "./env.ts";
+import { DST_OP, DST_OP_NO_MARK, SRC_OP } from "./env.ts";
+import {
+  CONST_PTR_TO_MAP, PTR_MAYBE_NULL, PTR_TO_CTX, PTR_TO_MAP_VALUE, PTR_TO_PACKET, PTR_TO_PACKET_META, PTR_TO_STACK,
+  Reg, S32_MAX, S32_MIN, S64_MAX, S64_MIN, SCALAR_VALUE, U32_MAX_N, baseType, coerceToSize, isPktPointer, markKnown,
+  markScalarConst, markUnknown, regBoundsSync, regTypeStr, zext32,
+} from "./reg_state.ts";
+import {
+  U64_MAX, s64, tnumAdd, tnumAnd, tnumArshift, tnumCast, tnumConst, tnumIsConst, tnumLshift, tnumMul, tnumOr,
+  tnumRshift, tnumStr, tnumSub, tnumXor, type Tnum,
+} from "./tnum.ts";
+import { checkMapAccess } from "./mem.ts";
+import { MAX_BPF_STACK } from "./stack.ts";
+
+/** bpf_alu_string[] indexed by BPF_OP >> 4. */
+const ALU_STR = ["+=", "-=", "*=", "/=", "|=", "&=", "<<=", ">>=", "neg", "%=", "^=", "=", "s>>=", "endian"];
+const BPF_MAX_VAR_OFF = 1n << 29n;
+
+/** A scalar's view at one width: tnum plus unsigned and signed bounds. */
+interface Scal {
+  t: Tnum;
+  umin: bigint;
+  umax: bigint;
+  smin: bigint;
+  smax: bigint;
+}
+
+function view(r: Reg, w: 32 | 64): Scal {
+  if (w === 64) return { t: r.varOff, umin: r.umin, umax: r.umax, smin: r.smin, smax: r.smax };
+  return {
+    t: tnumCast(r.varOff, 4), umin: BigInt(r.u32min), umax: BigInt(r.u32max), smin: BigInt(r.s32min),
+    smax: BigInt(r.s32max),
+  };
+}
+
+function constView(v: bigint, w: 32 | 64): Scal {
+  const u = w === 64 ? BigInt.asUintN(64, v) : BigInt.asUintN(32, v);
+  const s = w === 64 ? BigInt.asIntN(64, v) : BigInt.asIntN(32, v);
+  return { t: tnumConst(u), umin: u, umax: u, smin: s, smax: s };
+}
+
+/** Stores a width-w result into r as a scalar (32-bit results are zero-extended). */
+function store(r: Reg, res: Scal, w: 32 | 64): void {
+  const umaxW = w === 64 ? U64_MAX : 0xffffffffn;
+  const sminW = w === 64 ? S64_MIN : -0x80000000n, smaxW = w === 64 ? S64_MAX : 0x7fffffffn;
+  const uok = res.umin >= 0n && res.umax <= umaxW && res.umin <= res.umax;
+  const sok = res.smin >= sminW && res.smax <= smaxW && res.smin <= res.smax;
+  markUnknown(r);
+  const t = w === 64 ? res.t : tnumCast(res.t, 4);
+  r.varOff = t;
+  if (w === 64) {
+    if (uok) { r.umin = res.umin; r.umax = res.umax; }
+    if (sok) { r.smin = res.smin; r.smax = res.smax; }
+    regBoundsSync(r);
+    return;
+  }
+  r.u32min = uok ? Number(res.umin) : 0;
+  r.u32max = uok ? Number(res.umax) : U32_MAX_N;
+  r.s32min = sok ? Number(res.smin) : S32_MIN;
+  r.s32max = sok ? Number(res.smax) : S32_MAX;
+  r.umin = 0n;
+  r.umax = 0xffffffffn;
+  r.smin = 0n;
+  r.smax = 0xffffffffn;
+  regBoundsSync(r);
+  zext32(r);
+}
+
+const FULL = (w: 32 | 64): Scal => ({
+  t: w === 64 ? { v: 0n, m: U64_MAX } : { v: 0n, m: 0xffffffffn }, umin: 0n, umax: w === 64 ? U64_MAX : 0xffffffffn,
+  smin: w === 64 ? S64_MIN : -0x80000000n, smax: w === 64 ? S64_MAX : 0x7fffffffn,
+});
+
+/** The result of `a op b` at width w (adjust_scalar_min_max_vals); out-of-range bounds are widened by store(). */
+function scalarOp(op: number, a: Scal, b: Scal, w: 32 | 64): Scal {
+  const full = FULL(w);
+  const bits = BigInt(w);
+  const maxU = w === 64 ? U64_MAX : 0xffffffffn;
+  const wrap = (x: bigint): bigint => BigInt.asUintN(w, x);
+  const sx = (x: bigint): bigint => BigInt.asIntN(w, x);
+  if (tnumIsConst(a.t) && tnumIsConst(b.t) && op !== BPF_DIV && op !== BPF_MOD) {
+    const x = a.t.v, y = b.t.v;
+    let v: bigint;
+    switch (op) {
+      case BPF_ADD: v = x + y; break;
+      case BPF_SUB: v = x - y; break;
+      case BPF_MUL: v = x * y; break;
+      case BPF_AND: v = x & y; break;
+      case BPF_OR: v = x | y; break;
+      case BPF_XOR: v = x ^ y; break;
+      case BPF_LSH: v = x << (y & (bits - 1n)); break;
+      case BPF_RSH: v = x >> (y & (bits - 1n)); break;
+      case BPF_ARSH: v = sx(x) >> (y & (bits - 1n)); break;
+      default: return full;
+    }
+    return constView(wrap(v), w);
+  }
+  switch (op) {
+    case BPF_ADD: {
+      const t = tnumCast(tnumAdd(a.t, b.t), w / 8);
+      const umax = a.umax + b.umax;
+      return {
+        t, umin: umax > maxU ? 0n : a.umin + b.umin, umax: umax > maxU ? maxU : umax,
+        smin: a.smin + b.smin, smax: a.smax + b.smax,
+      };
+    }
+    case BPF_SUB: {
+      const t = tnumCast(tnumSub(a.t, b.t), w / 8);
+      const under = a.umin < b.umax;
+      return {
+        t, umin: under ? 0n : a.umin - b.umax, umax: under ? maxU : a.umax - b.umin,
+        smin: a.smin - b.smax, smax: a.smax - b.smin,
+      };
+    }
+    case BPF_MUL: {
+      const t = tnumCast(tnumMul(a.t, b.t), w / 8);
+      const um = a.umax * b.umax;
+      const p = [a.smin * b.smin, a.smin * b.smax, a.smax * b.smin, a.smax * b.smax];
+      const smin = p.reduce((m, x) => (x < m ? x : m)), smax = p.reduce((m, x) => (x > m ? x : m));
+      return { t, umin: um > maxU ? 0n : a.umin * b.umin, umax: um > maxU ? maxU : um, smin, smax };
+    }
+    case BPF_AND: {
+      const t = tnumAnd(a.t, b.t);
+      return { t, umin: t.v, umax: a.umax < b.umax ? a.umax : b.umax, smin: full.smin, smax: full.smax };
+    }
+    case BPF_OR: {
+      const t = tnumOr(a.t, b.t);
+      return { t, umin: a.umin > b.umin ? a.umin : b.umin, umax: t.v | t.m, smin: full.smin, smax: full.smax };
+    }
+    case BPF_XOR: {
+      const t = tnumXor(a.t, b.t);
+      return { t, umin: t.v, umax: t.v | t.m, smin: full.smin, smax: full.smax };
+    }
+    case BPF_LSH:
+    case BPF_RSH:
+    case BPF_ARSH: {
+      if (!tnumIsConst(b.t) || b.umax >= bits) return full;
+      const s = Number(b.t.v);
+      if (op === BPF_LSH) {
+        const t = tnumCast(tnumLshift(a.t, s), w / 8);
+        const ok = a.umax << BigInt(s) <= maxU;
+        return { t, umin: ok ? a.umin << BigInt(s) : 0n, umax: ok ? a.umax << BigInt(s) : maxU, smin: full.smin, smax: full.smax };
+      }
+      if (op === BPF_RSH) {
+        const t = tnumRshift(tnumCast(a.t, w / 8), s);
+        return { t, umin: a.umin >> BigInt(s), umax: a.umax >> BigInt(s), smin: full.smin, smax: full.smax };
+      }
+      const t = tnumArshift(tnumCast(a.t, w / 8), s, w);
+      return { t, umin: 0n, umax: maxU, smin: a.smin >> BigInt(s), smax: a.smax >> BigInt(s) };
+    }
+    default:
+      return full;
+  }
+}
+
+function fits32(x: number): boolean {
+  return x >= -0x80000000 && x <= 0x7fffffff;
+}
+
+/** check_reg_sane_offset(). */
+function saneOffset(env: Env, r: Reg, type: number): boolean {
+  const ts = regTypeStr(type);
+  if (r.vm === 0n) {
+    const val = s64(r.vv);
+    if (val >= BPF_MAX_VAR_OFF || val <= -BPF_MAX_VAR_OFF) {
+      env.verbose(`math between ${ts} pointer and ${val} is not allowed`);
+      return false;
+    }
+  }
+  if (r.off >= Number(BPF_MAX_VAR_OFF) || r.off <= -Number(BPF_MAX_VAR_OFF)) {
+    env.verbose(`${ts} pointer offset ${r.off} is not allowed`);
+    return false;
+  }
+  if (r.smin === S64_MIN) {
+    env.verbose(`math between ${ts} pointer and register with unbounded min value is not allowed`);
+    return false;
+  }
+  if (r.smin >= BPF_MAX_VAR_OFF || r.smin <= -BPF_MAX_VAR_OFF) {
+    env.verbose(`value ${r.smin} makes ${ts} pointer be out of bounds`);
+    return false;
+  }
+  return true;
+}
+
+/** adjust_ptr_min_max_vals(): dst = ptr op offReg. */
+function adjustPtr(env: Env, insnIdx: number, ptrIn: Reg, offIn: Reg, dstNo: number): number {
+  const p = env.insns;
+  const op = p.code[insnIdx]! & 0xf0;
+  const is64 = (p.code[insnIdx]! & 0x07) === BPF_ALU64;
+  const dst = env.regs[dstNo]!;
+  const ptr = ptrIn.clone(), off = offIn.clone();
+  const known = off.vm === 0n;
+  if (!known && (off.smin > off.smax || off.umin > off.umax)) {
+    markUnknown(dst);
+    return 0;
+  }
+  if (!is64) {
+    if (op === BPF_SUB && env.allowPtrLeaks) {
+      markUnknown(dst);
+      return 0;
+    }
+    return env.fail(EACCES, `R${dstNo} 32-bit pointer arithmetic prohibited`);
+  }
+  if (ptr.type & PTR_MAYBE_NULL) {
+    return env.fail(EACCES, `R${dstNo} pointer arithmetic on ${regTypeStr(ptr.type)} prohibited, null-check it first`);
+  }
+  switch (baseType(ptr.type)) {
+    case PTR_TO_CTX:
+    case PTR_TO_MAP_VALUE:
+    case PTR_TO_STACK:
+    case PTR_TO_PACKET_META:
+    case PTR_TO_PACKET:
+      break;
+    case CONST_PTR_TO_MAP:
+      if (known && off.smin === 0n && op === BPF_ADD) break;
+      return env.fail(EACCES, `R${dstNo} pointer arithmetic on ${regTypeStr(ptr.type)} prohibited`);
+    default:
+      return env.fail(EACCES, `R${dstNo} pointer arithmetic on ${regTypeStr(ptr.type)} prohibited`);
+  }
+  if (!saneOffset(env, off, ptr.type) || !saneOffset(env, ptr, ptr.type)) return -EINVAL;
+  const offIsDst = offIn === dst;
+  const res = ptr.clone();
+  const sminV = off.smin;
+  switch (op) {
+    case BPF_ADD: {
+      const n = ptr.off + Number(sminV);
+      if (known && fits32(n)) {
+        res.off = n;
+        break;
+      }
+      res.varOff = tnumAdd(ptr.varOff, off.varOff);
+      res.smin = ptr.smin + off.smin;
+      res.smax = ptr.smax + off.smax;
+      if (res.smin < S64_MIN || res.smax > S64_MAX) { res.smin = S64_MIN; res.smax = S64_MAX; }
+      res.umin = ptr.umin + off.umin;
+      res.umax = ptr.umax + off.umax;
+      if (res.umax > U64_MAX) { res.umin = 0n; res.umax = U64_MAX; }
+      if (isPktPointer(ptr.type)) {
+        res.id = ++env.idGen;
+        res.range = 0;
+      }
+      break;
+    }
+    case BPF_SUB: {
+      if (offIsDst) return env.fail(EACCES, `R${dstNo} tried to subtract pointer from scalar`);
+      if (ptr.type === PTR_TO_STACK) return env.fail(EACCES, `R${dstNo} subtraction from stack pointer prohibited`);
+      const n = ptr.off - Number(sminV);
+      if (known && fits32(n)) {
+        res.off = n;
+        break;
+      }
+      res.varOff = tnumSub(ptr.varOff, off.varOff);
+      res.smin = ptr.smin - off.smax;
+      res.smax = ptr.smax - off.smin;
+      if (res.smin < S64_MIN || res.smax > S64_MAX) { res.smin = S64_MIN; res.smax = S64_MAX; }
+      if (ptr.umin < off.umax) { res.umin = 0n; res.umax = U64_MAX; } else { res.umin = ptr.umin - off.umax; res.umax = ptr.umax - off.umin; }
+      if (isPktPointer(ptr.type)) {
+        res.id = ++env.idGen;
+        res.range = 0;
+      }
+      break;
+    }
+    case BPF_AND:
+    case BPF_OR:
+    case BPF_XOR:
+      return env.fail(EACCES, `R${dstNo} bitwise operator ${ALU_STR[op >> 4]} on pointer prohibited`);
+    default:
+      return env.fail(EACCES, `R${dstNo} pointer arithmetic with ${ALU_STR[op >> 4]} operator prohibited`);
+  }
+  res.s32min = S32_MIN; res.s32max = S32_MAX; res.u32min = 0; res.u32max = U32_MAX_N;
+  if (!saneOffset(env, res, ptr.type)) return -EINVAL;
+  regBoundsSync(res);
+  dst.copyFrom(res);
+  if (!env.allowPtrLeaks) return sanitizeBounds(env, dstNo);
+  return 0;
+}
+
+/** sanitize_check_bounds(): unprivileged pointer arithmetic must stay inside the object. */
+function sanitizeBounds(env: Env, regno: number): number {
+  const r = env.regs[regno]!;
+  if (r.type === PTR_TO_STACK) {
+    if (r.vm !== 0n) {
+      return env.fail(EACCES, `R${regno} variable stack access prohibited for !root, var_off=${tnumStr(r.varOff)} off=${r.off}`);
+    }
+    const o = r.off + Number(s64(r.vv));
+    if (o < -MAX_BPF_STACK || o >= 0) {
+      return env.fail(EACCES, `R${regno} stack pointer arithmetic goes out of range, prohibited for !root; off=${o}`);
+    }
+  } else if (r.type === PTR_TO_MAP_VALUE) {
+    const n = env.errLines.length, lp = env.log.pos;
+    if (checkMapAccess(env, regno, r.off, 1, false) < 0) {
+      env.errLines.length = n;
+      env.log.rewind(lp);
+      return env.fail(EACCES, `R${regno} pointer arithmetic of map value goes out of range, prohibited for !root`);
+    }
+  }
+  return 0;
+}
+
+/** check_alu_op(). */
+export function checkAluOp(env: Env, i: number): number {
+  const p = env.insns;
+  const code = p.code[i]!;
+  const op = code & 0xf0;
+  const isX = (code & BPF_X) !== 0;
+  const w: 32 | 64 = (code & 0x07) === BPF_ALU64 ? 64 : 32;
+  const dstNo = p.dst[i]!, srcNo = p.src[i]!, imm = p.imm[i]!, off = p.off[i]!;
+  let e: number;
+  if (op === BPF_END || op === BPF_NEG) {
+    if ((e = env.checkRegArg(dstNo, SRC_OP)) < 0) return e;
+    if (env.isPointerValue(dstNo)) return env.fail(EACCES, `R${dstNo} pointer arithmetic prohibited`);
+    const d = env.regs[dstNo]!;
+    const wasConst = d.type === SCALAR_VALUE && d.vm === 0n ? d.vv : null;
+    if ((e = env.checkRegArg(dstNo, DST_OP)) < 0) return e;
+    if (op === BPF_NEG) {
+      if (wasConst !== null) markScalarConst(d, w === 64 ? -wasConst : BigInt.asUintN(32, -wasConst));
+      else if (w === 32) zext32(d);
+      return 0;
+    }
+    // byte swaps: le on a little-endian host truncates; be/bswap reorder bytes
+    const bytes = imm / 8;
+    if (wasConst !== null) {
+      let v = wasConst & ((1n << BigInt(imm)) - 1n);
+      if (w === 64 || (code & BPF_TO_BE) !== 0) {
+        let s = 0n;
+        for (let k = 0; k < bytes; k++) s = (s << 8n) | ((v >> BigInt(8 * k)) & 0xffn);
+        v = s;
+      }
+      markScalarConst(d, v);
+    } else {
+      coerceToSize(d, bytes);
+    }
+    return 0;
+  }
+  if (op === BPF_MOV) {
+    if (isX && (e = env.checkRegArg(srcNo, SRC_OP)) < 0) return e;
+    if ((e = env.checkRegArg(dstNo, DST_OP_NO_MARK)) < 0) return e;
+    const d = env.regs[dstNo]!;
+    if (isX) {
+      const s = env.regs[srcNo]!;
+      if (w === 64) {
+        if (off === 0) {
+          // assign_scalar_id_before_mov(): copies share an id so a later comparison bounds both
+          if (s.type === SCALAR_VALUE && s.id === 0 && s.vm !== 0n) s.id = ++env.idGen;
+          d.copyFrom(s);
+          return 0;
+        }
+        if (s.type !== SCALAR_VALUE) {
+          if (!env.allowPtrLeaks) return env.fail(EACCES, `R${srcNo} sign-extension mov from pointer`);
+          markUnknown(d);
+          return 0;
+        }
+        const c = s.vm === 0n ? BigInt.asIntN(off, s.vv) : null;
+        markUnknown(d);
+        if (c !== null) markKnown(d, c);
+        return 0;
+      }
+      if (s.type !== SCALAR_VALUE) {
+        if (!env.allowPtrLeaks) return env.fail(EACCES, `R${srcNo} partial copy of pointer`);
+        markUnknown(d);
+        zext32(d);
+        return 0;
+      }
+      if (off === 0) {
+        const c = s.clone();
+        d.copyFrom(c);
+        d.id = 0;
+        coerceToSize(d, 4);
+        return 0;
+      }
+      const c = s.vm === 0n ? BigInt.asUintN(32, BigInt.asIntN(off, s.vv)) : null;
+      markUnknown(d);
+      if (c !== null) markKnown(d, c);
+      else zext32(d);
+      return 0;
+    }
+    markScalarConst(d, w === 64 ? BigInt(imm) : BigInt(imm >>> 0));
+    return 0;
+  }
+  if (isX) {
+    if ((e = env.checkRegArg(srcNo, SRC_OP)) < 0) return e;
+  } else {
+    if ((op === BPF_DIV || op === BPF_MOD) && imm === 0) return env.fail(EINVAL, "div by zero");
+    if ((op === BPF_LSH || op === BPF_RSH || op === BPF_ARSH) && (imm < 0 || imm >= w)) {
+      return env.fail(EINVAL, `invalid shift ${imm}`);
+    }
+  }
+  if ((e = env.checkRegArg(dstNo, SRC_OP)) < 0) return e;
+  const dst = env.regs[dstNo]!;
+  let srcReg: Reg;
+  if (isX) {
+    srcReg = env.regs[srcNo]!;
+    if (srcReg.type !== SCALAR_VALUE) {
+      if (dst.type !== SCALAR_VALUE) {
+        if (op === BPF_SUB && env.allowPtrLeaks) {
+          markUnknown(dst);
+          return 0;
+        }
+        return env.fail(EACCES, `R${dstNo} pointer ${ALU_STR[op >> 4]} pointer prohibited`);
+      }
+      return adjustPtr(env, i, srcReg, dst, dstNo);
+    }
+  } else {
+    srcReg = new Reg();
+    markScalarConst(srcReg, BigInt(imm));
+  }
+  if (dst.type !== SCALAR_VALUE) return adjustPtr(env, i, dst, srcReg, dstNo);
+  if (srcReg.vm !== 0n && (srcReg.smin > srcReg.smax || srcReg.umin > srcReg.umax)) {
+    markUnknown(dst);
+    if (w === 32) zext32(dst);
+    return 0;
+  }
+  const b = w === 32 && !isX ? constView(BigInt(imm), 32) : view(srcReg, w);
+  const res = scalarOp(op, view(dst, w), b, w);
+  store(dst, res, w);
+  return 0;
+}

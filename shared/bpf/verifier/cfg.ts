@@ -1,0 +1,163 @@
+// check_cfg() of kernel/bpf/verifier.c: depth-first walk of the control flow
+// graph (fall-through first, like the kernel) that rejects back-edges for
+// unprivileged programs and unreachable instructions, and marks pruning
+// points (branch targets, conditional jumps, insns after calls). Also the
+// register liveness that compute_live_registers() prints at log level 2 and
+// that state pruning uses to ignore dead registers.
+import { EINVAL } from "../../errno.ts";
+import type { BpfInsns } from "../insn.ts";
+import { INSN_TABLE, K_CALL, K_EXIT, K_JA, K_JMP, K_JMP32, K_LD_IMM64, K_ALU, K_ALU64, K_END, K_LDX, K_LDXSX, K_ST, K_STX, K_ATOMIC } from "../insn_table.ts";
+import { BPF_PSEUDO_CALL, BPF_MOV, BPF_CMPXCHG, BPF_FETCH, BPF_X } from "../uapi.ts";
+import type { Env } from "./env.ts";
+
+const DISCOVERED = 1;
+const EXPLORED = 2;
+
+function jaTarget(p: BpfInsns, i: number): number {
+  return i + 1 + (p.code[i] === 0x06 ? p.imm[i]! : p.off[i]!);
+}
+
+/** Successors of insn i (fall-through first). */
+export function successors(p: BpfInsns, i: number): number[] {
+  const d = INSN_TABLE[p.code[i]!]!;
+  switch (d.kind) {
+    case K_EXIT:
+      return [];
+    case K_JA:
+      return [jaTarget(p, i)];
+    case K_JMP:
+    case K_JMP32:
+      return [i + 1, i + 1 + p.off[i]!];
+    case K_LD_IMM64:
+      return [i + 2];
+    case K_CALL:
+      if (p.src[i] === BPF_PSEUDO_CALL) return [i + 1, i + 1 + p.imm[i]!];
+      return [i + 1];
+    default:
+      return [i + 1];
+  }
+}
+
+/** check_cfg(). Returns 0 or -errno (logged). */
+export function checkCfg(env: Env): number {
+  const p = env.insns;
+  const n = p.len;
+  const state = new Uint8Array(n);
+  const isLdHi = new Uint8Array(n);
+  for (let i = 0; i < n; i++) if (p.code[i] === 0x18 && i + 1 < n) isLdHi[++i] = 1;
+  // explicit DFS stack of (insn, next successor index)
+  const stack: number[] = [0];
+  const next: number[] = [0];
+  state[0] = DISCOVERED;
+  while (stack.length > 0) {
+    const t = stack[stack.length - 1]!;
+    const succ = successors(p, t);
+    const k = next[next.length - 1]!;
+    if (k >= succ.length) {
+      state[t] = EXPLORED;
+      stack.pop();
+      next.pop();
+      continue;
+    }
+    next[next.length - 1] = k + 1;
+    const w = succ[k]!;
+    const d = INSN_TABLE[p.code[t]!]!;
+    const isBranchEdge = (d.kind === K_JMP || d.kind === K_JMP32) ? k === 1 : d.kind === K_JA;
+    if (w < 0 || w >= n) return env.fail(EINVAL, `jump out of range from insn ${t} to ${w}`);
+    if (isBranchEdge || (d.kind === K_CALL && k === 1)) env.prunePoint[w] = 1;
+    if (d.kind === K_JMP || d.kind === K_JMP32) env.prunePoint[t] = 1;
+    if (d.kind === K_CALL && k === 0) env.prunePoint[w] = 1;
+    if (state[w] === 0) {
+      state[w] = DISCOVERED;
+      stack.push(w);
+      next.push(0);
+    } else if (state[w] === DISCOVERED) {
+      if (!env.bpfCapable) return env.fail(EINVAL, `back-edge from insn ${t} to ${w}`);
+      env.prunePoint[w] = 1;
+    }
+  }
+  for (let i = 0; i < n; i++) {
+    if (isLdHi[i]) continue;
+    if (state[i] !== EXPLORED) return env.fail(EINVAL, `unreachable insn ${i}`);
+  }
+  return 0;
+}
+
+/** Registers an insn reads (bit mask) and writes. */
+function useDef(p: BpfInsns, i: number): [number, number] {
+  const d = INSN_TABLE[p.code[i]!];
+  if (d === undefined) return [0, 0];
+  const dst = 1 << p.dst[i]!, src = 1 << p.src[i]!;
+  switch (d.kind) {
+    case K_ALU:
+    case K_ALU64:
+      if (d.op === BPF_MOV) return [d.isX ? src : 0, dst];
+      return [dst | (d.isX ? src : 0), dst];
+    case K_END:
+      return [dst, dst];
+    case K_LDX:
+    case K_LDXSX:
+      return [src, dst];
+    case K_ST:
+      return [dst, 0];
+    case K_STX:
+      return [dst | src, 0];
+    case K_ATOMIC: {
+      const imm = p.imm[i]!;
+      if (imm === BPF_CMPXCHG) return [dst | src | 1, 1];
+      return [dst | src, (imm & BPF_FETCH) ? src : 0];
+    }
+    case K_JMP:
+    case K_JMP32:
+      return [dst | ((p.code[i]! & BPF_X) ? src : 0), 0];
+    case K_CALL:
+      return [0x3e, 0x3f];
+    case K_EXIT:
+      return [1, 0];
+    case K_LD_IMM64:
+      return [0, dst];
+    default:
+      return [0x7ff, 0];
+  }
+}
+
+/** compute_live_registers(): liveIn[i] = registers read on some path from i before being written. */
+export function computeLiveness(env: Env): void {
+  const p = env.insns;
+  const n = p.len;
+  const use = new Uint16Array(n), def = new Uint16Array(n);
+  const succ: number[][] = [];
+  for (let i = 0; i < n; i++) {
+    if (i > 0 && p.code[i - 1] === 0x18) {
+      succ.push([]);
+      continue;
+    }
+    const [u, d] = useDef(p, i);
+    use[i] = u;
+    def[i] = d;
+    // a bpf-to-bpf call continues at i+1 for liveness; the callee is its own region
+    const s = successors(p, i).filter((w) => w >= 0 && w < n);
+    succ.push(INSN_TABLE[p.code[i]!]?.kind === K_CALL && p.src[i] === BPF_PSEUDO_CALL ? [i + 1] : s);
+  }
+  const live = env.liveIn;
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (let i = n - 1; i >= 0; i--) {
+      let out = 0;
+      for (const w of succ[i]!) out |= live[w]!;
+      const v = (use[i]! | (out & ~def[i]!)) & 0x7ff;
+      if (v !== live[i]) {
+        live[i] = v;
+        changed = true;
+      }
+    }
+  }
+}
+
+/** The "Live regs before insn" column: ".1........" style, R0..R9. */
+export function liveStr(mask: number): string {
+  let s = "";
+  for (let r = 0; r < 10; r++) s += mask & (1 << r) ? String(r) : ".";
+  return s;
+}

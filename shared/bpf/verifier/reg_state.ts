@@ -1,0 +1,365 @@
+// Abstract register state: struct bpf_reg_state (include/linux/bpf_verifier.h)
+// with 64- and 32-bit signed/unsigned bounds plus a tnum, the bounds
+// propagation of kernel/bpf/verifier.c (__update_reg_bounds, __reg_deduce_bounds,
+// __reg_bound_offset, reg_bounds_sync) and the register printer of
+// kernel/bpf/log.c print_reg_state().
+import type { BpfMap } from "../map.ts";
+import {
+  U64_MAX, s64, tnumIntersect, tnumIsConst, tnumIsUnknown, tnumRange, tnumStr, tnumSubreg,
+  tnumWithSubreg, type Tnum,
+} from "./tnum.ts";
+
+// enum bpf_reg_type (the subset an XDP program can hold)
+export const NOT_INIT = 0;
+export const SCALAR_VALUE = 1;
+export const PTR_TO_CTX = 2;
+export const CONST_PTR_TO_MAP = 3;
+export const PTR_TO_MAP_VALUE = 4;
+export const PTR_TO_STACK = 5;
+export const PTR_TO_PACKET_META = 6;
+export const PTR_TO_PACKET = 7;
+export const PTR_TO_PACKET_END = 8;
+export const PTR_TO_MAP_KEY = 9;
+/** type flag: may be NULL until checked (PTR_MAYBE_NULL). */
+export const PTR_MAYBE_NULL = 0x100;
+/** type flag: read-only memory (MEM_RDONLY). */
+export const MEM_RDONLY = 0x200;
+
+/** Packet pointer ranges after a comparison proved it beyond/at pkt_end (AT_PKT_END/BEYOND_PKT_END). */
+export const AT_PKT_END = -1;
+export const BEYOND_PKT_END = -2;
+
+export const S64_MIN = -(1n << 63n);
+export const S64_MAX = (1n << 63n) - 1n;
+export const S32_MIN = -0x80000000;
+export const S32_MAX = 0x7fffffff;
+export const U32_MAX_N = 0xffffffff;
+
+const TYPE_STR: Record<number, string> = {
+  [NOT_INIT]: "?", [SCALAR_VALUE]: "scalar", [PTR_TO_CTX]: "ctx", [CONST_PTR_TO_MAP]: "map_ptr",
+  [PTR_TO_MAP_VALUE]: "map_value", [PTR_TO_STACK]: "fp", [PTR_TO_PACKET]: "pkt", [PTR_TO_PACKET_META]: "pkt_meta",
+  [PTR_TO_PACKET_END]: "pkt_end", [PTR_TO_MAP_KEY]: "map_key",
+};
+
+export function baseType(t: number): number {
+  return t & 0xff;
+}
+
+/** reg_type_str(): "map_value_or_null", "rdonly_map_value", "pkt"... */
+export function regTypeStr(t: number): string {
+  return `${t & MEM_RDONLY ? "rdonly_" : ""}${TYPE_STR[baseType(t)] ?? "?"}${t & PTR_MAYBE_NULL ? "_or_null" : ""}`;
+}
+
+export function isPktPointer(t: number): boolean {
+  return t === PTR_TO_PACKET || t === PTR_TO_PACKET_META;
+}
+
+/** One register's abstract value. Fields follow struct bpf_reg_state. */
+export class Reg {
+  type = NOT_INIT;
+  /** Fixed offset of a pointer. */
+  off = 0;
+  /** Pointer id (null checks, packet ranges) or scalar link id. */
+  id = 0;
+  /** Packet pointers: bytes known readable after off. */
+  range = 0;
+  map: BpfMap | null = null;
+  frameno = 0;
+  vv = 0n;
+  vm = U64_MAX;
+  smin = S64_MIN;
+  smax = S64_MAX;
+  umin = 0n;
+  umax = U64_MAX;
+  s32min = S32_MIN;
+  s32max = S32_MAX;
+  u32min = 0;
+  u32max = U32_MAX_N;
+
+  get varOff(): Tnum {
+    return { v: this.vv, m: this.vm };
+  }
+  set varOff(t: Tnum) {
+    this.vv = t.v;
+    this.vm = t.m;
+  }
+
+  copyFrom(o: Reg): void {
+    this.type = o.type;
+    this.off = o.off;
+    this.id = o.id;
+    this.range = o.range;
+    this.map = o.map;
+    this.frameno = o.frameno;
+    this.vv = o.vv;
+    this.vm = o.vm;
+    this.smin = o.smin;
+    this.smax = o.smax;
+    this.umin = o.umin;
+    this.umax = o.umax;
+    this.s32min = o.s32min;
+    this.s32max = o.s32max;
+    this.u32min = o.u32min;
+    this.u32max = o.u32max;
+  }
+
+  clone(): Reg {
+    const r = new Reg();
+    r.copyFrom(this);
+    return r;
+  }
+}
+
+/** Unbounded variable part (pointers get a zero one). */
+export function markUnbounded(r: Reg): void {
+  r.vv = 0n;
+  r.vm = U64_MAX;
+  r.smin = S64_MIN;
+  r.smax = S64_MAX;
+  r.umin = 0n;
+  r.umax = U64_MAX;
+  r.s32min = S32_MIN;
+  r.s32max = S32_MAX;
+  r.u32min = 0;
+  r.u32max = U32_MAX_N;
+}
+
+/** __mark_reg_known(): every bound equals `v` (64-bit, any sign). */
+export function markKnown(r: Reg, v: bigint): void {
+  const u = BigInt.asUintN(64, v);
+  r.vv = u;
+  r.vm = 0n;
+  r.umin = r.umax = u;
+  r.smin = r.smax = s64(u);
+  const lo = Number(u & 0xffffffffn);
+  r.u32min = r.u32max = lo;
+  r.s32min = r.s32max = lo | 0;
+}
+
+/** __mark_reg_unknown(): an unknown scalar. */
+export function markUnknown(r: Reg): void {
+  r.type = SCALAR_VALUE;
+  r.off = 0;
+  r.id = 0;
+  r.range = 0;
+  r.map = null;
+  markUnbounded(r);
+}
+
+/** __mark_reg_known_zero() for a pointer or scalar. */
+export function markKnownZero(r: Reg): void {
+  r.off = 0;
+  r.id = 0;
+  r.range = 0;
+  markKnown(r, 0n);
+}
+
+export function markScalarConst(r: Reg, v: bigint): void {
+  markUnknown(r);
+  markKnown(r, v);
+}
+
+export function markNotInit(r: Reg): void {
+  markUnknown(r);
+  r.type = NOT_INIT;
+}
+
+/** A pointer with a fixed offset and no variable part. */
+export function markPtr(r: Reg, type: number, off = 0): void {
+  markKnownZero(r);
+  r.type = type;
+  r.off = off;
+  r.map = null;
+}
+
+export function regIsConst(r: Reg): boolean {
+  return r.type === SCALAR_VALUE && tnumIsConst(r.varOff);
+}
+
+export function regIsConstZero(r: Reg): boolean {
+  return r.type === SCALAR_VALUE && r.vm === 0n && r.vv === 0n;
+}
+
+const bmax = (a: bigint, b: bigint): bigint => (a > b ? a : b);
+const bmin = (a: bigint, b: bigint): bigint => (a < b ? a : b);
+
+/** __update_reg32_bounds + __update_reg64_bounds: tighten bounds with the tnum. */
+export function updateRegBounds(r: Reg): void {
+  const v32 = tnumSubreg(r.varOff);
+  const sMin32 = Number(BigInt.asIntN(32, v32.v | (v32.m & 0x80000000n)));
+  const sMax32 = Number(BigInt.asIntN(32, v32.v | (v32.m & 0x7fffffffn)));
+  r.s32min = Math.max(r.s32min, sMin32);
+  r.s32max = Math.min(r.s32max, sMax32);
+  r.u32min = Math.max(r.u32min, Number(v32.v));
+  r.u32max = Math.min(r.u32max, Number(v32.v | v32.m));
+  r.smin = bmax(r.smin, s64(r.vv | (r.vm & (1n << 63n))));
+  r.smax = bmin(r.smax, s64(r.vv | (r.vm & S64_MAX)));
+  r.umin = bmax(r.umin, r.vv);
+  r.umax = bmin(r.umax, r.vv | r.vm);
+}
+
+function deduce32(r: Reg): void {
+  // 32-bit bounds from 64-bit ones when the upper halves agree
+  if (r.umin >> 32n === r.umax >> 32n) {
+    const lo = Number(r.umin & 0xffffffffn), hi = Number(r.umax & 0xffffffffn);
+    r.u32min = Math.max(r.u32min, lo);
+    r.u32max = Math.min(r.u32max, hi);
+    if ((lo | 0) <= (hi | 0)) {
+      r.s32min = Math.max(r.s32min, lo | 0);
+      r.s32max = Math.min(r.s32max, hi | 0);
+    }
+  }
+  if (r.smin >> 32n === r.smax >> 32n) {
+    const lo = Number(BigInt.asUintN(32, r.smin)), hi = Number(BigInt.asUintN(32, r.smax));
+    if ((lo | 0) <= (hi | 0)) {
+      r.s32min = Math.max(r.s32min, lo | 0);
+      r.s32max = Math.min(r.s32max, hi | 0);
+    }
+    if (lo <= hi) {
+      r.u32min = Math.max(r.u32min, lo);
+      r.u32max = Math.min(r.u32max, hi);
+    }
+  }
+  // signed and unsigned 32-bit ranges agree when they do not cross the sign boundary
+  if ((r.u32min | 0) <= (r.u32max | 0)) {
+    r.s32min = Math.max(r.s32min, r.u32min | 0);
+    r.s32max = Math.min(r.s32max, r.u32max | 0);
+  }
+  if (r.s32min >>> 0 <= r.s32max >>> 0) {
+    r.u32min = Math.max(r.u32min, r.s32min >>> 0);
+    r.u32max = Math.min(r.u32max, r.s32max >>> 0);
+  }
+}
+
+function deduce64(r: Reg): void {
+  if (s64(r.umin) <= s64(r.umax)) {
+    r.smin = bmax(r.smin, s64(r.umin));
+    r.smax = bmin(r.smax, s64(r.umax));
+  }
+  if (BigInt.asUintN(64, r.smin) <= BigInt.asUintN(64, r.smax)) {
+    r.umin = bmax(r.umin, BigInt.asUintN(64, r.smin));
+    r.umax = bmin(r.umax, BigInt.asUintN(64, r.smax));
+  }
+  // 64-bit bounds from the 32-bit ones within the same upper half
+  const hiMask = ~0xffffffffn & U64_MAX;
+  const nUmin = (r.umin & hiMask) | BigInt(r.u32min);
+  const nUmax = (r.umax & hiMask) | BigInt(r.u32max);
+  r.umin = bmax(r.umin, nUmin);
+  r.umax = bmin(r.umax, nUmax);
+  const sminHi = BigInt.asUintN(64, r.smin) & hiMask, smaxHi = BigInt.asUintN(64, r.smax) & hiMask;
+  const nSmin = s64(sminHi | BigInt(r.u32min));
+  const nSmax = s64(smaxHi | BigInt(r.u32max));
+  r.smin = bmax(r.smin, nSmin);
+  r.smax = bmin(r.smax, nSmax);
+}
+
+/** __reg_bound_offset(): tighten the tnum with the ranges. */
+function boundOffset(r: Reg): void {
+  const v64 = tnumIntersect(r.varOff, tnumRange(r.umin, r.umax));
+  const v32 = tnumIntersect(tnumSubreg(v64), tnumRange(BigInt(r.u32min), BigInt(r.u32max)));
+  r.varOff = tnumWithSubreg(v64, v32);
+}
+
+/** reg_bounds_sync(). */
+export function regBoundsSync(r: Reg): void {
+  updateRegBounds(r);
+  deduce32(r);
+  deduce64(r);
+  deduce32(r);
+  deduce64(r);
+  boundOffset(r);
+  updateRegBounds(r);
+}
+
+/** True when the bounds are self-contradictory (an infeasible path). */
+export function regBoundsInvalid(r: Reg): boolean {
+  return r.umin > r.umax || r.smin > r.smax || r.u32min > r.u32max || r.s32min > r.s32max ||
+    (r.vv & r.vm) !== 0n;
+}
+
+/** Re-derives 32-bit bounds and tnum from a value known to fit in 32 bits (zero extension). */
+export function zext32(r: Reg): void {
+  r.varOff = tnumSubreg(r.varOff);
+  r.umin = BigInt(r.u32min);
+  r.umax = BigInt(r.u32max);
+  r.smin = r.umin;
+  r.smax = r.umax;
+  regBoundsSync(r);
+}
+
+/** The 64-bit bounds after truncating to `size` bytes (coerce_reg_to_size). */
+export function coerceToSize(r: Reg, size: number): void {
+  if (size >= 8) return;
+  const mask = (1n << BigInt(size * 8)) - 1n;
+  const fits = (r.umin & ~mask) === (r.umax & ~mask);
+  r.vv &= mask;
+  r.vm &= mask;
+  if (fits) {
+    r.umin &= mask;
+    r.umax &= mask;
+  } else {
+    r.umin = 0n;
+    r.umax = mask;
+  }
+  r.smin = r.umin;
+  r.smax = r.umax;
+  r.u32min = 0;
+  r.u32max = U32_MAX_N;
+  r.s32min = S32_MIN;
+  r.s32max = S32_MAX;
+  regBoundsSync(r);
+}
+
+/** print_scalar_ranges(): merged "smin=smin32=0,smax=umax=...=255" list. */
+function scalarRanges(r: Reg, parts: string[]): void {
+  const m = [
+    { n: "smin", v: r.smin, omit: r.smin === S64_MIN },
+    { n: "smax", v: r.smax, omit: r.smax === S64_MAX },
+    { n: "umin", v: r.umin, omit: r.umin === 0n },
+    { n: "umax", v: r.umax, omit: r.umax === U64_MAX },
+    { n: "smin32", v: BigInt(r.s32min), omit: r.s32min === S32_MIN },
+    { n: "smax32", v: BigInt(r.s32max), omit: r.s32max === S32_MAX },
+    { n: "umin32", v: BigInt(r.u32min), omit: r.u32min === 0 },
+    { n: "umax32", v: BigInt(r.u32max), omit: r.u32max === U32_MAX_N },
+  ];
+  // compare as the kernel does: every value as a u64 bit pattern
+  const bits = (x: bigint): bigint => BigInt.asUintN(64, x);
+  for (let i = 0; i < m.length; i++) {
+    const a = m[i]!;
+    if (a.omit) continue;
+    const neg1 = a.n[0] === "s" && a.v < 0n;
+    let s = a.n + "=";
+    for (let j = i + 2; j < m.length; j += 2) {
+      const b = m[j]!;
+      if (b.omit || bits(b.v) !== bits(a.v)) continue;
+      const neg2 = b.n[0] === "s" && b.v < 0n;
+      if (neg1 !== neg2) continue;
+      b.omit = true;
+      s += b.n + "=";
+    }
+    parts.push(s + (a.n[0] === "s" ? String(s64(bits(a.v))) : String(bits(a.v))));
+  }
+}
+
+/** print_reg_state() of kernels 6.x: "scalar(...)", "pkt(off=14,r=14)", "fp-8", "42". */
+export function regStr(r: Reg): string {
+  const t = r.type;
+  if ((t === SCALAR_VALUE || t === PTR_TO_STACK) && r.vm === 0n) {
+    return (t === SCALAR_VALUE ? "" : regTypeStr(t)) + String(s64(r.vv + BigInt(r.off)));
+  }
+  const parts: string[] = [];
+  if (r.id) parts.push(`id=${r.id}`);
+  if (t !== SCALAR_VALUE && r.off !== 0) parts.push(`off=${r.off}`);
+  if (isPktPointer(t)) parts.push(`r=${r.range < 0 ? "0x" + BigInt.asUintN(64, BigInt(r.range)).toString(16) : r.range}`);
+  else if ((baseType(t) === CONST_PTR_TO_MAP || baseType(t) === PTR_TO_MAP_VALUE) && r.map !== null) {
+    parts.push(`ks=${r.map.keySize},vs=${r.map.valueSize}`);
+  }
+  if (r.vm === 0n) {
+    if (r.vv !== 0n) parts.push(`imm=${r.vv.toString(16)}`);
+  } else {
+    scalarRanges(r, parts);
+    if (!tnumIsUnknown(r.varOff)) parts.push(`var_off=${tnumStr(r.varOff)}`);
+  }
+  return `${regTypeStr(t)}(${parts.join(",")})`;
+}
+

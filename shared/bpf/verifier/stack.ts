@@ -1,0 +1,155 @@
+// Per-frame state: registers plus the 512-byte stack with per-byte slot kinds
+// and spilled registers (struct bpf_func_state / bpf_stack_state in
+// include/linux/bpf_verifier.h), and the whole path state (struct
+// bpf_verifier_state) with its parent link and branch count for pruning.
+import { Reg, markNotInit, markPtr, PTR_TO_CTX, PTR_TO_STACK, regStr } from "./reg_state.ts";
+export type { Reg };
+
+export const MAX_BPF_STACK = 512;
+export const BPF_REG_SIZE = 8;
+export const MAX_CALL_FRAMES = 8;
+
+// enum bpf_stack_slot_type
+export const STACK_INVALID = 0;
+export const STACK_SPILL = 1;
+export const STACK_MISC = 2;
+export const STACK_ZERO = 3;
+const SLOT_CHAR = ["?", "r", "m", "0"];
+
+/**
+ * Stack bytes are indexed like the kernel's slot_type arrays: byte at fp-1-k is
+ * index k, so slot spi covers indexes spi*8..spi*8+7 and index spi*8+7 is its lowest address.
+ */
+export class FuncState {
+  readonly regs: Reg[];
+  readonly slotType: Uint8Array;
+  readonly spilled: Array<Reg | null>;
+  /** Bytes of stack in use, a multiple of 8 (allocated_stack). */
+  allocatedStack = 0;
+  frameno: number;
+  /** Insn of the call that created this frame (-1 for main). */
+  callsite: number;
+  /** Index of the subprogram this frame runs. */
+  subprog: number;
+
+  constructor(frameno: number, callsite: number, subprog: number) {
+    this.regs = [];
+    for (let i = 0; i <= 10; i++) this.regs.push(new Reg());
+    this.slotType = new Uint8Array(MAX_BPF_STACK);
+    this.spilled = new Array<Reg | null>(MAX_BPF_STACK / BPF_REG_SIZE).fill(null);
+    this.frameno = frameno;
+    this.callsite = callsite;
+    this.subprog = subprog;
+  }
+
+  clone(): FuncState {
+    const f = new FuncState(this.frameno, this.callsite, this.subprog);
+    for (let i = 0; i <= 10; i++) f.regs[i]!.copyFrom(this.regs[i]!);
+    f.slotType.set(this.slotType);
+    for (let i = 0; i < this.spilled.length; i++) f.spilled[i] = this.spilled[i]?.clone() ?? null;
+    f.allocatedStack = this.allocatedStack;
+    return f;
+  }
+
+  /** Registers of a fresh frame: R1 = ctx for main, R10 = frame pointer. */
+  initRegs(isMain: boolean): void {
+    for (let i = 0; i <= 10; i++) {
+      markNotInit(this.regs[i]!);
+      this.regs[i]!.frameno = this.frameno;
+    }
+    markPtr(this.regs[10]!, PTR_TO_STACK);
+    this.regs[10]!.frameno = this.frameno;
+    if (isMain) markPtr(this.regs[1]!, PTR_TO_CTX);
+  }
+
+  growStack(bytes: number): void {
+    const b = Math.ceil(bytes / BPF_REG_SIZE) * BPF_REG_SIZE;
+    if (b > this.allocatedStack) this.allocatedStack = b;
+  }
+
+  isSpilled(spi: number): boolean {
+    return this.slotType[spi * BPF_REG_SIZE + BPF_REG_SIZE - 1] === STACK_SPILL;
+  }
+
+  /** print_verifier_state() body for this frame (leading space per item); `which` limits the items. */
+  print(regMask: number, slotMask: bigint | null): string {
+    let s = this.frameno ? ` frame${this.frameno}:` : "";
+    for (let i = 0; i <= 10; i++) {
+      const r = this.regs[i]!;
+      if (r.type === 0) continue;
+      if (regMask !== -1 && (regMask & (1 << i)) === 0) continue;
+      s += ` R${i}=${regStr(r)}`;
+    }
+    for (let spi = 0; spi < this.allocatedStack / BPF_REG_SIZE; spi++) {
+      let valid = false, buf = "";
+      for (let j = 0; j < BPF_REG_SIZE; j++) {
+        const t = this.slotType[spi * BPF_REG_SIZE + j]!;
+        if (t !== STACK_INVALID) valid = true;
+        buf += SLOT_CHAR[t];
+      }
+      if (!valid) continue;
+      if (slotMask !== null && (slotMask & (1n << BigInt(spi))) === 0n) continue;
+      const off = (-spi - 1) * BPF_REG_SIZE;
+      if (this.isSpilled(spi)) {
+        const r = this.spilled[spi]!;
+        s += ` fp${off}=${regStr(r)}`;
+      } else {
+        s += ` fp${off}=${buf}`;
+      }
+    }
+    return s;
+  }
+}
+
+/** One path's state: call frames plus pruning bookkeeping. */
+export class VerState {
+  readonly frames: FuncState[];
+  curframe: number;
+  /** Checkpoint this state descends from (kernel: parent). */
+  parent: VerState | null;
+  /** Paths still being explored below this checkpoint. */
+  branches: number;
+  insnIdx: number;
+  /** Set on checkpoints kept in the explored list. */
+  isCheckpoint: boolean;
+  /** Exact-state signature of a checkpoint (infinite-loop detection). */
+  sig: number;
+
+  constructor(frames: FuncState[]) {
+    this.frames = frames;
+    this.curframe = frames.length - 1;
+    this.parent = null;
+    this.branches = 1;
+    this.insnIdx = 0;
+    this.isCheckpoint = false;
+    this.sig = 0;
+  }
+
+  /** A number equal for exactly-equal states (collisions possible: callers confirm with a full compare). */
+  signature(): number {
+    let h = this.curframe;
+    const reg = (r: Reg) => {
+      h = (Math.imul(h, 31) + r.type + r.off * 7 + r.id * 13 + r.range + r.u32min + r.u32max * 3 + r.s32min * 5 + r.s32max) | 0;
+    };
+    for (let f = 0; f <= this.curframe; f++) {
+      const fr = this.frames[f]!;
+      h = (Math.imul(h, 31) + fr.callsite) | 0;
+      for (const r of fr.regs) reg(r);
+      for (let k = 0; k < fr.allocatedStack; k++) h = (Math.imul(h, 7) + fr.slotType[k]!) | 0;
+      for (let s = 0; s < fr.allocatedStack / BPF_REG_SIZE; s++) if (fr.spilled[s]) reg(fr.spilled[s]!);
+    }
+    return h;
+  }
+
+  get cur(): FuncState {
+    return this.frames[this.curframe]!;
+  }
+
+  clone(): VerState {
+    const s = new VerState(this.frames.map((f) => f.clone()));
+    s.curframe = this.curframe;
+    s.parent = this.parent;
+    s.insnIdx = this.insnIdx;
+    return s;
+  }
+}

@@ -1,0 +1,148 @@
+// Differential test of our verifier against the Linux kernel's: every corpus
+// case (test/verifier/corpus) through the raw BPF_PROG_LOAD driver
+// (test/helpers/bpf_load_raw.c) and through BpfKernel.progLoad, every sample
+// object through `bpftool prog loadall` and our libbpf-style load, and a
+// sample of generated programs. Same verdict everywhere; for rejections the
+// same errno and a first error line naming the same fault; accepted corpus
+// programs return the same value on their packet. Deliberate differences are
+// listed in test/verifier/corpus/deliberate.ts with reasons; false accepts
+// (we accept, the kernel rejects) have no exception list.
+// Skips (loudly) when not root or gcc/bpftool are missing; under CI=true that is a failure.
+import { describe, expect, it, beforeAll } from "vitest";
+import { execa } from "execa";
+import { readFileSync, readdirSync } from "node:fs";
+import path from "node:path";
+import { openObject, type BpfObjectSpec } from "../../shared/bpf/object.ts";
+import { errnoName } from "../../shared/errno.ts";
+import { CORPUS } from "../verifier/corpus/index.ts";
+import { caseInsns, rawCaseOf, PKT_UDP4 } from "../verifier/corpus/case.ts";
+import { DELIBERATE } from "../verifier/corpus/deliberate.ts";
+import { judge, judgeKernel, sameFault } from "../verifier/corpus/judge.ts";
+import { loadObjectProgOurs, runCaseOurs, runOurs } from "../verifier/corpus/ours.ts";
+import { generateProgram, mulberry32 } from "../verifier/corpus/random_progs.ts";
+import { firstErrorLine, kernelLoadRaw, rawLoaderUnavailable, type RawResult } from "../helpers/raw_loader.ts";
+import { kernelOracleUnavailable } from "../helpers/kernel_oracle.ts";
+import { PROGRAMS_DIR, REPO_ROOT } from "../helpers/repo.ts";
+
+/** Sample objects the kernel side cannot load for reasons outside the verifier. */
+const KERNEL_CANNOT_OPEN: Record<string, string> = {
+  "xdp_legacy_maps.o": "legacy SEC(\"maps\") definitions: libbpf 1.x (bpftool 7) refuses the object before any BPF_PROG_LOAD",
+};
+
+/** Generated programs also loaded into the kernel for false-accept hunting. */
+const GENERATED_SAMPLE = 400;
+
+const unavailable = rawLoaderUnavailable() ?? kernelOracleUnavailable(REPO_ROOT);
+if (unavailable !== null) console.warn(`\n*** KERNEL VERIFIER DIFFERENTIAL SKIPPED: ${unavailable} ***\n`);
+
+/** `bpftool prog loadall OBJ`: errno of the first failing program (0 when all load) and its verifier log. */
+async function kernelLoadObject(obj: string): Promise<{ errno: number; prog: string; log: string }> {
+  const pin = `/sys/fs/bpf/vxo-kv-${process.pid}-${path.basename(obj, ".o")}`;
+  const r = await execa("bpftool", ["prog", "loadall", obj, pin, "type", "xdp"], { reject: false });
+  await execa("rm", ["-rf", pin], { reject: false });
+  if (r.exitCode === 0) return { errno: 0, prog: "", log: "" };
+  const failed = /prog '([^']+)': failed to load: -(\d+)/.exec(r.stderr);
+  const log = /-- BEGIN PROG LOAD LOG --\n([\s\S]*?)-- END PROG LOAD LOG --/.exec(r.stderr);
+  if (failed === null) throw new Error(`bpftool failed without a program load error: ${r.stderr}`);
+  return { errno: Number(failed[2]), prog: failed[1]!, log: log === null ? "" : log[1]! };
+}
+
+/** Asserts our verdict matches the kernel's (verdict, errno, same fault). */
+function expectSameVerdict(what: string, kernel: { errno: number; log: string }, ours: { errno: number; log: string | readonly string[] }): void {
+  if (kernel.errno !== 0 && ours.errno === 0) {
+    expect.fail(`${what}: FALSE ACCEPT: the kernel rejects (${errnoName(kernel.errno)}: ${firstErrorLine(kernel.log)}) and we accept`);
+  }
+  expect(ours.errno === 0 ? "ACCEPT" : "REJECT", `${what}: ${firstErrorLine(ours.log)}`).toBe(kernel.errno === 0 ? "ACCEPT" : "REJECT");
+  if (kernel.errno === 0) return;
+  expect(errnoName(ours.errno), what).toBe(errnoName(kernel.errno));
+  const o = firstErrorLine(ours.log), k = firstErrorLine(kernel.log);
+  // Rejections before the verifier runs (insn_cnt over the limit, empty program) leave the kernel's log empty.
+  if (k !== "") expect(sameFault(o, k), `${what}: ours "${o}" vs kernel "${k}"`).toBe(true);
+}
+
+describe.skipIf(unavailable !== null)("verifier differential against the Linux kernel", () => {
+  let kernel: RawResult[] = [];
+  beforeAll(async () => {
+    kernel = await kernelLoadRaw(CORPUS.map((c) => rawCaseOf(c, caseInsns(c))));
+  }, 300_000);
+
+  it("the kernel agrees with every corpus expectation (verdict, errno, first error line, retval)", () => {
+    const problems: string[] = [];
+    CORPUS.forEach((c, i) => {
+      for (const p of judgeKernel(c, kernel[i]!)) problems.push(`${c.name}: ${p}`);
+    });
+    expect(problems).toEqual([]);
+  });
+
+  it("deliberate differences name existing cases and never excuse a false accept", () => {
+    for (const [name, d] of Object.entries(DELIBERATE)) {
+      const i = CORPUS.findIndex((c) => c.name === name);
+      expect(i, name).toBeGreaterThanOrEqual(0);
+      expect(d.reason.length, name).toBeGreaterThan(20);
+      if (kernel[i]!.errno !== 0) expect(d.result, `${name}: the kernel rejects, we may not accept`).toBe("REJECT");
+    }
+  });
+
+  CORPUS.forEach((c, i) => {
+    it(`${c.name}: same verdict as the kernel`, { timeout: c.slow ? 300_000 : 60_000 }, () => {
+      const k = kernel[i]!;
+      const ours = runCaseOurs(c);
+      const d = DELIBERATE[c.name];
+      if (d !== undefined) {
+        if (k.errno !== 0) expect(ours.errno, `${c.name}: FALSE ACCEPT`).not.toBe(0);
+        expect(judge({ ...c, result: d.result, errno: d.errno, err: d.err, retval: undefined }, ours)).toEqual([]);
+        return;
+      }
+      expectSameVerdict(c.name, k, ours);
+      if (k.errno === 0) {
+        expect(ours.runFault, c.name).toBe("");
+        // Cases without an expected retval return addresses (pointer leaks), which differ by design.
+        if (c.retval !== undefined) expect(ours.retval, `${c.name}: retval`).toBe(k.retval);
+      }
+    });
+  });
+
+  const objects = readdirSync(PROGRAMS_DIR).filter((f) => f.endsWith(".o")).sort();
+  it("covers every sample object", () => {
+    expect(objects.length).toBeGreaterThanOrEqual(5);
+  });
+  for (const obj of objects) {
+    if (KERNEL_CANNOT_OPEN[obj] !== undefined) {
+      it.skip(`${obj}: ${KERNEL_CANNOT_OPEN[obj]}`, () => {});
+      continue;
+    }
+    it(`${obj}: same verdict as bpftool prog loadall`, async () => {
+      const objPath = path.join(PROGRAMS_DIR, obj);
+      const spec: BpfObjectSpec = openObject(readFileSync(objPath), { file: objPath });
+      const k = await kernelLoadObject(objPath);
+      for (const ps of spec.progs.filter((p) => p.autoload)) {
+        const { load } = loadObjectProgOurs(spec, ps);
+        const ours = load.prog === null ? { errno: load.errno, log: load.log } : { errno: 0, log: [] };
+        if (k.errno !== 0 && k.prog !== ps.name) continue; // the kernel stopped at another program
+        expectSameVerdict(`${obj} ${ps.name}`, k.errno !== 0 ? k : { errno: 0, log: "" }, ours);
+        if (k.errno !== 0) break;
+      }
+    });
+  }
+
+  it(`generated programs: no false accepts in a sample of ${GENERATED_SAMPLE}`, async () => {
+    const rnd = mulberry32(0x5eed);
+    const progs = Array.from({ length: GENERATED_SAMPLE }, (_, i) => generateProgram(rnd, { brokenRate: 0.5, name: `gen${i}` }));
+    const kr = await kernelLoadRaw(progs.map((g) => ({ name: g.name, insns: g.insns, maps: g.maps, data: PKT_UDP4 })));
+    const falseAccepts: string[] = [];
+    let falseRejects = 0;
+    progs.forEach((g, i) => {
+      const ours = runOurs(g.name, g.insns, g.maps, null);
+      if (kr[i]!.errno !== 0 && ours.errno === 0) falseAccepts.push(`${g.name} (${g.broken}): kernel says ${firstErrorLine(kr[i]!.log)}`);
+      if (kr[i]!.errno === 0 && ours.errno !== 0) falseRejects++;
+    });
+    console.log(`generated sample: ${progs.length} programs, kernel accepted ${kr.filter((r) => r.errno === 0).length}, false rejects ${falseRejects}, false accepts ${falseAccepts.length}`);
+    expect(falseAccepts).toEqual([]);
+  }, 300_000);
+});
+
+describe.runIf(unavailable !== null && process.env.CI === "true")("verifier differential under CI", () => {
+  it("has the kernel, root and gcc", () => {
+    expect.fail(`CI must run the kernel verifier differential: ${unavailable}`);
+  });
+});
