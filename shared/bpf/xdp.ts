@@ -5,7 +5,7 @@
 // test-run command use the same entry.
 import type { BpfProg } from "./prog.ts";
 import { BpfVm, XDP_CTX_BLOCK, XDP_CTX_FRAME_START, XDP_CTX_FRAME_SZ, XDP_CTX_REDIRECT, XDP_CTX_REDIRECT_MAP } from "./vm.ts";
-import { interpRun } from "./interp.ts";
+import { jitRun } from "./jit/engine.ts";
 import { SKB_SHARED_INFO_SIZE } from "./helpers.ts";
 import {
   XDP_ABORTED, XDP_MD_DATA, XDP_MD_DATA_END, XDP_MD_DATA_META, XDP_MD_EGRESS_IFINDEX,
@@ -70,11 +70,11 @@ export class XdpFrame {
 }
 
 /**
- * bpf_prog_run_xdp(): runs `prog` on a prepared frame. Returns the program's
+ * bpf_prog_run_xdp(): runs `prog` on a prepared frame (JIT by default). Returns the program's
  * return value (an XDP action, or any u32 the program returned), or -1 when the
  * runtime stopped the program (vm.fault says why; callers count it as XDP_ABORTED).
  */
-export function runXdp(vm: BpfVm, prog: BpfProg, f: XdpFrame, engine: BpfEngine = interpRun): number {
+export function runXdp(vm: BpfVm, prog: BpfProg, f: XdpFrame, engine: BpfEngine = jitRun): number {
   vm.setXdpCtx(f.ctx, prog.ifindex !== 0);
   const fault = engine(vm, prog, f.ctx, 0);
   if (fault !== 0) return -1;

@@ -75,14 +75,16 @@ describe.skipIf(unavailable !== null)("kernel differential (bpftool prog run vs 
           }
           const kernelRuns = [];
           for (const p of corpus) kernelRuns.push(await ko.run(ps.name, p.bytes));
-          const args = [VXO_BIN, "prog", "run", objPath, "--prog", ps.name, "--json", ...updates];
+          // The kernel side runs once; the vxo side once per engine (JIT and reference interpreter).
+          for (const engine of ["jit", "interp"]) {
+          const args = [VXO_BIN, "prog", "run", objPath, "--prog", ps.name, "--json", "--engine", engine, ...updates];
           for (const f of pktFiles) args.push("--data-in", f);
           const r = await execa("node", args, { reject: false });
           const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as VxoLine);
           expect(lines.length, r.stderr).toBe(corpus.length);
           for (let i = 0; i < corpus.length; i++) {
             const k = kernelRuns[i]!, v = lines[i]!;
-            const where = `${obj} ${ps.name} packet ${corpus[i]!.name}`;
+            const where = `${obj} ${ps.name} (${engine}) packet ${corpus[i]!.name}`;
             if (k.retval === null) {
               expect(v.errno, `${where}: kernel failed (${k.error}), vxo did not`).toBeGreaterThan(0);
               continue;
@@ -109,7 +111,8 @@ describe.skipIf(unavailable !== null)("kernel differential (bpftool prog run vs 
             const oursNorm = t === BPF_MAP_TYPE_PERCPU_ARRAY || t === BPF_MAP_TYPE_PERCPU_HASH
               ? ours.map(({ key, value }) => ({ key, value: sumPerCpu(value.match(new RegExp(`.{${(value.length / 2 / 2) * 2}}`, "g")) ?? []) }))
               : ours;
-            expect(norm(oursNorm), `${obj} ${ps.name} map ${ms.name}`).toEqual(norm(kern));
+            expect(norm(oursNorm), `${obj} ${ps.name} (${engine}) map ${ms.name}`).toEqual(norm(kern));
+          }
           }
         } finally {
           await ko.close();

@@ -1,0 +1,243 @@
+// Compiled-code cache and the JIT's per-VM runtime state: one state block in
+// BpfMemory, one funcref table (tail calls cross modules through it) and the
+// four imports compiled code calls back into (helpers, tail-call target
+// lookup, slow-path region check, fault record). Programs compile once per VM,
+// cached by program tag plus the maps they reference (kernel: bpf_prog_select_runtime()
+// JITs once at load; the tag is bpf_prog_calc_tag()).
+import type { BpfProg } from "../prog.ts";
+import {
+  BpfVm, FAULT_BAD_HELPER, FAULT_HELPER_ARG, FAULT_NONE, FAULT_READ, FAULT_UNWIND, FAULT_WRITE,
+} from "../vm.ts";
+import { MAX_TAIL_CALL_CNT } from "../uapi.ts";
+import { WASM_PAGE } from "../memory.ts";
+import type { JitTarget } from "./jit_wasm.ts";
+import { compileProg } from "./jit_entry.ts";
+import {
+  FA_U32, ST_BYTES, ST_CTXW_HI, ST_CTXW_LO, ST_CTX_HI, ST_CTX_LO, ST_EXT_HI, ST_EXT_LO, ST_PKT_HI, ST_PKT_LO,
+  ST_STOP, ST_TAIL_CNT, STOP_UNWIND,
+} from "./jit_layout.ts";
+
+/** The exported entry: (r1lo, r1hi, r2lo, ctxLo, ctxHi, ctxWrLo, ctxWrHi, pktLo, pktHi, extLo, extHi, budget) -> stop. */
+export type JitRunFn = (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number,
+  i: number, j: number, k: number, l: number) => number;
+/** The batch entry: (n, ctxWritable, extLo, extHi, budget, r2lo, 0, 0) -> faults. */
+export type JitBatchFn = (n: number, cw: number, extLo: number, extHi: number, budget: number, r2: number,
+  x: number, y: number) => number;
+
+/** One compiled program. */
+export interface JitCode {
+  readonly slot: number;
+  readonly run: JitRunFn;
+  readonly batch: JitBatchFn;
+  /** Size of the wasm module in bytes. */
+  readonly bytes: number;
+}
+
+/** The JIT's state for one BpfVm. */
+export class JitVm {
+  readonly vm: BpfVm;
+  readonly stateAddr: number;
+  /** Int32 view of the state block; re-created after the memory grows. */
+  st: Int32Array;
+  readonly table: WebAssembly.Table;
+  /** Program of each table slot (weak: a freed program's slot only keeps its code). */
+  readonly slots: Array<WeakRef<BpfProg>>;
+  readonly byProg: WeakMap<BpfProg, JitCode | null>;
+  readonly byKey: Map<string, JitCode>;
+  readonly imports: Record<string, Record<string, unknown>>;
+  /** Programs compiled, for statistics. */
+  compiles: number;
+
+  constructor(vm: BpfVm) {
+    this.vm = vm;
+    this.stateAddr = vm.mem.alloc(ST_BYTES, 64);
+    this.st = new Int32Array(vm.mem.memory.buffer, this.stateAddr, ST_BYTES >> 2);
+    this.table = new WebAssembly.Table({ element: "anyfunc", initial: 4 });
+    this.slots = [];
+    this.byProg = new WeakMap();
+    this.byKey = new Map();
+    this.compiles = 0;
+    this.imports = {
+      env: {
+        mem: vm.mem.memory,
+        tab: this.table,
+        helper: (id: number, pc: number) => this.helper(id, pc),
+        tail: (r2lo: number, r2hi: number, r3lo: number) => this.tail(r2lo, r2hi, r3lo),
+        check: (a: number, size: number, write: number) => this.check(a, size, write),
+        fault: (kind: number, pc: number, lo: number, off: number, size: number, mode: number, slot: number) =>
+          this.fault(kind, pc, lo, off, size, mode, slot),
+      },
+    };
+  }
+
+  /** The state block view, re-created if a memory.grow() detached the old buffer. */
+  view(): Int32Array {
+    let st = this.st;
+    if (st.length === 0) {
+      st = new Int32Array(this.vm.mem.memory.buffer, this.stateAddr, ST_BYTES >> 2);
+      this.st = st;
+    }
+    return st;
+  }
+
+  /** Copies the per-run region bounds from the state block to the VM (helpers and canRead use them). */
+  syncVm(st: Int32Array): void {
+    const vm = this.vm;
+    vm.ctxLo = st[ST_CTX_LO >> 2]! >>> 0;
+    vm.ctxHi = st[ST_CTX_HI >> 2]! >>> 0;
+    vm.ctxWrLo = st[ST_CTXW_LO >> 2]! >>> 0;
+    vm.ctxWrHi = st[ST_CTXW_HI >> 2]! >>> 0;
+    vm.pktLo = st[ST_PKT_LO >> 2]! >>> 0;
+    vm.pktHi = st[ST_PKT_HI >> 2]! >>> 0;
+    vm.extLo = st[ST_EXT_LO >> 2]! >>> 0;
+    vm.extHi = st[ST_EXT_HI >> 2]! >>> 0;
+  }
+
+  /** Helper call: r0..r5 are in the state block; runs vm.helpers[id] exactly as the interpreter does. */
+  helper(id: number, pc: number): number {
+    const vm = this.vm;
+    let st = this.view();
+    const R = vm.regs;
+    for (let i = 0; i < 12; i++) R[i] = st[i]!;
+    this.syncVm(st);
+    vm.faultPc = pc;
+    vm.fault = FAULT_NONE;
+    const fn = id >= 0 ? vm.helpers[id] : undefined;
+    if (fn === undefined) {
+      vm.fault = FAULT_BAD_HELPER;
+      st[ST_STOP >> 2] = FAULT_BAD_HELPER;
+      return FAULT_BAD_HELPER;
+    }
+    fn(vm);
+    st = this.view();
+    if (vm.fault !== FAULT_NONE) {
+      if (vm.fault === FAULT_UNWIND) {
+        vm.fault = FAULT_NONE;
+        st[0] = R[0]!;
+        st[1] = R[1]!;
+        st[ST_STOP >> 2] = STOP_UNWIND;
+        return STOP_UNWIND;
+      }
+      vm.faultPc = pc;
+      st[ST_STOP >> 2] = vm.fault;
+      return vm.fault;
+    }
+    st[0] = R[0]!;
+    st[1] = R[1]!;
+    st[ST_PKT_LO >> 2] = vm.pktLo;
+    st[ST_PKT_HI >> 2] = vm.pktHi;
+    return 0;
+  }
+
+  /** bpf_tail_call() target: the slot of the next program's entry, or -1 to fall through. */
+  tail(r2lo: number, r2hi: number, r3lo: number): number {
+    const vm = this.vm;
+    if (r2hi !== 0) return -1;
+    const map = vm.env.mapByAddr(r2lo >>> 0) as { progAt?: (i: number) => unknown; maxEntries: number } | undefined;
+    if (map === undefined || map.progAt === undefined) return -1;
+    const index = r3lo >>> 0;
+    if (index >= map.maxEntries) return -1;
+    const st = this.view();
+    if (st[ST_TAIL_CNT >> 2]! >= MAX_TAIL_CALL_CNT) return -1;
+    const target = (map.progAt(index) as BpfProg | null) ?? null;
+    if (target === null) return -1;
+    const code = this.code(target);
+    if (code === null) return -1;
+    st[ST_TAIL_CNT >> 2] = st[ST_TAIL_CNT >> 2]! + 1;
+    vm.tailCallCnt++;
+    vm.prog = target;
+    return code.slot;
+  }
+
+  /** Slow-path region check: exactly BpfVm.canRead/canWrite. */
+  check(a: number, size: number, write: number): number {
+    const vm = this.vm;
+    this.syncVm(this.view());
+    return (write !== 0 ? vm.canWrite(a, size) : vm.canRead(a, size)) ? 1 : 0;
+  }
+
+  /** Records a fault the compiled code detected, as the interpreter's stop()/stopAt() would. */
+  fault(kind: number, pc: number, lo: number, off: number, size: number, mode: number, slot: number): void {
+    const vm = this.vm;
+    const st = this.view();
+    this.syncVm(st);
+    vm.fault = kind;
+    vm.faultPc = pc;
+    if (kind === FAULT_READ || kind === FAULT_WRITE || kind === FAULT_HELPER_ARG) {
+      vm.faultAddr = mode === FA_U32 ? lo >>> 0 : lo + off;
+      vm.faultSize = size;
+    }
+    if (slot >= 0 && st[ST_TAIL_CNT >> 2] !== 0) vm.prog = this.slots[slot]?.deref() ?? vm.prog;
+    st[ST_STOP >> 2] = kind;
+  }
+
+  /** The compiled code of `prog` for this VM (compiling it on first use), or null if it cannot be compiled. */
+  code(prog: BpfProg): JitCode | null {
+    const c = this.byProg.get(prog);
+    if (c !== undefined) return c;
+    const key = cacheKey(prog);
+    let code: JitCode | null = this.byKey.get(key) ?? null;
+    if (code === null) {
+      code = this.compile(prog);
+      if (code !== null) {
+        // Bounded: the oldest entry goes first (its programs keep their code through byProg).
+        if (this.byKey.size >= JIT_CACHE_MAX) this.byKey.delete(this.byKey.keys().next().value!);
+        this.byKey.set(key, code);
+      }
+    }
+    this.byProg.set(prog, code);
+    return code;
+  }
+
+  compile(prog: BpfProg): JitCode | null {
+    const vm = this.vm;
+    const slot = this.slots.length;
+    const mapRegions: Array<{ lo: number; hi: number; writable: boolean }> = [];
+    for (const m of prog.usedMaps) {
+      for (let i = 0; i < vm.regionCount; i++) {
+        if (vm.regionLo[i] === m.valuesStart && vm.regionHi[i] === m.valuesEnd && m.valuesEnd > m.valuesStart) {
+          mapRegions.push({ lo: m.valuesStart, hi: m.valuesEnd, writable: vm.regionWritable[i] === 1 });
+        }
+      }
+    }
+    const target: JitTarget = {
+      stateAddr: this.stateAddr, stackBase: vm.stackBase, stackTop: vm.stackTop, mapRegions, slot,
+      memPages: vm.mem.byteLength / WASM_PAGE,
+    };
+    let bytes: Uint8Array;
+    let inst: WebAssembly.Instance;
+    try {
+      bytes = compileProg(prog, target);
+      if (this.table.length <= slot) this.table.grow(slot + 1 - this.table.length + 16);
+      inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports);
+    } catch {
+      // Not compilable (register numbers only the structural checks would have caught): interpret it.
+      return null;
+    }
+    this.slots.push(new WeakRef(prog));
+    this.compiles++;
+    return { slot, run: inst.exports.run as JitRunFn, batch: inst.exports.batch as JitBatchFn, bytes: bytes.length };
+  }
+}
+
+/** Entries of the by-tag cache per VM. */
+export const JIT_CACHE_MAX = 1024;
+
+/** Cache key: the tag (insns with map fds zeroed), the length, the maps' addresses and whether verifier facts apply. */
+function cacheKey(prog: BpfProg): string {
+  let k = `${prog.tag}:${prog.insns.len}:${prog.insnAux !== null ? "v" : "u"}`;
+  for (const m of prog.usedMaps) k += `:${m.addr}`;
+  return k;
+}
+
+const jitVms = new WeakMap<BpfVm, JitVm>();
+
+/** The JIT state of `vm`, created on first use (setup time: allocates the state block). */
+export function jitVmOf(vm: BpfVm): JitVm {
+  let j = jitVms.get(vm);
+  if (j === undefined) {
+    j = new JitVm(vm);
+    jitVms.set(vm, j);
+  }
+  return j;
+}
