@@ -11,7 +11,7 @@ import { dumpXlated } from "../bpf/disasm.ts";
 import type { BpfMap } from "../bpf/map.ts";
 import type { BpfProg } from "../bpf/prog.ts";
 import { EINVAL, ENOENT, KernelError, errnoName, strerror } from "../errno.ts";
-import { interpRun } from "../bpf/interp.ts";
+import { engineByName } from "../bpf/jit/engine.ts";
 import { MAP_TYPE_NAMES } from "../bpf/uapi.ts";
 
 interface SelectOpts {
@@ -38,10 +38,19 @@ function selectProg(spec: BpfObjectSpec, o: SelectOpts): BpfProgSpec {
   return cands[0]!;
 }
 
-function loadAll(file: string, o: SelectOpts): { kernel: BpfKernel; loaded: LoadedObject; prog: BpfProg; spec: BpfProgSpec } {
+/** A kernel whose program loads follow --log-level / --no-verify. */
+function verifyingKernel(o: { logLevel?: string; verify?: boolean }): BpfKernel {
+  const kernel = new BpfKernel();
+  const level = Number(o.logLevel ?? "1");
+  if (!Number.isInteger(level) || level < 0 || level > 7) throw new KernelError(EINVAL, `--log-level must be 0..7, got '${o.logLevel}'`);
+  kernel.verifierLogLevel = level;
+  kernel.verifyPrograms = o.verify !== false;
+  return kernel;
+}
+
+function loadAll(file: string, o: SelectOpts, kernel = new BpfKernel()): { kernel: BpfKernel; loaded: LoadedObject; prog: BpfProg; spec: BpfProgSpec } {
   const spec = readObject(file);
   const ps = selectProg(spec, o);
-  const kernel = new BpfKernel();
   const loaded = loadObject(kernel, spec);
   return { kernel, loaded, prog: loaded.progs.get(ps.name)!, spec: ps };
 }
@@ -82,26 +91,35 @@ export function addProgCommands(program: Command): void {
     .argument("<obj>", "ELF object built with clang -O2 -g -target bpf")
     .option("--sec <name>", "ELF section of the program")
     .option("--prog <name>", "program (function) name")
+    .option("--log-level <n>", "verifier log level: 1 (failing path), 2 (every insn), +4 statistics", "1")
+    .option("--no-verify", "load without the verifier (runtime checks only)")
     .option("--json", "JSON output")
-    .description("open the object, create its maps and load its programs")
-    .action((obj: string, o: SelectOpts & { json?: boolean }) => {
+    .description("open the object, create its maps and load (verify) its programs")
+    .action((obj: string, o: SelectOpts & { json?: boolean; logLevel: string; verify: boolean }) => {
       const spec = readObject(obj);
       const ps = selectProg(spec, o);
-      const kernel = new BpfKernel();
+      const kernel = verifyingKernel(o);
       const t0 = process.hrtime.bigint();
-      let result: { accepted: boolean; errno: number; code: string; log: string; insnCount: number; verifyNs: number; message?: string };
+      let result: { accepted: boolean; errno: number; code: string; log: string; insnCount: number; processedInsns: number;
+        verifyNs: number; message?: string };
       try {
         const loaded = loadObject(kernel, spec);
         const p = loaded.progs.get(ps.name)!;
-        result = { accepted: true, errno: 0, code: "", log: "", insnCount: p.insns.len, verifyNs: Number(process.hrtime.bigint() - t0) };
+        const st = p.verifierStats;
+        result = { accepted: true, errno: 0, code: "", log: kernel.lastVerifierLog.join("\n"), insnCount: p.insns.len,
+          processedInsns: st?.processedInsns ?? 0, verifyNs: st?.verifyNs ?? Number(process.hrtime.bigint() - t0) };
       } catch (e) {
         if (!(e instanceof KernelError)) throw e;
-        result = { accepted: false, errno: e.errno, code: e.code, log: (e.log ?? []).join("\n"), insnCount: ps.insns.len,
-          verifyNs: Number(process.hrtime.bigint() - t0), message: e.message };
+        const log = e.log ?? [];
+        const processed = /^processed (\d+) insns/.exec(log[log.length - 1] ?? "");
+        result = { accepted: false, errno: e.errno, code: e.code, log: log.join("\n"), insnCount: ps.insns.len,
+          processedInsns: processed ? Number(processed[1]) : 0, verifyNs: Number(process.hrtime.bigint() - t0), message: e.message };
       }
       if (o.json) process.stdout.write(JSON.stringify(result) + "\n");
-      else if (result.accepted) process.stdout.write(`${ps.name}: loaded, ${result.insnCount} insns\n`);
-      else process.stderr.write(`Error: ${result.message} (${result.code})\n${result.log ? result.log + "\n" : ""}`);
+      else if (result.accepted) {
+        process.stdout.write(`${ps.name}: loaded, ${result.insnCount} insns, verified (${result.processedInsns} insns processed)\n`);
+        if (Number(o.logLevel) > 1) process.stdout.write(result.log + "\n");
+      } else process.stderr.write(`${result.log ? result.log + "\n" : ""}Error: ${result.message} (${result.code})\n`);
       process.exitCode = result.accepted ? 0 : 1;
     });
 
@@ -114,15 +132,18 @@ export function addProgCommands(program: Command): void {
     .option("--repeat <n>", "run the program n times on the same buffer", "1")
     .option("--map-update <name=key:value>", "update a map before the run (hex key and value); repeatable", collect, [])
     .option("--dump-maps", "print every map after the run")
-    .option("--engine <name>", "execution engine: interp", "interp")
+    .option("--log-level <n>", "verifier log level when the load fails", "1")
+    .option("--no-verify", "run without the verifier (refused otherwise when verification fails)")
+    .option("--engine <name>", "execution engine: jit (WebAssembly) or interp (reference interpreter)", "jit")
     .option("--json", "JSON output")
     .description("run the program on a packet (BPF_PROG_TEST_RUN)")
     .action((obj: string, o: SelectOpts & { dataIn: string[]; dataOut?: string; repeat: string; mapUpdate: string[];
-      dumpMaps?: boolean; engine: string; json?: boolean }) => {
-      if (o.engine !== "interp") throw new KernelError(EINVAL, `Unknown engine '${o.engine}': expected interp`);
+      dumpMaps?: boolean; engine: string; json?: boolean; logLevel: string; verify: boolean }) => {
+      const engine = engineByName(o.engine);
       const repeat = Number(o.repeat);
       if (!Number.isInteger(repeat) || repeat < 1 || repeat > 0xffffffff) throw new KernelError(EINVAL, `--repeat must be a positive integer, got '${o.repeat}'`);
-      const { kernel, loaded, prog: p } = loadAll(obj, o);
+      const { kernel, loaded, prog: p } = loadAll(obj, o, verifyingKernel(o));
+      if (!p.verified && o.verify) throw new KernelError(EINVAL, `${p.name}: program is not verified; pass --no-verify to run it anyway`);
       for (const u of o.mapUpdate) {
         const m = /^([^=]+)=([0-9a-fA-Fx]*):([0-9a-fA-Fx]*)$/.exec(u);
         if (m === null) throw new KernelError(EINVAL, `--map-update '${u}': expected NAME=KEYHEX:VALUEHEX`);
@@ -141,7 +162,7 @@ export function addProgCommands(program: Command): void {
         }
         let r;
         try {
-          r = xdpTestRun(kernel, p, { dataIn, repeat, engine: interpRun });
+          r = xdpTestRun(kernel, p, { dataIn, repeat, engine });
         } catch (e) {
           // One bad packet does not stop a batch: report it (as bpftool would fail that run) and go on.
           if (!(e instanceof KernelError) || o.dataIn.length === 1) throw e;

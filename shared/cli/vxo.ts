@@ -3,6 +3,10 @@
 import { Command, CommanderError } from "commander";
 import { KernelError } from "../errno.ts";
 import { addProgCommands } from "./prog_cmd.ts";
+import { addHostCommands } from "./host_cmd.ts";
+import { addQemuCommands } from "./qemu_cmd.ts";
+import { addGuestCommands } from "./guest_cmd.ts";
+import { addMonitorCommands } from "./monitor_cmd.ts";
 
 /** Runs the CLI; returns the process exit status. */
 export async function main(argv: string[]): Promise<number> {
@@ -11,6 +15,10 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   addProgCommands(program);
+  addHostCommands(program);
+  addQemuCommands(program);
+  addGuestCommands(program);
+  addMonitorCommands(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : 0;

@@ -1,0 +1,76 @@
+// `vxo guest` process entry: the guest kernel. Probes its virtio-net device
+// at the shim, keeps its own BPF subsystem, and runs guest tools (`ip`,
+// `bpftool`) for `vxo guest exec NAME -- ...`. The guest has no filesystem:
+// object files arrive with the exec request. Exits when its device model goes
+// away (the VM is gone).
+import { listen, type Listener } from "../shared/proto/channel.ts";
+import { MSG, VXO_PROTO_VERSION } from "../shared/proto/messages.ts";
+import { EPROTO, KernelError } from "../shared/errno.ts";
+import { jsonLog, registerProc, untilSignal } from "../shared/runtime_dir.ts";
+import { GuestKernel } from "./netdev.ts";
+import { VirtioNetDriver } from "./virtio_net.ts";
+import { offloadDeviceReset } from "./xdp_offload.ts";
+import { ipCommand, type ToolIo } from "./iproute.ts";
+import { bpftoolCommand } from "./bpftool.ts";
+
+export interface GuestOptions {
+  qemu: string;
+  name: string;
+  listen: string;
+}
+
+/** Runs one guest command line. Returns status and output. */
+export async function guestExec(
+  k: GuestKernel, drv: VirtioNetDriver, argv: string[], files: ReadonlyMap<string, Uint8Array>,
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  const io: ToolIo = { out: [], err: [], files };
+  let status: number;
+  const tool = argv[0] ?? "";
+  if (tool === "ip") status = await ipCommand(k, drv, argv.slice(1), io);
+  else if (tool === "bpftool") status = await bpftoolCommand(k, drv, argv.slice(1), io);
+  else {
+    io.err.push(`sh: ${tool}: command not found`);
+    status = 127;
+  }
+  const join = (l: string[]) => (l.length === 0 ? "" : l.join("\n") + "\n");
+  return { status, stdout: join(io.out), stderr: join(io.err) };
+}
+
+/** Starts the guest; resolves when it stops (SIGTERM or device gone). Returns the exit status. */
+export async function runGuest(o: GuestOptions): Promise<number> {
+  const log = jsonLog("guest");
+  const drv = await VirtioNetDriver.probe(o.qemu, o.name);
+  const k = new GuestKernel();
+  log("virtio_net_probe", { qemu: o.qemu, features: "0x" + drv.features.toString(16), xdpOffload: drv.hasXdpOffload });
+  drv.ch.handle(MSG.DEVICE_RESET, (req) => {
+    log("device_reset", { reason: req.reason });
+    offloadDeviceReset(k);
+    return {};
+  });
+  let queue: Promise<unknown> = Promise.resolve();
+  const l: Listener = await listen(o.listen, (ch) => {
+    ch.handle(MSG.HELLO, (req) => {
+      if (req.protoVersion !== VXO_PROTO_VERSION) {
+        throw new KernelError(EPROTO, `Cannot negotiate: protocol version ${req.protoVersion}, guest speaks ${VXO_PROTO_VERSION}`);
+      }
+      return { protoVersion: VXO_PROTO_VERSION, features: drv.features, caps: drv.caps };
+    });
+    ch.handle(MSG.EXEC, (req) => {
+      const files = new Map(req.files.map((f) => [f.path, f.data] as const));
+      const run = queue.then(() => guestExec(k, drv, req.argv, files));
+      queue = run.catch(() => undefined);
+      return run;
+    });
+  });
+  const unregister = registerProc({ kind: "guest", name: o.name, url: l.url, pid: process.pid });
+  process.stdout.write(`listening ${l.url}\n`);
+  log("listening", { url: l.url, name: o.name });
+  const deviceGone = new Promise<number>((resolve) => drv.ch.onClose(() => resolve(1)));
+  const status = await Promise.race([untilSignal().then(() => 0), deviceGone]);
+  if (status !== 0) log("device_gone", { qemu: o.qemu });
+  unregister();
+  drv.ch.close();
+  await l.close();
+  log("exit", { status });
+  return status;
+}

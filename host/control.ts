@@ -1,0 +1,198 @@
+// Host control handlers: exactly one per op addressed to the host in
+// shared/proto/messages.ts. The part of QEMU's RFC offload code that calls
+// libbpf on the host (bpf_create_map / bpf_prog_load / tap attach), with the
+// host kernel's second verification pass and netdevsim-style ownership.
+import type { Channel } from "../shared/proto/channel.ts";
+import { MSG, VXO_PROTO_VERSION, VIRTIO_NET_F_XDP_OFFLOAD, featureBit, type OffloadCaps } from "../shared/proto/messages.ts";
+import { checkMapCaps, checkProgCaps, progNeeds } from "../shared/proto/caps.ts";
+import { BpfInsns, BPF_INSN_SZ } from "../shared/bpf/insn.ts";
+import { BPF_PROG_TYPE_XDP } from "../shared/bpf/uapi.ts";
+import { EBADF, EINVAL, ENODEV, EPERM, EPROTO, KernelError, errnoName, strerror } from "../shared/errno.ts";
+import type { HostSession, OffloadState } from "./offload_state.ts";
+import type { Tap } from "./tap.ts";
+import { hostShowJson } from "./show.ts";
+import type { LogFn } from "../shared/runtime_dir.ts";
+
+
+export interface HostConfig {
+  caps: OffloadCaps;
+  log: LogFn;
+}
+
+function session(ch: Channel): HostSession {
+  const s = ch.owner as HostSession | null;
+  if (s === null) throw new KernelError(EPROTO, "Cannot handle request: HELLO has not been exchanged on this connection");
+  return s;
+}
+
+function tapOf(s: HostSession, tap: number): Tap {
+  const t = s.taps[tap];
+  if (t === undefined) throw new KernelError(ENODEV, `Cannot find tap for NIC ${tap} of guest ${s.guest}`);
+  return t;
+}
+
+function needCapBpf(s: HostSession, what: string): void {
+  if (!s.capBpf) throw new KernelError(EPERM, `Cannot ${what}: ${strerror(EPERM)}: the device model lacks CAP_BPF`);
+}
+
+function mapOf(st: OffloadState, s: HostSession, id: number) {
+  const i = st.ownedMap(s, id);
+  const m = i === undefined ? undefined : st.kernel.maps.get(id);
+  if (m === undefined) throw new KernelError(EBADF, `Cannot use map ${id}: ${strerror(EBADF)}: not a map of this device`);
+  return m;
+}
+
+function check(rc: number, what: string): void {
+  if (rc < 0) throw new KernelError(-rc, `Cannot ${what}: ${strerror(rc)} (${errnoName(rc)})`);
+}
+
+/** Registers the host's handlers on one connection. */
+export function registerHostHandlers(ch: Channel, st: OffloadState, cfg: HostConfig): void {
+  ch.handle(MSG.HELLO, (req) => {
+    if (ch.owner !== null) throw new KernelError(EPROTO, "Cannot handle HELLO: already negotiated");
+    if (req.protoVersion !== VXO_PROTO_VERSION) {
+      throw new KernelError(EPROTO, `Cannot negotiate: protocol version ${req.protoVersion}, host speaks ${VXO_PROTO_VERSION}`);
+    }
+    const offered = featureBit(VIRTIO_NET_F_XDP_OFFLOAD);
+    if (req.role === "cli") return { protoVersion: VXO_PROTO_VERSION, features: 0n, caps: cfg.caps };
+    const s = st.openSession(req.name, req.capBpf, Math.max(1, Math.min(req.nics, 8)), cfg.caps);
+    ch.owner = s;
+    cfg.log("session_open", { guest: s.guest, session: s.id, taps: s.taps.map((t) => t.name), capBpf: s.capBpf });
+    ch.onClose(() => {
+      const n = st.resetSession(s, true);
+      cfg.log("session_close", { guest: s.guest, session: s.id, freedMaps: n.maps, freedProgs: n.progs });
+    });
+    return { protoVersion: VXO_PROTO_VERSION, features: BigInt(req.features) & offered, caps: cfg.caps };
+  });
+
+  ch.handle(MSG.HOST_MAP_CREATE, (req) => {
+    const s = session(ch);
+    const tap = tapOf(s, req.tap);
+    needCapBpf(s, `create map ${req.name}`);
+    const r = checkMapCaps(req.mapType, s.caps);
+    if (r !== null) throw new KernelError(r.errno, `Cannot create map ${req.name}: ${r.message}`);
+    const m = st.kernel.mapCreate({
+      mapType: req.mapType, keySize: req.keySize, valueSize: req.valueSize, maxEntries: req.maxEntries,
+      mapFlags: req.mapFlags, name: req.name,
+    });
+    if (typeof m === "number") check(m, `create map ${req.name}`);
+    const id = (m as { id: number }).id;
+    st.addMap(s, tap, id);
+    cfg.log("map_create", { guest: s.guest, id, name: req.name, tap: tap.name });
+    return { id };
+  });
+
+  ch.handle(MSG.HOST_MAP_FREE, (req) => {
+    const s = session(ch);
+    mapOf(st, s, req.id);
+    st.putMap(req.id);
+    return {};
+  });
+
+  ch.handle(MSG.HOST_MAP_LOOKUP, (req) => {
+    const m = mapOf(st, session(ch), req.id);
+    if (req.key.length !== m.keySize) throw new KernelError(EINVAL, `Cannot look up: key has ${req.key.length} bytes, map key_size ${m.keySize}`);
+    const value = new Uint8Array(m.userValueSize);
+    check(m.sysLookup(req.key, value), "look up element");
+    return { value };
+  });
+
+  ch.handle(MSG.HOST_MAP_UPDATE, (req) => {
+    const m = mapOf(st, session(ch), req.id);
+    if (req.key.length !== m.keySize || req.value.length !== m.userValueSize) {
+      throw new KernelError(EINVAL, `Cannot update: key/value of ${req.key.length}/${req.value.length} bytes, map has ${m.keySize}/${m.userValueSize}`);
+    }
+    check(m.sysUpdate(req.key, req.value, req.flags), "update element");
+    return {};
+  });
+
+  ch.handle(MSG.HOST_MAP_DELETE, (req) => {
+    const m = mapOf(st, session(ch), req.id);
+    if (req.key.length !== m.keySize) throw new KernelError(EINVAL, `Cannot delete: key has ${req.key.length} bytes, map key_size ${m.keySize}`);
+    check(m.sysDelete(req.key), "delete element");
+    return {};
+  });
+
+  ch.handle(MSG.HOST_MAP_GET_NEXT, (req) => {
+    const m = mapOf(st, session(ch), req.id);
+    if (req.hasKey && req.key.length !== m.keySize) throw new KernelError(EINVAL, `Cannot get next key: key has ${req.key.length} bytes, map key_size ${m.keySize}`);
+    const next = new Uint8Array(m.keySize);
+    check(m.sysGetNextKey(req.hasKey ? req.key : null, next), "get next key");
+    return { key: next };
+  });
+
+  ch.handle(MSG.HOST_PROG_LOAD, (req) => progLoad(st, session(ch), req, cfg));
+
+  ch.handle(MSG.HOST_PROG_ATTACH, (req) => {
+    const s = session(ch);
+    const tap = tapOf(s, req.tap);
+    const pi = st.ownedProg(s, req.id);
+    if (pi === undefined) throw new KernelError(EBADF, `Cannot attach program ${req.id}: ${strerror(EBADF)}: not a program of this device`);
+    if (pi.tap !== tap) throw new KernelError(EINVAL, "Program bound to different device");
+    if (req.expectedId !== 0 && st.ownedProg(s, req.expectedId) === undefined) {
+      throw new KernelError(EBADF, `Cannot attach: expected program ${req.expectedId}: ${strerror(EBADF)}`);
+    }
+    const bad = tap.checkAttach(req.id, req.flags, req.expectedId);
+    if (bad !== null) throw new KernelError(-bad[0], bad[1]);
+    st.setTapProg(tap, req.id);
+    cfg.log("xdp_attach", { guest: s.guest, tap: tap.name, prog: req.id });
+    return {};
+  });
+
+  ch.handle(MSG.HOST_PROG_DETACH, (req) => {
+    const s = session(ch);
+    const tap = tapOf(s, req.tap);
+    st.setTapProg(tap, 0);
+    cfg.log("xdp_detach", { guest: s.guest, tap: tap.name });
+    return {};
+  });
+
+  ch.handle(MSG.HOST_PROG_FREE, (req) => {
+    const s = session(ch);
+    if (st.ownedProg(s, req.id) === undefined) throw new KernelError(EBADF, `Cannot free program ${req.id}: ${strerror(EBADF)}`);
+    st.putProg(req.id);
+    return {};
+  });
+
+  ch.handle(MSG.HOST_RESET, () => {
+    const s = session(ch);
+    const n = st.resetSession(s, false);
+    cfg.log("session_reset", { guest: s.guest, freedMaps: n.maps, freedProgs: n.progs });
+    return n;
+  });
+
+  ch.handle(MSG.HOST_SHOW, () => ({ json: JSON.stringify(hostShowJson(st)) }));
+}
+
+type ProgLoadReq = { tap: number; name: string; license: string; insns: Uint8Array };
+
+/** Second pass on the host: capabilities, BPF_PROG_LOAD with owned maps only, device binding. */
+function progLoad(st: OffloadState, s: HostSession, req: ProgLoadReq, cfg: HostConfig): { id: number } {
+  const tap = tapOf(s, req.tap);
+  needCapBpf(s, `load program ${req.name}`);
+  if (req.insns.length === 0 || req.insns.length % BPF_INSN_SZ !== 0) {
+    throw new KernelError(EINVAL, `Cannot load program ${req.name}: ${req.insns.length} bytes is not a whole number of insns`);
+  }
+  const insns = BpfInsns.fromBytes(req.insns);
+  const r = checkProgCaps(progNeeds(insns), s.caps, insns.len);
+  if (r !== null) throw new KernelError(r.errno, `Cannot load program ${req.name}: ${r.message}`, { log: [r.message] });
+  // Maps of other guests (or of nobody) do not resolve: the program sees EBADF as for a bad fd.
+  const res = st.kernel.progLoad({
+    progType: BPF_PROG_TYPE_XDP, insns, license: req.license, name: req.name, progIfindex: tap.ifindex, privileged: true,
+    mapFd: (id) => (st.ownedMap(s, id) === undefined ? undefined : st.kernel.maps.get(id)),
+  });
+  if (res.prog === null) {
+    throw new KernelError(res.errno, `Cannot load program ${req.name} on the host: ${res.message}`, { log: res.log });
+  }
+  const prog = res.prog;
+  for (const m of prog.usedMaps) {
+    if (st.mapInfo.get(m.id)?.tap !== tap) {
+      st.kernel.progFree(prog.id);
+      const msg = "offload device mismatch between prog and map";
+      throw new KernelError(EINVAL, `Cannot load program ${req.name} on the host: ${msg}`, { log: [msg] });
+    }
+  }
+  st.addProg(s, tap, prog.id, prog.usedMaps.map((m) => m.id));
+  cfg.log("prog_load", { guest: s.guest, id: prog.id, name: prog.name, tap: tap.name, insns: insns.len });
+  return { id: prog.id };
+}

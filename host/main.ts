@@ -1,0 +1,51 @@
+// `vxo host` process entry: the host kernel that owns offloaded maps and
+// programs and the taps of every guest NIC (the hypervisor side of the RFC:
+// QEMU calls into it through libbpf). Listens for shims and CLI clients.
+import { BpfKernel } from "../shared/bpf/bpf_kernel.ts";
+import { listen, type Listener } from "../shared/proto/channel.ts";
+import { OFFLOADABLE_MAP_TYPES, defaultCaps } from "../shared/proto/caps.ts";
+import { jsonLog, registerProc, untilSignal } from "../shared/runtime_dir.ts";
+import { registerHostHandlers } from "./control.ts";
+import { OffloadState } from "./offload_state.ts";
+
+export interface HostOptions {
+  listen: string;
+  name: string;
+  backend: "host";
+  /** Map types the host offers for offload (capability negotiation). */
+  mapTypes?: readonly number[];
+}
+
+export interface RunningHost {
+  readonly url: string;
+  readonly state: OffloadState;
+  stop(): Promise<void>;
+}
+
+/** Starts the host: listens, prints `listening URL`, registers in the runtime dir. */
+export async function startHost(o: HostOptions): Promise<RunningHost> {
+  const log = jsonLog("host");
+  const state = new OffloadState(new BpfKernel());
+  const caps = defaultCaps(o.mapTypes ?? OFFLOADABLE_MAP_TYPES);
+  const l: Listener = await listen(o.listen, (ch) => registerHostHandlers(ch, state, { caps, log }));
+  const unregister = registerProc({ kind: "host", name: o.name, url: l.url, pid: process.pid });
+  process.stdout.write(`listening ${l.url}\n`);
+  log("listening", { url: l.url, name: o.name, backend: o.backend });
+  return {
+    url: l.url,
+    state,
+    stop: async () => {
+      unregister();
+      await l.close();
+      log("exit", {});
+    },
+  };
+}
+
+/** Runs until SIGTERM/SIGINT, then exits cleanly (status 0). */
+export async function runHost(o: HostOptions): Promise<number> {
+  const h = await startHost(o);
+  await untilSignal();
+  await h.stop();
+  return 0;
+}

@@ -1,0 +1,198 @@
+// The control-message table: every message exchanged by guest, qemu-shim,
+// host and the CLI, once. Append-only: an op number is never reused or
+// renumbered. The offload commands keep the virtio control virtqueue's shape
+// (virtio 1.2 §5.1.6.5: class, command, command-specific data, 1-byte ack) as
+// QEMU's virtio_net_handle_ctrl() sees it, in a class of our own.
+//
+// Layout of the XDP offload control class (VIRTIO_NET_CTRL_BPF = 0x80)
+// --------------------------------------------------------------------
+// The current virtio spec assigns classes 0 RX, 1 MAC, 2 VLAN, 3 ANNOUNCE,
+// 4 MQ, 5 GUEST_OFFLOADS, 6 NOTF_COAL (the RFC's class 6) and 8 STATS;
+// 0x80 sits far above them and leaves room for the spec to grow. A command is
+//
+//   struct virtio_net_ctrl_hdr { u8 class; u8 cmd; };   -> CTRL.req.class/cmd
+//   command data (device-readable)                      -> CTRL.req.data (CTRL_BPF_CMDS[cmd].req)
+//   virtio_net_ctrl_ack ack (device-writable)           -> CTRL.res.ack (VIRTIO_NET_OK / VIRTIO_NET_ERR)
+//   struct virtio_net_ctrl_bpf_result (device-writable) -> CTRL.res.errno/message/log/data
+//
+// The standard ack keeps its meaning (0 OK, 1 ERR); the errno, the message and
+// the verifier log travel in the result area that follows it, never encoded in
+// the ack byte. Commands of the class (cmd numbers are append-only too):
+//   0 MAP_CREATE   {mapType,keySize,valueSize,maxEntries,mapFlags,name} -> {handle}
+//   1 MAP_FREE     {handle}
+//   2 MAP_LOOKUP   {handle,key} -> {value}
+//   3 MAP_UPDATE   {handle,key,value,flags}
+//   4 MAP_DELETE   {handle,key}
+//   5 MAP_GET_NEXT {handle,hasKey,key} -> {key}
+//   6 PROG_LOAD    {name,license,insns} -> {handle}  (ld_imm64 map refs carry map handles)
+//   7 PROG_ATTACH  {handle,flags,expectedHandle}    (XDP_FLAGS_UPDATE_IF_NOEXIST/REPLACE)
+//   8 PROG_DETACH  {}
+//   9 PROG_FREE    {handle}
+//  10 RESET        {}                                (free every host object of this device)
+// A handle is guest-local with --fd-remap shim (the default) and the host's
+// object id with --fd-remap guest (the RFC's behaviour).
+//
+// Feature bit VIRTIO_NET_F_XDP_OFFLOAD (bit 58: in the device-specific range
+// 50-127 of virtio 1.3 §6, and unused by Linux's and QEMU's virtio_net.h,
+// which go 57 HASH_REPORT, 59 GUEST_HDRLEN) gates the class: without it every CTRL_BPF command is
+// EOPNOTSUPP and `ip link set ... xdpoffload` fails in the guest.
+import { arr, bool, bytes, none, str, struct, u16, u32, u64, u8, type Infer, type Schema } from "./schema.ts";
+
+/** Version of this table's wire format; HELLO refuses any other. */
+export const VXO_PROTO_VERSION = 1;
+/** Set in the op of a reply envelope. */
+export const REPLY_BIT = 0x8000;
+/** Largest frame any endpoint accepts (ws maxPayload): a 1M-insn program plus slack. */
+export const MAX_FRAME_BYTES = 9 * 1024 * 1024;
+
+/** virtio feature bits the shim offers (virtio 1.2 §5.1.3). */
+export const VIRTIO_NET_F_MAC = 5;
+export const VIRTIO_NET_F_STATUS = 16;
+export const VIRTIO_NET_F_CTRL_VQ = 17;
+export const VIRTIO_F_VERSION_1 = 32;
+/** XDP offload through VIRTIO_NET_CTRL_BPF (the RFC's point for improvement "virtio can have feature bit for offloading"). */
+export const VIRTIO_NET_F_XDP_OFFLOAD = 58;
+
+export const VIRTIO_NET_OK = 0;
+export const VIRTIO_NET_ERR = 1;
+/** Our control class for XDP offload. */
+export const VIRTIO_NET_CTRL_BPF = 0x80;
+export const VIRTIO_NET_CTRL_BPF_MAP_CREATE = 0;
+export const VIRTIO_NET_CTRL_BPF_MAP_FREE = 1;
+export const VIRTIO_NET_CTRL_BPF_MAP_LOOKUP = 2;
+export const VIRTIO_NET_CTRL_BPF_MAP_UPDATE = 3;
+export const VIRTIO_NET_CTRL_BPF_MAP_DELETE = 4;
+export const VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT = 5;
+export const VIRTIO_NET_CTRL_BPF_PROG_LOAD = 6;
+export const VIRTIO_NET_CTRL_BPF_PROG_ATTACH = 7;
+export const VIRTIO_NET_CTRL_BPF_PROG_DETACH = 8;
+export const VIRTIO_NET_CTRL_BPF_PROG_FREE = 9;
+export const VIRTIO_NET_CTRL_BPF_RESET = 10;
+
+/** Feature mask helper: bit n of a u64 as bigint. */
+export function featureBit(n: number): bigint {
+  return 1n << BigInt(n);
+}
+
+const MAX_KEY = 512;
+const MAX_VALUE = 65536;
+const MAX_INSNS_BYTES = 8 * 1_000_000;
+const name16 = str(15);
+const msg = str(4096);
+const log = arr(str(4096), 1_000_000);
+
+/** Offload capabilities the device advertises (what the host can run for this guest). */
+export const caps = struct({
+  /** Bit n set: XDP action n may be returned by an offloaded program. */
+  actions: u32,
+  helpers: arr(u32, 256),
+  mapTypes: arr(u32, 64),
+  maxInsns: u32,
+});
+export type OffloadCaps = Infer<typeof caps>;
+
+const mapAttr = { mapType: u32, keySize: u32, valueSize: u32, maxEntries: u32, mapFlags: u32, name: name16 };
+
+/** Commands of class VIRTIO_NET_CTRL_BPF: cmd -> data schemas. Append-only. */
+export const CTRL_BPF_CMDS = {
+  [VIRTIO_NET_CTRL_BPF_MAP_CREATE]: { name: "MAP_CREATE", req: struct(mapAttr), res: struct({ handle: u32 }) },
+  [VIRTIO_NET_CTRL_BPF_MAP_FREE]: { name: "MAP_FREE", req: struct({ handle: u32 }), res: none },
+  [VIRTIO_NET_CTRL_BPF_MAP_LOOKUP]: { name: "MAP_LOOKUP", req: struct({ handle: u32, key: bytes(MAX_KEY) }), res: struct({ value: bytes(MAX_VALUE) }) },
+  [VIRTIO_NET_CTRL_BPF_MAP_UPDATE]: {
+    name: "MAP_UPDATE", req: struct({ handle: u32, key: bytes(MAX_KEY), value: bytes(MAX_VALUE), flags: u32 }), res: none,
+  },
+  [VIRTIO_NET_CTRL_BPF_MAP_DELETE]: { name: "MAP_DELETE", req: struct({ handle: u32, key: bytes(MAX_KEY) }), res: none },
+  [VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT]: {
+    name: "MAP_GET_NEXT", req: struct({ handle: u32, hasKey: bool, key: bytes(MAX_KEY) }), res: struct({ key: bytes(MAX_KEY) }),
+  },
+  [VIRTIO_NET_CTRL_BPF_PROG_LOAD]: {
+    name: "PROG_LOAD", req: struct({ name: name16, license: str(128), insns: bytes(MAX_INSNS_BYTES) }), res: struct({ handle: u32 }),
+  },
+  [VIRTIO_NET_CTRL_BPF_PROG_ATTACH]: {
+    name: "PROG_ATTACH", req: struct({ handle: u32, flags: u32, expectedHandle: u32 }), res: none,
+  },
+  [VIRTIO_NET_CTRL_BPF_PROG_DETACH]: { name: "PROG_DETACH", req: none, res: none },
+  [VIRTIO_NET_CTRL_BPF_PROG_FREE]: { name: "PROG_FREE", req: struct({ handle: u32 }), res: none },
+  [VIRTIO_NET_CTRL_BPF_RESET]: { name: "RESET", req: none, res: none },
+} as const;
+export type CtrlBpfCmd = keyof typeof CTRL_BPF_CMDS;
+export type CtrlReq<C extends CtrlBpfCmd> = Infer<(typeof CTRL_BPF_CMDS)[C]["req"]>;
+export type CtrlRes<C extends CtrlBpfCmd> = Infer<(typeof CTRL_BPF_CMDS)[C]["res"]>;
+
+/** Any command-specific data: shape checked against CTRL_BPF_CMDS by the device. */
+const ctrlData: Schema<unknown> = { kind: "any", check: () => null };
+
+export type Dir = "guest→shim" | "shim→guest" | "shim→host" | "cli→host" | "cli→shim" | "cli→guest" | "any";
+
+export interface MsgDef {
+  readonly op: number;
+  readonly name: string;
+  readonly dir: Dir;
+  readonly kind: "request" | "notify";
+  readonly req: Schema<unknown>;
+  readonly res: Schema<unknown>;
+}
+
+const hostMap = { id: u32, key: bytes(MAX_KEY) };
+
+/** The table. */
+export const MSG = {
+  HELLO: {
+    op: 1, name: "HELLO", dir: "any", kind: "request",
+    req: struct({ protoVersion: u16, features: u64, role: str(16), name: str(64), capBpf: bool, nics: u8 }),
+    res: struct({ protoVersion: u16, features: u64, caps }),
+  },
+  CTRL: {
+    op: 2, name: "CTRL", dir: "guest→shim", kind: "request",
+    req: struct({ class: u8, cmd: u8, data: ctrlData }),
+    res: struct({ ack: u8, errno: u16, message: msg, log, data: ctrlData }),
+  },
+  DEVICE_RESET: { op: 3, name: "DEVICE_RESET", dir: "shim→guest", kind: "notify", req: struct({ reason: msg }), res: none },
+  HOST_MAP_CREATE: {
+    op: 10, name: "HOST_MAP_CREATE", dir: "shim→host", kind: "request", req: struct({ tap: u8, ...mapAttr }), res: struct({ id: u32 }),
+  },
+  HOST_MAP_FREE: { op: 11, name: "HOST_MAP_FREE", dir: "shim→host", kind: "request", req: struct({ id: u32 }), res: none },
+  HOST_MAP_LOOKUP: {
+    op: 12, name: "HOST_MAP_LOOKUP", dir: "shim→host", kind: "request", req: struct(hostMap), res: struct({ value: bytes(MAX_VALUE) }),
+  },
+  HOST_MAP_UPDATE: {
+    op: 13, name: "HOST_MAP_UPDATE", dir: "shim→host", kind: "request",
+    req: struct({ ...hostMap, value: bytes(MAX_VALUE), flags: u32 }), res: none,
+  },
+  HOST_MAP_DELETE: { op: 14, name: "HOST_MAP_DELETE", dir: "shim→host", kind: "request", req: struct(hostMap), res: none },
+  HOST_MAP_GET_NEXT: {
+    op: 15, name: "HOST_MAP_GET_NEXT", dir: "shim→host", kind: "request",
+    req: struct({ ...hostMap, hasKey: bool }), res: struct({ key: bytes(MAX_KEY) }),
+  },
+  HOST_PROG_LOAD: {
+    op: 16, name: "HOST_PROG_LOAD", dir: "shim→host", kind: "request",
+    req: struct({ tap: u8, name: name16, license: str(128), insns: bytes(MAX_INSNS_BYTES) }), res: struct({ id: u32 }),
+  },
+  HOST_PROG_ATTACH: {
+    op: 17, name: "HOST_PROG_ATTACH", dir: "shim→host", kind: "request",
+    req: struct({ tap: u8, id: u32, flags: u32, expectedId: u32 }), res: none,
+  },
+  HOST_PROG_DETACH: { op: 18, name: "HOST_PROG_DETACH", dir: "shim→host", kind: "request", req: struct({ tap: u8 }), res: none },
+  HOST_PROG_FREE: { op: 19, name: "HOST_PROG_FREE", dir: "shim→host", kind: "request", req: struct({ id: u32 }), res: none },
+  HOST_RESET: { op: 20, name: "HOST_RESET", dir: "shim→host", kind: "request", req: none, res: struct({ maps: u32, progs: u32 }) },
+  HOST_SHOW: { op: 21, name: "HOST_SHOW", dir: "cli→host", kind: "request", req: none, res: struct({ json: str(16 << 20) }) },
+  MONITOR: { op: 30, name: "MONITOR", dir: "cli→shim", kind: "request", req: struct({ cmdline: str(4096) }), res: struct({ output: str(1 << 20) }) },
+  EXEC: {
+    op: 40, name: "EXEC", dir: "cli→guest", kind: "request",
+    req: struct({ argv: arr(str(4096), 256), files: arr(struct({ path: str(4096), data: bytes(64 << 20) }), 16) }),
+    res: struct({ status: u8, stdout: str(64 << 20), stderr: str(16 << 20) }),
+  },
+} as const satisfies Record<string, MsgDef>;
+
+export type MsgTable = typeof MSG;
+export type MsgName = keyof MsgTable;
+export type Req<M extends MsgDef> = Infer<M["req"]>;
+export type Res<M extends MsgDef> = Infer<M["res"]>;
+
+/** op -> definition, built once. */
+export const MSG_BY_OP: ReadonlyMap<number, MsgDef> = new Map(Object.values(MSG).map((m) => [m.op, m as MsgDef]));
+
+/** The ops addressed to the host (host/control.ts registers exactly these). */
+export const HOST_OPS: readonly number[] = Object.values(MSG)
+  .filter((m) => m.dir === "shim→host" || m.dir === "cli→host")
+  .map((m) => m.op);

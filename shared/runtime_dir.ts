@@ -1,0 +1,87 @@
+// Name -> URL registry of running vxo processes in $VXO_RUNTIME_DIR (default
+// /tmp/vxo-<user>), the way QEMU's -name plus a QMP socket path or libvirt's
+// /run/libvirt/qemu/<name>.pid let tools find a running VM without flags;
+// plus the process conventions the three processes share (JSON-lines log on
+// stderr, clean exit on SIGTERM).
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { userInfo } from "node:os";
+import path from "node:path";
+import { EINVAL, ENOENT, KernelError } from "./errno.ts";
+
+export type ProcKind = "host" | "qemu" | "guest";
+
+export interface RuntimeEntry {
+  kind: ProcKind;
+  name: string;
+  url: string;
+  pid: number;
+}
+
+/** The runtime directory, created on demand (mode 0700). */
+export function runtimeDir(): string {
+  const dir = process.env.VXO_RUNTIME_DIR ?? path.join("/tmp", `vxo-${userInfo().username}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+function entryPath(kind: ProcKind, name: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name) || name.startsWith(".")) {
+    throw new KernelError(EINVAL, `Cannot use name '${name}': letters, digits, '_', '.', '-' only (1-64)`);
+  }
+  return path.join(runtimeDir(), `${kind}-${name}.json`);
+}
+
+/** Registers a running process; returns a function that removes the entry (if still ours). */
+export function registerProc(e: RuntimeEntry): () => void {
+  const p = entryPath(e.kind, e.name);
+  const tmp = `${p}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(e) + "\n");
+  renameSync(tmp, p);
+  return () => {
+    try {
+      const cur = JSON.parse(readFileSync(p, "utf8")) as RuntimeEntry;
+      if (cur.pid === e.pid) rmSync(p, { force: true });
+    } catch {
+      // already gone
+    }
+  };
+}
+
+/** Looks up a process by name; `nameOrUrl` starting with ws:// is returned as is. Throws ENOENT. */
+export function lookupProc(kind: ProcKind, nameOrUrl: string): string {
+  if (nameOrUrl.startsWith("ws://")) return nameOrUrl;
+  const p = entryPath(kind, nameOrUrl);
+  try {
+    const e = JSON.parse(readFileSync(p, "utf8")) as RuntimeEntry;
+    return e.url;
+  } catch {
+    throw new KernelError(ENOENT, `Cannot find ${kind} '${nameOrUrl}': no entry in ${runtimeDir()}`);
+  }
+}
+
+/** Structured log function: event name plus fields. */
+export type LogFn = (event: string, fields: Record<string, unknown>) => void;
+
+/** JSON-lines structured log on stderr. */
+export function jsonLog(proc: string): LogFn {
+  return (event, fields) => {
+    process.stderr.write(JSON.stringify({ t: new Date().toISOString(), proc, pid: process.pid, event, ...fields }, jsonReplacer) + "\n");
+  };
+}
+
+function jsonReplacer(_k: string, v: unknown): unknown {
+  return typeof v === "bigint" ? v.toString() : v;
+}
+
+/** Resolves on the first SIGTERM or SIGINT. */
+export function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off("SIGTERM", done);
+      process.off("SIGINT", done);
+      resolve();
+    };
+    process.on("SIGTERM", done);
+    process.on("SIGINT", done);
+  });
+}

@@ -1,0 +1,46 @@
+// One valid request body per message of the table (and per VIRTIO_NET_CTRL_BPF
+// command), for round-trip, golden and fuzz tests.
+import { MSG, CTRL_BPF_CMDS, VIRTIO_NET_CTRL_BPF, type CtrlBpfCmd } from "../../shared/proto/messages.ts";
+
+const key = new Uint8Array([1, 0, 0, 0]);
+const value = new Uint8Array([7, 0, 0, 0, 0, 0, 0, 0]);
+const insns = new Uint8Array([0xb7, 0, 0, 0, 2, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
+const mapAttr = { mapType: 2, keySize: 4, valueSize: 8, maxEntries: 4, mapFlags: 0, name: "m" };
+
+/** Command data by VIRTIO_NET_CTRL_BPF command. */
+export const CTRL_SAMPLES: Record<CtrlBpfCmd, unknown> = {
+  0: mapAttr,
+  1: { handle: 1 },
+  2: { handle: 1, key },
+  3: { handle: 1, key, value, flags: 0 },
+  4: { handle: 1, key },
+  5: { handle: 1, hasKey: false, key: new Uint8Array(0) },
+  6: { name: "p", license: "GPL", insns },
+  7: { handle: 1, flags: 0, expectedHandle: 0 },
+  8: {},
+  9: { handle: 1 },
+  10: {},
+};
+
+/** Request bodies by message name. */
+export const MSG_SAMPLES: Record<keyof typeof MSG, unknown> = {
+  HELLO: { protoVersion: 1, features: 1n << 58n, role: "guest", name: "vm", capBpf: true, nics: 1 },
+  CTRL: { class: VIRTIO_NET_CTRL_BPF, cmd: 3, data: CTRL_SAMPLES[3] },
+  DEVICE_RESET: { reason: "test" },
+  HOST_MAP_CREATE: { tap: 0, ...mapAttr },
+  HOST_MAP_FREE: { id: 1 },
+  HOST_MAP_LOOKUP: { id: 1, key },
+  HOST_MAP_UPDATE: { id: 1, key, value, flags: 0 },
+  HOST_MAP_DELETE: { id: 1, key },
+  HOST_MAP_GET_NEXT: { id: 1, key, hasKey: true },
+  HOST_PROG_LOAD: { tap: 0, name: "p", license: "GPL", insns },
+  HOST_PROG_ATTACH: { tap: 0, id: 1, flags: 0, expectedId: 0 },
+  HOST_PROG_DETACH: { tap: 0 },
+  HOST_PROG_FREE: { id: 1 },
+  HOST_RESET: {},
+  HOST_SHOW: {},
+  MONITOR: { cmdline: "info status" },
+  EXEC: { argv: ["ip", "link", "show"], files: [] },
+};
+
+export const CTRL_CMD_COUNT = Object.keys(CTRL_BPF_CMDS).length;
