@@ -3,6 +3,7 @@
 // /run/libvirt/qemu/<name>.pid let tools find a running VM without flags;
 // plus the process conventions the three processes share (JSON-lines log on
 // stderr, clean exit on SIGTERM).
+import { pino } from "pino";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import path from "node:path";
@@ -62,15 +63,35 @@ export function lookupProc(kind: ProcKind, nameOrUrl: string): string {
 /** Structured log function: event name plus fields. */
 export type LogFn = (event: string, fields: Record<string, unknown>) => void;
 
-/** JSON-lines structured log on stderr. */
+/**
+ * JSON-lines structured log on stderr through pino: one object per event with
+ * time, level, proc, pid, event and the fields (BigInts as decimal strings).
+ * Synchronous writes, so a process killed right after an event still logged it.
+ */
 export function jsonLog(proc: string): LogFn {
+  const logger = pino(
+    {
+      base: { proc, pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { log: (o) => bigintsToStrings(o) },
+    },
+    pino.destination({ dest: 2, sync: true }),
+  );
   return (event, fields) => {
-    process.stderr.write(JSON.stringify({ t: new Date().toISOString(), proc, pid: process.pid, event, ...fields }, jsonReplacer) + "\n");
+    logger.info({ event, ...fields });
   };
 }
 
-function jsonReplacer(_k: string, v: unknown): unknown {
-  return typeof v === "bigint" ? v.toString() : v;
+function bigintsToStrings(o: Record<string, unknown>): Record<string, unknown> {
+  let out: Record<string, unknown> | null = null;
+  for (const k of Object.keys(o)) {
+    const v = o[k];
+    if (typeof v === "bigint") {
+      out ??= { ...o };
+      out[k] = v.toString();
+    }
+  }
+  return out ?? o;
 }
 
 /** Resolves on the first SIGTERM or SIGINT. */
