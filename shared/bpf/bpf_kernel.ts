@@ -66,6 +66,10 @@ export class BpfKernel implements BpfMapEnv {
   readonly progs: Map<number, BpfProg>;
   readonly vm: BpfVm;
   readonly #mapByAddr: Map<number, BpfMap>;
+  /** Loaded programs using each map (bpf_prog_aux->used_maps references). */
+  readonly #mapUsers: Map<number, number>;
+  /** Maps whose creator reference is closed; freed with their last user. */
+  readonly #mapClosed: Set<number>;
   /** Netdevs this kernel knows (ifindex -> name, forwarding sysctl); lo is ifindex 1 as in a fresh netns. */
   readonly netdevs: Map<number, { name: string; forwarding: boolean }>;
   #nextMapId: number;
@@ -86,6 +90,8 @@ export class BpfKernel implements BpfMapEnv {
     this.maps = new Map();
     this.progs = new Map();
     this.#mapByAddr = new Map();
+    this.#mapUsers = new Map();
+    this.#mapClosed = new Set();
     this.netdevs = new Map([[1, { name: "lo", forwarding: false }]]);
     this.#nextMapId = 1;
     this.#nextProgId = 1;
@@ -124,13 +130,22 @@ export class BpfKernel implements BpfMapEnv {
 
   /** Drops a map (last reference gone). */
   mapFree(id: number): number {
+    // Closing the creator's reference (close(map_fd)): the map lives on while a loaded
+    // program still uses it, as bpf_map_put() waits for the last reference.
     const m = this.maps.get(id);
-    if (m === undefined) return -EBADF;
+    if (m === undefined || this.#mapClosed.has(id)) return -EBADF;
+    this.#mapClosed.add(id);
+    if ((this.#mapUsers.get(id) ?? 0) === 0) this.#releaseMap(m);
+    return 0;
+  }
+
+  #releaseMap(m: BpfMap): void {
     this.vm.removeMapRegion(m);
     this.#mapByAddr.delete(m.addr);
-    this.maps.delete(id);
+    this.maps.delete(m.id);
+    this.#mapClosed.delete(m.id);
+    this.#mapUsers.delete(m.id);
     m.free();
-    return 0;
   }
 
   /** BPF_PROG_LOAD: structural checks and map resolution (the verifier hooks in here). */
@@ -229,6 +244,7 @@ export class BpfKernel implements BpfMapEnv {
     }
     prog.loadTimeNs = process.hrtime.bigint() - t0;
     this.progs.set(prog.id, prog);
+    for (const m of used) this.#mapUsers.set(m.id, (this.#mapUsers.get(m.id) ?? 0) + 1);
     return { prog, errno: 0, log: vr?.log };
   }
 
@@ -238,6 +254,12 @@ export class BpfKernel implements BpfMapEnv {
     this.#progOffload.get(id)?.destroy?.(p);
     this.#progOffload.delete(id);
     this.progs.delete(id);
+    // Drop the program's map references (bpf_free_used_maps()).
+    for (const m of p.usedMaps) {
+      const n = (this.#mapUsers.get(m.id) ?? 1) - 1;
+      this.#mapUsers.set(m.id, n);
+      if (n === 0 && this.#mapClosed.has(m.id)) this.#releaseMap(m);
+    }
     return 0;
   }
 
