@@ -307,7 +307,7 @@ export function interpRun(vm: BpfVm, prog: BpfProg, r1lo: number, r1hi: number):
         a = (R[d]! >>> 0) + offA[pc]!;
         const size = c === 0xdb ? 8 : 4;
         if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, size)) return stopAt(vm, FAULT_WRITE, pc, R[d]! + offA[pc]!, size);
-        if (!atomic(vm, R, dv, a, size, srcA[pc]! << 1, immA[pc]!)) return stop(vm, FAULT_BAD_INSN, pc);
+        if (!atomic(R, dv, a, size, srcA[pc]! << 1, immA[pc]!)) return stop(vm, FAULT_BAD_INSN, pc);
         pc++;
         continue;
       }
@@ -401,7 +401,7 @@ function cond32(op: number, a: number, b: number): boolean {
 }
 
 /** BPF_ATOMIC: add/or/and/xor [fetch], xchg, cmpxchg. Returns false for an invalid imm. */
-function atomic(vm: BpfVm, R: Int32Array, dv: DataView, a: number, size: number, s: number, op: number): boolean {
+function atomic(R: Int32Array, dv: DataView, a: number, size: number, s: number, op: number): boolean {
   const oldLo = dv.getInt32(a, true);
   const oldHi = size === 8 ? dv.getInt32(a + 4, true) : 0;
   const slo = R[s]!, shi = size === 8 ? R[s + 1]! : 0;
@@ -431,7 +431,6 @@ function atomic(vm: BpfVm, R: Int32Array, dv: DataView, a: number, size: number,
     R[s] = oldLo;
     R[s + 1] = oldHi;
   }
-  void vm;
   return true;
 }
 
