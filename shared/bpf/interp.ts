@@ -1,16 +1,19 @@
 // Reference interpreter: the oracle every faster engine is checked against.
-// Mirrors ___bpf_prog_run() in kernel/bpf/core.c (flat dispatch on the opcode,
-// registers in a preallocated Int32Array as lo/hi pairs) and uBPF's
-// ubpf_exec_ex(); every memory access is bounds-checked against the regions
-// the program may touch (defence in depth behind the verifier). Nothing in
-// the run loop allocates or throws: faults are recorded on the VM.
+// Mirrors ___bpf_prog_run() in kernel/bpf/core.c (one dispatch on the opcode
+// per insn, registers in a preallocated Int32Array as lo/hi pairs) and uBPF's
+// ubpf_exec_ex(), on the pre-decoded slots of interp_decode.ts (opcode,
+// registers, jump targets and access sizes decoded once per program). Every
+// memory access is bounds-checked against the regions the program may touch
+// (defence in depth behind the verifier). Nothing in the run loop allocates
+// or throws: faults are recorded on the VM.
 import type { BpfProg } from "./prog.ts";
 import {
   BpfVm, FAULT_BAD_HELPER, FAULT_BAD_INSN, FAULT_BUDGET, FAULT_CALL_DEPTH, FAULT_NONE, FAULT_READ,
   FAULT_UNWIND, FAULT_WRITE,
 } from "./vm.ts";
-import { res, mul64, udivmod64, sdivmod64, lsh64, rsh64, arsh64, bswap16, bswap32, ugt64, sgt64 } from "./alu64.ts";
+import { res, mul64, udivmod64, sdivmod64, bswap16, bswap32 } from "./alu64.ts";
 import { BPF_FUNC_tail_call, MAX_BPF_STACK, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT } from "./uapi.ts";
+import { interpOpsOf, slotPc, BACK } from "./interp_decode.ts";
 
 const R10 = 20; // index of r10's low half in vm.regs
 
@@ -21,7 +24,7 @@ const R10 = 20; // index of r10's low half in vm.regs
  */
 export function interpRun(vm: BpfVm, prog: BpfProg, r1lo: number, r1hi: number): number {
   const R = vm.regs;
-  R.fill(0);
+  for (let k = 0; k < 22; k++) R[k] = 0;
   R[2] = r1lo;
   R[3] = r1hi;
   R[4] = vm.r2Init;
@@ -30,244 +33,287 @@ export function interpRun(vm: BpfVm, prog: BpfProg, r1lo: number, r1hi: number):
   vm.tailCallCnt = 0;
   vm.fault = FAULT_NONE;
   vm.prog = prog;
-  let budget = vm.budgetInit;
-  let insns = prog.insns;
-  let code = insns.code, dstA = insns.dst, srcA = insns.src, offA = insns.off, immA = insns.imm;
-  let ldLo = prog.ldLo, ldHi = prog.ldHi;
+  vm.budget = vm.budgetInit;
+  // interpExec() returns when the program ends (-1) or when another program takes over
+  // (a tail call, or a return into a caller whose program differs): then at slot p of vm.prog.
+  let p = 0;
+  do p = interpExec(vm, interpOpsOf(vm.prog!), p); while (p >= 0);
+  return vm.fault;
+}
+
+/** Runs vm.prog's slots `ops` from word index p; see interpRun(). */
+function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
+  const R = vm.regs;
+  let p = p0 | 0; // word index of the current slot: 4 * pc
+  let budget = vm.budget;
   let dv = vm.mem.dv;
-  let pc = 0;
-  let a = 0, v = 0, blo = 0, bhi = 0, s = 0;
+  let w = 0, d = 0, s = 0, a = 0, v = 0, blo = 0, bhi = 0;
 
   for (;;) {
-    const c = code[pc];
-    const d = dstA[pc]! << 1;
-    switch (c) {
+    w = ops[p]!;
+    d = (w >>> 9) & 31;
+    // Each case ends in `continue` (next slot set) or `return`; a taken jump
+    // `break`s to the common code after the switch.
+    switch (w & 0xff) {
       // ---- ALU64, immediate operand (sign-extended to 64 bits) and register operand ----
-      case 0x07: blo = immA[pc]!; bhi = blo >> 31; {
-        const lo = R[d]!, sum = (lo >>> 0) + (blo >>> 0);
-        R[d] = sum | 0;
-        R[d + 1] = (R[d + 1]! + bhi + (sum > 0xffffffff ? 1 : 0)) | 0;
-        pc++;
+      case 0x07: { // ADD K
+        const lo = R[d]!, b = ops[p + 2]!, r = (lo + b) | 0;
+        R[d] = r;
+        R[d + 1] = (R[d + 1]! + (b >> 31) + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
+        p += 4;
         continue;
       }
-      case 0x0f: s = srcA[pc]! << 1; blo = R[s]!; bhi = R[s + 1]!; {
-        const lo = R[d]!, sum = (lo >>> 0) + (blo >>> 0);
-        R[d] = sum | 0;
-        R[d + 1] = (R[d + 1]! + bhi + (sum > 0xffffffff ? 1 : 0)) | 0;
-        pc++;
+      case 0x0f: { // ADD X
+        s = (w >>> 14) & 31;
+        const lo = R[d]!, r = (lo + R[s]!) | 0;
+        R[d] = r;
+        R[d + 1] = (R[d + 1]! + R[s + 1]! + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
+        p += 4;
         continue;
       }
-      case 0x17: blo = immA[pc]!; bhi = blo >> 31; sub64(R, d, blo, bhi); pc++; continue;
-      case 0x1f: s = srcA[pc]! << 1; sub64(R, d, R[s]!, R[s + 1]!); pc++; continue;
-      case 0x27: blo = immA[pc]!; mul64(R[d]!, R[d + 1]!, blo, blo >> 31); R[d] = res[0]!; R[d + 1] = res[1]!; pc++; continue;
-      case 0x2f: s = srcA[pc]! << 1; mul64(R[d]!, R[d + 1]!, R[s]!, R[s + 1]!); R[d] = res[0]!; R[d + 1] = res[1]!; pc++; continue;
-      case 0x37: blo = immA[pc]!; div64(R, d, blo, blo >> 31, offA[pc]!, 0); pc++; continue;
-      case 0x3f: s = srcA[pc]! << 1; div64(R, d, R[s]!, R[s + 1]!, offA[pc]!, 0); pc++; continue;
-      case 0x97: blo = immA[pc]!; div64(R, d, blo, blo >> 31, offA[pc]!, 1); pc++; continue;
-      case 0x9f: s = srcA[pc]! << 1; div64(R, d, R[s]!, R[s + 1]!, offA[pc]!, 1); pc++; continue;
-      case 0x47: blo = immA[pc]!; R[d] = R[d]! | blo; R[d + 1] = R[d + 1]! | (blo >> 31); pc++; continue;
-      case 0x4f: s = srcA[pc]! << 1; R[d] = R[d]! | R[s]!; R[d + 1] = R[d + 1]! | R[s + 1]!; pc++; continue;
-      case 0x57: blo = immA[pc]!; R[d] = R[d]! & blo; R[d + 1] = R[d + 1]! & (blo >> 31); pc++; continue;
-      case 0x5f: s = srcA[pc]! << 1; R[d] = R[d]! & R[s]!; R[d + 1] = R[d + 1]! & R[s + 1]!; pc++; continue;
-      case 0xa7: blo = immA[pc]!; R[d] = R[d]! ^ blo; R[d + 1] = R[d + 1]! ^ (blo >> 31); pc++; continue;
-      case 0xaf: s = srcA[pc]! << 1; R[d] = R[d]! ^ R[s]!; R[d + 1] = R[d + 1]! ^ R[s + 1]!; pc++; continue;
-      case 0x67: lsh64(R[d]!, R[d + 1]!, immA[pc]!); R[d] = res[0]!; R[d + 1] = res[1]!; pc++; continue;
-      case 0x6f: lsh64(R[d]!, R[d + 1]!, R[srcA[pc]! << 1]!); R[d] = res[0]!; R[d + 1] = res[1]!; pc++; continue;
-      case 0x77: rsh64(R[d]!, R[d + 1]!, immA[pc]!); R[d] = res[0]!; R[d + 1] = res[1]!; pc++; continue;
-      case 0x7f: rsh64(R[d]!, R[d + 1]!, R[srcA[pc]! << 1]!); R[d] = res[0]!; R[d + 1] = res[1]!; pc++; continue;
-      case 0xc7: arsh64(R[d]!, R[d + 1]!, immA[pc]!); R[d] = res[0]!; R[d + 1] = res[1]!; pc++; continue;
-      case 0xcf: arsh64(R[d]!, R[d + 1]!, R[srcA[pc]! << 1]!); R[d] = res[0]!; R[d + 1] = res[1]!; pc++; continue;
-      case 0x87: { const lo = R[d]!; R[d] = -lo | 0; R[d + 1] = (~R[d + 1]! + (lo === 0 ? 1 : 0)) | 0; pc++; continue; }
-      case 0xb7: blo = immA[pc]!; R[d] = blo; R[d + 1] = blo >> 31; pc++; continue;
-      case 0xbf: {
-        s = srcA[pc]! << 1;
-        const o = offA[pc]!;
-        if (o === 0) {
-          R[d] = R[s]!;
-          R[d + 1] = R[s + 1]!;
-        } else {
-          // movsx: sign-extend the low 8/16/32 bits of src to 64 bits
-          const x = o === 8 ? (R[s]! << 24) >> 24 : o === 16 ? (R[s]! << 16) >> 16 : R[s]!;
-          R[d] = x;
-          R[d + 1] = x >> 31;
-        }
-        pc++;
+      case 0x17: blo = ops[p + 2]!; sub64(R, d, blo, blo >> 31); p += 4; continue;
+      case 0x1f: s = (w >>> 14) & 31; sub64(R, d, R[s]!, R[s + 1]!); p += 4; continue;
+      case 0x27: blo = ops[p + 2]!; mul64(R[d]!, R[d + 1]!, blo, blo >> 31); R[d] = res[0]!; R[d + 1] = res[1]!; p += 4; continue;
+      case 0x2f: s = (w >>> 14) & 31; mul64(R[d]!, R[d + 1]!, R[s]!, R[s + 1]!); R[d] = res[0]!; R[d + 1] = res[1]!; p += 4; continue;
+      case 0x37: blo = ops[p + 2]!; div64(R, d, blo, blo >> 31, ops[p + 1]!, 0); p += 4; continue;
+      case 0x3f: s = (w >>> 14) & 31; div64(R, d, R[s]!, R[s + 1]!, ops[p + 1]!, 0); p += 4; continue;
+      case 0x97: blo = ops[p + 2]!; div64(R, d, blo, blo >> 31, ops[p + 1]!, 1); p += 4; continue;
+      case 0x9f: s = (w >>> 14) & 31; div64(R, d, R[s]!, R[s + 1]!, ops[p + 1]!, 1); p += 4; continue;
+      case 0x47: blo = ops[p + 2]!; R[d] = R[d]! | blo; R[d + 1] = R[d + 1]! | (blo >> 31); p += 4; continue;
+      case 0x4f: s = (w >>> 14) & 31; R[d] = R[d]! | R[s]!; R[d + 1] = R[d + 1]! | R[s + 1]!; p += 4; continue;
+      case 0x57: blo = ops[p + 2]!; R[d] = R[d]! & blo; R[d + 1] = R[d + 1]! & (blo >> 31); p += 4; continue;
+      case 0x5f: s = (w >>> 14) & 31; R[d] = R[d]! & R[s]!; R[d + 1] = R[d + 1]! & R[s + 1]!; p += 4; continue;
+      case 0xa7: blo = ops[p + 2]!; R[d] = R[d]! ^ blo; R[d + 1] = R[d + 1]! ^ (blo >> 31); p += 4; continue;
+      case 0xaf: s = (w >>> 14) & 31; R[d] = R[d]! ^ R[s]!; R[d + 1] = R[d + 1]! ^ R[s + 1]!; p += 4; continue;
+      case 0x67: lsh64(R, d, ops[p + 2]!); p += 4; continue; // LSH K (count masked at decode)
+      case 0x6f: lsh64(R, d, R[((w >>> 14) & 31)]! & 63); p += 4; continue;
+      case 0x77: rsh64(R, d, ops[p + 2]!); p += 4; continue;
+      case 0x7f: rsh64(R, d, R[((w >>> 14) & 31)]! & 63); p += 4; continue;
+      case 0xc7: arsh64(R, d, ops[p + 2]!); p += 4; continue;
+      case 0xcf: arsh64(R, d, R[((w >>> 14) & 31)]! & 63); p += 4; continue;
+      case 0x87: { const lo = R[d]!; R[d] = -lo | 0; R[d + 1] = (~R[d + 1]! + (lo === 0 ? 1 : 0)) | 0; p += 4; continue; }
+      case 0xb7: blo = ops[p + 2]!; R[d] = blo; R[d + 1] = blo >> 31; p += 4; continue; // MOV K
+      case 0xbf: s = (w >>> 14) & 31; R[d] = R[s]!; R[d + 1] = R[s + 1]!; p += 4; continue; // MOV X
+      case 0xe7: { // OP_LEA_K: rD = rS; rD += K
+        s = (w >>> 14) & 31;
+        const lo = R[s]!, b = ops[p + 6]!, r = (lo + b) | 0;
+        R[d] = r;
+        R[d + 1] = (R[s + 1]! + (b >> 31) + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
+        p += 8;
+        continue;
+      }
+      case 0xef: { // OP_LEA_X: rD = rS; rD += rX (rX read after the move, so rX == rD adds rS)
+        s = (w >>> 14) & 31;
+        R[d] = R[s]!;
+        R[d + 1] = R[s + 1]!;
+        const x = (ops[p + 4]! >>> 14) & 31, lo = R[d]!, r = (lo + R[x]!) | 0;
+        R[d] = r;
+        R[d + 1] = (R[d + 1]! + R[x + 1]! + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
+        p += 8;
+        continue;
+      }
+      case 0xf7: { // OP_LEA_K_JGT_X: rD = rS; rD += K; if rD > rX goto T
+        s = (w >>> 14) & 31;
+        const lo = R[s]!, b = ops[p + 6]!, r = (lo + b) | 0;
+        const hi = (R[s + 1]! + (b >> 31) + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
+        R[d] = r;
+        R[d + 1] = hi;
+        w = ops[p + 8]!;
+        p += 8;
+        s = (w >>> 14) & 31;
+        if (ugt64(r, hi, R[s]!, R[s + 1]!)) break;
+        p += 4;
+        continue;
+      }
+      case 0xf4: { // OP_MOVSX64 (off 8/16/32): sign-extend the low bits of src to 64 bits
+        const o = ops[p + 1]!, x = R[(w >>> 14) & 31]!;
+        v = o === 8 ? (x << 24) >> 24 : o === 16 ? (x << 16) >> 16 : x;
+        R[d] = v;
+        R[d + 1] = v >> 31;
+        p += 4;
         continue;
       }
       case 0xd7: { // bswap16/32/64 (ALU64 | END | TO_LE)
-        const w = immA[pc]!;
-        if (w === 16) { R[d] = bswap16(R[d]!); R[d + 1] = 0; }
-        else if (w === 32) { R[d] = bswap32(R[d]!); R[d + 1] = 0; }
+        const bits = ops[p + 2]!;
+        if (bits === 16) { R[d] = bswap16(R[d]!); R[d + 1] = 0; }
+        else if (bits === 32) { R[d] = bswap32(R[d]!); R[d + 1] = 0; }
         else { const lo = R[d]!; R[d] = bswap32(R[d + 1]!); R[d + 1] = bswap32(lo); }
-        pc++;
+        p += 4;
         continue;
       }
 
       // ---- ALU (32-bit; the result is zero-extended into the 64-bit register) ----
-      case 0x04: R[d] = (R[d]! + immA[pc]!) | 0; R[d + 1] = 0; pc++; continue;
-      case 0x0c: R[d] = (R[d]! + R[srcA[pc]! << 1]!) | 0; R[d + 1] = 0; pc++; continue;
-      case 0x14: R[d] = (R[d]! - immA[pc]!) | 0; R[d + 1] = 0; pc++; continue;
-      case 0x1c: R[d] = (R[d]! - R[srcA[pc]! << 1]!) | 0; R[d + 1] = 0; pc++; continue;
-      case 0x24: R[d] = Math.imul(R[d]!, immA[pc]!); R[d + 1] = 0; pc++; continue;
-      case 0x2c: R[d] = Math.imul(R[d]!, R[srcA[pc]! << 1]!); R[d + 1] = 0; pc++; continue;
-      case 0x34: R[d] = div32(R[d]!, immA[pc]!, offA[pc]!); R[d + 1] = 0; pc++; continue;
-      case 0x3c: R[d] = div32(R[d]!, R[srcA[pc]! << 1]!, offA[pc]!); R[d + 1] = 0; pc++; continue;
-      case 0x94: R[d] = mod32(R[d]!, immA[pc]!, offA[pc]!); R[d + 1] = 0; pc++; continue;
-      case 0x9c: R[d] = mod32(R[d]!, R[srcA[pc]! << 1]!, offA[pc]!); R[d + 1] = 0; pc++; continue;
-      case 0x44: R[d] = R[d]! | immA[pc]!; R[d + 1] = 0; pc++; continue;
-      case 0x4c: R[d] = R[d]! | R[srcA[pc]! << 1]!; R[d + 1] = 0; pc++; continue;
-      case 0x54: R[d] = R[d]! & immA[pc]!; R[d + 1] = 0; pc++; continue;
-      case 0x5c: R[d] = R[d]! & R[srcA[pc]! << 1]!; R[d + 1] = 0; pc++; continue;
-      case 0xa4: R[d] = R[d]! ^ immA[pc]!; R[d + 1] = 0; pc++; continue;
-      case 0xac: R[d] = R[d]! ^ R[srcA[pc]! << 1]!; R[d + 1] = 0; pc++; continue;
-      case 0x64: R[d] = R[d]! << (immA[pc]! & 31); R[d + 1] = 0; pc++; continue;
-      case 0x6c: R[d] = R[d]! << (R[srcA[pc]! << 1]! & 31); R[d + 1] = 0; pc++; continue;
-      case 0x74: R[d] = R[d]! >>> (immA[pc]! & 31); R[d + 1] = 0; pc++; continue;
-      case 0x7c: R[d] = R[d]! >>> (R[srcA[pc]! << 1]! & 31); R[d + 1] = 0; pc++; continue;
-      case 0xc4: R[d] = R[d]! >> (immA[pc]! & 31); R[d + 1] = 0; pc++; continue;
-      case 0xcc: R[d] = R[d]! >> (R[srcA[pc]! << 1]! & 31); R[d + 1] = 0; pc++; continue;
-      case 0x84: R[d] = -R[d]! | 0; R[d + 1] = 0; pc++; continue;
-      case 0xb4: R[d] = immA[pc]!; R[d + 1] = 0; pc++; continue;
-      case 0xbc: {
-        const o = offA[pc]!, x = R[srcA[pc]! << 1]!;
+      case 0x04: R[d] = (R[d]! + ops[p + 2]!) | 0; R[d + 1] = 0; p += 4; continue;
+      case 0x0c: R[d] = (R[d]! + R[(w >>> 14) & 31]!) | 0; R[d + 1] = 0; p += 4; continue;
+      case 0x14: R[d] = (R[d]! - ops[p + 2]!) | 0; R[d + 1] = 0; p += 4; continue;
+      case 0x1c: R[d] = (R[d]! - R[(w >>> 14) & 31]!) | 0; R[d + 1] = 0; p += 4; continue;
+      case 0x24: R[d] = Math.imul(R[d]!, ops[p + 2]!); R[d + 1] = 0; p += 4; continue;
+      case 0x2c: R[d] = Math.imul(R[d]!, R[(w >>> 14) & 31]!); R[d + 1] = 0; p += 4; continue;
+      case 0x34: R[d] = div32(R[d]!, ops[p + 2]!, ops[p + 1]!); R[d + 1] = 0; p += 4; continue;
+      case 0x3c: R[d] = div32(R[d]!, R[(w >>> 14) & 31]!, ops[p + 1]!); R[d + 1] = 0; p += 4; continue;
+      case 0x94: R[d] = mod32(R[d]!, ops[p + 2]!, ops[p + 1]!); R[d + 1] = 0; p += 4; continue;
+      case 0x9c: R[d] = mod32(R[d]!, R[(w >>> 14) & 31]!, ops[p + 1]!); R[d + 1] = 0; p += 4; continue;
+      case 0x44: R[d] = R[d]! | ops[p + 2]!; R[d + 1] = 0; p += 4; continue;
+      case 0x4c: R[d] = R[d]! | R[(w >>> 14) & 31]!; R[d + 1] = 0; p += 4; continue;
+      case 0x54: R[d] = R[d]! & ops[p + 2]!; R[d + 1] = 0; p += 4; continue;
+      case 0x5c: R[d] = R[d]! & R[(w >>> 14) & 31]!; R[d + 1] = 0; p += 4; continue;
+      case 0xa4: R[d] = R[d]! ^ ops[p + 2]!; R[d + 1] = 0; p += 4; continue;
+      case 0xac: R[d] = R[d]! ^ R[(w >>> 14) & 31]!; R[d + 1] = 0; p += 4; continue;
+      case 0x64: R[d] = R[d]! << ops[p + 2]!; R[d + 1] = 0; p += 4; continue;
+      case 0x6c: R[d] = R[d]! << (R[(w >>> 14) & 31]! & 31); R[d + 1] = 0; p += 4; continue;
+      case 0x74: R[d] = R[d]! >>> ops[p + 2]!; R[d + 1] = 0; p += 4; continue;
+      case 0x7c: R[d] = R[d]! >>> (R[(w >>> 14) & 31]! & 31); R[d + 1] = 0; p += 4; continue;
+      case 0xc4: R[d] = R[d]! >> ops[p + 2]!; R[d + 1] = 0; p += 4; continue;
+      case 0xcc: R[d] = R[d]! >> (R[(w >>> 14) & 31]! & 31); R[d + 1] = 0; p += 4; continue;
+      case 0x84: R[d] = -R[d]! | 0; R[d + 1] = 0; p += 4; continue;
+      case 0xb4: R[d] = ops[p + 2]!; R[d + 1] = 0; p += 4; continue;
+      case 0xbc: R[d] = R[(w >>> 14) & 31]!; R[d + 1] = 0; p += 4; continue;
+      case 0xfc: { // OP_MOVSX32 (off 8/16)
+        const o = ops[p + 1]!, x = R[(w >>> 14) & 31]!;
         R[d] = o === 8 ? (x << 24) >> 24 : o === 16 ? (x << 16) >> 16 : x;
         R[d + 1] = 0;
-        pc++;
+        p += 4;
         continue;
       }
       case 0xd4: { // le16/32/64: a no-op on little-endian apart from truncation
-        const w = immA[pc]!;
-        if (w === 16) { R[d] = R[d]! & 0xffff; R[d + 1] = 0; }
-        else if (w === 32) R[d + 1] = 0;
-        pc++;
+        const bits = ops[p + 2]!;
+        if (bits === 16) { R[d] = R[d]! & 0xffff; R[d + 1] = 0; }
+        else if (bits === 32) R[d + 1] = 0;
+        p += 4;
         continue;
       }
       case 0xdc: { // be16/32/64
-        const w = immA[pc]!;
-        if (w === 16) { R[d] = bswap16(R[d]!); R[d + 1] = 0; }
-        else if (w === 32) { R[d] = bswap32(R[d]!); R[d + 1] = 0; }
+        const bits = ops[p + 2]!;
+        if (bits === 16) { R[d] = bswap16(R[d]!); R[d + 1] = 0; }
+        else if (bits === 32) { R[d] = bswap32(R[d]!); R[d + 1] = 0; }
         else { const lo = R[d]!; R[d] = bswap32(R[d + 1]!); R[d + 1] = bswap32(lo); }
-        pc++;
+        p += 4;
         continue;
       }
 
-      // ---- Jumps ----
-      case 0x05: v = offA[pc]!; pc += v + 1; if (v < 0 && --budget < 0) return stop(vm, FAULT_BUDGET, pc); continue;
-      case 0x06: v = immA[pc]!; pc += v + 1; if (v < 0 && --budget < 0) return stop(vm, FAULT_BUDGET, pc); continue;
-      case 0x15: case 0x1d: case 0x25: case 0x2d: case 0x35: case 0x3d: case 0x45: case 0x4d:
-      case 0x55: case 0x5d: case 0x65: case 0x6d: case 0x75: case 0x7d: case 0xa5: case 0xad:
-      case 0xb5: case 0xbd: case 0xc5: case 0xcd: case 0xd5: case 0xdd: {
-        if ((c & 0x08) === 0) {
-          blo = immA[pc]!;
-          bhi = blo >> 31;
-        } else {
-          s = srcA[pc]! << 1;
-          blo = R[s]!;
-          bhi = R[s + 1]!;
-        }
-        if (cond64(c & 0xf0, R[d]!, R[d + 1]!, blo, bhi)) {
-          v = offA[pc]!;
-          pc += v + 1;
-          if (v < 0 && --budget < 0) return stop(vm, FAULT_BUDGET, pc);
-        } else pc++;
-        continue;
-      }
-      case 0x16: case 0x1e: case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x46: case 0x4e:
-      case 0x56: case 0x5e: case 0x66: case 0x6e: case 0x76: case 0x7e: case 0xa6: case 0xae:
-      case 0xb6: case 0xbe: case 0xc6: case 0xce: case 0xd6: case 0xde: {
-        blo = (c & 0x08) === 0 ? immA[pc]! : R[srcA[pc]! << 1]!;
-        if (cond32(c & 0xf0, R[d]!, blo)) {
-          v = offA[pc]!;
-          pc += v + 1;
-          if (v < 0 && --budget < 0) return stop(vm, FAULT_BUDGET, pc);
-        } else pc++;
-        continue;
-      }
+      // ---- Jumps: a taken branch breaks out of the switch ----
+      case 0x05: case 0x06: break; // JA, JA32 (gotol)
+      // 64-bit compares, K (imm sign-extended: high half in w3) and X
+      case 0x15: if (R[d] === ops[p + 2] && R[d + 1] === ops[p + 3]) break; p += 4; continue;
+      case 0x1d: s = (w >>> 14) & 31; if (R[d] === R[s] && R[d + 1] === R[s + 1]) break; p += 4; continue;
+      case 0x55: if (R[d] !== ops[p + 2] || R[d + 1] !== ops[p + 3]) break; p += 4; continue;
+      case 0x5d: s = (w >>> 14) & 31; if (R[d] !== R[s] || R[d + 1] !== R[s + 1]) break; p += 4; continue;
+      case 0x45: if (((R[d]! & ops[p + 2]!) | (R[d + 1]! & ops[p + 3]!)) !== 0) break; p += 4; continue;
+      case 0x4d: s = (w >>> 14) & 31; if (((R[d]! & R[s]!) | (R[d + 1]! & R[s + 1]!)) !== 0) break; p += 4; continue;
+      case 0x25: if (ugt64(R[d]!, R[d + 1]!, ops[p + 2]!, ops[p + 3]!)) break; p += 4; continue; // JGT
+      case 0x2d: s = (w >>> 14) & 31; if (ugt64(R[d]!, R[d + 1]!, R[s]!, R[s + 1]!)) break; p += 4; continue;
+      case 0x35: if (!ugt64(ops[p + 2]!, ops[p + 3]!, R[d]!, R[d + 1]!)) break; p += 4; continue; // JGE
+      case 0x3d: s = (w >>> 14) & 31; if (!ugt64(R[s]!, R[s + 1]!, R[d]!, R[d + 1]!)) break; p += 4; continue;
+      case 0xa5: if (ugt64(ops[p + 2]!, ops[p + 3]!, R[d]!, R[d + 1]!)) break; p += 4; continue; // JLT
+      case 0xad: s = (w >>> 14) & 31; if (ugt64(R[s]!, R[s + 1]!, R[d]!, R[d + 1]!)) break; p += 4; continue;
+      case 0xb5: if (!ugt64(R[d]!, R[d + 1]!, ops[p + 2]!, ops[p + 3]!)) break; p += 4; continue; // JLE
+      case 0xbd: s = (w >>> 14) & 31; if (!ugt64(R[d]!, R[d + 1]!, R[s]!, R[s + 1]!)) break; p += 4; continue;
+      case 0x65: if (sgt64(R[d]!, R[d + 1]!, ops[p + 2]!, ops[p + 3]!)) break; p += 4; continue; // JSGT
+      case 0x6d: s = (w >>> 14) & 31; if (sgt64(R[d]!, R[d + 1]!, R[s]!, R[s + 1]!)) break; p += 4; continue;
+      case 0x75: if (!sgt64(ops[p + 2]!, ops[p + 3]!, R[d]!, R[d + 1]!)) break; p += 4; continue; // JSGE
+      case 0x7d: s = (w >>> 14) & 31; if (!sgt64(R[s]!, R[s + 1]!, R[d]!, R[d + 1]!)) break; p += 4; continue;
+      case 0xc5: if (sgt64(ops[p + 2]!, ops[p + 3]!, R[d]!, R[d + 1]!)) break; p += 4; continue; // JSLT
+      case 0xcd: s = (w >>> 14) & 31; if (sgt64(R[s]!, R[s + 1]!, R[d]!, R[d + 1]!)) break; p += 4; continue;
+      case 0xd5: if (!sgt64(R[d]!, R[d + 1]!, ops[p + 2]!, ops[p + 3]!)) break; p += 4; continue; // JSLE
+      case 0xdd: s = (w >>> 14) & 31; if (!sgt64(R[d]!, R[d + 1]!, R[s]!, R[s + 1]!)) break; p += 4; continue;
+      // 32-bit compares on the low halves
+      case 0x16: if (R[d] === ops[p + 2]) break; p += 4; continue;
+      case 0x1e: if (R[d] === R[(w >>> 14) & 31]) break; p += 4; continue;
+      case 0x56: if (R[d] !== ops[p + 2]) break; p += 4; continue;
+      case 0x5e: if (R[d] !== R[(w >>> 14) & 31]) break; p += 4; continue;
+      case 0x46: if ((R[d]! & ops[p + 2]!) !== 0) break; p += 4; continue;
+      case 0x4e: if ((R[d]! & R[(w >>> 14) & 31]!) !== 0) break; p += 4; continue;
+      case 0x26: if (R[d]! >>> 0 > ops[p + 2]! >>> 0) break; p += 4; continue;
+      case 0x2e: if (R[d]! >>> 0 > R[(w >>> 14) & 31]! >>> 0) break; p += 4; continue;
+      case 0x36: if (R[d]! >>> 0 >= ops[p + 2]! >>> 0) break; p += 4; continue;
+      case 0x3e: if (R[d]! >>> 0 >= R[(w >>> 14) & 31]! >>> 0) break; p += 4; continue;
+      case 0xa6: if (R[d]! >>> 0 < ops[p + 2]! >>> 0) break; p += 4; continue;
+      case 0xae: if (R[d]! >>> 0 < R[(w >>> 14) & 31]! >>> 0) break; p += 4; continue;
+      case 0xb6: if (R[d]! >>> 0 <= ops[p + 2]! >>> 0) break; p += 4; continue;
+      case 0xbe: if (R[d]! >>> 0 <= R[(w >>> 14) & 31]! >>> 0) break; p += 4; continue;
+      case 0x66: if (R[d]! > ops[p + 2]!) break; p += 4; continue;
+      case 0x6e: if (R[d]! > R[(w >>> 14) & 31]!) break; p += 4; continue;
+      case 0x76: if (R[d]! >= ops[p + 2]!) break; p += 4; continue;
+      case 0x7e: if (R[d]! >= R[(w >>> 14) & 31]!) break; p += 4; continue;
+      case 0xc6: if (R[d]! < ops[p + 2]!) break; p += 4; continue;
+      case 0xce: if (R[d]! < R[(w >>> 14) & 31]!) break; p += 4; continue;
+      case 0xd6: if (R[d]! <= ops[p + 2]!) break; p += 4; continue;
+      case 0xde: if (R[d]! <= R[(w >>> 14) & 31]!) break; p += 4; continue;
 
       // ---- Calls and exit ----
-      case 0x85: case 0x8d: {
-        const sr = srcA[pc]!;
-        if (c === 0x85 && sr === 1) {
-          // bpf-to-bpf call: push a frame; callee gets its own 512-byte stack slice
-          if (vm.frameDepth + 1 >= MAX_CALL_FRAMES) return stop(vm, FAULT_CALL_DEPTH, pc);
-          if (--budget < 0) return stop(vm, FAULT_BUDGET, pc);
-          const f = vm.frameDepth;
-          const sv = vm.savedRegs, base = f * 10;
-          for (let k = 0; k < 10; k++) sv[base + k] = R[12 + k]!; // r6..r10
-          vm.savedPc[f] = pc + 1;
-          vm.savedProg[f] = vm.prog;
-          vm.frameDepth = f + 1;
-          R[R10] = vm.stackTop - (f + 1) * MAX_BPF_STACK;
-          R[R10 + 1] = 0;
-          pc += immA[pc]! + 1;
-          continue;
-        }
-        if (sr !== 0 && c === 0x85) return stop(vm, FAULT_BAD_INSN, pc);
-        const id = c === 0x85 ? immA[pc]! : R[d]!;
+      case 0xe4: { // OP_CALL_LOCAL: bpf-to-bpf call: push a frame; the callee gets its own 512-byte stack slice
+        if (vm.frameDepth + 1 >= MAX_CALL_FRAMES) return stop(vm, FAULT_CALL_DEPTH, p >> 2);
+        if (--budget < 0) return stop(vm, FAULT_BUDGET, p >> 2);
+        const f = vm.frameDepth;
+        const sv = vm.savedRegs, base = f * 10;
+        for (let k = 0; k < 10; k++) sv[base + k] = R[12 + k]!; // r6..r10
+        vm.savedPc[f] = p + 4;
+        vm.savedProg[f] = vm.prog;
+        vm.frameDepth = f + 1;
+        R[R10] = vm.stackTop - (f + 1) * MAX_BPF_STACK;
+        R[R10 + 1] = 0;
+        p = ops[p + 1]!;
+        continue;
+      }
+      case 0x85: case 0x8d: { // helper call: BPF_CALL imm, or callx with the id in dst
+        const id = (w & 0xff) === 0x85 ? ops[p + 2]! : R[d]!;
         if (id === BPF_FUNC_tail_call) {
           const target = tailCallTarget(vm, R);
           if (target !== null) {
             vm.tailCallCnt++;
             vm.prog = target;
-            insns = target.insns;
-            code = insns.code; dstA = insns.dst; srcA = insns.src; offA = insns.off; immA = insns.imm;
-            ldLo = target.ldLo; ldHi = target.ldHi;
-            pc = 0;
-            if (--budget < 0) return stop(vm, FAULT_BUDGET, pc);
-            continue;
+            if (--budget < 0) return stop(vm, FAULT_BUDGET, 0);
+            vm.budget = budget;
+            return 0;
           }
-          pc++;
+          p += 4;
           continue;
         }
         const fn = id >= 0 ? vm.helpers[id] : undefined;
-        if (fn === undefined) return stop(vm, FAULT_BAD_HELPER, pc);
-        vm.faultPc = pc;
+        if (fn === undefined) return stop(vm, FAULT_BAD_HELPER, p >> 2);
+        vm.faultPc = p >> 2;
         fn(vm);
         if (vm.fault !== FAULT_NONE) {
-          if (vm.fault === FAULT_UNWIND) {
-            vm.fault = FAULT_NONE;
-            return FAULT_NONE;
-          }
-          vm.faultPc = pc;
-          return vm.fault;
+          if (vm.fault === FAULT_UNWIND) vm.fault = FAULT_NONE;
+          else vm.faultPc = p >> 2;
+          return -1;
         }
         dv = vm.mem.dv;
-        pc++;
+        p += 4;
         continue;
       }
-      case 0x95: {
+      case 0x95: { // exit
         const f = vm.frameDepth;
         if (f === 0) {
           vm.budget = budget;
-          return FAULT_NONE;
+          return -1;
         }
         const nf = f - 1;
         const sv = vm.savedRegs, base = nf * 10;
         for (let k = 0; k < 10; k++) R[12 + k] = sv[base + k]!;
-        pc = vm.savedPc[nf]!;
-        const p = vm.savedProg[nf]!;
+        p = vm.savedPc[nf]!;
+        const caller = vm.savedProg[nf]!;
         vm.savedProg[nf] = null;
         vm.frameDepth = nf;
-        if (p !== vm.prog) {
+        if (caller !== vm.prog) {
           // a tail call inside the callee replaced its program; resume the caller's
-          vm.prog = p;
-          insns = p.insns;
-          code = insns.code; dstA = insns.dst; srcA = insns.src; offA = insns.off; immA = insns.imm;
-          ldLo = p.ldLo; ldHi = p.ldHi;
+          vm.prog = caller;
+          vm.budget = budget;
+          return p;
         }
         continue;
       }
 
       // ---- ld_imm64 (value resolved at load time) ----
-      case 0x18: R[d] = ldLo[pc]!; R[d + 1] = ldHi[pc]!; pc += 2; continue;
+      case 0x18: { const pr = vm.prog!; R[d] = pr.ldLo[p >> 2]!; R[d + 1] = pr.ldHi[p >> 2]!; p += 8; continue; }
 
-      // ---- Loads ----
+      // ---- Loads: dst = *(size *)(src + off) ----
       case 0x61: case 0x69: case 0x71: case 0x79: case 0x81: case 0x89: case 0x91: {
-        s = srcA[pc]! << 1;
-        a = (R[s]! >>> 0) + offA[pc]!;
-        const size = c === 0x79 ? 8 : c === 0x61 || c === 0x81 ? 4 : c === 0x69 || c === 0x89 ? 2 : 1;
-        if (R[s + 1] !== 0 || a < 0 || !vm.canRead(a, size)) return stopAt(vm, FAULT_READ, pc, R[s]! + offA[pc]!, size);
-        switch (c) {
+        s = (w >>> 14) & 31;
+        const size = ops[p + 3]!;
+        a = (R[s]! >>> 0) + ops[p + 1]!;
+        if (R[s + 1] !== 0 || a < 0 || !vm.canRead(a, size)) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, size);
+        switch (w & 0xff) {
           case 0x61: R[d] = dv.getInt32(a, true); R[d + 1] = 0; break;
           case 0x69: R[d] = dv.getUint16(a, true); R[d + 1] = 0; break;
           case 0x71: R[d] = dv.getUint8(a); R[d + 1] = 0; break;
@@ -276,21 +322,20 @@ export function interpRun(vm: BpfVm, prog: BpfProg, r1lo: number, r1hi: number):
           case 0x89: v = dv.getInt16(a, true); R[d] = v; R[d + 1] = v >> 31; break;
           default: v = dv.getInt8(a); R[d] = v; R[d + 1] = v >> 31; break;
         }
-        pc++;
+        p += 4;
         continue;
       }
 
-      // ---- Stores (immediate and register) ----
+      // ---- Stores: *(size *)(dst + off) = imm (ST) or src (STX) ----
       case 0x62: case 0x6a: case 0x72: case 0x7a: case 0x63: case 0x6b: case 0x73: case 0x7b: {
-        a = (R[d]! >>> 0) + offA[pc]!;
-        const sz = c & 0x18;
-        const size = sz === 0x18 ? 8 : sz === 0x00 ? 4 : sz === 0x08 ? 2 : 1;
-        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, size)) return stopAt(vm, FAULT_WRITE, pc, R[d]! + offA[pc]!, size);
-        if ((c & 0x07) === 0x02) {
-          blo = immA[pc]!;
+        const size = ops[p + 3]!;
+        a = (R[d]! >>> 0) + ops[p + 1]!;
+        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, size)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, size);
+        if ((w & 0x01) === 0) {
+          blo = ops[p + 2]!;
           bhi = blo >> 31;
         } else {
-          s = srcA[pc]! << 1;
+          s = (w >>> 14) & 31;
           blo = R[s]!;
           bhi = R[s + 1]!;
         }
@@ -298,30 +343,35 @@ export function interpRun(vm: BpfVm, prog: BpfProg, r1lo: number, r1hi: number):
         else if (size === 8) { dv.setInt32(a, blo, true); dv.setInt32(a + 4, bhi, true); }
         else if (size === 2) dv.setInt16(a, blo, true);
         else dv.setInt8(a, blo);
-        pc++;
+        p += 4;
         continue;
       }
 
       // ---- Atomics ----
       case 0xc3: case 0xdb: {
-        a = (R[d]! >>> 0) + offA[pc]!;
-        const size = c === 0xdb ? 8 : 4;
-        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, size)) return stopAt(vm, FAULT_WRITE, pc, R[d]! + offA[pc]!, size);
-        if (!atomic(R, dv, a, size, srcA[pc]! << 1, immA[pc]!)) return stop(vm, FAULT_BAD_INSN, pc);
-        pc++;
+        const size = ops[p + 3]!;
+        a = (R[d]! >>> 0) + ops[p + 1]!;
+        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, size)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, size);
+        if (!atomic(R, dv, a, size, (w >>> 14) & 31, ops[p + 2]!)) return stop(vm, FAULT_BAD_INSN, p >> 2);
+        p += 4;
         continue;
       }
 
       default:
-        return stop(vm, FAULT_BAD_INSN, pc);
+        return stop(vm, FAULT_BAD_INSN, slotPc(ops, p));
     }
+    // A taken jump: budget backward ones (they are how loops run), then go.
+    v = ops[p + 1]!;
+    if ((w & BACK) !== 0 && --budget < 0) return stop(vm, FAULT_BUDGET, slotPc(ops, v));
+    p = v;
   }
 }
 
+/** Records a fault at pc; returns -1 (the program ends). */
 function stop(vm: BpfVm, kind: number, pc: number): number {
   vm.fault = kind;
   vm.faultPc = pc;
-  return kind;
+  return -1;
 }
 
 function stopAt(vm: BpfVm, kind: number, pc: number, addr: number, size: number): number {
@@ -329,13 +379,59 @@ function stopAt(vm: BpfVm, kind: number, pc: number, addr: number, size: number)
   vm.faultPc = pc;
   vm.faultAddr = addr;
   vm.faultSize = size;
-  return kind;
+  return -1;
 }
 
 function sub64(R: Int32Array, d: number, blo: number, bhi: number): void {
   const lo = R[d]!;
   R[d] = (lo - blo) | 0;
   R[d + 1] = (R[d + 1]! - bhi - (lo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
+}
+
+/** dst <<= n, 0 <= n < 64. */
+function lsh64(R: Int32Array, d: number, n: number): void {
+  if (n === 0) return;
+  if (n < 32) {
+    R[d + 1] = (R[d + 1]! << n) | (R[d]! >>> (32 - n));
+    R[d] = R[d]! << n;
+  } else {
+    R[d + 1] = R[d]! << (n - 32);
+    R[d] = 0;
+  }
+}
+
+/** dst >>= n (logical), 0 <= n < 64. */
+function rsh64(R: Int32Array, d: number, n: number): void {
+  if (n === 0) return;
+  if (n < 32) {
+    R[d] = (R[d]! >>> n) | (R[d + 1]! << (32 - n));
+    R[d + 1] = R[d + 1]! >>> n;
+  } else {
+    R[d] = R[d + 1]! >>> (n - 32);
+    R[d + 1] = 0;
+  }
+}
+
+/** dst >>= n (arithmetic), 0 <= n < 64. */
+function arsh64(R: Int32Array, d: number, n: number): void {
+  if (n === 0) return;
+  if (n < 32) {
+    R[d] = (R[d]! >>> n) | (R[d + 1]! << (32 - n));
+    R[d + 1] = R[d + 1]! >> n;
+  } else {
+    R[d] = R[d + 1]! >> (n - 32);
+    R[d + 1] = R[d + 1]! >> 31;
+  }
+}
+
+/** Unsigned 64-bit a > b. */
+function ugt64(alo: number, ahi: number, blo: number, bhi: number): boolean {
+  return ahi >>> 0 > bhi >>> 0 || (ahi === bhi && alo >>> 0 > blo >>> 0);
+}
+
+/** Signed 64-bit a > b. */
+function sgt64(alo: number, ahi: number, blo: number, bhi: number): boolean {
+  return ahi > bhi || (ahi === bhi && alo >>> 0 > blo >>> 0);
 }
 
 /** BPF_DIV / BPF_MOD (which = 0 / 1) on 64 bits; off = 1 selects the signed form. */
@@ -368,38 +464,6 @@ function mod32(x: number, y: number, off: number): number {
   return ((x >>> 0) % (y >>> 0)) | 0;
 }
 
-function cond64(op: number, alo: number, ahi: number, blo: number, bhi: number): boolean {
-  switch (op) {
-    case 0x10: return alo === blo && ahi === bhi;
-    case 0x50: return alo !== blo || ahi !== bhi;
-    case 0x20: return ugt64(alo, ahi, blo, bhi);
-    case 0x30: return !ugt64(blo, bhi, alo, ahi);
-    case 0xa0: return ugt64(blo, bhi, alo, ahi);
-    case 0xb0: return !ugt64(alo, ahi, blo, bhi);
-    case 0x60: return sgt64(alo, ahi, blo, bhi);
-    case 0x70: return !sgt64(blo, bhi, alo, ahi);
-    case 0xc0: return sgt64(blo, bhi, alo, ahi);
-    case 0xd0: return !sgt64(alo, ahi, blo, bhi);
-    default: return ((alo & blo) | (ahi & bhi)) !== 0; // JSET
-  }
-}
-
-function cond32(op: number, a: number, b: number): boolean {
-  switch (op) {
-    case 0x10: return a === b;
-    case 0x50: return a !== b;
-    case 0x20: return a >>> 0 > b >>> 0;
-    case 0x30: return a >>> 0 >= b >>> 0;
-    case 0xa0: return a >>> 0 < b >>> 0;
-    case 0xb0: return a >>> 0 <= b >>> 0;
-    case 0x60: return a > b;
-    case 0x70: return a >= b;
-    case 0xc0: return a < b;
-    case 0xd0: return a <= b;
-    default: return (a & b) !== 0;
-  }
-}
-
 /** BPF_ATOMIC: add/or/and/xor [fetch], xchg, cmpxchg. Returns false for an invalid imm. */
 function atomic(R: Int32Array, dv: DataView, a: number, size: number, s: number, op: number): boolean {
   const oldLo = dv.getInt32(a, true);
@@ -407,7 +471,7 @@ function atomic(R: Int32Array, dv: DataView, a: number, size: number, s: number,
   const slo = R[s]!, shi = size === 8 ? R[s + 1]! : 0;
   let nlo = 0, nhi = 0;
   switch (op & ~1) {
-    case 0x00: { const sum = (oldLo >>> 0) + (slo >>> 0); nlo = sum | 0; nhi = (oldHi + shi + (sum > 0xffffffff ? 1 : 0)) | 0; break; }
+    case 0x00: { nlo = (oldLo + slo) | 0; nhi = (oldHi + shi + ((nlo >>> 0) < (oldLo >>> 0) ? 1 : 0)) | 0; break; }
     case 0x40: nlo = oldLo | slo; nhi = oldHi | shi; break;
     case 0x50: nlo = oldLo & slo; nhi = oldHi & shi; break;
     case 0xa0: nlo = oldLo ^ slo; nhi = oldHi ^ shi; break;

@@ -53,6 +53,8 @@ export class BpfProg {
   loadTimeNs: bigint;
   /** Free-form per-runtime cache (compiled code), keyed by engine name. */
   readonly compiled: Map<string, unknown>;
+  /** The interpreter's pre-decoded slots (interp_decode.ts), made on the first run. */
+  interpOps: Int32Array | null;
 
   constructor(o: {
     id: number; name: string; progType: number; insns: BpfInsns; usedMaps: BpfMap[];
@@ -74,6 +76,7 @@ export class BpfProg {
     this.verifierStats = null;
     this.loadTimeNs = 0n;
     this.compiled = new Map();
+    this.interpOps = null;
     const p = o.insns;
     for (let i = 0; i + 1 < p.len; i++) {
       if (p.code[i] !== LD_IMM64) continue;
