@@ -307,45 +307,106 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
       // ---- ld_imm64 (value resolved at load time) ----
       case 0x18: { const pr = vm.prog!; R[d] = pr.ldLo[p >> 2]!; R[d + 1] = pr.ldHi[p >> 2]!; p += 8; continue; }
 
-      // ---- Loads: dst = *(size *)(src + off) ----
-      case 0x61: case 0x69: case 0x71: case 0x79: case 0x81: case 0x89: case 0x91: {
+      // ---- Loads: dst = *(size *)(src + off); a fault names the address as src + off ----
+      case 0x61: // LDX W
         s = (w >>> 14) & 31;
-        const size = ops[p + 3]!;
         a = (R[s]! >>> 0) + ops[p + 1]!;
-        if (R[s + 1] !== 0 || a < 0 || !vm.canRead(a, size)) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, size);
-        switch (w & 0xff) {
-          case 0x61: R[d] = dv.getInt32(a, true); R[d + 1] = 0; break;
-          case 0x69: R[d] = dv.getUint16(a, true); R[d + 1] = 0; break;
-          case 0x71: R[d] = dv.getUint8(a); R[d + 1] = 0; break;
-          case 0x79: R[d] = dv.getInt32(a, true); R[d + 1] = dv.getInt32(a + 4, true); break;
-          case 0x81: v = dv.getInt32(a, true); R[d] = v; R[d + 1] = v >> 31; break;
-          case 0x89: v = dv.getInt16(a, true); R[d] = v; R[d + 1] = v >> 31; break;
-          default: v = dv.getInt8(a); R[d] = v; R[d + 1] = v >> 31; break;
-        }
+        if (R[s + 1] !== 0 || a < 0 || !vm.canRead(a, 4)) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 4);
+        R[d] = dv.getInt32(a, true); R[d + 1] = 0;
         p += 4;
         continue;
-      }
+      case 0x69: // LDX H
+        s = (w >>> 14) & 31;
+        a = (R[s]! >>> 0) + ops[p + 1]!;
+        if (R[s + 1] !== 0 || a < 0 || !vm.canRead(a, 2)) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 2);
+        R[d] = dv.getUint16(a, true); R[d + 1] = 0;
+        p += 4;
+        continue;
+      case 0x71: // LDX B
+        s = (w >>> 14) & 31;
+        a = (R[s]! >>> 0) + ops[p + 1]!;
+        if (R[s + 1] !== 0 || a < 0 || !vm.canRead(a, 1)) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 1);
+        R[d] = dv.getUint8(a); R[d + 1] = 0;
+        p += 4;
+        continue;
+      case 0x79: // LDX DW
+        s = (w >>> 14) & 31;
+        a = (R[s]! >>> 0) + ops[p + 1]!;
+        if (R[s + 1] !== 0 || a < 0 || !vm.canRead(a, 8)) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 8);
+        R[d] = dv.getInt32(a, true); R[d + 1] = dv.getInt32(a + 4, true);
+        p += 4;
+        continue;
+      case 0x81: // LDX W, sign-extending
+        s = (w >>> 14) & 31;
+        a = (R[s]! >>> 0) + ops[p + 1]!;
+        if (R[s + 1] !== 0 || a < 0 || !vm.canRead(a, 4)) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 4);
+        v = dv.getInt32(a, true); R[d] = v; R[d + 1] = v >> 31;
+        p += 4;
+        continue;
+      case 0x89: // LDX H, sign-extending
+        s = (w >>> 14) & 31;
+        a = (R[s]! >>> 0) + ops[p + 1]!;
+        if (R[s + 1] !== 0 || a < 0 || !vm.canRead(a, 2)) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 2);
+        v = dv.getInt16(a, true); R[d] = v; R[d + 1] = v >> 31;
+        p += 4;
+        continue;
+      case 0x91: // LDX B, sign-extending
+        s = (w >>> 14) & 31;
+        a = (R[s]! >>> 0) + ops[p + 1]!;
+        if (R[s + 1] !== 0 || a < 0 || !vm.canRead(a, 1)) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 1);
+        v = dv.getInt8(a); R[d] = v; R[d + 1] = v >> 31;
+        p += 4;
+        continue;
 
       // ---- Stores: *(size *)(dst + off) = imm (ST) or src (STX) ----
-      case 0x62: case 0x6a: case 0x72: case 0x7a: case 0x63: case 0x6b: case 0x73: case 0x7b: {
-        const size = ops[p + 3]!;
+      case 0x62: // ST W
         a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, size)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, size);
-        if ((w & 0x01) === 0) {
-          blo = ops[p + 2]!;
-          bhi = blo >> 31;
-        } else {
-          s = (w >>> 14) & 31;
-          blo = R[s]!;
-          bhi = R[s + 1]!;
-        }
-        if (size === 4) dv.setInt32(a, blo, true);
-        else if (size === 8) { dv.setInt32(a, blo, true); dv.setInt32(a + 4, bhi, true); }
-        else if (size === 2) dv.setInt16(a, blo, true);
-        else dv.setInt8(a, blo);
+        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 4)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 4);
+        dv.setInt32(a, ops[p + 2]!, true);
         p += 4;
         continue;
-      }
+      case 0x6a: // ST H
+        a = (R[d]! >>> 0) + ops[p + 1]!;
+        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 2)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 2);
+        dv.setInt16(a, ops[p + 2]!, true);
+        p += 4;
+        continue;
+      case 0x72: // ST B
+        a = (R[d]! >>> 0) + ops[p + 1]!;
+        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 1)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 1);
+        dv.setInt8(a, ops[p + 2]!);
+        p += 4;
+        continue;
+      case 0x7a: // ST DW
+        a = (R[d]! >>> 0) + ops[p + 1]!;
+        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 8)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 8);
+        v = ops[p + 2]!; dv.setInt32(a, v, true); dv.setInt32(a + 4, v >> 31, true);
+        p += 4;
+        continue;
+      case 0x63: // STX W
+        a = (R[d]! >>> 0) + ops[p + 1]!;
+        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 4)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 4);
+        dv.setInt32(a, R[(w >>> 14) & 31]!, true);
+        p += 4;
+        continue;
+      case 0x6b: // STX H
+        a = (R[d]! >>> 0) + ops[p + 1]!;
+        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 2)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 2);
+        dv.setInt16(a, R[(w >>> 14) & 31]!, true);
+        p += 4;
+        continue;
+      case 0x73: // STX B
+        a = (R[d]! >>> 0) + ops[p + 1]!;
+        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 1)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 1);
+        dv.setInt8(a, R[(w >>> 14) & 31]!);
+        p += 4;
+        continue;
+      case 0x7b: // STX DW
+        a = (R[d]! >>> 0) + ops[p + 1]!;
+        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 8)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 8);
+        s = (w >>> 14) & 31; dv.setInt32(a, R[s]!, true); dv.setInt32(a + 4, R[s + 1]!, true);
+        p += 4;
+        continue;
 
       // ---- Atomics ----
       case 0xc3: case 0xdb: {
