@@ -96,7 +96,8 @@ function argPtr(vm: BpfVm, r: number, size: number, write: boolean): number {
   return a;
 }
 
-const mapLookupElem: HelperFn = (vm) => {
+/** bpf_map_lookup_elem(); exported so that engines can recognise it in a VM's helper table. */
+export const mapLookupElem: HelperFn = (vm) => {
   const map = argMap(vm, 1);
   if (map === undefined) { vm.setFault(FAULT_HELPER_ARG, vm.regs[2]!, 0); return; }
   const k = argPtr(vm, 2, map.keySize, false);

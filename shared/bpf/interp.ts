@@ -14,6 +14,7 @@ import {
 import { res, mul64, udivmod64, sdivmod64, bswap16, bswap32 } from "./alu64.ts";
 import { BPF_FUNC_tail_call, MAX_BPF_STACK, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT } from "./uapi.ts";
 import { interpOpsOf, slotPc, BACK } from "./interp_decode.ts";
+import { mapLookupElem } from "./helpers.ts";
 
 const R10 = 20; // index of r10's low half in vm.regs
 
@@ -305,6 +306,18 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
       }
 
       // ---- ld_imm64 (value resolved at load time) ----
+      case 0xed: { // OP_LD_MAP_LOOKUP: r1 = map; (r2 setup is before the ld) call bpf_map_lookup_elem
+        const pr = vm.prog!, map = pr.usedMaps[ops[p + 3]!]!;
+        R[d] = pr.ldLo[p >> 2]!;
+        R[d + 1] = pr.ldHi[p >> 2]!;
+        a = R[4]! >>> 0;
+        // Anything the helper would refuse (or another helper table) goes the plain way, to fault as it does.
+        if (vm.helpers[1] !== mapLookupElem || R[5] !== 0 || !vm.canRead(a, map.keySize)) { p += 8; continue; }
+        R[0] = map.lookupElem(a);
+        R[1] = 0;
+        p += 12;
+        continue;
+      }
       case 0x18: { const pr = vm.prog!; R[d] = pr.ldLo[p >> 2]!; R[d + 1] = pr.ldHi[p >> 2]!; p += 8; continue; }
 
       // ---- Loads: dst = *(size *)(src + off); a fault names the address as src + off ----
@@ -409,6 +422,16 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
         continue;
 
       // ---- Atomics ----
+      case 0xf5: { // OP_ATOMIC_ADD64: lock *(u64 *)(dst + off) += src
+        a = (R[d]! >>> 0) + ops[p + 1]!;
+        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 8)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 8);
+        s = (w >>> 14) & 31;
+        const lo = dv.getInt32(a, true), r = (lo + R[s]!) | 0;
+        dv.setInt32(a, r, true);
+        dv.setInt32(a + 4, (dv.getInt32(a + 4, true) + R[s + 1]! + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0, true);
+        p += 4;
+        continue;
+      }
       case 0xc3: case 0xdb: {
         const size = ops[p + 3]!;
         a = (R[d]! >>> 0) + ops[p + 1]!;

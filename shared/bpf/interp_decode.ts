@@ -45,7 +45,16 @@ export const OP_LEA_K = 0xe7;
 export const OP_LEA_X = 0xef;
 /** `rD = rS; rD += K; if rD > rX goto T` (slots i..i+2): the packet bounds check. */
 export const OP_LEA_K_JGT_X = 0xf7;
-const INTERNAL_OPS = [OP_CALL_LOCAL, OP_BAD_TARGET, OP_MOVSX64, OP_MOVSX32, OP_LEA_K, OP_LEA_X, OP_LEA_K_JGT_X, 0xff];
+/**
+ * `r1 = map; call bpf_map_lookup_elem` (slots i..i+2): the helper's work done in place,
+ * as the kernel's do_misc_fixups() turns the call into a direct map_lookup_elem call.
+ * w3 = the map's index in prog.usedMaps. Falls back to the plain ld_imm64 when the
+ * VM's helper table has another function at that id.
+ */
+export const OP_LD_MAP_LOOKUP = 0xed;
+/** `lock *(u64 *)(rD + off) += rS` (BPF_ATOMIC | BPF_DW, imm BPF_ADD): counters in map values. */
+export const OP_ATOMIC_ADD64 = 0xf5;
+const INTERNAL_OPS = [OP_LD_MAP_LOOKUP, OP_ATOMIC_ADD64, OP_CALL_LOCAL, OP_BAD_TARGET, OP_MOVSX64, OP_MOVSX32, OP_LEA_K, OP_LEA_X, OP_LEA_K_JGT_X, 0xff];
 
 const CLASS_LD = 0x00, CLASS_LDX = 0x01, CLASS_ST = 0x02, CLASS_STX = 0x03, CLASS_ALU = 0x04,
   CLASS_JMP = 0x05, CLASS_JMP32 = 0x06, CLASS_ALU64 = 0x07;
@@ -130,6 +139,20 @@ export function interpDecode(prog: BpfProg): Int32Array {
     ops[b + 3] = w3;
   }
   fuse(ops, n);
+  for (let i = 0; i + 2 < n; i++) {
+    // r1 = map (BPF_PSEUDO_MAP_FD / MAP_IDX), then the lookup call
+    const b = i * SLOT;
+    if ((ops[b]! & OP_MASK) !== LD_IMM64 || p.dst[i] !== 1 || (p.src[i] !== 1 && p.src[i] !== 5)) continue;
+    if ((ops[b + 2 * SLOT]! & OP_MASK) !== 0x85 || ops[b + 2 * SLOT + 2] !== 1 /* BPF_FUNC_map_lookup_elem */) continue;
+    const m = prog.usedMaps.findIndex((x) => x.addr === prog.ldLo[i] && prog.ldHi[i] === 0);
+    if (m < 0) continue;
+    ops[b] = (ops[b]! & ~OP_MASK) | OP_LD_MAP_LOOKUP;
+    ops[b + 3] = m;
+  }
+  for (let i = 0; i < n; i++) {
+    const b = i * SLOT;
+    if ((ops[b]! & OP_MASK) === 0xdb && ops[b + 2] === 0x00) ops[b] = (ops[b]! & ~OP_MASK) | OP_ATOMIC_ADD64;
+  }
   return ops;
 }
 

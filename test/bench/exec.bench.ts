@@ -42,8 +42,8 @@ if (unavailable !== null) console.log(`kernel column unavailable: ${unavailable}
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 
 for (const engine of engines) {
-  // The interpreter is ~10x slower: a tenth of the repeats keeps the run short (the average is what counts).
-  const rep = engine === "interp" ? Math.max(1, Math.floor(repeat / 10)) : repeat;
+  // Both engines run the same repeat count as the kernel: the same warm-up share in every figure.
+  const rep = repeat;
   console.log(`engine ${engine}, repeat ${rep}, ${rounds} rounds (median), 64-byte IPv4/UDP packet, node ${process.version}`);
   console.log("program   vxo ns/run   kernel ns/run   ratio vxo/kernel");
   for (const [name, obj] of progs) {
