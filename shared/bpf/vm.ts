@@ -179,8 +179,9 @@ export class BpfVm {
   /** True when [a, a+size) lies inside a region the program may read. */
   canRead(a: number, size: number): boolean {
     const e = a + size;
-    if (a >= this.stackBase && e <= this.stackTop) return true;
+    // Packet first: it is what XDP programs touch most.
     if (a >= this.pktLo && e <= this.pktHi) return true;
+    if (a >= this.stackBase && e <= this.stackTop) return true;
     if (a >= this.ctxLo && e <= this.ctxHi) return true;
     if (a >= this.extLo && e <= this.extHi) return true;
     const lo = this.regionLo, hi = this.regionHi;
@@ -193,8 +194,8 @@ export class BpfVm {
   /** True when [a, a+size) lies inside a region the program may write. */
   canWrite(a: number, size: number): boolean {
     const e = a + size;
-    if (a >= this.stackBase && e <= this.stackTop) return true;
     if (a >= this.pktLo && e <= this.pktHi) return true;
+    if (a >= this.stackBase && e <= this.stackTop) return true;
     if (a >= this.extLo && e <= this.extHi) return true;
     if (a >= this.ctxWrLo && e <= this.ctxWrHi) return true;
     const lo = this.regionLo, hi = this.regionHi, w = this.regionWritable;
