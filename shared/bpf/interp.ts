@@ -86,9 +86,23 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
       case 0x5f: s = (w >>> 14) & 31; R[d] = R[d]! & R[s]!; R[d + 1] = R[d + 1]! & R[s + 1]!; p += 4; continue;
       case 0xa7: blo = ops[p + 2]!; R[d] = R[d]! ^ blo; R[d + 1] = R[d + 1]! ^ (blo >> 31); p += 4; continue;
       case 0xaf: s = (w >>> 14) & 31; R[d] = R[d]! ^ R[s]!; R[d + 1] = R[d + 1]! ^ R[s + 1]!; p += 4; continue;
-      case 0x67: lsh64(R, d, ops[p + 2]!); p += 4; continue; // LSH K (count masked at decode)
+      case 0x67: // LSH K (count masked at decode); the common small shifts inline
+        v = ops[p + 2]!;
+        if (v > 0 && v < 32) {
+          R[d + 1] = (R[d + 1]! << v) | (R[d]! >>> (32 - v));
+          R[d] = R[d]! << v;
+        } else lsh64(R, d, v);
+        p += 4;
+        continue;
       case 0x6f: lsh64(R, d, R[((w >>> 14) & 31)]! & 63); p += 4; continue;
-      case 0x77: rsh64(R, d, ops[p + 2]!); p += 4; continue;
+      case 0x77: // RSH K
+        v = ops[p + 2]!;
+        if (v > 0 && v < 32) {
+          R[d] = (R[d]! >>> v) | (R[d + 1]! << (32 - v));
+          R[d + 1] = R[d + 1]! >>> v;
+        } else rsh64(R, d, v);
+        p += 4;
+        continue;
       case 0x7f: rsh64(R, d, R[((w >>> 14) & 31)]! & 63); p += 4; continue;
       case 0xc7: arsh64(R, d, ops[p + 2]!); p += 4; continue;
       case 0xcf: arsh64(R, d, R[((w >>> 14) & 31)]! & 63); p += 4; continue;
