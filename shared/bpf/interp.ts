@@ -48,6 +48,10 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
   let p = p0 | 0; // word index of the current slot: 4 * pc
   let budget = vm.budget;
   let dv = vm.mem.dv;
+  // The packet and stack bounds, in locals: checked inline before the full region search
+  // (this function is too large for the optimiser to inline vm.canRead() at every access).
+  let pLo = vm.pktLo, pHi = vm.pktHi;
+  const sLo = vm.stackBase, sHi = vm.stackTop;
   let w = 0, d = 0, s = 0, a = 0, v = 0, blo = 0, bhi = 0;
 
   for (;;) {
@@ -136,7 +140,8 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
         w = ops[p + 8]!;
         p += 8;
         s = (w >>> 14) & 31;
-        if (ugt64(r, hi, R[s]!, R[s + 1]!)) break;
+        const bh = R[s + 1]! >>> 0;
+        if (hi >>> 0 > bh || (hi >>> 0 === bh && r >>> 0 > R[s]! >>> 0)) break;
         p += 4;
         continue;
       }
@@ -216,7 +221,13 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
       case 0x45: if (((R[d]! & ops[p + 2]!) | (R[d + 1]! & ops[p + 3]!)) !== 0) break; p += 4; continue;
       case 0x4d: s = (w >>> 14) & 31; if (((R[d]! & R[s]!) | (R[d + 1]! & R[s + 1]!)) !== 0) break; p += 4; continue;
       case 0x25: if (ugt64(R[d]!, R[d + 1]!, ops[p + 2]!, ops[p + 3]!)) break; p += 4; continue; // JGT
-      case 0x2d: s = (w >>> 14) & 31; if (ugt64(R[d]!, R[d + 1]!, R[s]!, R[s + 1]!)) break; p += 4; continue;
+      case 0x2d: { // JGT X, inline: the packet bounds check
+        s = (w >>> 14) & 31;
+        const ah = R[d + 1]! >>> 0, bh = R[s + 1]! >>> 0;
+        if (ah > bh || (ah === bh && R[d]! >>> 0 > R[s]! >>> 0)) break;
+        p += 4;
+        continue;
+      }
       case 0x35: if (!ugt64(ops[p + 2]!, ops[p + 3]!, R[d]!, R[d + 1]!)) break; p += 4; continue; // JGE
       case 0x3d: s = (w >>> 14) & 31; if (!ugt64(R[s]!, R[s + 1]!, R[d]!, R[d + 1]!)) break; p += 4; continue;
       case 0xa5: if (ugt64(ops[p + 2]!, ops[p + 3]!, R[d]!, R[d + 1]!)) break; p += 4; continue; // JLT
@@ -294,6 +305,8 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
           return -1;
         }
         dv = vm.mem.dv;
+        pLo = vm.pktLo;
+        pHi = vm.pktHi;
         p += 4;
         continue;
       }
@@ -338,49 +351,49 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
       case 0x61: // LDX W
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p + 1]!;
-        if (R[s + 1] !== 0 || a < 0 || !vm.canRead(a, 4)) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 4);
+        if (R[s + 1] !== 0 || a < 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canRead(a, 4))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 4);
         R[d] = dv.getInt32(a, true); R[d + 1] = 0;
         p += 4;
         continue;
       case 0x69: // LDX H
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p + 1]!;
-        if (R[s + 1] !== 0 || a < 0 || !vm.canRead(a, 2)) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 2);
+        if (R[s + 1] !== 0 || a < 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canRead(a, 2))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 2);
         R[d] = dv.getUint16(a, true); R[d + 1] = 0;
         p += 4;
         continue;
       case 0x71: // LDX B
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p + 1]!;
-        if (R[s + 1] !== 0 || a < 0 || !vm.canRead(a, 1)) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 1);
+        if (R[s + 1] !== 0 || a < 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canRead(a, 1))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 1);
         R[d] = dv.getUint8(a); R[d + 1] = 0;
         p += 4;
         continue;
       case 0x79: // LDX DW
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p + 1]!;
-        if (R[s + 1] !== 0 || a < 0 || !vm.canRead(a, 8)) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 8);
+        if (R[s + 1] !== 0 || a < 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canRead(a, 8))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 8);
         R[d] = dv.getInt32(a, true); R[d + 1] = dv.getInt32(a + 4, true);
         p += 4;
         continue;
       case 0x81: // LDX W, sign-extending
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p + 1]!;
-        if (R[s + 1] !== 0 || a < 0 || !vm.canRead(a, 4)) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 4);
+        if (R[s + 1] !== 0 || a < 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canRead(a, 4))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 4);
         v = dv.getInt32(a, true); R[d] = v; R[d + 1] = v >> 31;
         p += 4;
         continue;
       case 0x89: // LDX H, sign-extending
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p + 1]!;
-        if (R[s + 1] !== 0 || a < 0 || !vm.canRead(a, 2)) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 2);
+        if (R[s + 1] !== 0 || a < 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canRead(a, 2))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 2);
         v = dv.getInt16(a, true); R[d] = v; R[d + 1] = v >> 31;
         p += 4;
         continue;
       case 0x91: // LDX B, sign-extending
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p + 1]!;
-        if (R[s + 1] !== 0 || a < 0 || !vm.canRead(a, 1)) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 1);
+        if (R[s + 1] !== 0 || a < 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canRead(a, 1))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 1);
         v = dv.getInt8(a); R[d] = v; R[d + 1] = v >> 31;
         p += 4;
         continue;
@@ -388,49 +401,49 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
       // ---- Stores: *(size *)(dst + off) = imm (ST) or src (STX) ----
       case 0x62: // ST W
         a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 4)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 4);
+        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canWrite(a, 4))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 4);
         dv.setInt32(a, ops[p + 2]!, true);
         p += 4;
         continue;
       case 0x6a: // ST H
         a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 2)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 2);
+        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canWrite(a, 2))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 2);
         dv.setInt16(a, ops[p + 2]!, true);
         p += 4;
         continue;
       case 0x72: // ST B
         a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 1)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 1);
+        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canWrite(a, 1))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 1);
         dv.setInt8(a, ops[p + 2]!);
         p += 4;
         continue;
       case 0x7a: // ST DW
         a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 8)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 8);
+        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 8);
         v = ops[p + 2]!; dv.setInt32(a, v, true); dv.setInt32(a + 4, v >> 31, true);
         p += 4;
         continue;
       case 0x63: // STX W
         a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 4)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 4);
+        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canWrite(a, 4))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 4);
         dv.setInt32(a, R[(w >>> 14) & 31]!, true);
         p += 4;
         continue;
       case 0x6b: // STX H
         a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 2)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 2);
+        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canWrite(a, 2))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 2);
         dv.setInt16(a, R[(w >>> 14) & 31]!, true);
         p += 4;
         continue;
       case 0x73: // STX B
         a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 1)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 1);
+        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canWrite(a, 1))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 1);
         dv.setInt8(a, R[(w >>> 14) & 31]!);
         p += 4;
         continue;
       case 0x7b: // STX DW
         a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 8)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 8);
+        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 8);
         s = (w >>> 14) & 31; dv.setInt32(a, R[s]!, true); dv.setInt32(a + 4, R[s + 1]!, true);
         p += 4;
         continue;
@@ -438,7 +451,7 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
       // ---- Atomics ----
       case 0xf5: { // OP_ATOMIC_ADD64: lock *(u64 *)(dst + off) += src
         a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, 8)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 8);
+        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 8);
         s = (w >>> 14) & 31;
         const lo = dv.getInt32(a, true), r = (lo + R[s]!) | 0;
         dv.setInt32(a, r, true);
