@@ -339,7 +339,8 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
         R[d + 1] = pr.ldHi[p >> 2]!;
         a = R[4]! >>> 0;
         // Anything the helper would refuse (or another helper table) goes the plain way, to fault as it does.
-        if (vm.helpers[1] !== mapLookupElem || R[5] !== 0 || !vm.canRead(a, map.keySize)) { p += 8; continue; }
+        const ks = map.keySize;
+        if (vm.helpers[1] !== mapLookupElem || R[5] !== 0 || !((a >= sLo && a + ks <= sHi) || vm.canRead(a, ks))) { p += 8; continue; }
         R[0] = map.lookupElem(a);
         R[1] = 0;
         p += 12;
