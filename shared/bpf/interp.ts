@@ -11,7 +11,7 @@ import {
   BpfVm, FAULT_BAD_HELPER, FAULT_BAD_INSN, FAULT_BUDGET, FAULT_CALL_DEPTH, FAULT_NONE, FAULT_READ,
   FAULT_UNWIND, FAULT_WRITE,
 } from "./vm.ts";
-import { res, mul64, udivmod64, sdivmod64, bswap16, bswap32 } from "./alu64.ts";
+import { res, mul64, udivmod64, sdivmod64, lsh64, rsh64, arsh64, bswap16, bswap32, ugt64, sgt64 } from "./alu64.ts";
 import { BPF_FUNC_tail_call, MAX_BPF_STACK, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT } from "./uapi.ts";
 import { interpOpsOf, slotPc, BACK } from "./interp_decode.ts";
 import { mapLookupElem } from "./helpers.ts";
@@ -52,7 +52,7 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
   // (this function is too large for the optimiser to inline vm.canRead() at every access).
   let pLo = vm.pktLo, pHi = vm.pktHi;
   const sLo = vm.stackBase, sHi = vm.stackTop;
-  let w = 0, d = 0, s = 0, a = 0, v = 0, blo = 0, bhi = 0;
+  let w = 0, d = 0, s = 0, a = 0, v = 0, blo = 0;
 
   for (;;) {
     w = ops[p]!;
@@ -95,21 +95,21 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
         if (v > 0 && v < 32) {
           R[d + 1] = (R[d + 1]! << v) | (R[d]! >>> (32 - v));
           R[d] = R[d]! << v;
-        } else lsh64(R, d, v);
+        } else if (v !== 0) { lsh64(R[d]!, R[d + 1]!, v); R[d] = res[0]!; R[d + 1] = res[1]!; }
         p += 4;
         continue;
-      case 0x6f: lsh64(R, d, R[((w >>> 14) & 31)]! & 63); p += 4; continue;
+      case 0x6f: lsh64(R[d]!, R[d + 1]!, R[(w >>> 14) & 31]!); R[d] = res[0]!; R[d + 1] = res[1]!; p += 4; continue;
       case 0x77: // RSH K
         v = ops[p + 2]!;
         if (v > 0 && v < 32) {
           R[d] = (R[d]! >>> v) | (R[d + 1]! << (32 - v));
           R[d + 1] = R[d + 1]! >>> v;
-        } else rsh64(R, d, v);
+        } else if (v !== 0) { rsh64(R[d]!, R[d + 1]!, v); R[d] = res[0]!; R[d + 1] = res[1]!; }
         p += 4;
         continue;
-      case 0x7f: rsh64(R, d, R[((w >>> 14) & 31)]! & 63); p += 4; continue;
-      case 0xc7: arsh64(R, d, ops[p + 2]!); p += 4; continue;
-      case 0xcf: arsh64(R, d, R[((w >>> 14) & 31)]! & 63); p += 4; continue;
+      case 0x7f: rsh64(R[d]!, R[d + 1]!, R[(w >>> 14) & 31]!); R[d] = res[0]!; R[d + 1] = res[1]!; p += 4; continue;
+      case 0xc7: arsh64(R[d]!, R[d + 1]!, ops[p + 2]!); R[d] = res[0]!; R[d + 1] = res[1]!; p += 4; continue;
+      case 0xcf: arsh64(R[d]!, R[d + 1]!, R[(w >>> 14) & 31]!); R[d] = res[0]!; R[d + 1] = res[1]!; p += 4; continue;
       case 0x87: { const lo = R[d]!; R[d] = -lo | 0; R[d + 1] = (~R[d + 1]! + (lo === 0 ? 1 : 0)) | 0; p += 4; continue; }
       case 0xb7: blo = ops[p + 2]!; R[d] = blo; R[d + 1] = blo >> 31; p += 4; continue; // MOV K
       case 0xbf: s = (w >>> 14) & 31; R[d] = R[s]!; R[d + 1] = R[s + 1]!; p += 4; continue; // MOV X
@@ -498,52 +498,6 @@ function sub64(R: Int32Array, d: number, blo: number, bhi: number): void {
   const lo = R[d]!;
   R[d] = (lo - blo) | 0;
   R[d + 1] = (R[d + 1]! - bhi - (lo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
-}
-
-/** dst <<= n, 0 <= n < 64. */
-function lsh64(R: Int32Array, d: number, n: number): void {
-  if (n === 0) return;
-  if (n < 32) {
-    R[d + 1] = (R[d + 1]! << n) | (R[d]! >>> (32 - n));
-    R[d] = R[d]! << n;
-  } else {
-    R[d + 1] = R[d]! << (n - 32);
-    R[d] = 0;
-  }
-}
-
-/** dst >>= n (logical), 0 <= n < 64. */
-function rsh64(R: Int32Array, d: number, n: number): void {
-  if (n === 0) return;
-  if (n < 32) {
-    R[d] = (R[d]! >>> n) | (R[d + 1]! << (32 - n));
-    R[d + 1] = R[d + 1]! >>> n;
-  } else {
-    R[d] = R[d + 1]! >>> (n - 32);
-    R[d + 1] = 0;
-  }
-}
-
-/** dst >>= n (arithmetic), 0 <= n < 64. */
-function arsh64(R: Int32Array, d: number, n: number): void {
-  if (n === 0) return;
-  if (n < 32) {
-    R[d] = (R[d]! >>> n) | (R[d + 1]! << (32 - n));
-    R[d + 1] = R[d + 1]! >> n;
-  } else {
-    R[d] = R[d + 1]! >> (n - 32);
-    R[d + 1] = R[d + 1]! >> 31;
-  }
-}
-
-/** Unsigned 64-bit a > b. */
-function ugt64(alo: number, ahi: number, blo: number, bhi: number): boolean {
-  return ahi >>> 0 > bhi >>> 0 || (ahi === bhi && alo >>> 0 > blo >>> 0);
-}
-
-/** Signed 64-bit a > b. */
-function sgt64(alo: number, ahi: number, blo: number, bhi: number): boolean {
-  return ahi > bhi || (ahi === bhi && alo >>> 0 > blo >>> 0);
 }
 
 /** BPF_DIV / BPF_MOD (which = 0 / 1) on 64 bits; off = 1 selects the signed form. */

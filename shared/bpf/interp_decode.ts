@@ -11,12 +11,17 @@
 //
 // `op` is the BPF opcode for every insn that means what its opcode says, so
 // the interpreter's switch reads like the ISA; the few forms that need a
-// different handler get ops above 0xff (OP_*). Invalid insns keep an opcode
-// no case handles (0 for the second half of ld_imm64) and fault when reached.
-// A jump whose target lies outside the program points at a sentinel slot after
-// the last insn that faults with the target's pc, so faults report exactly
-// what a plain decoder would.
-import type { BpfProg } from "./prog.ts";
+// different handler get op numbers of their own (OP_*). Insns the opcode table
+// does not know, and invalid ones, get op 0 (as does the second half of
+// ld_imm64) and fault when reached. A jump whose target lies outside the
+// program points at a sentinel slot after the last insn that faults with the
+// target's pc, so faults report exactly what a plain decoder would.
+import { LD_IMM64, type BpfProg } from "./prog.ts";
+import {
+  INSN_TABLE, K_ALU, K_ALU64, K_ATOMIC, K_CALL, K_CALLX, K_END, K_JA, K_JMP, K_JMP32, K_LD_IMM64, K_LDX,
+  K_LDXSX, K_ST, K_STX, type InsnDesc,
+} from "./insn_table.ts";
+import { BPF_ADD, BPF_ALU64, BPF_FUNC_map_lookup_elem, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX } from "./uapi.ts";
 
 export const SLOT = 4;
 export const OP_MASK = 0xff;
@@ -26,8 +31,8 @@ export const REG_MASK = 31;
 export const BACK = 1 << 19;
 
 // Ops of the interpreter's own, numbered among the BPF opcodes no insn uses
-// (ALU and ALU64 with operation 0xe0 or 0xf0), so that one dense jump table
-// covers every op; a program that contains such an opcode gets op 0 there.
+// (ALU and ALU64 with operation 0xe0 or 0xf0, absent from INSN_TABLE), so that
+// one dense jump table covers every op.
 /** bpf-to-bpf call (BPF_CALL with src_reg BPF_PSEUDO_CALL); w1 = callee slot. */
 export const OP_CALL_LOCAL = 0xe4;
 /** Sentinel: a jump landed outside the program; w1 = the target pc. */
@@ -54,12 +59,7 @@ export const OP_LEA_K_JGT_X = 0xf7;
 export const OP_LD_MAP_LOOKUP = 0xed;
 /** `lock *(u64 *)(rD + off) += rS` (BPF_ATOMIC | BPF_DW, imm BPF_ADD): counters in map values. */
 export const OP_ATOMIC_ADD64 = 0xf5;
-const INTERNAL_OPS = [OP_LD_MAP_LOOKUP, OP_ATOMIC_ADD64, OP_CALL_LOCAL, OP_BAD_TARGET, OP_MOVSX64, OP_MOVSX32, OP_LEA_K, OP_LEA_X, OP_LEA_K_JGT_X, 0xff];
-
-const CLASS_LD = 0x00, CLASS_LDX = 0x01, CLASS_ST = 0x02, CLASS_STX = 0x03, CLASS_ALU = 0x04,
-  CLASS_JMP = 0x05, CLASS_JMP32 = 0x06, CLASS_ALU64 = 0x07;
-const LD_IMM64 = 0x18;
-const SIZE_BYTES = [4, 2, 1, 8]; // BPF_W, BPF_H, BPF_B, BPF_DW by (code >> 3) & 3
+const ATOMIC_DW = 0xdb; // BPF_STX | BPF_ATOMIC | BPF_DW
 
 /** The program's pre-decoded slots, decoded on first use and kept on the program. */
 export function interpOpsOf(prog: BpfProg): Int32Array {
@@ -72,7 +72,7 @@ export function interpDecode(prog: BpfProg): Int32Array {
   // Slot n is invalid (falling off the end faults at pc n); sentinels follow it.
   const badTargets: number[] = [];
   for (let i = 0; i < n; i++) {
-    const rel = targetRel(p.code[i]!, p.src[i]!, p.off[i]!, p.imm[i]!);
+    const rel = targetRel(INSN_TABLE[p.code[i]!], p.src[i]!, p.off[i]!, p.imm[i]!);
     if (rel === null) continue;
     const t = i + rel + 1;
     if ((t < 0 || t >= n) && !badTargets.includes(t)) badTargets.push(t);
@@ -83,50 +83,49 @@ export function interpDecode(prog: BpfProg): Int32Array {
     ops[(n + 1 + k) * SLOT + 1] = badTargets[k]!;
   }
   for (let i = 0; i < n; i++) {
-    const c = p.code[i]!, cls = c & 0x07, x = (c & 0x08) !== 0;
+    const c = p.code[i]!, desc = INSN_TABLE[c];
     const dst = p.dst[i]!, src = p.src[i]!, off = p.off[i]!, imm = p.imm[i]!;
-    let op = c, w1 = off, w2 = imm, w3 = 0, usesDst = false, usesSrc = false;
-    switch (cls) {
-      case CLASS_ALU64:
-      case CLASS_ALU: {
-        const aluOp = c & 0xf0;
+    let op = desc === undefined ? 0 : c, w1 = off, w2 = imm, w3 = 0, usesDst = false, usesSrc = false;
+    switch (desc?.kind) {
+      case K_ALU:
+      case K_ALU64:
         usesDst = true;
-        usesSrc = x && aluOp !== 0xd0; // END ops use the K/X bit as the byte order
-        if (!x && (aluOp === 0x60 || aluOp === 0x70 || aluOp === 0xc0)) w2 = imm & (cls === CLASS_ALU64 ? 63 : 31);
+        usesSrc = desc.isX;
+        if (!desc.isX && (desc.op === 0x60 || desc.op === 0x70 || desc.op === 0xc0)) w2 = imm & (desc.cls === BPF_ALU64 ? 63 : 31);
         if (c === 0xbf && off !== 0) op = OP_MOVSX64;
         if (c === 0xbc && off !== 0) op = OP_MOVSX32;
         break;
-      }
-      case CLASS_JMP:
-      case CLASS_JMP32:
-        if (c === 0x85) {
-          if (src === 1) op = OP_CALL_LOCAL;
-          else if (src !== 0) op = 0; // kfunc calls: none exist here
-        } else if (c === 0x8d) usesDst = true;
-        else if (targetRel(c, src, off, imm) !== null && c !== 0x05 && c !== 0x06) {
-          usesDst = true;
-          usesSrc = x;
-          w3 = imm >> 31;
-        }
+      case K_END:
+      case K_CALLX:
+      case K_LD_IMM64:
+        usesDst = true;
         break;
-      case CLASS_LDX:
-      case CLASS_STX:
+      case K_JMP:
+      case K_JMP32:
+        usesDst = true;
+        usesSrc = desc.isX;
+        w3 = imm >> 31;
+        break;
+      case K_CALL:
+        if (src === BPF_PSEUDO_CALL) op = OP_CALL_LOCAL;
+        else if (src !== 0) op = 0; // kfunc calls: none exist here
+        break;
+      case K_LDX:
+      case K_LDXSX:
+      case K_STX:
+      case K_ATOMIC:
         usesSrc = true;
         usesDst = true;
-        w3 = SIZE_BYTES[(c >> 3) & 3]!;
+        w3 = desc.size;
         break;
-      case CLASS_ST:
+      case K_ST:
         usesDst = true;
-        w3 = SIZE_BYTES[(c >> 3) & 3]!;
-        break;
-      case CLASS_LD:
-        usesDst = c === LD_IMM64;
+        w3 = desc.size;
         break;
     }
     if ((usesDst && dst > 10) || (usesSrc && src > 10)) op = 0; // no such register: invalid insn
-    if (INTERNAL_OPS.includes(c)) op = 0;
     let back = 0;
-    const rel = targetRel(c, src, off, imm);
+    const rel = targetRel(desc, src, off, imm);
     if (rel !== null && op !== 0) {
       const t = i + rel + 1;
       back = rel < 0 ? BACK : 0;
@@ -138,47 +137,41 @@ export function interpDecode(prog: BpfProg): Int32Array {
     ops[b + 2] = w2;
     ops[b + 3] = w3;
   }
-  fuse(ops, n);
-  for (let i = 0; i + 2 < n; i++) {
-    // r1 = map (BPF_PSEUDO_MAP_FD / MAP_IDX), then the lookup call
-    const b = i * SLOT;
-    if ((ops[b]! & OP_MASK) !== LD_IMM64 || p.dst[i] !== 1 || (p.src[i] !== 1 && p.src[i] !== 5)) continue;
-    if ((ops[b + 2 * SLOT]! & OP_MASK) !== 0x85 || ops[b + 2 * SLOT + 2] !== 1 /* BPF_FUNC_map_lookup_elem */) continue;
-    const m = prog.usedMaps.findIndex((x) => x.addr === prog.ldLo[i] && prog.ldHi[i] === 0);
-    if (m < 0) continue;
-    ops[b] = (ops[b]! & ~OP_MASK) | OP_LD_MAP_LOOKUP;
-    ops[b + 3] = m;
-  }
-  for (let i = 0; i < n; i++) {
-    const b = i * SLOT;
-    if ((ops[b]! & OP_MASK) === 0xdb && ops[b + 2] === 0x00) ops[b] = (ops[b]! & ~OP_MASK) | OP_ATOMIC_ADD64;
-  }
+  fuse(prog, ops, n);
   return ops;
 }
 
-/** Marks the first slot of each superinstruction pattern (see OP_LEA_*). */
-function fuse(ops: Int32Array, n: number): void {
+/** Marks the first slot of each superinstruction and fixup pattern (see OP_LEA_* and below). */
+function fuse(prog: BpfProg, ops: Int32Array, n: number): void {
   const opAt = (i: number) => ops[i * SLOT]! & OP_MASK;
   const dstAt = (i: number) => (ops[i * SLOT]! >>> D_SHIFT) & REG_MASK;
-  for (let i = 0; i + 1 < n; i++) {
-    if (opAt(i) !== 0xbf || dstAt(i + 1) !== dstAt(i)) continue;
-    let op = 0;
-    if (opAt(i + 1) === 0x07) op = i + 2 < n && opAt(i + 2) === 0x2d && dstAt(i + 2) === dstAt(i) ? OP_LEA_K_JGT_X : OP_LEA_K;
-    else if (opAt(i + 1) === 0x0f) op = OP_LEA_X;
-    if (op !== 0) ops[i * SLOT] = (ops[i * SLOT]! & ~OP_MASK) | op;
+  const p = prog.insns;
+  for (let i = 0; i < n; i++) {
+    const a = opAt(i), b = i + 1 < n ? opAt(i + 1) : 0;
+    let op = 0, w3 = ops[i * SLOT + 3]!;
+    if (a === 0xbf && dstAt(i + 1) === dstAt(i)) {
+      if (b === 0x07) op = i + 2 < n && opAt(i + 2) === 0x2d && dstAt(i + 2) === dstAt(i) ? OP_LEA_K_JGT_X : OP_LEA_K;
+      else if (b === 0x0f) op = OP_LEA_X;
+    } else if (a === LD_IMM64 && p.dst[i] === 1 && (p.src[i] === BPF_PSEUDO_MAP_FD || p.src[i] === BPF_PSEUDO_MAP_IDX) &&
+      i + 2 < n && opAt(i + 2) === 0x85 && ops[(i + 2) * SLOT + 2] === BPF_FUNC_map_lookup_elem) {
+      w3 = prog.usedMaps.findIndex((m) => m.addr === prog.ldLo[i] && prog.ldHi[i] === 0);
+      if (w3 >= 0) op = OP_LD_MAP_LOOKUP;
+    } else if (a === ATOMIC_DW && ops[i * SLOT + 2] === BPF_ADD) op = OP_ATOMIC_ADD64;
+    if (op === 0) continue;
+    ops[i * SLOT] = (ops[i * SLOT]! & ~OP_MASK) | op;
+    ops[i * SLOT + 3] = w3;
   }
 }
 
 /** The pc-relative displacement of a jump or bpf-to-bpf call, null for other insns. */
-function targetRel(c: number, src: number, off: number, imm: number): number | null {
-  const cls = c & 0x07;
-  if (cls !== CLASS_JMP && cls !== CLASS_JMP32) return null;
-  if (c === 0x05) return off;
-  if (c === 0x06) return imm;
-  if (c === 0x85) return src === 1 ? imm : null;
-  const jop = c & 0xf0;
-  if (jop === 0x80 || jop === 0x90 || jop === 0xe0 || jop === 0xf0) return null; // call, exit, invalid
-  return off;
+function targetRel(desc: InsnDesc | undefined, src: number, off: number, imm: number): number | null {
+  switch (desc?.kind) {
+    case K_JA: return desc.code === 0x05 ? off : imm;
+    case K_JMP:
+    case K_JMP32: return off;
+    case K_CALL: return src === BPF_PSEUDO_CALL ? imm : null;
+    default: return null;
+  }
 }
 
 /** The pc a slot index names (sentinels name their out-of-program target). */
