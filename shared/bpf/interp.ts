@@ -25,20 +25,20 @@ const R10 = 20; // index of r10's low half in vm.regs
  */
 export function interpRun(vm: BpfVm, prog: BpfProg, r1lo: number, r1hi: number): number {
   const R = vm.regs;
-  for (let k = 0; k < 22; k++) R[k] = 0;
-  R[2] = r1lo;
-  R[3] = r1hi;
-  R[4] = vm.r2Init;
-  R[R10] = vm.stackTop;
+  // Every register starts at zero (as ___bpf_prog_run()'s regs[] = {}), so that even an
+  // unverified program that reads one before writing it sees the same value on every engine.
+  R[0] = 0; R[1] = 0; R[2] = r1lo; R[3] = r1hi; R[4] = vm.r2Init; R[5] = 0; R[6] = 0; R[7] = 0;
+  R[8] = 0; R[9] = 0; R[10] = 0; R[11] = 0; R[12] = 0; R[13] = 0; R[14] = 0; R[15] = 0;
+  R[16] = 0; R[17] = 0; R[18] = 0; R[19] = 0; R[R10] = vm.stackTop; R[R10 + 1] = 0;
   vm.frameDepth = 0;
   vm.tailCallCnt = 0;
   vm.fault = FAULT_NONE;
-  vm.prog = prog;
+  if (vm.prog !== prog) vm.prog = prog; // (a store only when it changes: no write barrier per run)
   vm.budget = vm.budgetInit;
   // interpExec() returns when the program ends (-1) or when another program takes over
   // (a tail call, or a return into a caller whose program differs): then at slot p of vm.prog.
-  let p = 0;
-  do p = interpExec(vm, interpOpsOf(vm.prog!), p); while (p >= 0);
+  let p = interpExec(vm, interpOpsOf(prog), 0);
+  while (p >= 0) p = interpExec(vm, interpOpsOf(vm.prog!), p);
   return vm.fault;
 }
 
@@ -62,209 +62,209 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
     switch (w & 0xff) {
       // ---- ALU64, immediate operand (sign-extended to 64 bits) and register operand ----
       case 0x07: { // ADD K
-        const lo = R[d]!, b = ops[p + 2]!, r = (lo + b) | 0;
+        const lo = R[d]!, b = ops[p | 2]!, r = (lo + b) | 0;
         R[d] = r;
-        R[d + 1] = (R[d + 1]! + (b >> 31) + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
-        p += 4;
+        R[d | 1] = (R[d | 1]! + (b >> 31) + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
+        p = (p + 4) | 0;
         continue;
       }
       case 0x0f: { // ADD X
         s = (w >>> 14) & 31;
         const lo = R[d]!, r = (lo + R[s]!) | 0;
         R[d] = r;
-        R[d + 1] = (R[d + 1]! + R[s + 1]! + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
-        p += 4;
+        R[d | 1] = (R[d | 1]! + R[s | 1]! + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
+        p = (p + 4) | 0;
         continue;
       }
-      case 0x17: blo = ops[p + 2]!; sub64(R, d, blo, blo >> 31); p += 4; continue;
-      case 0x1f: s = (w >>> 14) & 31; sub64(R, d, R[s]!, R[s + 1]!); p += 4; continue;
-      case 0x27: blo = ops[p + 2]!; mul64(R[d]!, R[d + 1]!, blo, blo >> 31); R[d] = res[0]!; R[d + 1] = res[1]!; p += 4; continue;
-      case 0x2f: s = (w >>> 14) & 31; mul64(R[d]!, R[d + 1]!, R[s]!, R[s + 1]!); R[d] = res[0]!; R[d + 1] = res[1]!; p += 4; continue;
-      case 0x37: blo = ops[p + 2]!; div64(R, d, blo, blo >> 31, ops[p + 1]!, 0); p += 4; continue;
-      case 0x3f: s = (w >>> 14) & 31; div64(R, d, R[s]!, R[s + 1]!, ops[p + 1]!, 0); p += 4; continue;
-      case 0x97: blo = ops[p + 2]!; div64(R, d, blo, blo >> 31, ops[p + 1]!, 1); p += 4; continue;
-      case 0x9f: s = (w >>> 14) & 31; div64(R, d, R[s]!, R[s + 1]!, ops[p + 1]!, 1); p += 4; continue;
-      case 0x47: blo = ops[p + 2]!; R[d] = R[d]! | blo; R[d + 1] = R[d + 1]! | (blo >> 31); p += 4; continue;
-      case 0x4f: s = (w >>> 14) & 31; R[d] = R[d]! | R[s]!; R[d + 1] = R[d + 1]! | R[s + 1]!; p += 4; continue;
-      case 0x57: blo = ops[p + 2]!; R[d] = R[d]! & blo; R[d + 1] = R[d + 1]! & (blo >> 31); p += 4; continue;
-      case 0x5f: s = (w >>> 14) & 31; R[d] = R[d]! & R[s]!; R[d + 1] = R[d + 1]! & R[s + 1]!; p += 4; continue;
-      case 0xa7: blo = ops[p + 2]!; R[d] = R[d]! ^ blo; R[d + 1] = R[d + 1]! ^ (blo >> 31); p += 4; continue;
-      case 0xaf: s = (w >>> 14) & 31; R[d] = R[d]! ^ R[s]!; R[d + 1] = R[d + 1]! ^ R[s + 1]!; p += 4; continue;
+      case 0x17: blo = ops[p | 2]!; sub64(R, d, blo, blo >> 31); p = (p + 4) | 0; continue;
+      case 0x1f: s = (w >>> 14) & 31; sub64(R, d, R[s]!, R[s | 1]!); p = (p + 4) | 0; continue;
+      case 0x27: blo = ops[p | 2]!; mul64(R[d]!, R[d | 1]!, blo, blo >> 31); R[d] = res[0]!; R[d | 1] = res[1]!; p = (p + 4) | 0; continue;
+      case 0x2f: s = (w >>> 14) & 31; mul64(R[d]!, R[d | 1]!, R[s]!, R[s | 1]!); R[d] = res[0]!; R[d | 1] = res[1]!; p = (p + 4) | 0; continue;
+      case 0x37: blo = ops[p | 2]!; div64(R, d, blo, blo >> 31, ops[p | 1]!, 0); p = (p + 4) | 0; continue;
+      case 0x3f: s = (w >>> 14) & 31; div64(R, d, R[s]!, R[s | 1]!, ops[p | 1]!, 0); p = (p + 4) | 0; continue;
+      case 0x97: blo = ops[p | 2]!; div64(R, d, blo, blo >> 31, ops[p | 1]!, 1); p = (p + 4) | 0; continue;
+      case 0x9f: s = (w >>> 14) & 31; div64(R, d, R[s]!, R[s | 1]!, ops[p | 1]!, 1); p = (p + 4) | 0; continue;
+      case 0x47: blo = ops[p | 2]!; R[d] = R[d]! | blo; R[d | 1] = R[d | 1]! | (blo >> 31); p = (p + 4) | 0; continue;
+      case 0x4f: s = (w >>> 14) & 31; R[d] = R[d]! | R[s]!; R[d | 1] = R[d | 1]! | R[s | 1]!; p = (p + 4) | 0; continue;
+      case 0x57: blo = ops[p | 2]!; R[d] = R[d]! & blo; R[d | 1] = R[d | 1]! & (blo >> 31); p = (p + 4) | 0; continue;
+      case 0x5f: s = (w >>> 14) & 31; R[d] = R[d]! & R[s]!; R[d | 1] = R[d | 1]! & R[s | 1]!; p = (p + 4) | 0; continue;
+      case 0xa7: blo = ops[p | 2]!; R[d] = R[d]! ^ blo; R[d | 1] = R[d | 1]! ^ (blo >> 31); p = (p + 4) | 0; continue;
+      case 0xaf: s = (w >>> 14) & 31; R[d] = R[d]! ^ R[s]!; R[d | 1] = R[d | 1]! ^ R[s | 1]!; p = (p + 4) | 0; continue;
       case 0x67: // LSH K (count masked at decode); the common small shifts inline
-        v = ops[p + 2]!;
+        v = ops[p | 2]!;
         if (v > 0 && v < 32) {
-          R[d + 1] = (R[d + 1]! << v) | (R[d]! >>> (32 - v));
+          R[d | 1] = (R[d | 1]! << v) | (R[d]! >>> (32 - v));
           R[d] = R[d]! << v;
-        } else if (v !== 0) { lsh64(R[d]!, R[d + 1]!, v); R[d] = res[0]!; R[d + 1] = res[1]!; }
-        p += 4;
+        } else if (v !== 0) { lsh64(R[d]!, R[d | 1]!, v); R[d] = res[0]!; R[d | 1] = res[1]!; }
+        p = (p + 4) | 0;
         continue;
-      case 0x6f: lsh64(R[d]!, R[d + 1]!, R[(w >>> 14) & 31]!); R[d] = res[0]!; R[d + 1] = res[1]!; p += 4; continue;
+      case 0x6f: lsh64(R[d]!, R[d | 1]!, R[(w >>> 14) & 31]!); R[d] = res[0]!; R[d | 1] = res[1]!; p = (p + 4) | 0; continue;
       case 0x77: // RSH K
-        v = ops[p + 2]!;
+        v = ops[p | 2]!;
         if (v > 0 && v < 32) {
-          R[d] = (R[d]! >>> v) | (R[d + 1]! << (32 - v));
-          R[d + 1] = R[d + 1]! >>> v;
-        } else if (v !== 0) { rsh64(R[d]!, R[d + 1]!, v); R[d] = res[0]!; R[d + 1] = res[1]!; }
-        p += 4;
+          R[d] = (R[d]! >>> v) | (R[d | 1]! << (32 - v));
+          R[d | 1] = R[d | 1]! >>> v;
+        } else if (v !== 0) { rsh64(R[d]!, R[d | 1]!, v); R[d] = res[0]!; R[d | 1] = res[1]!; }
+        p = (p + 4) | 0;
         continue;
-      case 0x7f: rsh64(R[d]!, R[d + 1]!, R[(w >>> 14) & 31]!); R[d] = res[0]!; R[d + 1] = res[1]!; p += 4; continue;
-      case 0xc7: arsh64(R[d]!, R[d + 1]!, ops[p + 2]!); R[d] = res[0]!; R[d + 1] = res[1]!; p += 4; continue;
-      case 0xcf: arsh64(R[d]!, R[d + 1]!, R[(w >>> 14) & 31]!); R[d] = res[0]!; R[d + 1] = res[1]!; p += 4; continue;
-      case 0x87: { const lo = R[d]!; R[d] = -lo | 0; R[d + 1] = (~R[d + 1]! + (lo === 0 ? 1 : 0)) | 0; p += 4; continue; }
-      case 0xb7: blo = ops[p + 2]!; R[d] = blo; R[d + 1] = blo >> 31; p += 4; continue; // MOV K
-      case 0xbf: s = (w >>> 14) & 31; R[d] = R[s]!; R[d + 1] = R[s + 1]!; p += 4; continue; // MOV X
+      case 0x7f: rsh64(R[d]!, R[d | 1]!, R[(w >>> 14) & 31]!); R[d] = res[0]!; R[d | 1] = res[1]!; p = (p + 4) | 0; continue;
+      case 0xc7: arsh64(R[d]!, R[d | 1]!, ops[p | 2]!); R[d] = res[0]!; R[d | 1] = res[1]!; p = (p + 4) | 0; continue;
+      case 0xcf: arsh64(R[d]!, R[d | 1]!, R[(w >>> 14) & 31]!); R[d] = res[0]!; R[d | 1] = res[1]!; p = (p + 4) | 0; continue;
+      case 0x87: { const lo = R[d]!; R[d] = -lo | 0; R[d | 1] = (~R[d | 1]! + (lo === 0 ? 1 : 0)) | 0; p = (p + 4) | 0; continue; }
+      case 0xb7: blo = ops[p | 2]!; R[d] = blo; R[d | 1] = blo >> 31; p = (p + 4) | 0; continue; // MOV K
+      case 0xbf: s = (w >>> 14) & 31; R[d] = R[s]!; R[d | 1] = R[s | 1]!; p = (p + 4) | 0; continue; // MOV X
       case 0xe7: { // OP_LEA_K: rD = rS; rD += K
         s = (w >>> 14) & 31;
-        const lo = R[s]!, b = ops[p + 6]!, r = (lo + b) | 0;
+        const lo = R[s]!, b = ops[(p + 6) | 0]!, r = (lo + b) | 0;
         R[d] = r;
-        R[d + 1] = (R[s + 1]! + (b >> 31) + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
-        p += 8;
+        R[d | 1] = (R[s | 1]! + (b >> 31) + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
+        p = (p + 8) | 0;
         continue;
       }
       case 0xef: { // OP_LEA_X: rD = rS; rD += rX (rX read after the move, so rX == rD adds rS)
         s = (w >>> 14) & 31;
         R[d] = R[s]!;
-        R[d + 1] = R[s + 1]!;
-        const x = (ops[p + 4]! >>> 14) & 31, lo = R[d]!, r = (lo + R[x]!) | 0;
+        R[d | 1] = R[s | 1]!;
+        const x = (ops[(p + 4) | 0]! >>> 14) & 31, lo = R[d]!, r = (lo + R[x]!) | 0;
         R[d] = r;
-        R[d + 1] = (R[d + 1]! + R[x + 1]! + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
-        p += 8;
+        R[d | 1] = (R[d | 1]! + R[x | 1]! + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
+        p = (p + 8) | 0;
         continue;
       }
       case 0xf7: { // OP_LEA_K_JGT_X: rD = rS; rD += K; if rD > rX goto T
         s = (w >>> 14) & 31;
-        const lo = R[s]!, b = ops[p + 6]!, r = (lo + b) | 0;
-        const hi = (R[s + 1]! + (b >> 31) + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
+        const lo = R[s]!, b = ops[(p + 6) | 0]!, r = (lo + b) | 0;
+        const hi = (R[s | 1]! + (b >> 31) + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0;
         R[d] = r;
-        R[d + 1] = hi;
-        w = ops[p + 8]!;
-        p += 8;
+        R[d | 1] = hi;
+        w = ops[(p + 8) | 0]!;
+        p = (p + 8) | 0;
         s = (w >>> 14) & 31;
-        const bh = R[s + 1]! >>> 0;
+        const bh = R[s | 1]! >>> 0;
         if (hi >>> 0 > bh || (hi >>> 0 === bh && r >>> 0 > R[s]! >>> 0)) break;
-        p += 4;
+        p = (p + 4) | 0;
         continue;
       }
       case 0xf4: { // OP_MOVSX64 (off 8/16/32): sign-extend the low bits of src to 64 bits
-        const o = ops[p + 1]!, x = R[(w >>> 14) & 31]!;
+        const o = ops[p | 1]!, x = R[(w >>> 14) & 31]!;
         v = o === 8 ? (x << 24) >> 24 : o === 16 ? (x << 16) >> 16 : x;
         R[d] = v;
-        R[d + 1] = v >> 31;
-        p += 4;
+        R[d | 1] = v >> 31;
+        p = (p + 4) | 0;
         continue;
       }
       case 0xd7: { // bswap16/32/64 (ALU64 | END | TO_LE)
-        const bits = ops[p + 2]!;
-        if (bits === 16) { R[d] = bswap16(R[d]!); R[d + 1] = 0; }
-        else if (bits === 32) { R[d] = bswap32(R[d]!); R[d + 1] = 0; }
-        else { const lo = R[d]!; R[d] = bswap32(R[d + 1]!); R[d + 1] = bswap32(lo); }
-        p += 4;
+        const bits = ops[p | 2]!;
+        if (bits === 16) { R[d] = bswap16(R[d]!); R[d | 1] = 0; }
+        else if (bits === 32) { R[d] = bswap32(R[d]!); R[d | 1] = 0; }
+        else { const lo = R[d]!; R[d] = bswap32(R[d | 1]!); R[d | 1] = bswap32(lo); }
+        p = (p + 4) | 0;
         continue;
       }
 
       // ---- ALU (32-bit; the result is zero-extended into the 64-bit register) ----
-      case 0x04: R[d] = (R[d]! + ops[p + 2]!) | 0; R[d + 1] = 0; p += 4; continue;
-      case 0x0c: R[d] = (R[d]! + R[(w >>> 14) & 31]!) | 0; R[d + 1] = 0; p += 4; continue;
-      case 0x14: R[d] = (R[d]! - ops[p + 2]!) | 0; R[d + 1] = 0; p += 4; continue;
-      case 0x1c: R[d] = (R[d]! - R[(w >>> 14) & 31]!) | 0; R[d + 1] = 0; p += 4; continue;
-      case 0x24: R[d] = Math.imul(R[d]!, ops[p + 2]!); R[d + 1] = 0; p += 4; continue;
-      case 0x2c: R[d] = Math.imul(R[d]!, R[(w >>> 14) & 31]!); R[d + 1] = 0; p += 4; continue;
-      case 0x34: R[d] = div32(R[d]!, ops[p + 2]!, ops[p + 1]!); R[d + 1] = 0; p += 4; continue;
-      case 0x3c: R[d] = div32(R[d]!, R[(w >>> 14) & 31]!, ops[p + 1]!); R[d + 1] = 0; p += 4; continue;
-      case 0x94: R[d] = mod32(R[d]!, ops[p + 2]!, ops[p + 1]!); R[d + 1] = 0; p += 4; continue;
-      case 0x9c: R[d] = mod32(R[d]!, R[(w >>> 14) & 31]!, ops[p + 1]!); R[d + 1] = 0; p += 4; continue;
-      case 0x44: R[d] = R[d]! | ops[p + 2]!; R[d + 1] = 0; p += 4; continue;
-      case 0x4c: R[d] = R[d]! | R[(w >>> 14) & 31]!; R[d + 1] = 0; p += 4; continue;
-      case 0x54: R[d] = R[d]! & ops[p + 2]!; R[d + 1] = 0; p += 4; continue;
-      case 0x5c: R[d] = R[d]! & R[(w >>> 14) & 31]!; R[d + 1] = 0; p += 4; continue;
-      case 0xa4: R[d] = R[d]! ^ ops[p + 2]!; R[d + 1] = 0; p += 4; continue;
-      case 0xac: R[d] = R[d]! ^ R[(w >>> 14) & 31]!; R[d + 1] = 0; p += 4; continue;
-      case 0x64: R[d] = R[d]! << ops[p + 2]!; R[d + 1] = 0; p += 4; continue;
-      case 0x6c: R[d] = R[d]! << (R[(w >>> 14) & 31]! & 31); R[d + 1] = 0; p += 4; continue;
-      case 0x74: R[d] = R[d]! >>> ops[p + 2]!; R[d + 1] = 0; p += 4; continue;
-      case 0x7c: R[d] = R[d]! >>> (R[(w >>> 14) & 31]! & 31); R[d + 1] = 0; p += 4; continue;
-      case 0xc4: R[d] = R[d]! >> ops[p + 2]!; R[d + 1] = 0; p += 4; continue;
-      case 0xcc: R[d] = R[d]! >> (R[(w >>> 14) & 31]! & 31); R[d + 1] = 0; p += 4; continue;
-      case 0x84: R[d] = -R[d]! | 0; R[d + 1] = 0; p += 4; continue;
-      case 0xb4: R[d] = ops[p + 2]!; R[d + 1] = 0; p += 4; continue;
-      case 0xbc: R[d] = R[(w >>> 14) & 31]!; R[d + 1] = 0; p += 4; continue;
+      case 0x04: R[d] = (R[d]! + ops[p | 2]!) | 0; R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x0c: R[d] = (R[d]! + R[(w >>> 14) & 31]!) | 0; R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x14: R[d] = (R[d]! - ops[p | 2]!) | 0; R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x1c: R[d] = (R[d]! - R[(w >>> 14) & 31]!) | 0; R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x24: R[d] = Math.imul(R[d]!, ops[p | 2]!); R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x2c: R[d] = Math.imul(R[d]!, R[(w >>> 14) & 31]!); R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x34: R[d] = div32(R[d]!, ops[p | 2]!, ops[p | 1]!); R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x3c: R[d] = div32(R[d]!, R[(w >>> 14) & 31]!, ops[p | 1]!); R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x94: R[d] = mod32(R[d]!, ops[p | 2]!, ops[p | 1]!); R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x9c: R[d] = mod32(R[d]!, R[(w >>> 14) & 31]!, ops[p | 1]!); R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x44: R[d] = R[d]! | ops[p | 2]!; R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x4c: R[d] = R[d]! | R[(w >>> 14) & 31]!; R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x54: R[d] = R[d]! & ops[p | 2]!; R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x5c: R[d] = R[d]! & R[(w >>> 14) & 31]!; R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0xa4: R[d] = R[d]! ^ ops[p | 2]!; R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0xac: R[d] = R[d]! ^ R[(w >>> 14) & 31]!; R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x64: R[d] = R[d]! << ops[p | 2]!; R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x6c: R[d] = R[d]! << (R[(w >>> 14) & 31]! & 31); R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x74: R[d] = R[d]! >>> ops[p | 2]!; R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x7c: R[d] = R[d]! >>> (R[(w >>> 14) & 31]! & 31); R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0xc4: R[d] = R[d]! >> ops[p | 2]!; R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0xcc: R[d] = R[d]! >> (R[(w >>> 14) & 31]! & 31); R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0x84: R[d] = -R[d]! | 0; R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0xb4: R[d] = ops[p | 2]!; R[d | 1] = 0; p = (p + 4) | 0; continue;
+      case 0xbc: R[d] = R[(w >>> 14) & 31]!; R[d | 1] = 0; p = (p + 4) | 0; continue;
       case 0xfc: { // OP_MOVSX32 (off 8/16)
-        const o = ops[p + 1]!, x = R[(w >>> 14) & 31]!;
+        const o = ops[p | 1]!, x = R[(w >>> 14) & 31]!;
         R[d] = o === 8 ? (x << 24) >> 24 : o === 16 ? (x << 16) >> 16 : x;
-        R[d + 1] = 0;
-        p += 4;
+        R[d | 1] = 0;
+        p = (p + 4) | 0;
         continue;
       }
       case 0xd4: { // le16/32/64: a no-op on little-endian apart from truncation
-        const bits = ops[p + 2]!;
-        if (bits === 16) { R[d] = R[d]! & 0xffff; R[d + 1] = 0; }
-        else if (bits === 32) R[d + 1] = 0;
-        p += 4;
+        const bits = ops[p | 2]!;
+        if (bits === 16) { R[d] = R[d]! & 0xffff; R[d | 1] = 0; }
+        else if (bits === 32) R[d | 1] = 0;
+        p = (p + 4) | 0;
         continue;
       }
       case 0xdc: { // be16/32/64
-        const bits = ops[p + 2]!;
-        if (bits === 16) { R[d] = bswap16(R[d]!); R[d + 1] = 0; }
-        else if (bits === 32) { R[d] = bswap32(R[d]!); R[d + 1] = 0; }
-        else { const lo = R[d]!; R[d] = bswap32(R[d + 1]!); R[d + 1] = bswap32(lo); }
-        p += 4;
+        const bits = ops[p | 2]!;
+        if (bits === 16) { R[d] = bswap16(R[d]!); R[d | 1] = 0; }
+        else if (bits === 32) { R[d] = bswap32(R[d]!); R[d | 1] = 0; }
+        else { const lo = R[d]!; R[d] = bswap32(R[d | 1]!); R[d | 1] = bswap32(lo); }
+        p = (p + 4) | 0;
         continue;
       }
 
       // ---- Jumps: a taken branch breaks out of the switch ----
       case 0x05: case 0x06: break; // JA, JA32 (gotol)
       // 64-bit compares, K (imm sign-extended: high half in w3) and X
-      case 0x15: if (R[d] === ops[p + 2] && R[d + 1] === ops[p + 3]) break; p += 4; continue;
-      case 0x1d: s = (w >>> 14) & 31; if (R[d] === R[s] && R[d + 1] === R[s + 1]) break; p += 4; continue;
-      case 0x55: if (R[d] !== ops[p + 2] || R[d + 1] !== ops[p + 3]) break; p += 4; continue;
-      case 0x5d: s = (w >>> 14) & 31; if (R[d] !== R[s] || R[d + 1] !== R[s + 1]) break; p += 4; continue;
-      case 0x45: if (((R[d]! & ops[p + 2]!) | (R[d + 1]! & ops[p + 3]!)) !== 0) break; p += 4; continue;
-      case 0x4d: s = (w >>> 14) & 31; if (((R[d]! & R[s]!) | (R[d + 1]! & R[s + 1]!)) !== 0) break; p += 4; continue;
-      case 0x25: if (ugt64(R[d]!, R[d + 1]!, ops[p + 2]!, ops[p + 3]!)) break; p += 4; continue; // JGT
+      case 0x15: if (R[d] === ops[p | 2] && R[d | 1] === ops[p | 3]) break; p = (p + 4) | 0; continue;
+      case 0x1d: s = (w >>> 14) & 31; if (R[d] === R[s] && R[d | 1] === R[s | 1]) break; p = (p + 4) | 0; continue;
+      case 0x55: if (R[d] !== ops[p | 2] || R[d | 1] !== ops[p | 3]) break; p = (p + 4) | 0; continue;
+      case 0x5d: s = (w >>> 14) & 31; if (R[d] !== R[s] || R[d | 1] !== R[s | 1]) break; p = (p + 4) | 0; continue;
+      case 0x45: if (((R[d]! & ops[p | 2]!) | (R[d | 1]! & ops[p | 3]!)) !== 0) break; p = (p + 4) | 0; continue;
+      case 0x4d: s = (w >>> 14) & 31; if (((R[d]! & R[s]!) | (R[d | 1]! & R[s | 1]!)) !== 0) break; p = (p + 4) | 0; continue;
+      case 0x25: if (ugt64(R[d]!, R[d | 1]!, ops[p | 2]!, ops[p | 3]!)) break; p = (p + 4) | 0; continue; // JGT
       case 0x2d: { // JGT X, inline: the packet bounds check
         s = (w >>> 14) & 31;
-        const ah = R[d + 1]! >>> 0, bh = R[s + 1]! >>> 0;
+        const ah = R[d | 1]! >>> 0, bh = R[s | 1]! >>> 0;
         if (ah > bh || (ah === bh && R[d]! >>> 0 > R[s]! >>> 0)) break;
-        p += 4;
+        p = (p + 4) | 0;
         continue;
       }
-      case 0x35: if (!ugt64(ops[p + 2]!, ops[p + 3]!, R[d]!, R[d + 1]!)) break; p += 4; continue; // JGE
-      case 0x3d: s = (w >>> 14) & 31; if (!ugt64(R[s]!, R[s + 1]!, R[d]!, R[d + 1]!)) break; p += 4; continue;
-      case 0xa5: if (ugt64(ops[p + 2]!, ops[p + 3]!, R[d]!, R[d + 1]!)) break; p += 4; continue; // JLT
-      case 0xad: s = (w >>> 14) & 31; if (ugt64(R[s]!, R[s + 1]!, R[d]!, R[d + 1]!)) break; p += 4; continue;
-      case 0xb5: if (!ugt64(R[d]!, R[d + 1]!, ops[p + 2]!, ops[p + 3]!)) break; p += 4; continue; // JLE
-      case 0xbd: s = (w >>> 14) & 31; if (!ugt64(R[d]!, R[d + 1]!, R[s]!, R[s + 1]!)) break; p += 4; continue;
-      case 0x65: if (sgt64(R[d]!, R[d + 1]!, ops[p + 2]!, ops[p + 3]!)) break; p += 4; continue; // JSGT
-      case 0x6d: s = (w >>> 14) & 31; if (sgt64(R[d]!, R[d + 1]!, R[s]!, R[s + 1]!)) break; p += 4; continue;
-      case 0x75: if (!sgt64(ops[p + 2]!, ops[p + 3]!, R[d]!, R[d + 1]!)) break; p += 4; continue; // JSGE
-      case 0x7d: s = (w >>> 14) & 31; if (!sgt64(R[s]!, R[s + 1]!, R[d]!, R[d + 1]!)) break; p += 4; continue;
-      case 0xc5: if (sgt64(ops[p + 2]!, ops[p + 3]!, R[d]!, R[d + 1]!)) break; p += 4; continue; // JSLT
-      case 0xcd: s = (w >>> 14) & 31; if (sgt64(R[s]!, R[s + 1]!, R[d]!, R[d + 1]!)) break; p += 4; continue;
-      case 0xd5: if (!sgt64(R[d]!, R[d + 1]!, ops[p + 2]!, ops[p + 3]!)) break; p += 4; continue; // JSLE
-      case 0xdd: s = (w >>> 14) & 31; if (!sgt64(R[d]!, R[d + 1]!, R[s]!, R[s + 1]!)) break; p += 4; continue;
+      case 0x35: if (!ugt64(ops[p | 2]!, ops[p | 3]!, R[d]!, R[d | 1]!)) break; p = (p + 4) | 0; continue; // JGE
+      case 0x3d: s = (w >>> 14) & 31; if (!ugt64(R[s]!, R[s | 1]!, R[d]!, R[d | 1]!)) break; p = (p + 4) | 0; continue;
+      case 0xa5: if (ugt64(ops[p | 2]!, ops[p | 3]!, R[d]!, R[d | 1]!)) break; p = (p + 4) | 0; continue; // JLT
+      case 0xad: s = (w >>> 14) & 31; if (ugt64(R[s]!, R[s | 1]!, R[d]!, R[d | 1]!)) break; p = (p + 4) | 0; continue;
+      case 0xb5: if (!ugt64(R[d]!, R[d | 1]!, ops[p | 2]!, ops[p | 3]!)) break; p = (p + 4) | 0; continue; // JLE
+      case 0xbd: s = (w >>> 14) & 31; if (!ugt64(R[d]!, R[d | 1]!, R[s]!, R[s | 1]!)) break; p = (p + 4) | 0; continue;
+      case 0x65: if (sgt64(R[d]!, R[d | 1]!, ops[p | 2]!, ops[p | 3]!)) break; p = (p + 4) | 0; continue; // JSGT
+      case 0x6d: s = (w >>> 14) & 31; if (sgt64(R[d]!, R[d | 1]!, R[s]!, R[s | 1]!)) break; p = (p + 4) | 0; continue;
+      case 0x75: if (!sgt64(ops[p | 2]!, ops[p | 3]!, R[d]!, R[d | 1]!)) break; p = (p + 4) | 0; continue; // JSGE
+      case 0x7d: s = (w >>> 14) & 31; if (!sgt64(R[s]!, R[s | 1]!, R[d]!, R[d | 1]!)) break; p = (p + 4) | 0; continue;
+      case 0xc5: if (sgt64(ops[p | 2]!, ops[p | 3]!, R[d]!, R[d | 1]!)) break; p = (p + 4) | 0; continue; // JSLT
+      case 0xcd: s = (w >>> 14) & 31; if (sgt64(R[s]!, R[s | 1]!, R[d]!, R[d | 1]!)) break; p = (p + 4) | 0; continue;
+      case 0xd5: if (!sgt64(R[d]!, R[d | 1]!, ops[p | 2]!, ops[p | 3]!)) break; p = (p + 4) | 0; continue; // JSLE
+      case 0xdd: s = (w >>> 14) & 31; if (!sgt64(R[d]!, R[d | 1]!, R[s]!, R[s | 1]!)) break; p = (p + 4) | 0; continue;
       // 32-bit compares on the low halves
-      case 0x16: if (R[d] === ops[p + 2]) break; p += 4; continue;
-      case 0x1e: if (R[d] === R[(w >>> 14) & 31]) break; p += 4; continue;
-      case 0x56: if (R[d] !== ops[p + 2]) break; p += 4; continue;
-      case 0x5e: if (R[d] !== R[(w >>> 14) & 31]) break; p += 4; continue;
-      case 0x46: if ((R[d]! & ops[p + 2]!) !== 0) break; p += 4; continue;
-      case 0x4e: if ((R[d]! & R[(w >>> 14) & 31]!) !== 0) break; p += 4; continue;
-      case 0x26: if (R[d]! >>> 0 > ops[p + 2]! >>> 0) break; p += 4; continue;
-      case 0x2e: if (R[d]! >>> 0 > R[(w >>> 14) & 31]! >>> 0) break; p += 4; continue;
-      case 0x36: if (R[d]! >>> 0 >= ops[p + 2]! >>> 0) break; p += 4; continue;
-      case 0x3e: if (R[d]! >>> 0 >= R[(w >>> 14) & 31]! >>> 0) break; p += 4; continue;
-      case 0xa6: if (R[d]! >>> 0 < ops[p + 2]! >>> 0) break; p += 4; continue;
-      case 0xae: if (R[d]! >>> 0 < R[(w >>> 14) & 31]! >>> 0) break; p += 4; continue;
-      case 0xb6: if (R[d]! >>> 0 <= ops[p + 2]! >>> 0) break; p += 4; continue;
-      case 0xbe: if (R[d]! >>> 0 <= R[(w >>> 14) & 31]! >>> 0) break; p += 4; continue;
-      case 0x66: if (R[d]! > ops[p + 2]!) break; p += 4; continue;
-      case 0x6e: if (R[d]! > R[(w >>> 14) & 31]!) break; p += 4; continue;
-      case 0x76: if (R[d]! >= ops[p + 2]!) break; p += 4; continue;
-      case 0x7e: if (R[d]! >= R[(w >>> 14) & 31]!) break; p += 4; continue;
-      case 0xc6: if (R[d]! < ops[p + 2]!) break; p += 4; continue;
-      case 0xce: if (R[d]! < R[(w >>> 14) & 31]!) break; p += 4; continue;
-      case 0xd6: if (R[d]! <= ops[p + 2]!) break; p += 4; continue;
-      case 0xde: if (R[d]! <= R[(w >>> 14) & 31]!) break; p += 4; continue;
+      case 0x16: if (R[d] === ops[p | 2]) break; p = (p + 4) | 0; continue;
+      case 0x1e: if (R[d] === R[(w >>> 14) & 31]) break; p = (p + 4) | 0; continue;
+      case 0x56: if (R[d] !== ops[p | 2]) break; p = (p + 4) | 0; continue;
+      case 0x5e: if (R[d] !== R[(w >>> 14) & 31]) break; p = (p + 4) | 0; continue;
+      case 0x46: if ((R[d]! & ops[p | 2]!) !== 0) break; p = (p + 4) | 0; continue;
+      case 0x4e: if ((R[d]! & R[(w >>> 14) & 31]!) !== 0) break; p = (p + 4) | 0; continue;
+      case 0x26: if (R[d]! >>> 0 > ops[p | 2]! >>> 0) break; p = (p + 4) | 0; continue;
+      case 0x2e: if (R[d]! >>> 0 > R[(w >>> 14) & 31]! >>> 0) break; p = (p + 4) | 0; continue;
+      case 0x36: if (R[d]! >>> 0 >= ops[p | 2]! >>> 0) break; p = (p + 4) | 0; continue;
+      case 0x3e: if (R[d]! >>> 0 >= R[(w >>> 14) & 31]! >>> 0) break; p = (p + 4) | 0; continue;
+      case 0xa6: if (R[d]! >>> 0 < ops[p | 2]! >>> 0) break; p = (p + 4) | 0; continue;
+      case 0xae: if (R[d]! >>> 0 < R[(w >>> 14) & 31]! >>> 0) break; p = (p + 4) | 0; continue;
+      case 0xb6: if (R[d]! >>> 0 <= ops[p | 2]! >>> 0) break; p = (p + 4) | 0; continue;
+      case 0xbe: if (R[d]! >>> 0 <= R[(w >>> 14) & 31]! >>> 0) break; p = (p + 4) | 0; continue;
+      case 0x66: if (R[d]! > ops[p | 2]!) break; p = (p + 4) | 0; continue;
+      case 0x6e: if (R[d]! > R[(w >>> 14) & 31]!) break; p = (p + 4) | 0; continue;
+      case 0x76: if (R[d]! >= ops[p | 2]!) break; p = (p + 4) | 0; continue;
+      case 0x7e: if (R[d]! >= R[(w >>> 14) & 31]!) break; p = (p + 4) | 0; continue;
+      case 0xc6: if (R[d]! < ops[p | 2]!) break; p = (p + 4) | 0; continue;
+      case 0xce: if (R[d]! < R[(w >>> 14) & 31]!) break; p = (p + 4) | 0; continue;
+      case 0xd6: if (R[d]! <= ops[p | 2]!) break; p = (p + 4) | 0; continue;
+      case 0xde: if (R[d]! <= R[(w >>> 14) & 31]!) break; p = (p + 4) | 0; continue;
 
       // ---- Calls and exit ----
       case 0xe4: { // OP_CALL_LOCAL: bpf-to-bpf call: push a frame; the callee gets its own 512-byte stack slice
@@ -278,11 +278,11 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
         vm.frameDepth = f + 1;
         R[R10] = vm.stackTop - (f + 1) * MAX_BPF_STACK;
         R[R10 + 1] = 0;
-        p = ops[p + 1]!;
+        p = ops[p | 1]!;
         continue;
       }
       case 0x85: case 0x8d: { // helper call: BPF_CALL imm, or callx with the id in dst
-        const id = (w & 0xff) === 0x85 ? ops[p + 2]! : R[d]!;
+        const id = (w & 0xff) === 0x85 ? ops[p | 2]! : R[d]!;
         if (id === BPF_FUNC_tail_call) {
           const target = tailCallTarget(vm, R);
           if (target !== null) {
@@ -292,7 +292,7 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
             vm.budget = budget;
             return 0;
           }
-          p += 4;
+          p = (p + 4) | 0;
           continue;
         }
         const fn = id >= 0 ? vm.helpers[id] : undefined;
@@ -307,7 +307,7 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
         dv = vm.mem.dv;
         pLo = vm.pktLo;
         pHi = vm.pktHi;
-        p += 4;
+        p = (p + 4) | 0;
         continue;
       }
       case 0x95: { // exit
@@ -334,138 +334,138 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
 
       // ---- ld_imm64 (value resolved at load time) ----
       case 0xed: { // OP_LD_MAP_LOOKUP: r1 = map; (r2 setup is before the ld) call bpf_map_lookup_elem
-        const pr = vm.prog!, map = pr.usedMaps[ops[p + 3]!]!;
+        const pr = vm.prog!, map = pr.usedMaps[ops[p | 3]!]!;
         R[d] = pr.ldLo[p >> 2]!;
-        R[d + 1] = pr.ldHi[p >> 2]!;
+        R[d | 1] = pr.ldHi[p >> 2]!;
         a = R[4]! >>> 0;
         // Anything the helper would refuse (or another helper table) goes the plain way, to fault as it does.
         const ks = map.keySize;
-        if (vm.helpers[1] !== mapLookupElem || R[5] !== 0 || !((a >= sLo && a + ks <= sHi) || vm.canRead(a, ks))) { p += 8; continue; }
+        if (vm.helpers[1] !== mapLookupElem || R[5] !== 0 || !((a >= sLo && a + ks <= sHi) || vm.canRead(a, ks))) { p = (p + 8) | 0; continue; }
         R[0] = map.lookupElem(a);
         R[1] = 0;
-        p += 12;
+        p = (p + 12) | 0;
         continue;
       }
-      case 0x18: { const pr = vm.prog!; R[d] = pr.ldLo[p >> 2]!; R[d + 1] = pr.ldHi[p >> 2]!; p += 8; continue; }
+      case 0x18: { const pr = vm.prog!; R[d] = pr.ldLo[p >> 2]!; R[d | 1] = pr.ldHi[p >> 2]!; p = (p + 8) | 0; continue; }
 
       // ---- Loads: dst = *(size *)(src + off); a fault names the address as src + off ----
       case 0x61: // LDX W
         s = (w >>> 14) & 31;
-        a = (R[s]! >>> 0) + ops[p + 1]!;
-        if (R[s + 1] !== 0 || a < 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canRead(a, 4))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 4);
-        R[d] = dv.getInt32(a, true); R[d + 1] = 0;
-        p += 4;
+        a = (R[s]! >>> 0) + ops[p | 1]!;
+        if (R[s | 1] !== 0 || a < 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canRead(a, 4))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 4);
+        R[d] = dv.getInt32(a, true); R[d | 1] = 0;
+        p = (p + 4) | 0;
         continue;
       case 0x69: // LDX H
         s = (w >>> 14) & 31;
-        a = (R[s]! >>> 0) + ops[p + 1]!;
-        if (R[s + 1] !== 0 || a < 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canRead(a, 2))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 2);
-        R[d] = dv.getUint16(a, true); R[d + 1] = 0;
-        p += 4;
+        a = (R[s]! >>> 0) + ops[p | 1]!;
+        if (R[s | 1] !== 0 || a < 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canRead(a, 2))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 2);
+        R[d] = dv.getUint16(a, true); R[d | 1] = 0;
+        p = (p + 4) | 0;
         continue;
       case 0x71: // LDX B
         s = (w >>> 14) & 31;
-        a = (R[s]! >>> 0) + ops[p + 1]!;
-        if (R[s + 1] !== 0 || a < 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canRead(a, 1))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 1);
-        R[d] = dv.getUint8(a); R[d + 1] = 0;
-        p += 4;
+        a = (R[s]! >>> 0) + ops[p | 1]!;
+        if (R[s | 1] !== 0 || a < 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canRead(a, 1))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 1);
+        R[d] = dv.getUint8(a); R[d | 1] = 0;
+        p = (p + 4) | 0;
         continue;
       case 0x79: // LDX DW
         s = (w >>> 14) & 31;
-        a = (R[s]! >>> 0) + ops[p + 1]!;
-        if (R[s + 1] !== 0 || a < 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canRead(a, 8))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 8);
-        R[d] = dv.getInt32(a, true); R[d + 1] = dv.getInt32(a + 4, true);
-        p += 4;
+        a = (R[s]! >>> 0) + ops[p | 1]!;
+        if (R[s | 1] !== 0 || a < 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canRead(a, 8))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 8);
+        R[d] = dv.getInt32(a, true); R[d | 1] = dv.getInt32(a + 4, true);
+        p = (p + 4) | 0;
         continue;
       case 0x81: // LDX W, sign-extending
         s = (w >>> 14) & 31;
-        a = (R[s]! >>> 0) + ops[p + 1]!;
-        if (R[s + 1] !== 0 || a < 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canRead(a, 4))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 4);
-        v = dv.getInt32(a, true); R[d] = v; R[d + 1] = v >> 31;
-        p += 4;
+        a = (R[s]! >>> 0) + ops[p | 1]!;
+        if (R[s | 1] !== 0 || a < 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canRead(a, 4))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 4);
+        v = dv.getInt32(a, true); R[d] = v; R[d | 1] = v >> 31;
+        p = (p + 4) | 0;
         continue;
       case 0x89: // LDX H, sign-extending
         s = (w >>> 14) & 31;
-        a = (R[s]! >>> 0) + ops[p + 1]!;
-        if (R[s + 1] !== 0 || a < 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canRead(a, 2))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 2);
-        v = dv.getInt16(a, true); R[d] = v; R[d + 1] = v >> 31;
-        p += 4;
+        a = (R[s]! >>> 0) + ops[p | 1]!;
+        if (R[s | 1] !== 0 || a < 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canRead(a, 2))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 2);
+        v = dv.getInt16(a, true); R[d] = v; R[d | 1] = v >> 31;
+        p = (p + 4) | 0;
         continue;
       case 0x91: // LDX B, sign-extending
         s = (w >>> 14) & 31;
-        a = (R[s]! >>> 0) + ops[p + 1]!;
-        if (R[s + 1] !== 0 || a < 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canRead(a, 1))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p + 1]!, 1);
-        v = dv.getInt8(a); R[d] = v; R[d + 1] = v >> 31;
-        p += 4;
+        a = (R[s]! >>> 0) + ops[p | 1]!;
+        if (R[s | 1] !== 0 || a < 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canRead(a, 1))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 1);
+        v = dv.getInt8(a); R[d] = v; R[d | 1] = v >> 31;
+        p = (p + 4) | 0;
         continue;
 
       // ---- Stores: *(size *)(dst + off) = imm (ST) or src (STX) ----
       case 0x62: // ST W
-        a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canWrite(a, 4))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 4);
-        dv.setInt32(a, ops[p + 2]!, true);
-        p += 4;
+        a = (R[d]! >>> 0) + ops[p | 1]!;
+        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canWrite(a, 4))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 4);
+        dv.setInt32(a, ops[p | 2]!, true);
+        p = (p + 4) | 0;
         continue;
       case 0x6a: // ST H
-        a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canWrite(a, 2))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 2);
-        dv.setInt16(a, ops[p + 2]!, true);
-        p += 4;
+        a = (R[d]! >>> 0) + ops[p | 1]!;
+        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canWrite(a, 2))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 2);
+        dv.setInt16(a, ops[p | 2]!, true);
+        p = (p + 4) | 0;
         continue;
       case 0x72: // ST B
-        a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canWrite(a, 1))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 1);
-        dv.setInt8(a, ops[p + 2]!);
-        p += 4;
+        a = (R[d]! >>> 0) + ops[p | 1]!;
+        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canWrite(a, 1))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 1);
+        dv.setInt8(a, ops[p | 2]!);
+        p = (p + 4) | 0;
         continue;
       case 0x7a: // ST DW
-        a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 8);
-        v = ops[p + 2]!; dv.setInt32(a, v, true); dv.setInt32(a + 4, v >> 31, true);
-        p += 4;
+        a = (R[d]! >>> 0) + ops[p | 1]!;
+        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 8);
+        v = ops[p | 2]!; dv.setInt32(a, v, true); dv.setInt32(a + 4, v >> 31, true);
+        p = (p + 4) | 0;
         continue;
       case 0x63: // STX W
-        a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canWrite(a, 4))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 4);
+        a = (R[d]! >>> 0) + ops[p | 1]!;
+        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canWrite(a, 4))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 4);
         dv.setInt32(a, R[(w >>> 14) & 31]!, true);
-        p += 4;
+        p = (p + 4) | 0;
         continue;
       case 0x6b: // STX H
-        a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canWrite(a, 2))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 2);
+        a = (R[d]! >>> 0) + ops[p | 1]!;
+        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canWrite(a, 2))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 2);
         dv.setInt16(a, R[(w >>> 14) & 31]!, true);
-        p += 4;
+        p = (p + 4) | 0;
         continue;
       case 0x73: // STX B
-        a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canWrite(a, 1))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 1);
+        a = (R[d]! >>> 0) + ops[p | 1]!;
+        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canWrite(a, 1))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 1);
         dv.setInt8(a, R[(w >>> 14) & 31]!);
-        p += 4;
+        p = (p + 4) | 0;
         continue;
       case 0x7b: // STX DW
-        a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 8);
-        s = (w >>> 14) & 31; dv.setInt32(a, R[s]!, true); dv.setInt32(a + 4, R[s + 1]!, true);
-        p += 4;
+        a = (R[d]! >>> 0) + ops[p | 1]!;
+        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 8);
+        s = (w >>> 14) & 31; dv.setInt32(a, R[s]!, true); dv.setInt32(a + 4, R[s | 1]!, true);
+        p = (p + 4) | 0;
         continue;
 
       // ---- Atomics ----
       case 0xf5: { // OP_ATOMIC_ADD64: lock *(u64 *)(dst + off) += src
-        a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, 8);
+        a = (R[d]! >>> 0) + ops[p | 1]!;
+        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 8);
         s = (w >>> 14) & 31;
         const lo = dv.getInt32(a, true), r = (lo + R[s]!) | 0;
         dv.setInt32(a, r, true);
-        dv.setInt32(a + 4, (dv.getInt32(a + 4, true) + R[s + 1]! + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0, true);
-        p += 4;
+        dv.setInt32(a + 4, (dv.getInt32(a + 4, true) + R[s | 1]! + ((r >>> 0) < (lo >>> 0) ? 1 : 0)) | 0, true);
+        p = (p + 4) | 0;
         continue;
       }
       case 0xc3: case 0xdb: {
-        const size = ops[p + 3]!;
-        a = (R[d]! >>> 0) + ops[p + 1]!;
-        if (R[d + 1] !== 0 || a < 0 || !vm.canWrite(a, size)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p + 1]!, size);
-        if (!atomic(R, dv, a, size, (w >>> 14) & 31, ops[p + 2]!)) return stop(vm, FAULT_BAD_INSN, p >> 2);
-        p += 4;
+        const size = ops[p | 3]!;
+        a = (R[d]! >>> 0) + ops[p | 1]!;
+        if (R[d | 1] !== 0 || a < 0 || !vm.canWrite(a, size)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, size);
+        if (!atomic(R, dv, a, size, (w >>> 14) & 31, ops[p | 2]!)) return stop(vm, FAULT_BAD_INSN, p >> 2);
+        p = (p + 4) | 0;
         continue;
       }
 
@@ -473,7 +473,7 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
         return stop(vm, FAULT_BAD_INSN, slotPc(ops, p));
     }
     // A taken jump: budget backward ones (they are how loops run), then go.
-    v = ops[p + 1]!;
+    v = ops[p | 1]!;
     if ((w & BACK) !== 0 && --budget < 0) return stop(vm, FAULT_BUDGET, slotPc(ops, v));
     p = v;
   }
@@ -497,7 +497,7 @@ function stopAt(vm: BpfVm, kind: number, pc: number, addr: number, size: number)
 function sub64(R: Int32Array, d: number, blo: number, bhi: number): void {
   const lo = R[d]!;
   R[d] = (lo - blo) | 0;
-  R[d + 1] = (R[d + 1]! - bhi - (lo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
+  R[d | 1] = (R[d | 1]! - bhi - (lo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
 }
 
 /** BPF_DIV / BPF_MOD (which = 0 / 1) on 64 bits; off = 1 selects the signed form. */
@@ -505,14 +505,14 @@ function div64(R: Int32Array, d: number, blo: number, bhi: number, off: number, 
   if (blo === 0 && bhi === 0) {
     if (which === 0) {
       R[d] = 0;
-      R[d + 1] = 0;
+      R[d | 1] = 0;
     }
     return; // modulo by zero leaves dst unchanged
   }
-  if (off === 1) sdivmod64(R[d]!, R[d + 1]!, blo, bhi, which);
-  else udivmod64(R[d]!, R[d + 1]!, blo, bhi, which);
+  if (off === 1) sdivmod64(R[d]!, R[d | 1]!, blo, bhi, which);
+  else udivmod64(R[d]!, R[d | 1]!, blo, bhi, which);
   R[d] = res[0]!;
-  R[d + 1] = res[1]!;
+  R[d | 1] = res[1]!;
 }
 
 function div32(x: number, y: number, off: number): number {
@@ -534,7 +534,7 @@ function mod32(x: number, y: number, off: number): number {
 function atomic(R: Int32Array, dv: DataView, a: number, size: number, s: number, op: number): boolean {
   const oldLo = dv.getInt32(a, true);
   const oldHi = size === 8 ? dv.getInt32(a + 4, true) : 0;
-  const slo = R[s]!, shi = size === 8 ? R[s + 1]! : 0;
+  const slo = R[s]!, shi = size === 8 ? R[s | 1]! : 0;
   let nlo = 0, nhi = 0;
   switch (op & ~1) {
     case 0x00: { nlo = (oldLo + slo) | 0; nhi = (oldHi + shi + ((nlo >>> 0) < (oldLo >>> 0) ? 1 : 0)) | 0; break; }
@@ -559,7 +559,7 @@ function atomic(R: Int32Array, dv: DataView, a: number, size: number, s: number,
   if (size === 8) dv.setInt32(a + 4, nhi, true);
   if ((op & 1) !== 0) {
     R[s] = oldLo;
-    R[s + 1] = oldHi;
+    R[s | 1] = oldHi;
   }
   return true;
 }
