@@ -346,55 +346,68 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
         p = (p + 12) | 0;
         continue;
       }
+      case 0xe5: { // OP_LD_ARRAY_LOOKUP: the same, on a plain array map, inlined (array_map_gen_lookup())
+        const pr = vm.prog!;
+        R[d] = pr.ldLo[p >> 2]!;
+        R[d | 1] = pr.ldHi[p >> 2]!;
+        a = R[4]! >>> 0;
+        if (vm.helpers[1] !== mapLookupElem || R[5] !== 0 || !((a >= sLo && a + 4 <= sHi) || vm.canRead(a, 4))) { p = (p + 8) | 0; continue; }
+        v = dv.getInt32(a, true) >>> 0;
+        R[0] = v < ops[(p + 4) | 1]! >>> 0 ? ops[(p + 4) | 2]! + v * ops[(p + 4) | 3]! : 0;
+        R[1] = 0;
+        p = (p + 12) | 0;
+        continue;
+      }
       case 0x18: { const pr = vm.prog!; R[d] = pr.ldLo[p >> 2]!; R[d | 1] = pr.ldHi[p >> 2]!; p = (p + 8) | 0; continue; }
 
       // ---- Loads: dst = *(size *)(src + off); a fault names the address as src + off ----
+      // (src + off below zero needs no test of its own: no region starts below the NULL guard.)
       case 0x61: // LDX W
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p | 1]!;
-        if (R[s | 1] !== 0 || a < 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canRead(a, 4))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 4);
+        if (R[s | 1] !== 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canRead(a, 4))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 4);
         R[d] = dv.getInt32(a, true); R[d | 1] = 0;
         p = (p + 4) | 0;
         continue;
       case 0x69: // LDX H
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p | 1]!;
-        if (R[s | 1] !== 0 || a < 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canRead(a, 2))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 2);
+        if (R[s | 1] !== 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canRead(a, 2))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 2);
         R[d] = dv.getUint16(a, true); R[d | 1] = 0;
         p = (p + 4) | 0;
         continue;
       case 0x71: // LDX B
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p | 1]!;
-        if (R[s | 1] !== 0 || a < 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canRead(a, 1))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 1);
+        if (R[s | 1] !== 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canRead(a, 1))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 1);
         R[d] = dv.getUint8(a); R[d | 1] = 0;
         p = (p + 4) | 0;
         continue;
       case 0x79: // LDX DW
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p | 1]!;
-        if (R[s | 1] !== 0 || a < 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canRead(a, 8))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 8);
+        if (R[s | 1] !== 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canRead(a, 8))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 8);
         R[d] = dv.getInt32(a, true); R[d | 1] = dv.getInt32(a + 4, true);
         p = (p + 4) | 0;
         continue;
       case 0x81: // LDX W, sign-extending
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p | 1]!;
-        if (R[s | 1] !== 0 || a < 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canRead(a, 4))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 4);
+        if (R[s | 1] !== 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canRead(a, 4))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 4);
         v = dv.getInt32(a, true); R[d] = v; R[d | 1] = v >> 31;
         p = (p + 4) | 0;
         continue;
       case 0x89: // LDX H, sign-extending
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p | 1]!;
-        if (R[s | 1] !== 0 || a < 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canRead(a, 2))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 2);
+        if (R[s | 1] !== 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canRead(a, 2))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 2);
         v = dv.getInt16(a, true); R[d] = v; R[d | 1] = v >> 31;
         p = (p + 4) | 0;
         continue;
       case 0x91: // LDX B, sign-extending
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p | 1]!;
-        if (R[s | 1] !== 0 || a < 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canRead(a, 1))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 1);
+        if (R[s | 1] !== 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canRead(a, 1))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 1);
         v = dv.getInt8(a); R[d] = v; R[d | 1] = v >> 31;
         p = (p + 4) | 0;
         continue;
@@ -402,49 +415,49 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
       // ---- Stores: *(size *)(dst + off) = imm (ST) or src (STX) ----
       case 0x62: // ST W
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canWrite(a, 4))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 4);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canWrite(a, 4))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 4);
         dv.setInt32(a, ops[p | 2]!, true);
         p = (p + 4) | 0;
         continue;
       case 0x6a: // ST H
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canWrite(a, 2))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 2);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canWrite(a, 2))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 2);
         dv.setInt16(a, ops[p | 2]!, true);
         p = (p + 4) | 0;
         continue;
       case 0x72: // ST B
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canWrite(a, 1))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 1);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canWrite(a, 1))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 1);
         dv.setInt8(a, ops[p | 2]!);
         p = (p + 4) | 0;
         continue;
       case 0x7a: // ST DW
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 8);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 8);
         v = ops[p | 2]!; dv.setInt32(a, v, true); dv.setInt32(a + 4, v >> 31, true);
         p = (p + 4) | 0;
         continue;
       case 0x63: // STX W
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canWrite(a, 4))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 4);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canWrite(a, 4))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 4);
         dv.setInt32(a, R[(w >>> 14) & 31]!, true);
         p = (p + 4) | 0;
         continue;
       case 0x6b: // STX H
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canWrite(a, 2))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 2);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canWrite(a, 2))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 2);
         dv.setInt16(a, R[(w >>> 14) & 31]!, true);
         p = (p + 4) | 0;
         continue;
       case 0x73: // STX B
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canWrite(a, 1))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 1);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canWrite(a, 1))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 1);
         dv.setInt8(a, R[(w >>> 14) & 31]!);
         p = (p + 4) | 0;
         continue;
       case 0x7b: // STX DW
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 8);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 8);
         s = (w >>> 14) & 31; dv.setInt32(a, R[s]!, true); dv.setInt32(a + 4, R[s | 1]!, true);
         p = (p + 4) | 0;
         continue;
@@ -452,7 +465,7 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
       // ---- Atomics ----
       case 0xf5: { // OP_ATOMIC_ADD64: lock *(u64 *)(dst + off) += src
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || a < 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 8);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 8);
         s = (w >>> 14) & 31;
         const lo = dv.getInt32(a, true), r = (lo + R[s]!) | 0;
         dv.setInt32(a, r, true);
@@ -463,7 +476,7 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
       case 0xc3: case 0xdb: {
         const size = ops[p | 3]!;
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || a < 0 || !vm.canWrite(a, size)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, size);
+        if (R[d | 1] !== 0 || !vm.canWrite(a, size)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, size);
         if (!atomic(R, dv, a, size, (w >>> 14) & 31, ops[p | 2]!)) return stop(vm, FAULT_BAD_INSN, p >> 2);
         p = (p + 4) | 0;
         continue;

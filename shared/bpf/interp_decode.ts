@@ -21,6 +21,7 @@ import {
   INSN_TABLE, K_ALU, K_ALU64, K_ATOMIC, K_CALL, K_CALLX, K_END, K_JA, K_JMP, K_JMP32, K_LD_IMM64, K_LDX,
   K_LDXSX, K_ST, K_STX, type InsnDesc,
 } from "./insn_table.ts";
+import { ArrayMap } from "./maps/array_map.ts";
 import { BPF_ADD, BPF_ALU64, BPF_FUNC_map_lookup_elem, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX } from "./uapi.ts";
 
 export const SLOT = 4;
@@ -59,6 +60,13 @@ export const OP_LEA_K_JGT_X = 0xf7;
 export const OP_LD_MAP_LOOKUP = 0xed;
 /** `lock *(u64 *)(rD + off) += rS` (BPF_ATOMIC | BPF_DW, imm BPF_ADD): counters in map values. */
 export const OP_ATOMIC_ADD64 = 0xf5;
+/**
+ * OP_LD_MAP_LOOKUP on a plain BPF_MAP_TYPE_ARRAY, inlined as array_map_gen_lookup()
+ * does it: index = *(u32 *)key, value = index < max_entries ? values + index * stride : NULL.
+ * The ld_imm64's second slot (op 0, never run) holds max_entries, the value area's
+ * start and the entry stride in its w1..w3; w3 of the first slot is the map's index.
+ */
+export const OP_LD_ARRAY_LOOKUP = 0xe5;
 const ATOMIC_DW = 0xdb; // BPF_STX | BPF_ATOMIC | BPF_DW
 
 /** The program's pre-decoded slots, decoded on first use and kept on the program. */
@@ -155,7 +163,13 @@ function fuse(prog: BpfProg, ops: Int32Array, n: number): void {
     } else if (a === LD_IMM64 && p.dst[i] === 1 && (p.src[i] === BPF_PSEUDO_MAP_FD || p.src[i] === BPF_PSEUDO_MAP_IDX) &&
       i + 2 < n && opAt(i + 2) === 0x85 && ops[(i + 2) * SLOT + 2] === BPF_FUNC_map_lookup_elem) {
       w3 = prog.usedMaps.findIndex((m) => m.addr === prog.ldLo[i] && prog.ldHi[i] === 0);
-      if (w3 >= 0) op = OP_LD_MAP_LOOKUP;
+      const m = w3 >= 0 ? prog.usedMaps[w3] : undefined;
+      if (m instanceof ArrayMap && !m.isPercpu) {
+        op = OP_LD_ARRAY_LOOKUP;
+        ops[(i + 1) * SLOT + 1] = m.maxEntries;
+        ops[(i + 1) * SLOT + 2] = m.valuesStart;
+        ops[(i + 1) * SLOT + 3] = m.entryStride;
+      } else if (m !== undefined) op = OP_LD_MAP_LOOKUP;
     } else if (a === ATOMIC_DW && ops[i * SLOT + 2] === BPF_ADD) op = OP_ATOMIC_ADD64;
     if (op === 0) continue;
     ops[i * SLOT] = (ops[i * SLOT]! & ~OP_MASK) | op;

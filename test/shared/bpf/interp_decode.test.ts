@@ -9,11 +9,11 @@ import { BpfKernel } from "../../../shared/bpf/bpf_kernel.ts";
 import { BpfProg } from "../../../shared/bpf/prog.ts";
 import { interpRun } from "../../../shared/bpf/interp.ts";
 import {
-  interpDecode, OP_LD_MAP_LOOKUP, OP_LEA_K, OP_LEA_K_JGT_X, OP_LEA_X, OP_ATOMIC_ADD64, OP_MASK, SLOT,
+  interpDecode, OP_LD_ARRAY_LOOKUP, OP_LD_MAP_LOOKUP, OP_LEA_K, OP_LEA_K_JGT_X, OP_LEA_X, OP_ATOMIC_ADD64, OP_MASK, SLOT,
 } from "../../../shared/bpf/interp_decode.ts";
 import { XdpFrame, runXdp } from "../../../shared/bpf/xdp.ts";
 import { FAULT_BAD_INSN, FAULT_HELPER_ARG, FAULT_READ } from "../../../shared/bpf/vm.ts";
-import { BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_XDP } from "../../../shared/bpf/uapi.ts";
+import { BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_PROG_TYPE_XDP } from "../../../shared/bpf/uapi.ts";
 
 const mk = (insns: BpfInsns) =>
   new BpfProg({ id: 99, name: "t", progType: BPF_PROG_TYPE_XDP, insns, usedMaps: [], gplCompatible: true });
@@ -123,9 +123,9 @@ describe("interpDecode() faults", () => {
 });
 
 describe("the bpf_map_lookup_elem fixup", () => {
-  function withArray(asm: (id: number) => string) {
+  function withArray(asm: (id: number) => string, mapType = BPF_MAP_TYPE_ARRAY) {
     const kernel = new BpfKernel();
-    const m = kernel.mapCreate({ mapType: BPF_MAP_TYPE_ARRAY, keySize: 4, valueSize: 8, maxEntries: 4, mapFlags: 0, name: "a" });
+    const m = kernel.mapCreate({ mapType, keySize: 4, valueSize: 8, maxEntries: 4, mapFlags: 0, name: "a" });
     if (typeof m === "number") throw new Error(`map create ${m}`);
     const res = kernel.progLoad({ progType: BPF_PROG_TYPE_XDP, insns: assemble(asm(m.id)), license: "GPL", name: "t", verify: false });
     if (res.prog === null) throw new Error(res.message);
@@ -134,8 +134,11 @@ describe("the bpf_map_lookup_elem fixup", () => {
     return { kernel, prog: res.prog, f, map: m };
   }
 
-  it("is applied, and returns what the helper returns (value pointer, NULL past max_entries)", () => {
-    for (const key of [2, 9]) {
+  it.each([
+    ["a plain array, inlined", BPF_MAP_TYPE_ARRAY, OP_LD_ARRAY_LOOKUP],
+    ["a per-CPU array, through the map's lookup", BPF_MAP_TYPE_PERCPU_ARRAY, OP_LD_MAP_LOOKUP],
+  ])("is applied on %s, and returns what the helper returns (value pointer, NULL past max_entries)", (_what, mapType, op) => {
+    for (const key of [2, 9, -1]) {
       const { kernel, prog, f, map } = withArray((id) => `
         stw [%r10-4], ${key}
         mov %r2, %r10
@@ -145,14 +148,14 @@ describe("the bpf_map_lookup_elem fixup", () => {
         jeq %r0, 0, +2
         mov %r1, 1
         lock add [%r0+0], %r1
-        exit`);
+        exit`, mapType);
       const ops = interpDecode(prog);
-      expect(ops[3 * SLOT]! & OP_MASK).toBe(OP_LD_MAP_LOOKUP);
+      expect(ops[3 * SLOT]! & OP_MASK).toBe(op);
       expect(ops[8 * SLOT]! & OP_MASK).toBe(OP_ATOMIC_ADD64);
       expect(runXdp(kernel.vm, prog, f, interpRun)).toBeGreaterThanOrEqual(0);
       const r0 = Number(kernel.vm.reg64(0));
-      expect(r0).toBe(key < 4 ? map.lookupElem(kernel.vm.stackTop - 4) : 0);
-      if (key < 4) expect(kernel.mem.dv.getBigUint64(r0, true)).toBe(1n);
+      expect(r0).toBe(key >= 0 && key < 4 ? map.lookupElem(kernel.vm.stackTop - 4) : 0);
+      if (key >= 0 && key < 4) expect(kernel.mem.dv.getBigUint64(r0, true)).toBe(1n);
     }
   });
 
