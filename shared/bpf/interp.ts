@@ -1,6 +1,6 @@
 // Reference interpreter: the oracle every faster engine is checked against.
 // Mirrors ___bpf_prog_run() in kernel/bpf/core.c (one dispatch on the opcode
-// per insn, registers in a preallocated Int32Array as lo/hi pairs) and uBPF's
+// per insn, registers as lo/hi pairs in the words before the slots) and uBPF's
 // ubpf_exec_ex(), on the pre-decoded slots of interp_decode.ts (opcode,
 // registers, jump targets and access sizes decoded once per program). Every
 // memory access is bounds-checked against the regions the program may touch
@@ -13,18 +13,24 @@ import {
 } from "./vm.ts";
 import { res, mul64, udivmod64, sdivmod64, lsh64, rsh64, arsh64, bswap16, bswap32, ugt64, sgt64 } from "./alu64.ts";
 import { BPF_FUNC_tail_call, MAX_BPF_STACK, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT } from "./uapi.ts";
-import { interpOpsOf, slotPc, BACK } from "./interp_decode.ts";
+import { interpOpsOf, slotPc, BACK, REGS } from "./interp_decode.ts";
 import { mapLookupElem } from "./helpers.ts";
 
-const R10 = 20; // index of r10's low half in vm.regs
+const R10 = 20; // index of r10's low half in the register file
 
 /**
  * Runs `prog` with r1 = (r1lo, r1hi). Returns FAULT_NONE with r0 in vm.regs[0..1],
  * or a FAULT_* kind with vm.faultPc/faultAddr set. The caller sets up regions
  * (context, packet, map values) on the VM beforehand.
+ *
+ * While the program runs its registers live in the first words of its decoded
+ * array (interp_decode.ts, REGS), beside the slots; helpers see r0..r5 in
+ * vm.regs, copied out before each call (as the JIT does), and r0 is copied
+ * to vm.regs at the end. So one program is never run from inside its own run
+ * (nothing does: helpers do not run programs).
  */
 export function interpRun(vm: BpfVm, prog: BpfProg, r1lo: number, r1hi: number): number {
-  const R = vm.regs;
+  let R = interpOpsOf(prog);
   // Every register starts at zero (as ___bpf_prog_run()'s regs[] = {}), so that even an
   // unverified program that reads one before writing it sees the same value on every engine.
   R[0] = 0; R[1] = 0; R[2] = r1lo; R[3] = r1hi; R[4] = vm.r2Init; R[5] = 0; R[6] = 0; R[7] = 0;
@@ -36,16 +42,24 @@ export function interpRun(vm: BpfVm, prog: BpfProg, r1lo: number, r1hi: number):
   if (vm.prog !== prog) vm.prog = prog; // (a store only when it changes: no write barrier per run)
   vm.budget = vm.budgetInit;
   // interpExec() returns when the program ends (-1) or when another program takes over
-  // (a tail call, or a return into a caller whose program differs): then at slot p of vm.prog.
-  let p = interpExec(vm, interpOpsOf(prog), 0);
-  while (p >= 0) p = interpExec(vm, interpOpsOf(vm.prog!), p);
+  // (a tail call, or a return into a caller whose program differs): then at slot p of
+  // vm.prog, and the registers move over to that program's array.
+  let p = interpExec(vm, R, REGS);
+  while (p >= 0) {
+    const next = interpOpsOf(vm.prog!);
+    for (let k = 0; k < 22; k++) next[k] = R[k]!;
+    R = next;
+    p = interpExec(vm, R, p);
+  }
+  vm.regs[0] = R[0]!;
+  vm.regs[1] = R[1]!;
   return vm.fault;
 }
 
-/** Runs vm.prog's slots `ops` from word index p; see interpRun(). */
+/** Runs vm.prog's slots `ops` (its registers in ops[0..21]) from word index p; see interpRun(). */
 function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
-  const R = vm.regs;
-  let p = p0 | 0; // word index of the current slot: 4 * pc
+  const R = ops; // the register file: words 0..21 (REGS)
+  let p = p0 | 0; // word index of the current slot: REGS + 4 * pc
   let budget = vm.budget;
   let dv = vm.mem.dv;
   // The packet and stack bounds, in locals: checked inline before the full region search
@@ -268,8 +282,8 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
 
       // ---- Calls and exit ----
       case 0xe4: { // OP_CALL_LOCAL: bpf-to-bpf call: push a frame; the callee gets its own 512-byte stack slice
-        if (vm.frameDepth + 1 >= MAX_CALL_FRAMES) return stop(vm, FAULT_CALL_DEPTH, p >> 2);
-        if (--budget < 0) return stop(vm, FAULT_BUDGET, p >> 2);
+        if (vm.frameDepth + 1 >= MAX_CALL_FRAMES) return stop(vm, FAULT_CALL_DEPTH, (p - REGS) >> 2);
+        if (--budget < 0) return stop(vm, FAULT_BUDGET, (p - REGS) >> 2);
         const f = vm.frameDepth;
         const sv = vm.savedRegs, base = f * 10;
         for (let k = 0; k < 10; k++) sv[base + k] = R[12 + k]!; // r6..r10
@@ -290,18 +304,22 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
             vm.prog = target;
             if (--budget < 0) return stop(vm, FAULT_BUDGET, 0);
             vm.budget = budget;
-            return 0;
+            return REGS;
           }
           p = (p + 4) | 0;
           continue;
         }
         const fn = id >= 0 ? vm.helpers[id] : undefined;
-        if (fn === undefined) return stop(vm, FAULT_BAD_HELPER, p >> 2);
-        vm.faultPc = p >> 2;
+        if (fn === undefined) return stop(vm, FAULT_BAD_HELPER, (p - REGS) >> 2);
+        vm.faultPc = (p - REGS) >> 2;
+        const VR = vm.regs;
+        for (let k = 0; k < 12; k++) VR[k] = R[k]!; // r0..r5 for the helper
         fn(vm);
+        R[0] = VR[0]!;
+        R[1] = VR[1]!;
         if (vm.fault !== FAULT_NONE) {
           if (vm.fault === FAULT_UNWIND) vm.fault = FAULT_NONE;
-          else vm.faultPc = p >> 2;
+          else vm.faultPc = (p - REGS) >> 2;
           return -1;
         }
         dv = vm.mem.dv;
@@ -335,8 +353,8 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
       // ---- ld_imm64 (value resolved at load time) ----
       case 0xed: { // OP_LD_MAP_LOOKUP: r1 = map; (r2 setup is before the ld) call bpf_map_lookup_elem
         const pr = vm.prog!, map = pr.usedMaps[ops[p | 3]!]!;
-        R[d] = pr.ldLo[p >> 2]!;
-        R[d | 1] = pr.ldHi[p >> 2]!;
+        R[d] = pr.ldLo[(p - REGS) >> 2]!;
+        R[d | 1] = pr.ldHi[(p - REGS) >> 2]!;
         a = R[4]! >>> 0;
         // Anything the helper would refuse (or another helper table) goes the plain way, to fault as it does.
         const ks = map.keySize;
@@ -348,8 +366,8 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
       }
       case 0xe5: { // OP_LD_ARRAY_LOOKUP: the same, on a plain array map, inlined (array_map_gen_lookup())
         const pr = vm.prog!;
-        R[d] = pr.ldLo[p >> 2]!;
-        R[d | 1] = pr.ldHi[p >> 2]!;
+        R[d] = pr.ldLo[(p - REGS) >> 2]!;
+        R[d | 1] = pr.ldHi[(p - REGS) >> 2]!;
         a = R[4]! >>> 0;
         if (vm.helpers[1] !== mapLookupElem || R[5] !== 0 || !((a >= sLo && a + 4 <= sHi) || vm.canRead(a, 4))) { p = (p + 8) | 0; continue; }
         v = dv.getInt32(a, true) >>> 0;
@@ -358,56 +376,56 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
         p = (p + 12) | 0;
         continue;
       }
-      case 0x18: { const pr = vm.prog!; R[d] = pr.ldLo[p >> 2]!; R[d | 1] = pr.ldHi[p >> 2]!; p = (p + 8) | 0; continue; }
+      case 0x18: { const pr = vm.prog!; R[d] = pr.ldLo[(p - REGS) >> 2]!; R[d | 1] = pr.ldHi[(p - REGS) >> 2]!; p = (p + 8) | 0; continue; }
 
       // ---- Loads: dst = *(size *)(src + off); a fault names the address as src + off ----
       // (src + off below zero needs no test of its own: no region starts below the NULL guard.)
       case 0x61: // LDX W
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p | 1]!;
-        if (R[s | 1] !== 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canRead(a, 4))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 4);
+        if (R[s | 1] !== 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canRead(a, 4))) return stopAt(vm, FAULT_READ, (p - REGS) >> 2, R[s]! + ops[p | 1]!, 4);
         R[d] = dv.getInt32(a, true); R[d | 1] = 0;
         p = (p + 4) | 0;
         continue;
       case 0x69: // LDX H
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p | 1]!;
-        if (R[s | 1] !== 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canRead(a, 2))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 2);
+        if (R[s | 1] !== 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canRead(a, 2))) return stopAt(vm, FAULT_READ, (p - REGS) >> 2, R[s]! + ops[p | 1]!, 2);
         R[d] = dv.getUint16(a, true); R[d | 1] = 0;
         p = (p + 4) | 0;
         continue;
       case 0x71: // LDX B
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p | 1]!;
-        if (R[s | 1] !== 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canRead(a, 1))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 1);
+        if (R[s | 1] !== 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canRead(a, 1))) return stopAt(vm, FAULT_READ, (p - REGS) >> 2, R[s]! + ops[p | 1]!, 1);
         R[d] = dv.getUint8(a); R[d | 1] = 0;
         p = (p + 4) | 0;
         continue;
       case 0x79: // LDX DW
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p | 1]!;
-        if (R[s | 1] !== 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canRead(a, 8))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 8);
+        if (R[s | 1] !== 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canRead(a, 8))) return stopAt(vm, FAULT_READ, (p - REGS) >> 2, R[s]! + ops[p | 1]!, 8);
         R[d] = dv.getInt32(a, true); R[d | 1] = dv.getInt32(a + 4, true);
         p = (p + 4) | 0;
         continue;
       case 0x81: // LDX W, sign-extending
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p | 1]!;
-        if (R[s | 1] !== 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canRead(a, 4))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 4);
+        if (R[s | 1] !== 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canRead(a, 4))) return stopAt(vm, FAULT_READ, (p - REGS) >> 2, R[s]! + ops[p | 1]!, 4);
         v = dv.getInt32(a, true); R[d] = v; R[d | 1] = v >> 31;
         p = (p + 4) | 0;
         continue;
       case 0x89: // LDX H, sign-extending
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p | 1]!;
-        if (R[s | 1] !== 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canRead(a, 2))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 2);
+        if (R[s | 1] !== 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canRead(a, 2))) return stopAt(vm, FAULT_READ, (p - REGS) >> 2, R[s]! + ops[p | 1]!, 2);
         v = dv.getInt16(a, true); R[d] = v; R[d | 1] = v >> 31;
         p = (p + 4) | 0;
         continue;
       case 0x91: // LDX B, sign-extending
         s = (w >>> 14) & 31;
         a = (R[s]! >>> 0) + ops[p | 1]!;
-        if (R[s | 1] !== 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canRead(a, 1))) return stopAt(vm, FAULT_READ, p >> 2, R[s]! + ops[p | 1]!, 1);
+        if (R[s | 1] !== 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canRead(a, 1))) return stopAt(vm, FAULT_READ, (p - REGS) >> 2, R[s]! + ops[p | 1]!, 1);
         v = dv.getInt8(a); R[d] = v; R[d | 1] = v >> 31;
         p = (p + 4) | 0;
         continue;
@@ -415,49 +433,49 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
       // ---- Stores: *(size *)(dst + off) = imm (ST) or src (STX) ----
       case 0x62: // ST W
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canWrite(a, 4))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 4);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canWrite(a, 4))) return stopAt(vm, FAULT_WRITE, (p - REGS) >> 2, R[d]! + ops[p | 1]!, 4);
         dv.setInt32(a, ops[p | 2]!, true);
         p = (p + 4) | 0;
         continue;
       case 0x6a: // ST H
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canWrite(a, 2))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 2);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canWrite(a, 2))) return stopAt(vm, FAULT_WRITE, (p - REGS) >> 2, R[d]! + ops[p | 1]!, 2);
         dv.setInt16(a, ops[p | 2]!, true);
         p = (p + 4) | 0;
         continue;
       case 0x72: // ST B
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canWrite(a, 1))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 1);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canWrite(a, 1))) return stopAt(vm, FAULT_WRITE, (p - REGS) >> 2, R[d]! + ops[p | 1]!, 1);
         dv.setInt8(a, ops[p | 2]!);
         p = (p + 4) | 0;
         continue;
       case 0x7a: // ST DW
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 8);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, (p - REGS) >> 2, R[d]! + ops[p | 1]!, 8);
         v = ops[p | 2]!; dv.setInt32(a, v, true); dv.setInt32(a + 4, v >> 31, true);
         p = (p + 4) | 0;
         continue;
       case 0x63: // STX W
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canWrite(a, 4))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 4);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 4 <= pHi) || (a >= sLo && a + 4 <= sHi) || vm.canWrite(a, 4))) return stopAt(vm, FAULT_WRITE, (p - REGS) >> 2, R[d]! + ops[p | 1]!, 4);
         dv.setInt32(a, R[(w >>> 14) & 31]!, true);
         p = (p + 4) | 0;
         continue;
       case 0x6b: // STX H
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canWrite(a, 2))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 2);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 2 <= pHi) || (a >= sLo && a + 2 <= sHi) || vm.canWrite(a, 2))) return stopAt(vm, FAULT_WRITE, (p - REGS) >> 2, R[d]! + ops[p | 1]!, 2);
         dv.setInt16(a, R[(w >>> 14) & 31]!, true);
         p = (p + 4) | 0;
         continue;
       case 0x73: // STX B
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canWrite(a, 1))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 1);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 1 <= pHi) || (a >= sLo && a + 1 <= sHi) || vm.canWrite(a, 1))) return stopAt(vm, FAULT_WRITE, (p - REGS) >> 2, R[d]! + ops[p | 1]!, 1);
         dv.setInt8(a, R[(w >>> 14) & 31]!);
         p = (p + 4) | 0;
         continue;
       case 0x7b: // STX DW
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 8);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, (p - REGS) >> 2, R[d]! + ops[p | 1]!, 8);
         s = (w >>> 14) & 31; dv.setInt32(a, R[s]!, true); dv.setInt32(a + 4, R[s | 1]!, true);
         p = (p + 4) | 0;
         continue;
@@ -465,7 +483,7 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
       // ---- Atomics ----
       case 0xf5: { // OP_ATOMIC_ADD64: lock *(u64 *)(dst + off) += src
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, 8);
+        if (R[d | 1] !== 0 || !((a >= pLo && a + 8 <= pHi) || (a >= sLo && a + 8 <= sHi) || vm.canWrite(a, 8))) return stopAt(vm, FAULT_WRITE, (p - REGS) >> 2, R[d]! + ops[p | 1]!, 8);
         s = (w >>> 14) & 31;
         const lo = dv.getInt32(a, true), r = (lo + R[s]!) | 0;
         dv.setInt32(a, r, true);
@@ -476,8 +494,8 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
       case 0xc3: case 0xdb: {
         const size = ops[p | 3]!;
         a = (R[d]! >>> 0) + ops[p | 1]!;
-        if (R[d | 1] !== 0 || !vm.canWrite(a, size)) return stopAt(vm, FAULT_WRITE, p >> 2, R[d]! + ops[p | 1]!, size);
-        if (!atomic(R, dv, a, size, (w >>> 14) & 31, ops[p | 2]!)) return stop(vm, FAULT_BAD_INSN, p >> 2);
+        if (R[d | 1] !== 0 || !vm.canWrite(a, size)) return stopAt(vm, FAULT_WRITE, (p - REGS) >> 2, R[d]! + ops[p | 1]!, size);
+        if (!atomic(R, dv, a, size, (w >>> 14) & 31, ops[p | 2]!)) return stop(vm, FAULT_BAD_INSN, (p - REGS) >> 2);
         p = (p + 4) | 0;
         continue;
       }

@@ -1,11 +1,12 @@
 // The interpreter's form of a program: every insn pre-decoded once into a
-// 4-word slot of one Int32Array (kernel counterpart: the interpreter's
-// jumptable dispatch in ___bpf_prog_run(), which decodes opcode, registers
-// and offsets on every step; here that work is done once per program, as
-// bpf_prog_select_runtime() picks prog->bpf_func once). Slot layout:
+// 4-word slot of one Int32Array, after the register file it runs on (REGS
+// below). Kernel counterpart: the interpreter's jumptable dispatch in
+// ___bpf_prog_run(), which decodes opcode, registers and offsets on every
+// step; here that work is done once per program, as bpf_prog_select_runtime()
+// picks prog->bpf_func once. Slot layout:
 //
 //   w0  op | dst*2 << 9 | src*2 << 14 | BACK (bit 19: a taken jump goes backwards)
-//   w1  off; for jumps and bpf-to-bpf calls the target slot's word index (4 * pc)
+//   w1  off; for jumps and bpf-to-bpf calls the target slot's word index (REGS + 4 * pc)
 //   w2  imm (shift counts already masked to the operand width)
 //   w3  K-form jumps: the high half of the sign-extended imm; loads/stores: access size
 //
@@ -25,6 +26,14 @@ import { ArrayMap } from "./maps/array_map.ts";
 import { BPF_ADD, BPF_ALU64, BPF_FUNC_map_lookup_elem, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX } from "./uapi.ts";
 
 export const SLOT = 4;
+/**
+ * Words 0..21 of the array are the interpreter's register file while the program runs
+ * (r0..r10 as lo/hi pairs, the layout of BpfVm.regs; 22..23 pad), so that registers and
+ * slots share one typed array; the slot of pc i starts at word REGS + SLOT * i.
+ */
+export const REGS = 24;
+/** Word index of pc's slot. */
+export const slotOf = (pc: number): number => REGS + pc * SLOT;
 export const OP_MASK = 0xff;
 export const D_SHIFT = 9;
 export const S_SHIFT = 14;
@@ -85,10 +94,10 @@ export function interpDecode(prog: BpfProg): Int32Array {
     const t = i + rel + 1;
     if ((t < 0 || t >= n) && !badTargets.includes(t)) badTargets.push(t);
   }
-  const ops = new Int32Array((n + 1 + badTargets.length) * SLOT);
+  const ops = new Int32Array(slotOf(n + 1 + badTargets.length));
   for (let k = 0; k < badTargets.length; k++) {
-    ops[(n + 1 + k) * SLOT] = OP_BAD_TARGET;
-    ops[(n + 1 + k) * SLOT + 1] = badTargets[k]!;
+    ops[slotOf(n + 1 + k)] = OP_BAD_TARGET;
+    ops[slotOf(n + 1 + k) + 1] = badTargets[k]!;
   }
   for (let i = 0; i < n; i++) {
     const c = p.code[i]!, desc = INSN_TABLE[c];
@@ -137,9 +146,9 @@ export function interpDecode(prog: BpfProg): Int32Array {
     if (rel !== null && op !== 0) {
       const t = i + rel + 1;
       back = rel < 0 ? BACK : 0;
-      w1 = t >= 0 && t < n ? t * SLOT : (n + 1 + badTargets.indexOf(t)) * SLOT;
+      w1 = t >= 0 && t < n ? slotOf(t) : slotOf(n + 1 + badTargets.indexOf(t));
     }
-    const b = i * SLOT;
+    const b = slotOf(i);
     ops[b] = op | ((dst << 1) << D_SHIFT) | ((src << 1) << S_SHIFT) | back;
     ops[b + 1] = w1;
     ops[b + 2] = w2;
@@ -151,29 +160,29 @@ export function interpDecode(prog: BpfProg): Int32Array {
 
 /** Marks the first slot of each superinstruction and fixup pattern (see OP_LEA_* and below). */
 function fuse(prog: BpfProg, ops: Int32Array, n: number): void {
-  const opAt = (i: number) => ops[i * SLOT]! & OP_MASK;
-  const dstAt = (i: number) => (ops[i * SLOT]! >>> D_SHIFT) & REG_MASK;
+  const opAt = (i: number) => ops[slotOf(i)]! & OP_MASK;
+  const dstAt = (i: number) => (ops[slotOf(i)]! >>> D_SHIFT) & REG_MASK;
   const p = prog.insns;
   for (let i = 0; i < n; i++) {
     const a = opAt(i), b = i + 1 < n ? opAt(i + 1) : 0;
-    let op = 0, w3 = ops[i * SLOT + 3]!;
+    let op = 0, w3 = ops[slotOf(i) + 3]!;
     if (a === 0xbf && dstAt(i + 1) === dstAt(i)) {
       if (b === 0x07) op = i + 2 < n && opAt(i + 2) === 0x2d && dstAt(i + 2) === dstAt(i) ? OP_LEA_K_JGT_X : OP_LEA_K;
       else if (b === 0x0f) op = OP_LEA_X;
     } else if (a === LD_IMM64 && p.dst[i] === 1 && (p.src[i] === BPF_PSEUDO_MAP_FD || p.src[i] === BPF_PSEUDO_MAP_IDX) &&
-      i + 2 < n && opAt(i + 2) === 0x85 && ops[(i + 2) * SLOT + 2] === BPF_FUNC_map_lookup_elem) {
+      i + 2 < n && opAt(i + 2) === 0x85 && ops[slotOf(i + 2) + 2] === BPF_FUNC_map_lookup_elem) {
       w3 = prog.usedMaps.findIndex((m) => m.addr === prog.ldLo[i] && prog.ldHi[i] === 0);
       const m = w3 >= 0 ? prog.usedMaps[w3] : undefined;
       if (m instanceof ArrayMap && !m.isPercpu) {
         op = OP_LD_ARRAY_LOOKUP;
-        ops[(i + 1) * SLOT + 1] = m.maxEntries;
-        ops[(i + 1) * SLOT + 2] = m.valuesStart;
-        ops[(i + 1) * SLOT + 3] = m.entryStride;
+        ops[slotOf(i + 1) + 1] = m.maxEntries;
+        ops[slotOf(i + 1) + 2] = m.valuesStart;
+        ops[slotOf(i + 1) + 3] = m.entryStride;
       } else if (m !== undefined) op = OP_LD_MAP_LOOKUP;
-    } else if (a === ATOMIC_DW && ops[i * SLOT + 2] === BPF_ADD) op = OP_ATOMIC_ADD64;
+    } else if (a === ATOMIC_DW && ops[slotOf(i) + 2] === BPF_ADD) op = OP_ATOMIC_ADD64;
     if (op === 0) continue;
-    ops[i * SLOT] = (ops[i * SLOT]! & ~OP_MASK) | op;
-    ops[i * SLOT + 3] = w3;
+    ops[slotOf(i)] = (ops[slotOf(i)]! & ~OP_MASK) | op;
+    ops[slotOf(i) + 3] = w3;
   }
 }
 
@@ -190,5 +199,5 @@ function targetRel(desc: InsnDesc | undefined, src: number, off: number, imm: nu
 
 /** The pc a slot index names (sentinels name their out-of-program target). */
 export function slotPc(ops: Int32Array, t: number): number {
-  return (ops[t]! & OP_MASK) === OP_BAD_TARGET ? ops[t + 1]! : t / SLOT;
+  return (ops[t]! & OP_MASK) === OP_BAD_TARGET ? ops[t + 1]! : (t - REGS) / SLOT;
 }

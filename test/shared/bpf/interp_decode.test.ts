@@ -9,7 +9,7 @@ import { BpfKernel } from "../../../shared/bpf/bpf_kernel.ts";
 import { BpfProg } from "../../../shared/bpf/prog.ts";
 import { interpRun } from "../../../shared/bpf/interp.ts";
 import {
-  interpDecode, OP_LD_ARRAY_LOOKUP, OP_LD_MAP_LOOKUP, OP_LEA_K, OP_LEA_K_JGT_X, OP_LEA_X, OP_ATOMIC_ADD64, OP_MASK, SLOT,
+  interpDecode, OP_LD_ARRAY_LOOKUP, OP_LD_MAP_LOOKUP, OP_LEA_K, OP_LEA_K_JGT_X, OP_LEA_X, OP_ATOMIC_ADD64, OP_MASK, slotOf,
 } from "../../../shared/bpf/interp_decode.ts";
 import { XdpFrame, runXdp } from "../../../shared/bpf/xdp.ts";
 import { FAULT_BAD_INSN, FAULT_HELPER_ARG, FAULT_READ } from "../../../shared/bpf/vm.ts";
@@ -29,7 +29,7 @@ function run(asm: string): { fault: number; pc: number; r0: bigint } {
 
 const opsOf = (asm: string) => {
   const ops = interpDecode(mk(assemble(asm)));
-  return (pc: number) => ops[pc * SLOT]! & OP_MASK;
+  return (pc: number) => ops[slotOf(pc)]! & OP_MASK;
 };
 
 describe("interpDecode() superinstructions", () => {
@@ -150,8 +150,8 @@ describe("the bpf_map_lookup_elem fixup", () => {
         lock add [%r0+0], %r1
         exit`, mapType);
       const ops = interpDecode(prog);
-      expect(ops[3 * SLOT]! & OP_MASK).toBe(op);
-      expect(ops[8 * SLOT]! & OP_MASK).toBe(OP_ATOMIC_ADD64);
+      expect(ops[slotOf(3)]! & OP_MASK).toBe(op);
+      expect(ops[slotOf(8)]! & OP_MASK).toBe(OP_ATOMIC_ADD64);
       expect(runXdp(kernel.vm, prog, f, interpRun)).toBeGreaterThanOrEqual(0);
       const r0 = Number(kernel.vm.reg64(0));
       expect(r0).toBe(key >= 0 && key < 4 ? map.lookupElem(kernel.vm.stackTop - 4) : 0);
