@@ -351,7 +351,7 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
       }
 
       // ---- ld_imm64 (value resolved at load time) ----
-      case 0xed: { // OP_LD_MAP_LOOKUP: r1 = map; (r2 setup is before the ld) call bpf_map_lookup_elem
+      case 0xed: case 0xe5: { // OP_LD_MAP_LOOKUP / OP_LD_ARRAY_LOOKUP: r1 = map; (r2 set before) call bpf_map_lookup_elem
         const pr = vm.prog!, map = pr.usedMaps[ops[p | 3]!]!;
         R[d] = pr.ldLo[(p - REGS) >> 2]!;
         R[d | 1] = pr.ldHi[(p - REGS) >> 2]!;
@@ -359,19 +359,10 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
         // Anything the helper would refuse (or another helper table) goes the plain way, to fault as it does.
         const ks = map.keySize;
         if (vm.helpers[1] !== mapLookupElem || R[5] !== 0 || !((a >= sLo && a + ks <= sHi) || vm.canRead(a, ks))) { p = (p + 8) | 0; continue; }
-        R[0] = map.lookupElem(a);
-        R[1] = 0;
-        p = (p + 12) | 0;
-        continue;
-      }
-      case 0xe5: { // OP_LD_ARRAY_LOOKUP: the same, on a plain array map, inlined (array_map_gen_lookup())
-        const pr = vm.prog!;
-        R[d] = pr.ldLo[(p - REGS) >> 2]!;
-        R[d | 1] = pr.ldHi[(p - REGS) >> 2]!;
-        a = R[4]! >>> 0;
-        if (vm.helpers[1] !== mapLookupElem || R[5] !== 0 || !((a >= sLo && a + 4 <= sHi) || vm.canRead(a, 4))) { p = (p + 8) | 0; continue; }
-        v = dv.getInt32(a, true) >>> 0;
-        R[0] = v < ops[(p + 4) | 1]! >>> 0 ? ops[(p + 4) | 2]! + v * ops[(p + 4) | 3]! : 0;
+        if ((w & 0xff) === 0xe5) { // inlined as array_map_gen_lookup(); the ld_imm64's second slot holds the array's layout
+          v = dv.getInt32(a, true) >>> 0;
+          R[0] = v < ops[(p + 4) | 1]! >>> 0 ? ops[(p + 4) | 2]! + v * ops[(p + 4) | 3]! : 0;
+        } else R[0] = map.lookupElem(a);
         R[1] = 0;
         p = (p + 12) | 0;
         continue;

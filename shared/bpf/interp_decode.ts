@@ -22,7 +22,7 @@ import {
   INSN_TABLE, K_ALU, K_ALU64, K_ATOMIC, K_CALL, K_CALLX, K_END, K_JA, K_JMP, K_JMP32, K_LD_IMM64, K_LDX,
   K_LDXSX, K_ST, K_STX, type InsnDesc,
 } from "./insn_table.ts";
-import { ArrayMap } from "./maps/array_map.ts";
+import { hasGenLookup } from "./maps/array_map.ts";
 import { BPF_ADD, BPF_ALU64, BPF_FUNC_map_lookup_elem, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX } from "./uapi.ts";
 
 export const SLOT = 4;
@@ -173,7 +173,7 @@ function fuse(prog: BpfProg, ops: Int32Array, n: number): void {
       i + 2 < n && opAt(i + 2) === 0x85 && ops[slotOf(i + 2) + 2] === BPF_FUNC_map_lookup_elem) {
       w3 = prog.usedMaps.findIndex((m) => m.addr === prog.ldLo[i] && prog.ldHi[i] === 0);
       const m = w3 >= 0 ? prog.usedMaps[w3] : undefined;
-      if (m instanceof ArrayMap && !m.isPercpu) {
+      if (hasGenLookup(m)) {
         op = OP_LD_ARRAY_LOOKUP;
         ops[slotOf(i + 1) + 1] = m.maxEntries;
         ops[slotOf(i + 1) + 2] = m.valuesStart;

@@ -43,8 +43,7 @@ const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length
 
 for (const engine of engines) {
   // Both engines run the same repeat count as the kernel: the same warm-up share in every figure.
-  const rep = repeat;
-  console.log(`engine ${engine}, repeat ${rep}, ${rounds} rounds (medians), 64-byte IPv4/UDP packet, node ${process.version}`);
+  console.log(`engine ${engine}, repeat ${repeat}, ${rounds} rounds (medians), 64-byte IPv4/UDP packet, node ${process.version}`);
   console.log("program   vxo ns/run   kernel ns/run   ratio vxo/kernel (median of the rounds' ratios, min-max)");
   for (const [name, obj] of progs) {
     const objPath = path.join(PROGRAMS_DIR, obj);
@@ -53,10 +52,10 @@ for (const engine of engines) {
     const pktBytes = readFileSync(pkt);
     const ours: number[] = [], theirs: number[] = [];
     for (let r = 0; r < rounds; r++) {
-      const v = await execa("node", [VXO_BIN, "prog", "run", objPath, "--data-in", pkt, "--repeat", String(rep), "--engine", engine, "--json"]);
+      const v = await execa("node", [VXO_BIN, "prog", "run", objPath, "--data-in", pkt, "--repeat", String(repeat), "--engine", engine, "--json"]);
       ours.push(JSON.parse(v.stdout).durationNs);
       if (ko !== null) {
-        const k = await ko.run(kprog, pktBytes, rep);
+        const k = await ko.run(kprog, pktBytes, repeat);
         theirs.push(k.durationNs);
       }
     }
@@ -93,12 +92,15 @@ for (const [name, obj] of progs) {
   const frames: XdpFrame[] = [];
   for (let i = 0; i < 64; i++) frames.push(new XdpFrame(vm));
   const verdicts = new Uint32Array(64);
+  const refill = () => {
+    for (const f of frames) {
+      f.prepare(vm, frame.length, 1, 0);
+      vm.mem.u8.set(frame, f.dataAddr());
+    }
+  };
   // Untimed warm-up (compiling the program, V8 tiering the batch loop), so that the GC column
   // counts what the steady-state batch path does.
-  for (const f of frames) {
-    f.prepare(vm, frame.length, 1, 0);
-    vm.mem.u8.set(frame, f.dataAddr());
-  }
+  refill();
   for (let i = 0; i < 200000; i++) runXdpBatch(vm, prog, frames, 1 + (i & 63), verdicts);
   for (const size of [1, 16, 64]) {
     const calls = Math.floor(batchPackets / size);
@@ -106,10 +108,7 @@ for (const [name, obj] of progs) {
     let gcSeen = 0;
     for (let r = 0; r < rounds; r++) {
       // Fresh packets each round (xdp2 swaps MACs in place, so every run rewrites them anyway).
-      for (const f of frames) {
-        f.prepare(vm, frame.length, 1, 0);
-        vm.mem.u8.set(frame, f.dataAddr());
-      }
+      refill();
       await tick();
       const g0 = gcs;
       const t0 = process.hrtime.bigint();

@@ -14,7 +14,7 @@
 import type { BpfProg } from "../prog.ts";
 import { LD_IMM64 } from "../prog.ts";
 import type { BpfMap } from "../map.ts";
-import { ArrayMap } from "../maps/array_map.ts";
+import { hasGenLookup } from "../maps/array_map.ts";
 import {
   FAULT_BAD_INSN, FAULT_BUDGET, FAULT_CALL_DEPTH, FAULT_HELPER_ARG, FAULT_READ, FAULT_WRITE,
 } from "../vm.ts";
@@ -472,7 +472,7 @@ export class FuncCompiler {
       return;
     }
     const m = this.mapIn[1];
-    if (imm === BPF_FUNC_map_lookup_elem && m !== null && m instanceof ArrayMap && !m.isPercpu &&
+    if (imm === BPF_FUNC_map_lookup_elem && hasGenLookup(m) &&
         this.t.mapRegions.some((r) => r.lo === m.valuesStart)) {
       // Inlined array_map_lookup_elem(): index = *(u32 *)r2; r0 = index < max_entries ? &values[index] : NULL
       this.check(2, 0, m.keySize, false, pc, FAULT_HELPER_ARG, FA_U32);

@@ -5,7 +5,7 @@
 // Layout in BpfMemory: one value area, entry i at valuesStart + i * stride with
 // stride = round_up(value_size, 8); per-CPU arrays keep nCpus slots per entry
 // (entry i, cpu c at valuesStart + (i * nCpus + c) * stride).
-import type { BpfMapAttr, BpfMapEnv } from "../map.ts";
+import type { BpfMap, BpfMapAttr, BpfMapEnv } from "../map.ts";
 import { E2BIG, EEXIST, EINVAL, ENOENT, EPERM } from "../../errno.ts";
 import {
   BPF_EXIST, BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NUMA_NODE, BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY,
@@ -183,6 +183,15 @@ export class ArrayMap extends MapBase {
  * array_map_get_next_key(): indexes in order; no key or an out-of-range key gives
  * index 0, the last index gives -ENOENT. Shared by every array-indexed type.
  */
+/**
+ * True for the maps whose lookup an engine may inline (the kernel's map_gen_lookup:
+ * array_map_gen_lookup() on plain arrays): index = *(u32 *)key, value =
+ * index < max_entries ? valuesStart + index * entryStride : NULL.
+ */
+export function hasGenLookup(m: BpfMap | null | undefined): m is ArrayMap {
+  return m instanceof ArrayMap && !m.isPercpu;
+}
+
 export function arrayGetNextKey(maxEntries: number, key: Uint8Array | null, next: Uint8Array): number {
   const index = key === null ? 0xffffffff : readU32(key, 0);
   if (index >= maxEntries) {
