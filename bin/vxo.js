@@ -3,5 +3,5 @@
 import { register } from "tsx/esm/api";
 
 register();
-const { main } = await import("../shared/cli/vxo.ts");
+const { main } = await import("../cli/vxo.ts");
 process.exitCode = await main(process.argv);

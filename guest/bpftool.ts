@@ -2,12 +2,10 @@
 // delete|getnext` inside the guest (tools/bpf/bpftool/prog.c, map.c): plain and
 // -j JSON output, "Error: ..." messages. Offloaded maps are answered by the
 // device (bpf_map_offload_lookup_elem() and friends in kernel/bpf/offload.c).
-import type { BpfMap } from "../shared/bpf/map.ts";
-import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, MAP_TYPE_NAMES } from "../shared/bpf/uapi.ts";
-import { dumpXlated } from "../shared/bpf/disasm.ts";
-import {
-  VIRTIO_NET_CTRL_BPF_MAP_DELETE, VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, VIRTIO_NET_CTRL_BPF_MAP_UPDATE,
-} from "../shared/proto/messages.ts";
+import type { BpfMap } from "../shared/bpf/maps/map.ts";
+import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, MAP_TYPE_NAMES } from "../shared/bpf/isa/uapi.ts";
+import { dumpXlated } from "../shared/bpf/isa/disasm.ts";
+import { VIRTIO_NET_CTRL_BPF_MAP_DELETE, VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, VIRTIO_NET_CTRL_BPF_MAP_UPDATE } from "../shared/virtio/virtio_net.ts";
 import { ENOENT, strerror } from "../shared/errno.ts";
 import type { GuestKernel } from "./netdev.ts";
 import type { VirtioNetDriver } from "./virtio_net.ts";

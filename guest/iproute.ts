@@ -1,9 +1,9 @@
 // `ip link set dev eth0 xdp*|off` and `ip link show` inside the guest, with
 // iproute2's flags, output and error wording (ip/iplink_xdp.c xdp_parse() and
 // xdp_dump(); lib/libnetlink.c prints extack as "Error: <msg>.").
-import { openObject, type BpfObjectSpec, type BpfProgSpec } from "../shared/bpf/object.ts";
-import { loadObject } from "../shared/bpf/libbpf.ts";
-import { XDP_FLAGS_DRV_MODE, XDP_FLAGS_HW_MODE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST } from "../shared/bpf/uapi.ts";
+import { openObject, type BpfObjectSpec, type BpfProgSpec } from "../shared/bpf/libbpf/object.ts";
+import { loadObject } from "../shared/bpf/libbpf/libbpf.ts";
+import { XDP_FLAGS_DRV_MODE, XDP_FLAGS_HW_MODE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST } from "../shared/bpf/isa/uapi.ts";
 import { ENOENT, KernelError } from "../shared/errno.ts";
 import { ExtackError, XDP_ATTACHED_MULTI, type GuestKernel, type XdpMode } from "./netdev.ts";
 import { xdpOffloadAttach, xdpOffloadDetach } from "./xdp_offload.ts";

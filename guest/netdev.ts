@@ -3,10 +3,10 @@
 // attach slots of net/core/dev.c (dev_xdp_attach(): SKB, DRV, HW modes), and
 // the bookkeeping of which guest maps/programs live on the device
 // (struct bpf_offloaded_map / bpf_prog_offload in kernel/bpf/offload.c).
-import { BpfKernel } from "../shared/bpf/bpf_kernel.ts";
-import type { BpfMap } from "../shared/bpf/map.ts";
+import { BpfKernel } from "../shared/bpf/syscall.ts";
+import type { BpfMap } from "../shared/bpf/maps/map.ts";
 import { EBUSY, EEXIST, EINVAL, KernelError } from "../shared/errno.ts";
-import { XDP_FLAGS_REPLACE, XDP_FLAGS_UPDATE_IF_NOEXIST } from "../shared/bpf/uapi.ts";
+import { XDP_FLAGS_REPLACE, XDP_FLAGS_UPDATE_IF_NOEXIST } from "../shared/bpf/isa/uapi.ts";
 
 /** XDP_ATTACHED_* (include/uapi/linux/if_link.h). */
 export const XDP_ATTACHED_NONE = 0;

@@ -2,10 +2,8 @@
 // device and control-virtqueue commands (virtnet_send_command() in
 // drivers/net/virtio_net.c): class + command + data out, ack + result in.
 import { connect, type Channel } from "../shared/proto/channel.ts";
-import {
-  CTRL_BPF_CMDS, MSG, VIRTIO_NET_CTRL_BPF, VIRTIO_NET_F_XDP_OFFLOAD, VIRTIO_NET_OK, VXO_PROTO_VERSION, featureBit,
-  type CtrlBpfCmd, type CtrlReq, type CtrlRes, type OffloadCaps,
-} from "../shared/proto/messages.ts";
+import { CTRL_BPF_CMDS, MSG, VXO_PROTO_VERSION, type CtrlBpfCmd, type CtrlReq, type CtrlRes, type OffloadCaps } from "../shared/proto/messages.ts";
+import { VIRTIO_NET_CTRL_BPF, VIRTIO_NET_F_XDP_OFFLOAD, VIRTIO_NET_OK, featureBit } from "../shared/virtio/virtio_net.ts";
 import { validate, type Schema } from "../shared/proto/schema.ts";
 import { EIO, EPROTO, KernelError } from "../shared/errno.ts";
 

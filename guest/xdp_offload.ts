@@ -4,16 +4,13 @@
 // Mirrors the RFC's setup() callback and XDP_SETUP_PROG_HW in virtio_net, and
 // bpf_map_offload_map_alloc() in kernel/bpf/offload.c. Nothing stays half
 // created: a failure at any step frees what the steps before it made.
-import type { BpfObjectSpec, BpfProgSpec } from "../shared/bpf/object.ts";
-import type { BpfMapAttr } from "../shared/bpf/map.ts";
+import type { BpfObjectSpec, BpfProgSpec } from "../shared/bpf/libbpf/object.ts";
+import type { BpfMapAttr } from "../shared/bpf/maps/map.ts";
 import {
   BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_PROG_TYPE_XDP, MAP_TYPE_NAMES, XDP_FLAGS_HW_MODE,
-} from "../shared/bpf/uapi.ts";
-import {
-  VIRTIO_NET_CTRL_BPF_MAP_CREATE, VIRTIO_NET_CTRL_BPF_MAP_FREE, VIRTIO_NET_CTRL_BPF_MAP_UPDATE, VIRTIO_NET_CTRL_BPF_PROG_ATTACH,
-  VIRTIO_NET_CTRL_BPF_PROG_DETACH, VIRTIO_NET_CTRL_BPF_PROG_FREE, VIRTIO_NET_CTRL_BPF_PROG_LOAD,
-} from "../shared/proto/messages.ts";
-import { OFFLOADABLE_MAP_TYPES, checkGuestAllowlist, checkMapCaps, checkProgCaps, progNeeds } from "../shared/proto/caps.ts";
+} from "../shared/bpf/isa/uapi.ts";
+import { VIRTIO_NET_CTRL_BPF_MAP_CREATE, VIRTIO_NET_CTRL_BPF_MAP_FREE, VIRTIO_NET_CTRL_BPF_MAP_UPDATE, VIRTIO_NET_CTRL_BPF_PROG_ATTACH, VIRTIO_NET_CTRL_BPF_PROG_DETACH, VIRTIO_NET_CTRL_BPF_PROG_FREE, VIRTIO_NET_CTRL_BPF_PROG_LOAD } from "../shared/virtio/virtio_net.ts";
+import { OFFLOADABLE_MAP_TYPES, checkGuestAllowlist, checkMapCaps, checkProgCaps, progNeeds } from "../shared/bpf/offload/caps.ts";
 import { EINVAL, EOPNOTSUPP, KernelError, errnoName, strerror } from "../shared/errno.ts";
 import type { VirtioNetDriver } from "./virtio_net.ts";
 import { ExtackError, type GuestKernel, type XdpSlot } from "./netdev.ts";

@@ -3,10 +3,11 @@
 // libbpf on the host (bpf_create_map / bpf_prog_load / tap attach), with the
 // host kernel's second verification pass and netdevsim-style ownership.
 import type { Channel } from "../shared/proto/channel.ts";
-import { MSG, VXO_PROTO_VERSION, VIRTIO_NET_F_XDP_OFFLOAD, featureBit, type OffloadCaps } from "../shared/proto/messages.ts";
-import { checkMapCaps, checkProgCaps, progNeeds } from "../shared/proto/caps.ts";
-import { BpfInsns, BPF_INSN_SZ } from "../shared/bpf/insn.ts";
-import { BPF_PROG_TYPE_XDP } from "../shared/bpf/uapi.ts";
+import { MSG, VXO_PROTO_VERSION, type OffloadCaps } from "../shared/proto/messages.ts";
+import { VIRTIO_NET_F_XDP_OFFLOAD, featureBit } from "../shared/virtio/virtio_net.ts";
+import { checkMapCaps, checkProgCaps, progNeeds } from "../shared/bpf/offload/caps.ts";
+import { BpfInsns, BPF_INSN_SZ } from "../shared/bpf/isa/insn.ts";
+import { BPF_PROG_TYPE_XDP } from "../shared/bpf/isa/uapi.ts";
 import { EBADF, EINVAL, ENODEV, EPERM, EPROTO, KernelError, errnoName, strerror } from "../shared/errno.ts";
 import type { HostSession, OffloadState } from "./offload_state.ts";
 import type { Tap } from "./tap.ts";

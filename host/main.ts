@@ -1,9 +1,9 @@
 // `vxo host` process entry: the host kernel that owns offloaded maps and
 // programs and the taps of every guest NIC (the hypervisor side of the RFC:
 // QEMU calls into it through libbpf). Listens for shims and CLI clients.
-import { BpfKernel } from "../shared/bpf/bpf_kernel.ts";
+import { BpfKernel } from "../shared/bpf/syscall.ts";
 import { listen, type Listener } from "../shared/proto/channel.ts";
-import { OFFLOADABLE_MAP_TYPES, defaultCaps } from "../shared/proto/caps.ts";
+import { OFFLOADABLE_MAP_TYPES, defaultCaps } from "../shared/bpf/offload/caps.ts";
 import { jsonLog, registerProc, untilSignal } from "../shared/runtime_dir.ts";
 import { registerHostHandlers } from "./control.ts";
 import { OffloadState } from "./offload_state.ts";

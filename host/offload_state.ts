@@ -4,7 +4,7 @@
 // program stays alive after its fd is closed). Freeing a session frees every
 // object it owns, as netdevsim's nsim_bpf_uninit()/device removal does
 // (kernel/bpf/offload.c bpf_offload_dev_netdev_unregister()).
-import type { BpfKernel } from "../shared/bpf/bpf_kernel.ts";
+import type { BpfKernel } from "../shared/bpf/syscall.ts";
 import type { OffloadCaps } from "../shared/proto/messages.ts";
 import { Tap } from "./tap.ts";
 

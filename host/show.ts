@@ -2,7 +2,7 @@
 // offloaded maps with owner and bytes (the RFC's point for improvement "no way on the host side to
 // show whether a tap interface has offloaded XDP program attached"). Output in
 // the spirit of `ip link show` / `bpftool prog show` on the host.
-import { MAP_TYPE_NAMES } from "../shared/bpf/uapi.ts";
+import { MAP_TYPE_NAMES } from "../shared/bpf/isa/uapi.ts";
 import type { OffloadState } from "./offload_state.ts";
 
 export interface HostShow {

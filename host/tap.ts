@@ -3,7 +3,7 @@
 // path; drivers/net/tun.c). The datapath arrives with the dataplane issue;
 // here the tap is the attach point and the unit of ownership.
 import { EBUSY, EEXIST, EINVAL } from "../shared/errno.ts";
-import { XDP_FLAGS_REPLACE, XDP_FLAGS_UPDATE_IF_NOEXIST } from "../shared/bpf/uapi.ts";
+import { XDP_FLAGS_REPLACE, XDP_FLAGS_UPDATE_IF_NOEXIST } from "../shared/bpf/isa/uapi.ts";
 
 /** One tap: name, ifindex, owner, offloaded program slot. */
 export class Tap {

@@ -3,7 +3,8 @@
 // kernel), accepts the guest driver and monitor clients on one listener, and
 // reconnects to the host when that connection drops (chardev reconnect=).
 import { connect, listen, type Channel, type Listener } from "../shared/proto/channel.ts";
-import { MSG, VXO_PROTO_VERSION, VIRTIO_NET_F_XDP_OFFLOAD, featureBit, type OffloadCaps } from "../shared/proto/messages.ts";
+import { MSG, VXO_PROTO_VERSION, type OffloadCaps } from "../shared/proto/messages.ts";
+import { VIRTIO_NET_F_XDP_OFFLOAD, featureBit } from "../shared/virtio/virtio_net.ts";
 import { KernelError } from "../shared/errno.ts";
 import { jsonLog, registerProc, untilSignal } from "../shared/runtime_dir.ts";
 import { MigrationState } from "./migration.ts";

@@ -5,15 +5,11 @@
 // host. The QEMU counterpart is the RFC's offload command handling in
 // hw/net/virtio-net.c (virtio_net_handle_ctrl() for its class).
 import type { Channel, Reply } from "../shared/proto/channel.ts";
-import {
-  CTRL_BPF_CMDS, MSG, VIRTIO_NET_CTRL_BPF_MAP_CREATE, VIRTIO_NET_CTRL_BPF_MAP_DELETE, VIRTIO_NET_CTRL_BPF_MAP_FREE,
-  VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, VIRTIO_NET_CTRL_BPF_MAP_UPDATE, VIRTIO_NET_CTRL_BPF_PROG_ATTACH,
-  VIRTIO_NET_CTRL_BPF_PROG_DETACH, VIRTIO_NET_CTRL_BPF_PROG_FREE, VIRTIO_NET_CTRL_BPF_PROG_LOAD, VIRTIO_NET_CTRL_BPF_RESET,
-  type CtrlBpfCmd,
-} from "../shared/proto/messages.ts";
+import { CTRL_BPF_CMDS, MSG, type CtrlBpfCmd } from "../shared/proto/messages.ts";
+import { VIRTIO_NET_CTRL_BPF_MAP_CREATE, VIRTIO_NET_CTRL_BPF_MAP_DELETE, VIRTIO_NET_CTRL_BPF_MAP_FREE, VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, VIRTIO_NET_CTRL_BPF_MAP_UPDATE, VIRTIO_NET_CTRL_BPF_PROG_ATTACH, VIRTIO_NET_CTRL_BPF_PROG_DETACH, VIRTIO_NET_CTRL_BPF_PROG_FREE, VIRTIO_NET_CTRL_BPF_PROG_LOAD, VIRTIO_NET_CTRL_BPF_RESET } from "../shared/virtio/virtio_net.ts";
 import { validate, type Schema } from "../shared/proto/schema.ts";
-import { BpfInsns, BPF_INSN_SZ } from "../shared/bpf/insn.ts";
-import { BPF_MAP_TYPE_ARRAY, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from "../shared/bpf/uapi.ts";
+import { BpfInsns, BPF_INSN_SZ } from "../shared/bpf/isa/insn.ts";
+import { BPF_MAP_TYPE_ARRAY, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from "../shared/bpf/isa/uapi.ts";
 import { E2BIG, EAGAIN, EBADF, EINVAL, ENOSPC, ENOTCONN, EOPNOTSUPP, KernelError } from "../shared/errno.ts";
 import type { MigrationState } from "./migration.ts";
 

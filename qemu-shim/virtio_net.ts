@@ -4,10 +4,8 @@
 // Mirrors QEMU hw/net/virtio-net.c (virtio_net_get_features(),
 // virtio_net_handle_ctrl()); virtio 1.2 §5.1.6.5.
 import type { Channel } from "../shared/proto/channel.ts";
-import {
-  MSG, VIRTIO_F_VERSION_1, VIRTIO_NET_CTRL_BPF, VIRTIO_NET_ERR, VIRTIO_NET_F_CTRL_VQ, VIRTIO_NET_F_MAC, VIRTIO_NET_F_STATUS,
-  VIRTIO_NET_F_XDP_OFFLOAD, VIRTIO_NET_OK, VXO_PROTO_VERSION, featureBit, type OffloadCaps,
-} from "../shared/proto/messages.ts";
+import { MSG, VXO_PROTO_VERSION, type OffloadCaps } from "../shared/proto/messages.ts";
+import { VIRTIO_F_VERSION_1, VIRTIO_NET_CTRL_BPF, VIRTIO_NET_ERR, VIRTIO_NET_F_CTRL_VQ, VIRTIO_NET_F_MAC, VIRTIO_NET_F_STATUS, VIRTIO_NET_F_XDP_OFFLOAD, VIRTIO_NET_OK, featureBit } from "../shared/virtio/virtio_net.ts";
 import { EBUSY, EOPNOTSUPP, EPROTO, KernelError } from "../shared/errno.ts";
 import type { OffloadDevice } from "./offload.ts";
 import type { LogFn } from "../shared/runtime_dir.ts";

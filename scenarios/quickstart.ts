@@ -5,15 +5,15 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { openObject } from "../shared/bpf/object.ts";
-import { BpfKernel } from "../shared/bpf/bpf_kernel.ts";
-import { loadObject } from "../shared/bpf/libbpf.ts";
-import { xdpTestRun } from "../shared/bpf/test_run.ts";
-import { XDP_ACTION_NAMES } from "../shared/bpf/uapi.ts";
-import { testCorpus } from "../shared/net/pktgen.ts";
+import { openObject } from "../shared/bpf/libbpf/object.ts";
+import { BpfKernel } from "../shared/bpf/syscall.ts";
+import { loadObject } from "../shared/bpf/libbpf/libbpf.ts";
+import { xdpTestRun } from "../shared/bpf/runtime/test_run.ts";
+import { XDP_ACTION_NAMES } from "../shared/bpf/isa/uapi.ts";
+import { testCorpus } from "../shared/net/packets.ts";
 import { KernelError } from "../shared/errno.ts";
-import { jitRun } from "../shared/bpf/jit/engine.ts";
-import { interpRun } from "../shared/bpf/interp.ts";
+import { jitRun } from "../shared/bpf/runtime/engine.ts";
+import { interpRun } from "../shared/bpf/runtime/interp.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PROTO_NAMES: Record<number, string> = { 0: "other", 1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 58: "icmpv6" };

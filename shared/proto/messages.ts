@@ -32,10 +32,8 @@
 // A handle is guest-local with --fd-remap shim (the default) and the host's
 // object id with --fd-remap guest (the RFC's behaviour).
 //
-// Feature bit VIRTIO_NET_F_XDP_OFFLOAD (bit 58: in the device-specific range
-// 50-127 of virtio 1.3 §6, and unused by Linux's and QEMU's virtio_net.h,
-// which go 57 HASH_REPORT, 59 GUEST_HDRLEN) gates the class: without it every CTRL_BPF command is
-// EOPNOTSUPP and `ip link set ... xdpoffload` fails in the guest.
+// The constants live in shared/virtio/virtio_net.ts.
+import { VIRTIO_NET_CTRL_BPF, VIRTIO_NET_CTRL_BPF_MAP_CREATE, VIRTIO_NET_CTRL_BPF_MAP_DELETE, VIRTIO_NET_CTRL_BPF_MAP_FREE, VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, VIRTIO_NET_CTRL_BPF_MAP_UPDATE, VIRTIO_NET_CTRL_BPF_PROG_ATTACH, VIRTIO_NET_CTRL_BPF_PROG_DETACH, VIRTIO_NET_CTRL_BPF_PROG_FREE, VIRTIO_NET_CTRL_BPF_PROG_LOAD, VIRTIO_NET_CTRL_BPF_RESET } from "../virtio/virtio_net.ts";
 import { arr, bool, bytes, none, str, struct, u16, u32, u64, u8, type Infer, type Schema } from "./schema.ts";
 
 /** Version of this table's wire format; HELLO refuses any other. */
@@ -45,34 +43,6 @@ export const REPLY_BIT = 0x8000;
 /** Largest frame any endpoint accepts (ws maxPayload): a 1M-insn program plus slack. */
 export const MAX_FRAME_BYTES = 9 * 1024 * 1024;
 
-/** virtio feature bits the shim offers (virtio 1.2 §5.1.3). */
-export const VIRTIO_NET_F_MAC = 5;
-export const VIRTIO_NET_F_STATUS = 16;
-export const VIRTIO_NET_F_CTRL_VQ = 17;
-export const VIRTIO_F_VERSION_1 = 32;
-/** XDP offload through VIRTIO_NET_CTRL_BPF (the RFC's point for improvement "virtio can have feature bit for offloading"). */
-export const VIRTIO_NET_F_XDP_OFFLOAD = 58;
-
-export const VIRTIO_NET_OK = 0;
-export const VIRTIO_NET_ERR = 1;
-/** Our control class for XDP offload. */
-export const VIRTIO_NET_CTRL_BPF = 0x80;
-export const VIRTIO_NET_CTRL_BPF_MAP_CREATE = 0;
-export const VIRTIO_NET_CTRL_BPF_MAP_FREE = 1;
-export const VIRTIO_NET_CTRL_BPF_MAP_LOOKUP = 2;
-export const VIRTIO_NET_CTRL_BPF_MAP_UPDATE = 3;
-export const VIRTIO_NET_CTRL_BPF_MAP_DELETE = 4;
-export const VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT = 5;
-export const VIRTIO_NET_CTRL_BPF_PROG_LOAD = 6;
-export const VIRTIO_NET_CTRL_BPF_PROG_ATTACH = 7;
-export const VIRTIO_NET_CTRL_BPF_PROG_DETACH = 8;
-export const VIRTIO_NET_CTRL_BPF_PROG_FREE = 9;
-export const VIRTIO_NET_CTRL_BPF_RESET = 10;
-
-/** Feature mask helper: bit n of a u64 as bigint. */
-export function featureBit(n: number): bigint {
-  return 1n << BigInt(n);
-}
 
 const MAX_KEY = 512;
 const MAX_VALUE = 65536;

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { Procs } from "../helpers/procs.ts";
 import { VirtioNetDriver } from "../../guest/virtio_net.ts";
-import { VIRTIO_NET_CTRL_BPF_MAP_CREATE, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, VIRTIO_NET_CTRL_BPF_MAP_UPDATE } from "../../shared/proto/messages.ts";
+import { VIRTIO_NET_CTRL_BPF_MAP_CREATE, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, VIRTIO_NET_CTRL_BPF_MAP_UPDATE } from "../../shared/virtio/virtio_net.ts";
 
 const arg = (k: string, d: number) => Number(process.argv.find((a) => a.startsWith(`${k}=`))?.split("=")[1] ?? d);
 const UPDATES = arg("updates", 20_000);

@@ -9,9 +9,9 @@
 import { execa } from "execa";
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
-import { openObject } from "../../shared/bpf/object.ts";
+import { openObject } from "../../shared/bpf/libbpf/object.ts";
 import { errnoName } from "../../shared/errno.ts";
-import { loadObjectProgOurs, rawObjectProg } from "../verifier/corpus/ours.ts";
+import { loadObjectProgOurs, rawObjectProg } from "../shared/bpf/verifier/corpus/ours.ts";
 import { kernelLoadRaw, rawLoaderUnavailable } from "../helpers/raw_loader.ts";
 import { kernelOracleUnavailable } from "../helpers/kernel_oracle.ts";
 import { PROGRAMS_DIR, REPO_ROOT } from "../helpers/repo.ts";

@@ -1,25 +1,25 @@
 // Differential test of our verifier against the Linux kernel's: every corpus
-// case (test/verifier/corpus) through the raw BPF_PROG_LOAD driver
+// case (test/shared/bpf/verifier/corpus) through the raw BPF_PROG_LOAD driver
 // (test/helpers/bpf_load_raw.c) and through BpfKernel.progLoad, every sample
 // object through `bpftool prog loadall` and our libbpf-style load, and a
 // sample of generated programs. Same verdict everywhere; for rejections the
 // same errno and a first error line naming the same fault; accepted corpus
 // programs return the same value on their packet. Deliberate differences are
-// listed in test/verifier/corpus/deliberate.ts with reasons; false accepts
+// listed in test/shared/bpf/verifier/corpus/deliberate.ts with reasons; false accepts
 // (we accept, the kernel rejects) have no exception list.
 // Skips (loudly) when not root or gcc/bpftool are missing; under CI=true that is a failure.
 import { describe, expect, it, beforeAll } from "vitest";
 import { execa } from "execa";
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
-import { openObject, type BpfObjectSpec } from "../../shared/bpf/object.ts";
+import { openObject, type BpfObjectSpec } from "../../shared/bpf/libbpf/object.ts";
 import { errnoName } from "../../shared/errno.ts";
-import { CORPUS } from "../verifier/corpus/index.ts";
-import { caseInsns, rawCaseOf, PKT_UDP4 } from "../verifier/corpus/case.ts";
-import { DELIBERATE } from "../verifier/corpus/deliberate.ts";
-import { judge, judgeKernel, sameFault } from "../verifier/corpus/judge.ts";
-import { loadObjectProgOurs, runCaseOurs, runOurs } from "../verifier/corpus/ours.ts";
-import { generateProgram, mulberry32 } from "../verifier/corpus/random_progs.ts";
+import { CORPUS } from "../shared/bpf/verifier/corpus/index.ts";
+import { caseInsns, rawCaseOf, PKT_UDP4 } from "../shared/bpf/verifier/corpus/case.ts";
+import { DELIBERATE } from "../shared/bpf/verifier/corpus/deliberate.ts";
+import { judge, judgeKernel, sameFault } from "../shared/bpf/verifier/corpus/judge.ts";
+import { loadObjectProgOurs, runCaseOurs, runOurs } from "../shared/bpf/verifier/corpus/ours.ts";
+import { generateProgram, mulberry32 } from "../shared/bpf/verifier/corpus/random_progs.ts";
 import { firstErrorLine, kernelLoadRaw, rawLoaderUnavailable, type RawResult } from "../helpers/raw_loader.ts";
 import { kernelOracleUnavailable } from "../helpers/kernel_oracle.ts";
 import { PROGRAMS_DIR, REPO_ROOT } from "../helpers/repo.ts";

@@ -8,9 +8,9 @@ import { execa } from "execa";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { openObject } from "../../shared/bpf/object.ts";
-import { BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH } from "../../shared/bpf/uapi.ts";
-import { testCorpus } from "../../shared/net/pktgen.ts";
+import { openObject } from "../../shared/bpf/libbpf/object.ts";
+import { BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH } from "../../shared/bpf/isa/uapi.ts";
+import { testCorpus } from "../../shared/net/packets.ts";
 import { KernelObject, kernelOracleUnavailable, sumPerCpu } from "../helpers/kernel_oracle.ts";
 import { PROGRAMS_DIR, REPO_ROOT, VXO_BIN } from "../helpers/repo.ts";
 

@@ -4,12 +4,12 @@
 // young-generation collections between the markers.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { openObject } from "../../shared/bpf/object.ts";
-import { BpfKernel } from "../../shared/bpf/bpf_kernel.ts";
-import { loadObject } from "../../shared/bpf/libbpf.ts";
-import { XdpFrame, runXdp } from "../../shared/bpf/xdp.ts";
-import { interpRun } from "../../shared/bpf/interp.ts";
-import { buildFrame } from "../../shared/net/pktgen.ts";
+import { openObject } from "../../shared/bpf/libbpf/object.ts";
+import { BpfKernel } from "../../shared/bpf/syscall.ts";
+import { loadObject } from "../../shared/bpf/libbpf/libbpf.ts";
+import { XdpFrame, runXdp } from "../../shared/bpf/runtime/xdp.ts";
+import { interpRun } from "../../shared/bpf/runtime/interp.ts";
+import { buildFrame } from "../../shared/net/packets.ts";
 import { IPPROTO_UDP } from "../../shared/net/headers.ts";
 import { PROGRAMS_DIR } from "./repo.ts";
 

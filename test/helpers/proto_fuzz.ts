@@ -1,5 +1,5 @@
-// Protocol fuzzer shared by test/protocol/fuzz.test.ts (10k frames in CI) and
-// scripts/fuzz_proto.ts (100k): mutates valid frames of every message (byte
+// Protocol fuzzer shared by test/integration/proto_fuzz.test.ts (10k frames in CI) and
+// test/long/fuzz_proto.ts (100k): mutates valid frames of every message (byte
 // flips, truncation, insertion, splices, type swaps, deep nesting, random
 // bytes), sends them to a running endpoint and checks that every well-framed
 // request (a request envelope with seq != 0) gets exactly one reply.

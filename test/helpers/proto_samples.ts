@@ -1,6 +1,7 @@
 // One valid request body per message of the table (and per VIRTIO_NET_CTRL_BPF
 // command), for round-trip, golden and fuzz tests.
-import { MSG, CTRL_BPF_CMDS, VIRTIO_NET_CTRL_BPF, type CtrlBpfCmd } from "../../shared/proto/messages.ts";
+import { MSG, CTRL_BPF_CMDS, type CtrlBpfCmd } from "../../shared/proto/messages.ts";
+import { VIRTIO_NET_CTRL_BPF } from "../../shared/virtio/virtio_net.ts";
 
 const key = new Uint8Array([1, 0, 0, 0]);
 const value = new Uint8Array([7, 0, 0, 0, 0, 0, 0, 0]);

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { BpfInsns } from "../../shared/bpf/insn.ts";
+import type { BpfInsns } from "../../shared/bpf/isa/insn.ts";
 import { REPO_ROOT } from "./repo.ts";
 
 /** A map the loader creates before the load; ld_imm64 src 1/2 imm = its index in the list. */

@@ -9,9 +9,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Procs, waitFor, type VxoProc } from "../helpers/procs.ts";
 import { PROGRAMS_DIR } from "../helpers/repo.ts";
-import { guestExecRemote } from "../../shared/cli/guest_cmd.ts";
-import { fetchHostShow } from "../../shared/cli/host_cmd.ts";
-import { monitorRemote } from "../../shared/cli/monitor_cmd.ts";
+import { guestExecRemote } from "../../cli/guest_cmd.ts";
+import { fetchHostShow } from "../../cli/host_cmd.ts";
+import { monitorRemote } from "../../cli/monitor_cmd.ts";
 
 const P = (n: string) => path.join(PROGRAMS_DIR, `${n}.o`);
 const procs = new Procs();

@@ -4,12 +4,12 @@
 // lookup, slow-path region check, fault record). Programs compile once per VM,
 // cached by program tag plus the maps they reference (kernel: bpf_prog_select_runtime()
 // JITs once at load; the tag is bpf_prog_calc_tag()).
-import type { BpfProg } from "../prog.ts";
+import type { BpfProg } from "../runtime/prog.ts";
 import {
   BpfVm, FAULT_BAD_HELPER, FAULT_HELPER_ARG, FAULT_NONE, FAULT_READ, FAULT_UNWIND, FAULT_WRITE,
-} from "../vm.ts";
-import { MAX_TAIL_CALL_CNT } from "../uapi.ts";
-import { WASM_PAGE } from "../memory.ts";
+} from "../runtime/vm.ts";
+import { MAX_TAIL_CALL_CNT } from "../isa/uapi.ts";
+import { WASM_PAGE } from "../runtime/memory.ts";
 import type { JitTarget } from "./jit_wasm.ts";
 import { compileProg } from "./jit_entry.ts";
 import {

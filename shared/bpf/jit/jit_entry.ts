@@ -4,8 +4,8 @@
 // `run` executes one program run on regions passed by the caller; `batch`
 // loops over up to 64 xdp_md blocks inside wasm so that the JS/wasm boundary
 // is crossed once per batch.
-import type { BpfProg } from "../prog.ts";
-import { XDP_MD_SIZE } from "../uapi.ts";
+import type { BpfProg } from "../runtime/prog.ts";
+import { XDP_MD_SIZE } from "../isa/uapi.ts";
 import { BLOCK_VOID, F64, I32, I64, OP, WasmBuf, assembleModule, type FuncBody } from "./wasm_emit.ts";
 import { FuncCompiler, type JitTarget } from "./jit_wasm.ts";
 import {

@@ -2,7 +2,7 @@
 // (do_jit()): one wasm function per BPF function (main program and every
 // bpf-to-bpf call target), eBPF registers r0..r10 in i64 locals, BPF pointers
 // used directly as offsets into the imported BpfMemory. Semantics follow the
-// reference interpreter (shared/bpf/interp.ts, RFC 9669) instruction for
+// reference interpreter (shared/bpf/runtime/interp.ts, RFC 9669) instruction for
 // instruction, faults included: every memory access the verifier has not
 // proven is checked against the same regions as BpfVm.canRead/canWrite.
 //
@@ -11,17 +11,17 @@
 // the function start, so a forward jump is one `br`. Backward jumps (loops)
 // set a label and branch to an enclosing `loop` that dispatches with
 // `br_table`, which handles any control-flow graph, irreducible ones included.
-import type { BpfProg } from "../prog.ts";
-import { LD_IMM64 } from "../prog.ts";
-import type { BpfMap } from "../map.ts";
+import type { BpfProg } from "../runtime/prog.ts";
+import { LD_IMM64 } from "../runtime/prog.ts";
+import type { BpfMap } from "../maps/map.ts";
 import { hasGenLookup } from "../maps/array_map.ts";
 import {
   FAULT_BAD_INSN, FAULT_BUDGET, FAULT_CALL_DEPTH, FAULT_HELPER_ARG, FAULT_READ, FAULT_WRITE,
-} from "../vm.ts";
+} from "../runtime/vm.ts";
 import {
   BPF_FUNC_map_lookup_elem, BPF_FUNC_tail_call, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, MAX_BPF_STACK,
   MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT,
-} from "../uapi.ts";
+} from "../isa/uapi.ts";
 import { BLOCK_VOID, I32, I64, OP, WasmBuf, type FuncBody } from "./wasm_emit.ts";
 import { emitAlu, emitCond } from "./jit_alu.ts";
 import {

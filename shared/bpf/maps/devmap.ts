@@ -9,12 +9,12 @@
 // valuesStart + slot * value_size; DEVMAP slots are the keys, DEVMAP_HASH
 // slots come from a pool of max_entries with keys hashed by value
 // (key & (n_buckets - 1)), chains kept in typed arrays.
-import type { BpfMapAttr, BpfMapEnv } from "../map.ts";
+import type { BpfMapAttr, BpfMapEnv } from "./map.ts";
 import { E2BIG, EEXIST, EINVAL, ENOENT, EOPNOTSUPP } from "../../errno.ts";
 import {
   BPF_EXIST, BPF_F_NUMA_NODE, BPF_F_RDONLY, BPF_F_RDONLY_PROG, BPF_F_WRONLY, BPF_MAP_TYPE_DEVMAP_HASH, BPF_NOEXIST,
   BPF_PROG_TYPE_XDP,
-} from "../uapi.ts";
+} from "../isa/uapi.ts";
 import { arrayGetNextKey } from "./array_map.ts";
 import {
   MapBase, SIZEOF_BPF_DTAB, SIZEOF_BPF_DTAB_NETDEV, SIZEOF_POINTER, allocMapMemory, constructOrNomem, copyBytes, isErrnoResult, progIdOf,

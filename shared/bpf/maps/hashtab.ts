@@ -16,12 +16,12 @@
 // spare, so a value pointer a program still holds keeps pointing at the old,
 // intact value until that CPU replaces another element. Per-CPU maps update
 // in place. Deleted elements return to the pool (LIFO).
-import type { BpfMapAttr, BpfMapEnv } from "../map.ts";
+import type { BpfMapAttr, BpfMapEnv } from "./map.ts";
 import { E2BIG, EEXIST, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP, EPERM } from "../../errno.ts";
 import {
   BPF_EXIST, BPF_F_NO_COMMON_LRU, BPF_F_NO_PREALLOC, BPF_F_NUMA_NODE, BPF_F_RDONLY_PROG, BPF_F_ZERO_SEED,
   BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_HASH, BPF_NOEXIST,
-} from "../uapi.ts";
+} from "../isa/uapi.ts";
 import { BpfLru } from "./bpf_lru_list.ts";
 import { jhash } from "./jhash.ts";
 import {

@@ -1,13 +1,13 @@
 // BPF_MAP_CREATE: attribute checks common to all types, dispatch to the map
 // type's alloc_check/alloc, then the name. Mirrors map_create() and
 // find_and_alloc_map() in kernel/bpf/syscall.c; BPF_MAP_FREEZE is map_freeze().
-import type { BpfMap, BpfMapAttr, BpfMapEnv } from "../map.ts";
+import type { BpfMap, BpfMapAttr, BpfMapEnv } from "./map.ts";
 import { EBUSY, EINVAL, EPERM } from "../../errno.ts";
 import {
   BPF_F_RDONLY, BPF_F_WRONLY, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_HASH,
   BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH,
   BPF_MAP_TYPE_PROG_ARRAY, MAP_TYPE_NAMES,
-} from "../uapi.ts";
+} from "../isa/uapi.ts";
 import { ArrayMap } from "./array_map.ts";
 import { DevMap, DevMapHash } from "./devmap.ts";
 import { HashMap } from "./hashtab.ts";

@@ -3,11 +3,11 @@
 // permission rules (map_get_sys_perms: BPF_F_RDONLY/BPF_F_WRONLY and
 // BPF_MAP_FREEZE) and the memory bookkeeping in BpfMemory.
 // Counterpart: kernel/bpf/syscall.c (map_create, map_*_elem, map_freeze).
-import type { BpfMap, BpfMapAttr, BpfMapEnv } from "../map.ts";
+import type { BpfMap, BpfMapAttr, BpfMapEnv } from "./map.ts";
 import { EBADF, EBUSY, EFAULT, EINVAL, ENOMEM, EPERM } from "../../errno.ts";
 import {
   BPF_F_LOCK, BPF_F_RDONLY, BPF_F_RDONLY_PROG, BPF_F_WRONLY, BPF_F_WRONLY_PROG, BPF_OBJ_NAME_LEN,
-} from "../uapi.ts";
+} from "../isa/uapi.ts";
 
 /** map_flags bit: keep perf_event_array entries when the creator closes (perf maps only). */
 export const BPF_F_PRESERVE_ELEMS = 1 << 11;

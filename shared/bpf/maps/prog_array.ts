@@ -6,9 +6,9 @@
 //
 // Entries hold program objects in a JS array; programs never see a value
 // (their lookups return NULL), so the map has no value area in BpfMemory.
-import type { BpfMapAttr, BpfMapEnv } from "../map.ts";
+import type { BpfMapAttr, BpfMapEnv } from "./map.ts";
 import { E2BIG, EINVAL, ENOENT, EOPNOTSUPP } from "../../errno.ts";
-import { BPF_ANY, BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG, BPF_MAP_TYPE_PROG_ARRAY } from "../uapi.ts";
+import { BPF_ANY, BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG, BPF_MAP_TYPE_PROG_ARRAY } from "../isa/uapi.ts";
 import { arrayGetNextKey, arrayMapAllocCheck, arrayMapMemUsage } from "./array_map.ts";
 import {
   MapBase, allocMapMemory, constructOrNomem, isErrnoResult, progIdOf, progTypeOf, readU32, resolveProgFd, writeU32, type MapLayout,

@@ -6,7 +6,7 @@ import { EACCES, EINVAL } from "../../errno.ts";
 import {
   BPF_ADD, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_DIV, BPF_END, BPF_LSH, BPF_MOD, BPF_MOV, BPF_MUL, BPF_NEG, BPF_OR,
   BPF_RSH, BPF_SUB, BPF_X, BPF_XOR, BPF_TO_BE,
-} from "../uapi.ts";
+} from "../isa/uapi.ts";
 import type { Env } from "./env.ts";
 import { DST_OP, DST_OP_NO_MARK, SRC_OP } from "./env.ts";
 import {

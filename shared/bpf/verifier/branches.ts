@@ -3,7 +3,7 @@
 // mark_ptr_or_null_regs() of kernel/bpf/verifier.c.
 import {
   BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JLE, BPF_JLT, BPF_JNE, BPF_JSET, BPF_JSGE, BPF_JSGT, BPF_JSLE, BPF_JSLT,
-} from "../uapi.ts";
+} from "../isa/uapi.ts";
 import {
   AT_PKT_END, BEYOND_PKT_END, PTR_MAYBE_NULL, PTR_TO_MAP_VALUE, PTR_TO_PACKET, PTR_TO_PACKET_END, PTR_TO_PACKET_META,
   Reg, SCALAR_VALUE, baseType, markScalarConst, regBoundsInvalid, regBoundsSync,

@@ -7,13 +7,13 @@ import {
   ARG_ANYTHING, ARG_CONST_MAP_PTR, ARG_CONST_SIZE, ARG_CONST_SIZE_OR_ZERO, ARG_DONTCARE, ARG_PTR_TO_CONST_STR,
   ARG_PTR_TO_CTX, ARG_PTR_TO_MAP_KEY, ARG_PTR_TO_MAP_VALUE, ARG_PTR_TO_MEM, ARG_PTR_TO_MEM_OR_NULL,
   ARG_PTR_TO_UNINIT_MEM, RET_INTEGER, RET_PTR_TO_MAP_VALUE_OR_NULL, RET_VOID,
-} from "../helpers.ts";
+} from "../runtime/helpers.ts";
 import {
   BPF_FUNC_NAMES, BPF_FUNC_fib_lookup, BPF_FUNC_probe_read_kernel, BPF_FUNC_trace_printk, BPF_FUNC_map_lookup_elem, 
   BPF_FUNC_redirect_map, BPF_FUNC_tail_call, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_DEVMAP,
   BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_XSKMAP,
-} from "../uapi.ts";
-import type { BpfMap } from "../map.ts";
+} from "../isa/uapi.ts";
+import type { BpfMap } from "../maps/map.ts";
 import type { Env } from "./env.ts";
 import { SRC_OP } from "./env.ts";
 import {

@@ -5,9 +5,9 @@
 // register liveness that compute_live_registers() prints at log level 2 and
 // that state pruning uses to ignore dead registers.
 import { EINVAL } from "../../errno.ts";
-import type { BpfInsns } from "../insn.ts";
-import { INSN_TABLE, K_CALL, K_EXIT, K_JA, K_JMP, K_JMP32, K_LD_IMM64, K_ALU, K_ALU64, K_END, K_LDX, K_LDXSX, K_ST, K_STX, K_ATOMIC } from "../insn_table.ts";
-import { BPF_PSEUDO_CALL, BPF_MOV, BPF_CMPXCHG, BPF_FETCH, BPF_X } from "../uapi.ts";
+import type { BpfInsns } from "../isa/insn.ts";
+import { INSN_TABLE, K_CALL, K_EXIT, K_JA, K_JMP, K_JMP32, K_LD_IMM64, K_ALU, K_ALU64, K_END, K_LDX, K_LDXSX, K_ST, K_STX, K_ATOMIC } from "../isa/insn_table.ts";
+import { BPF_PSEUDO_CALL, BPF_MOV, BPF_CMPXCHG, BPF_FETCH, BPF_X } from "../isa/uapi.ts";
 import type { Env } from "./env.ts";
 
 const DISCOVERED = 1;

@@ -2,14 +2,14 @@
 // verification run carries — the program, options, current path state, the
 // pending-branch stack, explored checkpoints, counters, per-insn aux data and
 // the log — plus the small helpers every check uses (check_reg_arg, verbose).
-import type { BpfInsns } from "../insn.ts";
-import type { BpfMap } from "../map.ts";
-import type { HelperProto } from "../helpers.ts";
+import type { BpfInsns } from "../isa/insn.ts";
+import type { BpfMap } from "../maps/map.ts";
+import type { HelperProto } from "../runtime/helpers.ts";
 import { EACCES } from "../../errno.ts";
 import { VerifierLog } from "./log.ts";
 import { FuncState, VerState } from "./stack.ts";
 import { NOT_INIT, SCALAR_VALUE, type Reg, markUnknown } from "./reg_state.ts";
-import type { BpfProgOffloadOps } from "./offload.ts";
+import type { BpfProgOffloadOps } from "../offload/offload.ts";
 
 /** Options of one verification (see index.ts VerifierOpts). */
 export interface EnvOpts {

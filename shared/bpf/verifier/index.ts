@@ -3,26 +3,26 @@
 // check, offload finalize and dead-code hooks, the statistics line
 // (print_verification_stats) and the insn aux data the engines use.
 import { E2BIG, EACCES, EINVAL, EPERM } from "../../errno.ts";
-import type { BpfInsns } from "../insn.ts";
-import type { BpfMap } from "../map.ts";
-import type { HelperProto } from "../helpers.ts";
-import type { InsnAux } from "../prog.ts";
-import { checkStructure, findSubprogs } from "../check.ts";
-import { disasmInsn } from "../disasm.ts";
-import { INSN_TABLE, K_JMP, K_JMP32 } from "../insn_table.ts";
-import { BPF_COMPLEXITY_LIMIT_INSNS, BPF_FUNC_tail_call, BPF_PSEUDO_CALL, BPF_JMP, BPF_JA } from "../uapi.ts";
+import type { BpfInsns } from "../isa/insn.ts";
+import type { BpfMap } from "../maps/map.ts";
+import type { HelperProto } from "../runtime/helpers.ts";
+import type { InsnAux } from "../runtime/prog.ts";
+import { checkStructure, findSubprogs } from "./structural.ts";
+import { disasmInsn } from "../isa/disasm.ts";
+import { INSN_TABLE, K_JMP, K_JMP32 } from "../isa/insn_table.ts";
+import { BPF_COMPLEXITY_LIMIT_INSNS, BPF_FUNC_tail_call, BPF_PSEUDO_CALL, BPF_JMP, BPF_JA } from "../isa/uapi.ts";
 
 /** BPF_MAX_SUBPROGS. */
 const BPF_MAX_SUBPROGS = 256;
 import { Env } from "./env.ts";
 import { checkCfg, computeLiveness, liveStr } from "./cfg.ts";
-import { doCheck } from "./check.ts";
+import { doCheck } from "./do_check.ts";
 import { BPF_LOG_LEVEL1, BPF_LOG_LEVEL2, BPF_LOG_STATS } from "./log.ts";
 import { MAX_BPF_STACK, MAX_CALL_FRAMES } from "./stack.ts";
-import { VerifierEnvView, type BpfProgOffloadOps } from "./offload.ts";
+import { VerifierEnvView, type BpfProgOffloadOps } from "../offload/offload.ts";
 
-export type { BpfProgOffloadOps, OffloadInsn } from "./offload.ts";
-export { VerifierEnvView } from "./offload.ts";
+export type { BpfProgOffloadOps, OffloadInsn } from "../offload/offload.ts";
+export { VerifierEnvView } from "../offload/offload.ts";
 export { BPF_LOG_LEVEL1, BPF_LOG_LEVEL2, BPF_LOG_STATS };
 
 export interface VerifierOpts {

@@ -4,8 +4,8 @@
 // and their variable-offset forms, check_stack_range_initialized for helper
 // arguments) from kernel/bpf/verifier.c and net/core/filter.c.
 import { EACCES, EINVAL } from "../../errno.ts";
-import { BPF_F_RDONLY_PROG, XDP_MD_DATA, XDP_MD_DATA_END, XDP_MD_DATA_META, XDP_MD_EGRESS_IFINDEX, XDP_MD_RX_QUEUE_INDEX, XDP_MD_SIZE } from "../uapi.ts";
-import { ACCESS_CTX, ACCESS_MAP_VALUE, ACCESS_PACKET, ACCESS_STACK } from "../prog.ts";
+import { BPF_F_RDONLY_PROG, XDP_MD_DATA, XDP_MD_DATA_END, XDP_MD_DATA_META, XDP_MD_EGRESS_IFINDEX, XDP_MD_RX_QUEUE_INDEX, XDP_MD_SIZE } from "../isa/uapi.ts";
+import { ACCESS_CTX, ACCESS_MAP_VALUE, ACCESS_PACKET, ACCESS_STACK } from "../runtime/prog.ts";
 import type { Env } from "./env.ts";
 import {
   CONST_PTR_TO_MAP, PTR_TO_CTX, PTR_TO_MAP_VALUE, PTR_TO_PACKET, PTR_TO_PACKET_END, PTR_TO_PACKET_META, PTR_TO_STACK, Reg,

@@ -5,13 +5,13 @@
 // V8 prints one line per scavenge, so the parent counts collections in between.
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { openObject } from "../../../../shared/bpf/object.ts";
-import { BpfKernel } from "../../../../shared/bpf/bpf_kernel.ts";
-import { loadObject } from "../../../../shared/bpf/libbpf.ts";
-import { XdpFrame, runXdp } from "../../../../shared/bpf/xdp.ts";
-import { jitRun } from "../../../../shared/bpf/jit/engine.ts";
-import { runXdpBatch } from "../../../../shared/bpf/jit/batch.ts";
-import { buildFrame } from "../../../../shared/net/pktgen.ts";
+import { openObject } from "../../../../shared/bpf/libbpf/object.ts";
+import { BpfKernel } from "../../../../shared/bpf/syscall.ts";
+import { loadObject } from "../../../../shared/bpf/libbpf/libbpf.ts";
+import { XdpFrame, runXdp } from "../../../../shared/bpf/runtime/xdp.ts";
+import { jitRun } from "../../../../shared/bpf/runtime/engine.ts";
+import { runXdpBatch } from "../../../../shared/bpf/runtime/batch.ts";
+import { buildFrame } from "../../../../shared/net/packets.ts";
 import { IPPROTO_UDP } from "../../../../shared/net/headers.ts";
 import { PROGRAMS_DIR } from "../../../helpers/repo.ts";
 

@@ -1,19 +1,19 @@
 // Issue 5 acceptance: every verifier-corpus program our verifier accepts, and
 // every accepted generated program, runs on the JIT (with the checks the
 // verifier proved dropped) with the interpreter's results: return value,
-// output packet, runtime fault. Runs the corpus of test/verifier/corpus.
+// output packet, runtime fault. Runs the corpus of test/shared/bpf/verifier/corpus.
 import { describe, expect, it } from "vitest";
-import { CORPUS } from "../../../verifier/corpus/index.ts";
-import { caseInsns, PKT_ETH_ONLY, PKT_UDP4 } from "../../../verifier/corpus/case.ts";
-import { runOurs } from "../../../verifier/corpus/ours.ts";
-import { generateProgram, randomPacket } from "../../../verifier/corpus/random_progs.ts";
-import { xdpTestRun } from "../../../../shared/bpf/test_run.ts";
-import { interpRun } from "../../../../shared/bpf/interp.ts";
-import { jitRun } from "../../../../shared/bpf/jit/engine.ts";
-import type { BpfKernel } from "../../../../shared/bpf/bpf_kernel.ts";
-import type { BpfProg } from "../../../../shared/bpf/prog.ts";
-import type { BpfInsns } from "../../../../shared/bpf/insn.ts";
-import { buildFrame, testCorpus } from "../../../../shared/net/pktgen.ts";
+import { CORPUS } from "../verifier/corpus/index.ts";
+import { caseInsns, PKT_ETH_ONLY, PKT_UDP4 } from "../verifier/corpus/case.ts";
+import { runOurs } from "../verifier/corpus/ours.ts";
+import { generateProgram, randomPacket } from "../verifier/corpus/random_progs.ts";
+import { xdpTestRun } from "../../../../shared/bpf/runtime/test_run.ts";
+import { interpRun } from "../../../../shared/bpf/runtime/interp.ts";
+import { jitRun } from "../../../../shared/bpf/runtime/engine.ts";
+import type { BpfKernel } from "../../../../shared/bpf/syscall.ts";
+import type { BpfProg } from "../../../../shared/bpf/runtime/prog.ts";
+import type { BpfInsns } from "../../../../shared/bpf/isa/insn.ts";
+import { buildFrame, testCorpus } from "../../../../shared/net/packets.ts";
 
 /** Result of one test run as a comparable string (the fault message for runtime faults). */
 function outcome(kernel: BpfKernel, prog: BpfProg, pkt: Uint8Array, engine: typeof interpRun): string {

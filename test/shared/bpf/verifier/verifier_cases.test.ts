@@ -3,10 +3,10 @@
 // table was written. Tests as data: name, maps (type:key:value:entries), the
 // kernel's errno and first error line, the program in the .data dialect.
 import { describe, expect, it } from "vitest";
-import { assemble } from "../../../../shared/bpf/asm.ts";
-import { BpfKernel } from "../../../../shared/bpf/bpf_kernel.ts";
-import { XDP_HELPER_PROTOS } from "../../../../shared/bpf/helpers.ts";
-import type { BpfMap } from "../../../../shared/bpf/map.ts";
+import { assemble } from "../../../../shared/bpf/isa/asm.ts";
+import { BpfKernel } from "../../../../shared/bpf/syscall.ts";
+import { XDP_HELPER_PROTOS } from "../../../../shared/bpf/runtime/helpers.ts";
+import type { BpfMap } from "../../../../shared/bpf/maps/map.ts";
 import { bpfCheck } from "../../../../shared/bpf/verifier/index.ts";
 
 interface Case {

@@ -7,13 +7,13 @@ import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { assemble } from "../../../../shared/bpf/asm.ts";
-import { BpfKernel } from "../../../../shared/bpf/bpf_kernel.ts";
-import { XDP_HELPER_PROTOS } from "../../../../shared/bpf/helpers.ts";
-import { BpfInsns } from "../../../../shared/bpf/insn.ts";
-import { loadObject } from "../../../../shared/bpf/libbpf.ts";
-import { openObject } from "../../../../shared/bpf/object.ts";
-import { ACCESS_CTX, ACCESS_PACKET, ACCESS_STACK } from "../../../../shared/bpf/prog.ts";
+import { assemble } from "../../../../shared/bpf/isa/asm.ts";
+import { BpfKernel } from "../../../../shared/bpf/syscall.ts";
+import { XDP_HELPER_PROTOS } from "../../../../shared/bpf/runtime/helpers.ts";
+import { BpfInsns } from "../../../../shared/bpf/isa/insn.ts";
+import { loadObject } from "../../../../shared/bpf/libbpf/libbpf.ts";
+import { openObject } from "../../../../shared/bpf/libbpf/object.ts";
+import { ACCESS_CTX, ACCESS_PACKET, ACCESS_STACK } from "../../../../shared/bpf/runtime/prog.ts";
 import { bpfCheck, type BpfProgOffloadOps, type VerifierOpts } from "../../../../shared/bpf/verifier/index.ts";
 import {
   Reg, PTR_MAYBE_NULL, PTR_TO_MAP_VALUE, PTR_TO_PACKET, markPtr, markScalarConst, markUnknown, coerceToSize, regStr,

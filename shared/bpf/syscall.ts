@@ -1,0 +1,269 @@
+// The BPF subsystem of one emulated kernel (guest or host): map and program
+// objects with ids (kernel/bpf/syscall.c idr), BPF_MAP_CREATE and
+// BPF_PROG_LOAD with ld_imm64 map resolution (resolve_pseudo_ldimm64 in
+// kernel/bpf/verifier.c), and the execution context its programs run in.
+import { BpfMemory } from "./runtime/memory.ts";
+import { BpfVm, type BpfVmEnv, type HelperFn } from "./runtime/vm.ts";
+import { BpfProg, LD_IMM64 } from "./runtime/prog.ts";
+import type { BpfInsns } from "./isa/insn.ts";
+import type { BpfMap, BpfMapAttr, BpfMapEnv } from "./maps/map.ts";
+import { createMap } from "./maps/index.ts";
+import { checkStructure } from "./verifier/structural.ts";
+import { XDP_HELPERS, XDP_HELPER_PROTOS, BPF_FIB_LKUP_RET_NOT_FWDED } from "./runtime/helpers.ts";
+import { bpfCheck, type BpfProgOffloadOps } from "./verifier/index.ts";
+import { E2BIG, EBADF, EINVAL, ENODEV, EOPNOTSUPP } from "../errno.ts";
+import {
+  BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_XDP, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, MAX_USED_MAPS,
+  BPF_COMPLEXITY_LIMIT_INSNS, BPF_MAXINSNS,
+} from "./isa/uapi.ts";
+
+export interface ProgLoadAttr {
+  progType: number;
+  insns: BpfInsns;
+  license: string;
+  name: string;
+  /** Resolves the fd in a BPF_PSEUDO_MAP_FD/VALUE ld_imm64; defaults to map ids. */
+  mapFd?: (fd: number) => BpfMap | undefined;
+  subprogs?: ReadonlyArray<{ name: string; insnOff: number }>;
+  /** Offload target netdev (prog_ifindex), 0 for none. */
+  progIfindex?: number;
+  /** CAP_BPF/CAP_SYS_ADMIN: privileged limits (1M insns) instead of 4096. */
+  privileged?: boolean;
+  /** Run the verifier (default true); false loads with insnAux null (runtime checks only). */
+  verify?: boolean;
+  /** Verifier log level (BPF_LOG_LEVEL1/2, | BPF_LOG_STATS); default 1. */
+  logLevel?: number;
+  /** Device offload hooks (bpf_prog_offload_ops plus the RFC's setup()). */
+  offload?: BpfProgOffloadOps | null;
+}
+
+export type ProgLoadResult = { prog: BpfProg; errno: 0; log?: string[] } | { prog: null; errno: number; message: string; log: string[] };
+
+/** License strings the kernel treats as GPL compatible (license_is_gpl_compatible). */
+export function licenseIsGplCompatible(license: string): boolean {
+  return ["GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL"].includes(license);
+}
+
+/** BPF_FIB_LKUP_RET_FWD_DISABLED: forwarding is off on the ingress device. */
+export const BPF_FIB_LKUP_RET_FWD_DISABLED = 5;
+
+/**
+ * The FIB of a kernel with no routes, as bpf_ipv4/ipv6_fib_lookup() answer in a
+ * fresh network namespace: unknown ifindex -ENODEV, forwarding disabled on the
+ * device FWD_DISABLED, otherwise NOT_FWDED.
+ */
+function fibLookupNoRoutes(vm: BpfVm, params: number, netdevs: ReadonlyMap<number, { forwarding: boolean }>): number {
+  const dev = netdevs.get(vm.mem.dv.getUint32(params + 8, true));
+  if (dev === undefined) return -ENODEV;
+  return dev.forwarding ? BPF_FIB_LKUP_RET_NOT_FWDED : BPF_FIB_LKUP_RET_FWD_DISABLED;
+}
+
+export class BpfKernel implements BpfMapEnv {
+  readonly mem: BpfMemory;
+  readonly nCpus: number;
+  cpu: number;
+  readonly maps: Map<number, BpfMap>;
+  readonly progs: Map<number, BpfProg>;
+  readonly vm: BpfVm;
+  readonly #mapByAddr: Map<number, BpfMap>;
+  /** Loaded programs using each map (bpf_prog_aux->used_maps references). */
+  readonly #mapUsers: Map<number, number>;
+  /** Maps whose creator reference is closed; freed with their last user. */
+  readonly #mapClosed: Set<number>;
+  /** Netdevs this kernel knows (ifindex -> name, forwarding sysctl); lo is ifindex 1 as in a fresh netns. */
+  readonly netdevs: Map<number, { name: string; forwarding: boolean }>;
+  #nextMapId: number;
+  #nextProgId: number;
+  /** Default of ProgLoadAttr.verify (loaders such as loadObject() do not pass it). */
+  verifyPrograms = true;
+  /** Default of ProgLoadAttr.logLevel. */
+  verifierLogLevel = 1;
+  /** Verifier log of the last BPF_PROG_LOAD (empty when it did not verify). */
+  lastVerifierLog: string[] = [];
+  /** Offload hooks of device-bound programs, for destroy(). */
+  readonly #progOffload: Map<number, BpfProgOffloadOps> = new Map();
+
+  constructor(opts: { nCpus?: number; helpers?: ReadonlyArray<HelperFn | undefined>; env?: Partial<BpfVmEnv> } = {}) {
+    this.mem = new BpfMemory();
+    this.nCpus = opts.nCpus ?? 2;
+    this.cpu = 0;
+    this.maps = new Map();
+    this.progs = new Map();
+    this.#mapByAddr = new Map();
+    this.#mapUsers = new Map();
+    this.#mapClosed = new Set();
+    this.netdevs = new Map([[1, { name: "lo", forwarding: false }]]);
+    this.#nextMapId = 1;
+    this.#nextProgId = 1;
+    const byAddr = this.#mapByAddr;
+    const netdevs = this.netdevs;
+    this.vm = new BpfVm(this.mem, opts.helpers ?? XDP_HELPERS, {
+      fibLookup: (vm, params) => fibLookupNoRoutes(vm, params, netdevs),
+      ...opts.env,
+      mapByAddr: (a) => byAddr.get(a),
+    });
+  }
+
+  // BpfMapEnv
+  progByFd(fd: number): unknown | null {
+    return this.progs.get(fd) ?? null;
+  }
+  hasIfindex(ifindex: number): boolean {
+    return this.netdevs.has(ifindex);
+  }
+  /** Registers a netdev (devmap targets and FIB lookups need it to exist). */
+  addNetdev(ifindex: number, name: string, forwarding = false): void {
+    this.netdevs.set(ifindex, { name, forwarding });
+  }
+
+  /** BPF_MAP_CREATE. Returns the map or -errno. */
+  mapCreate(attr: BpfMapAttr): BpfMap | number {
+    const m = createMap(this, attr, this.#nextMapId);
+    if (typeof m === "number") return m;
+    this.#nextMapId++;
+    this.maps.set(m.id, m);
+    this.#mapByAddr.set(m.addr, m);
+    // The map's own flags: some types add BPF_F_RDONLY_PROG themselves (devmaps).
+    this.vm.addMapRegion(m, (m.mapFlags & BPF_F_RDONLY_PROG) === 0);
+    return m;
+  }
+
+  /** Drops a map (last reference gone). */
+  mapFree(id: number): number {
+    // Closing the creator's reference (close(map_fd)): the map lives on while a loaded
+    // program still uses it, as bpf_map_put() waits for the last reference.
+    const m = this.maps.get(id);
+    if (m === undefined || this.#mapClosed.has(id)) return -EBADF;
+    this.#mapClosed.add(id);
+    if ((this.#mapUsers.get(id) ?? 0) === 0) this.#releaseMap(m);
+    return 0;
+  }
+
+  #releaseMap(m: BpfMap): void {
+    this.vm.removeMapRegion(m);
+    this.#mapByAddr.delete(m.addr);
+    this.maps.delete(m.id);
+    this.#mapClosed.delete(m.id);
+    this.#mapUsers.delete(m.id);
+    m.free();
+  }
+
+  /** BPF_PROG_LOAD: structural checks and map resolution (the verifier hooks in here). */
+  progLoad(attr: ProgLoadAttr): ProgLoadResult {
+    const t0 = process.hrtime.bigint();
+    const log: string[] = [];
+    const fail = (errno: number, message: string): ProgLoadResult => {
+      log.push(message);
+      return { prog: null, errno, message, log };
+    };
+    if (attr.progType !== BPF_PROG_TYPE_XDP) return fail(EINVAL, `program type ${attr.progType} is not supported by this kernel`);
+    const maxInsns = attr.privileged === false ? BPF_MAXINSNS : BPF_COMPLEXITY_LIMIT_INSNS;
+    if (attr.insns.len === 0) return fail(E2BIG, "empty program");
+    // loopback has no ndo_bpf: offloading to it fails as in bpf_prog_dev_bound_init()
+    if ((attr.progIfindex ?? 0) !== 0 && this.netdevs.get(attr.progIfindex!)?.name === "lo") {
+      return fail(EOPNOTSUPP, `netdev ${attr.progIfindex} (lo) does not support BPF offload`);
+    }
+    if (attr.insns.len > maxInsns) return fail(E2BIG, `program too large (${attr.insns.len} insns), at most ${maxInsns} allowed`);
+    const insns = attr.insns.clone();
+    const e = checkStructure(insns, { maxInsns, allowPseudoLdImm64: true });
+    if (e !== null) return fail(e.errno, e.message);
+    const offload = attr.offload ?? null;
+    if (offload?.setup !== undefined) {
+      const rc = offload.setup(insns);
+      if (rc < 0) return fail(-rc, `offload setup refused the program (${rc})`);
+    }
+    const ldMap = new Map<number, BpfMap>();
+    const resolve = attr.mapFd ?? ((fd: number) => this.maps.get(fd));
+    const used: BpfMap[] = [];
+    const ldAddr: Array<[number, number]> = [];
+    for (let i = 0; i < insns.len; i++) {
+      if (insns.code[i] !== LD_IMM64) continue;
+      const src = insns.src[i]!;
+      if (src === BPF_PSEUDO_MAP_FD || src === BPF_PSEUDO_MAP_VALUE) {
+        const map = resolve(insns.imm[i]!);
+        if (map === undefined) return fail(EBADF, `fd ${insns.imm[i]} is not pointing to valid bpf_map`);
+        let addr = map.addr;
+        if (src === BPF_PSEUDO_MAP_VALUE) {
+          const off = insns.imm[i + 1]! >>> 0;
+          if (map.mapType !== BPF_MAP_TYPE_ARRAY) return fail(EINVAL, "no direct value access support for this map type");
+          if (map.maxEntries !== 1) return fail(EOPNOTSUPP, "direct value access needs an array map with max_entries 1");
+          if (off >= map.valueSize) {
+            return fail(EINVAL, `invalid access to map value pointer, value_size=${map.valueSize} off=${off}`);
+          }
+          addr = map.valuesStart + off;
+        }
+        if (!used.includes(map)) {
+          if (used.length >= MAX_USED_MAPS) {
+            return fail(E2BIG, `The total number of maps per program has reached the limit of ${MAX_USED_MAPS}`);
+          }
+          used.push(map);
+        }
+        insns.imm[i] = map.id; // dumps show map[id:N], as bpf_insn_prepare_dump() does
+        ldAddr.push([i, addr]);
+        ldMap.set(i, map);
+      }
+      i++;
+    }
+    const gpl = licenseIsGplCompatible(attr.license);
+    let vr: ReturnType<typeof bpfCheck> | null = null;
+    const tv = process.hrtime.bigint();
+    this.lastVerifierLog = [];
+    if (attr.verify ?? this.verifyPrograms) {
+      vr = bpfCheck(insns, (pc) => ldMap.get(pc), {
+        progType: attr.progType, privileged: attr.privileged !== false, logLevel: attr.logLevel ?? this.verifierLogLevel,
+        helperProtos: XDP_HELPER_PROTOS, offload, devBound: (attr.progIfindex ?? 0) !== 0, gplCompatible: gpl,
+      });
+      this.lastVerifierLog = vr.log;
+      if (vr.errno !== 0) {
+        // the first error line follows the last insn line (or opens the log for CFG errors)
+        let k = vr.log.length - 1;
+        while (k >= 0 && !/^\d+: \(/.test(vr.log[k]!)) k--;
+        const first = vr.log[k + 1] ?? "";
+        return { prog: null, errno: vr.errno, message: first, log: vr.log };
+      }
+    }
+    const verifyNs = Number(process.hrtime.bigint() - tv);
+    const prog = new BpfProg({
+      id: this.#nextProgId++, name: attr.name.slice(0, 15), progType: attr.progType, insns, usedMaps: used,
+      gplCompatible: gpl, subprogs: attr.subprogs,
+    });
+    for (const [i, addr] of ldAddr) {
+      prog.ldLo[i] = addr;
+      prog.ldHi[i] = 0;
+    }
+    prog.ifindex = attr.progIfindex ?? 0;
+    if (vr !== null) {
+      prog.verified = true;
+      prog.insnAux = vr.insnAux;
+      prog.verifierStats = { processedInsns: vr.processedInsns, totalStates: vr.totalStates, peakStates: vr.peakStates, verifyNs };
+    }
+    if (offload !== null) {
+      const rc = offload.translate?.(prog) ?? 0;
+      if (rc < 0) return fail(-rc, `offload translate failed (${rc})`);
+      this.#progOffload.set(prog.id, offload);
+    }
+    prog.loadTimeNs = process.hrtime.bigint() - t0;
+    this.progs.set(prog.id, prog);
+    for (const m of used) this.#mapUsers.set(m.id, (this.#mapUsers.get(m.id) ?? 0) + 1);
+    return { prog, errno: 0, log: vr?.log };
+  }
+
+  progFree(id: number): number {
+    const p = this.progs.get(id);
+    if (p === undefined) return -EBADF;
+    this.#progOffload.get(id)?.destroy?.(p);
+    this.#progOffload.delete(id);
+    this.progs.delete(id);
+    // Drop the program's map references (bpf_free_used_maps()).
+    for (const m of p.usedMaps) {
+      const n = (this.#mapUsers.get(m.id) ?? 1) - 1;
+      this.#mapUsers.set(m.id, n);
+      if (n === 0 && this.#mapClosed.has(m.id)) this.#releaseMap(m);
+    }
+    return 0;
+  }
+
+  mapByAddr(addr: number): BpfMap | undefined {
+    return this.#mapByAddr.get(addr);
+  }
+}

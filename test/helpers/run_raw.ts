@@ -1,0 +1,51 @@
+// Runs a bare instruction stream on a memory buffer, as the bpf_conformance
+// plugin and uBPF's test VM do: r1 = buffer address, r2 = its length,
+// structural checks first, uBPF's test helpers, a bounded instruction budget.
+import { BpfInsns } from "../../shared/bpf/isa/insn.ts";
+import { BpfMemory } from "../../shared/bpf/runtime/memory.ts";
+import { BpfProg } from "../../shared/bpf/runtime/prog.ts";
+import { BpfVm } from "../../shared/bpf/runtime/vm.ts";
+import { interpRun } from "../../shared/bpf/runtime/interp.ts";
+import { checkStructure } from "../../shared/bpf/verifier/structural.ts";
+import { UBPF_TEST_HELPERS } from "../../shared/bpf/runtime/helpers.ts";
+import { EFAULT } from "../../shared/errno.ts";
+import { BPF_PROG_TYPE_UNSPEC } from "../../shared/bpf/isa/uapi.ts";
+
+export type RawResult = { errno: 0; r0: bigint } | { errno: number; message: string };
+
+/** A program runner for raw vectors; `run` is a pluggable engine (interpreter by default). */
+export type RawEngine = (vm: BpfVm, prog: BpfProg, r1lo: number, r1hi: number) => number;
+
+let shared: { mem: BpfMemory; vm: BpfVm; buf: number; bufLen: number } | null = null;
+
+/**
+ * Runs `insns` on a copy of `mem` (r1 = its address, r2 = its length) with uBPF's
+ * test helpers. Returns r0, or errno with a message for structural errors and runtime faults.
+ */
+export function runRaw(insns: BpfInsns, mem: Uint8Array, env: "ubpf", engine: RawEngine = interpRun): RawResult {
+  void env;
+  const e = checkStructure(insns, { maxInsns: 65536 });
+  if (e !== null) return { errno: e.errno, message: `Failed to load code: ${e.message} (insn ${e.pc})` };
+  if (shared === null) {
+    const m = new BpfMemory();
+    const vm = new BpfVm(m, UBPF_TEST_HELPERS, { mapByAddr: () => undefined });
+    shared = { mem: m, vm, buf: m.alloc(65536, 64), bufLen: 65536 };
+    vm.budgetInit = 1_000_000;
+  }
+  const { mem: m, vm } = shared;
+  if (mem.length > shared.bufLen) {
+    m.free(shared.buf, shared.bufLen, 64);
+    shared.bufLen = mem.length;
+    shared.buf = m.alloc(mem.length, 64);
+  }
+  const addr = mem.length === 0 ? 0 : shared.buf;
+  if (mem.length > 0) m.u8.set(mem, addr);
+  vm.extLo = addr;
+  vm.extHi = addr + mem.length;
+  const prog = new BpfProg({ id: 0, name: "raw", progType: BPF_PROG_TYPE_UNSPEC, insns, usedMaps: [], gplCompatible: true });
+  vm.r2Init = mem.length;
+  const fault = engine(vm, prog, addr, 0);
+  vm.r2Init = 0;
+  if (fault !== 0) return { errno: EFAULT, message: `runtime error: ${vm.faultMessage()}` };
+  return { errno: 0, r0: vm.reg64(0) };
+}
