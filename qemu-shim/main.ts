@@ -8,7 +8,9 @@ import { VIRTIO_NET_F_XDP_OFFLOAD, featureBit } from "../shared/virtio/virtio_ne
 import { KernelError } from "../shared/errno.ts";
 import { jsonLog, registerProc, untilSignal } from "../shared/runtime_dir.ts";
 import { MigrationState } from "./migration.ts";
-import { OffloadDevice, type FdRemap, type OffloadQuotas } from "./offload.ts";
+import { OffloadDevice } from "./offload.ts";
+import type { FdRemap } from "./fd_remap.ts";
+import type { OffloadQuotas } from "./quota.ts";
 import { VirtioNetDevice } from "./virtio_net.ts";
 import { attachMonitor } from "./monitor.ts";
 

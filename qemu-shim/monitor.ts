@@ -37,8 +37,8 @@ export async function monitorCommand(dev: VirtioNetDevice, name: string, cmdline
           const lines = [
             `net0: guest ${dev.guestName || "(none)"}  xdp-offload ${dev.hasOffload ? "negotiated" : "off"}  fd-remap ${o.remap}`,
             `  host ${o.host !== null && o.host.isOpen ? "connected" : "disconnected"}`,
-            `  maps ${o.maps.size}/${q.maxMaps}  map-bytes ${o.mapBytes}/${q.maxMapBytes}  max-insns ${q.maxInsns}  max-cmds-per-sec ${q.maxCmdsPerSec || "unlimited"}`,
-            `  progs ${o.progs.size}  attached ${o.attachedHandle === 0 ? "none" : `handle ${o.attachedHandle}`}`,
+            `  maps ${o.fds.maps.size}/${q.maxMaps}  map-bytes ${o.mapBytes}/${q.maxMapBytes}  max-insns ${q.maxInsns}  max-cmds-per-sec ${q.maxCmdsPerSec || "unlimited"}`,
+            `  progs ${o.fds.progs.size}  attached ${o.attachedHandle === 0 ? "none" : `handle ${o.attachedHandle}`}`,
             `  ctrl commands ${dev.ctrlCount}`,
           ];
           return lines.join("\n") + "\n";
