@@ -9,12 +9,12 @@ import type { BpfInsns } from "./isa/insn.ts";
 import type { BpfMap, BpfMapAttr, BpfMapEnv } from "./maps/map.ts";
 import { createMap } from "./maps/index.ts";
 import { checkStructure } from "./verifier/structural.ts";
-import { XDP_HELPERS, XDP_HELPER_PROTOS, BPF_FIB_LKUP_RET_NOT_FWDED } from "./runtime/helpers.ts";
+import { XDP_HELPERS, XDP_HELPER_PROTOS } from "./runtime/helpers.ts";
 import { bpfCheck, type BpfProgOffloadOps } from "./verifier/index.ts";
 import { E2BIG, EBADF, EINVAL, ENODEV, EOPNOTSUPP } from "../errno.ts";
 import {
   BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_XDP, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, MAX_USED_MAPS,
-  BPF_COMPLEXITY_LIMIT_INSNS, BPF_MAXINSNS,
+  BPF_COMPLEXITY_LIMIT_INSNS, BPF_MAXINSNS, BPF_FIB_LKUP_RET_NOT_FWDED, BPF_FIB_LKUP_RET_FWD_DISABLED
 } from "./isa/uapi.ts";
 
 export interface ProgLoadAttr {
@@ -44,8 +44,6 @@ export function licenseIsGplCompatible(license: string): boolean {
   return ["GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL"].includes(license);
 }
 
-/** BPF_FIB_LKUP_RET_FWD_DISABLED: forwarding is off on the ingress device. */
-export const BPF_FIB_LKUP_RET_FWD_DISABLED = 5;
 
 /**
  * The FIB of a kernel with no routes, as bpf_ipv4/ipv6_fib_lookup() answer in a

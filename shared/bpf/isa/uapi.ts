@@ -164,6 +164,14 @@ export const BPF_F_ZERO_SEED = 1 << 6;
 export const BPF_F_RDONLY_PROG = 1 << 7;
 export const BPF_F_WRONLY_PROG = 1 << 8;
 export const BPF_F_MMAPABLE = 1 << 10;
+/** Keep perf_event_array entries when the creator closes (perf maps only). */
+export const BPF_F_PRESERVE_ELEMS = 1 << 11;
+/** Array usable as an inner map with a dynamic max_entries. */
+export const BPF_F_INNER_MAP = 1 << 12;
+
+// bpf_fib_lookup() results (enum BPF_FIB_LKUP_RET_*), the two a host with no routes gives.
+export const BPF_FIB_LKUP_RET_NOT_FWDED = 4;
+export const BPF_FIB_LKUP_RET_FWD_DISABLED = 5;
 
 // XDP actions (enum xdp_action).
 export const XDP_ABORTED = 0;

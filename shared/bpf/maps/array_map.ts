@@ -9,10 +9,10 @@ import type { BpfMap, BpfMapAttr, BpfMapEnv } from "./map.ts";
 import { E2BIG, EEXIST, EINVAL, ENOENT, EPERM } from "../../errno.ts";
 import {
   BPF_EXIST, BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NUMA_NODE, BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY,
-  BPF_MAP_TYPE_PERCPU_ARRAY, BPF_NOEXIST,
+  BPF_MAP_TYPE_PERCPU_ARRAY, BPF_NOEXIST, BPF_F_INNER_MAP, BPF_F_PRESERVE_ELEMS
 } from "../isa/uapi.ts";
 import {
-  BPF_F_ACCESS_MASK, BPF_F_INNER_MAP, BPF_F_PRESERVE_ELEMS, INT_MAX, MapBase, PAGE_SIZE, PCPU_MIN_UNIT_SIZE,
+  BPF_F_ACCESS_MASK, INT_MAX, MapBase, PAGE_SIZE, PCPU_MIN_UNIT_SIZE,
   SIZEOF_BPF_ARRAY, SIZEOF_POINTER, allocMapMemory, copyBytes, flagsSansLock, mapFlagsAccessOk, pageAlign, readU32,
   roundUp8, writeU32, type MapLayout,
 } from "./map_common.ts";

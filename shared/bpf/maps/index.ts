@@ -6,7 +6,7 @@ import { EBUSY, EINVAL, EPERM } from "../../errno.ts";
 import {
   BPF_F_RDONLY, BPF_F_WRONLY, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_HASH,
   BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH,
-  BPF_MAP_TYPE_PROG_ARRAY, MAP_TYPE_NAMES,
+  BPF_MAP_TYPE_PROG_ARRAY, MAP_TYPE_NAMES, BPF_F_INNER_MAP, BPF_F_PRESERVE_ELEMS
 } from "../isa/uapi.ts";
 import { ArrayMap } from "./array_map.ts";
 import { DevMap, DevMapHash } from "./devmap.ts";
@@ -18,7 +18,7 @@ export { ArrayMap } from "./array_map.ts";
 export { DevMap, DevMapHash } from "./devmap.ts";
 export { HashMap } from "./hashtab.ts";
 export { ProgArrayMap } from "./prog_array.ts";
-export { MapBase, BPF_F_INNER_MAP, BPF_F_PRESERVE_ELEMS, BPF_F_ACCESS_MASK } from "./map_common.ts";
+export { MapBase, BPF_F_ACCESS_MASK } from "./map_common.ts";
 export { jhash } from "./jhash.ts";
 
 /** Map types this kernel implements; any other type is refused with -EINVAL. */

@@ -9,10 +9,6 @@ import {
   BPF_F_LOCK, BPF_F_RDONLY, BPF_F_RDONLY_PROG, BPF_F_WRONLY, BPF_F_WRONLY_PROG, BPF_OBJ_NAME_LEN,
 } from "../isa/uapi.ts";
 
-/** map_flags bit: keep perf_event_array entries when the creator closes (perf maps only). */
-export const BPF_F_PRESERVE_ELEMS = 1 << 11;
-/** map_flags bit: array usable as an inner map with a dynamic max_entries. */
-export const BPF_F_INNER_MAP = 1 << 12;
 /** The four access bits (include/linux/bpf.h BPF_F_ACCESS_MASK). */
 export const BPF_F_ACCESS_MASK = BPF_F_RDONLY | BPF_F_RDONLY_PROG | BPF_F_WRONLY | BPF_F_WRONLY_PROG;
 

@@ -9,7 +9,7 @@ import {
   BPF_FUNC_map_update_elem, BPF_FUNC_redirect, BPF_FUNC_redirect_map, BPF_FUNC_tail_call, BPF_FUNC_trace_printk,
   BPF_FUNC_xdp_adjust_head, BPF_FUNC_xdp_adjust_meta, BPF_FUNC_xdp_adjust_tail, BPF_FUNC_xdp_get_buff_len,
   BPF_FUNC_probe_read_kernel,
-  ETH_HLEN, XDP_ABORTED, XDP_REDIRECT,
+  ETH_HLEN, XDP_ABORTED, XDP_REDIRECT, BPF_FIB_LKUP_RET_NOT_FWDED
 } from "../isa/uapi.ts";
 import { EINVAL, EACCES, EAFNOSUPPORT, EFAULT } from "../../errno.ts";
 import { BpfVm, FAULT_HELPER_ARG, FAULT_UNWIND, XDP_CTX_FRAME_START, XDP_CTX_FRAME_SZ, XDP_CTX_REDIRECT, XDP_CTX_REDIRECT_MAP, type HelperFn } from "./vm.ts";
@@ -329,8 +329,6 @@ const csumDiff: HelperFn = (vm) => {
 const BPF_FIB_LOOKUP_SIZE = 64;
 const BPF_FIB_LOOKUP_FLAGS = 0x3f; // DIRECT | OUTPUT | SKIP_NEIGH | TBID | SRC | MARK
 const AF_INET = 2, AF_INET6 = 10;
-/** Returned when no FIB backend is configured: the packet is not forwarded (BPF_FIB_LKUP_RET_NOT_FWDED). */
-export const BPF_FIB_LKUP_RET_NOT_FWDED = 4;
 
 const fibLookup: HelperFn = (vm) => {
   const ctx = ctxOf(vm);

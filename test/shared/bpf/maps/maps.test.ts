@@ -6,14 +6,11 @@ import type { BpfMap, BpfMapAttr, BpfMapEnv } from "../../../../shared/bpf/maps/
 import { createMap, freezeMap, jhash, mapTypeName, SUPPORTED_MAP_TYPES } from "../../../../shared/bpf/maps/index.ts";
 import { E2BIG, EBUSY, EFAULT, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP, EPERM } from "../../../../shared/errno.ts";
 import {
-  BPF_ANY, BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NO_COMMON_LRU, BPF_F_NO_PREALLOC, BPF_F_NUMA_NODE, BPF_F_RDONLY,
+  BPF_ANY, BPF_F_INNER_MAP, BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NO_COMMON_LRU, BPF_F_NO_PREALLOC, BPF_F_NUMA_NODE, BPF_F_PRESERVE_ELEMS, BPF_F_RDONLY,
   BPF_F_RDONLY_PROG, BPF_F_WRONLY, BPF_F_WRONLY_PROG, BPF_F_ZERO_SEED, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_DEVMAP,
   BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_LRU_HASH,
   BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PROG_ARRAY,
 } from "../../../../shared/bpf/isa/uapi.ts";
-
-const BPF_F_PRESERVE_ELEMS = 1 << 11;
-const BPF_F_INNER_MAP = 1 << 12;
 
 function makeEnv(nCpus = 4): BpfMapEnv {
   const progs = new Map<number, unknown>([[10, { id: 100, progType: 6 }]]);
