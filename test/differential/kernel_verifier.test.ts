@@ -6,18 +6,24 @@
 // same errno and a first error line naming the same fault; accepted corpus
 // programs return the same value on their packet. Deliberate differences are
 // listed in test/shared/bpf/verifier/corpus/deliberate.ts with reasons; false accepts
-// (we accept, the kernel rejects) have no exception list.
+// (we accept, the kernel rejects) have no exception list. Cases whose kernel
+// answer changed between versions record it per version range (case.ts
+// KernelAnswer): the running kernel (uname -r) is judged by its version, and
+// an answer recorded for no range covering it is reported by name, not failed
+// (judge.ts judgeAgainstKernel).
 // Skips (loudly) when not root or gcc/bpftool are missing; under CI=true that is a failure.
 import { describe, expect, it, beforeAll } from "vitest";
 import { execa } from "execa";
 import { readFileSync, readdirSync } from "node:fs";
+import { release } from "node:os";
 import path from "node:path";
 import { openObject, type BpfObjectSpec } from "../../shared/bpf/libbpf/object.ts";
 import { errnoName } from "../../shared/errno.ts";
 import { CORPUS } from "../shared/bpf/verifier/corpus/index.ts";
 import { caseInsns, rawCaseOf, PKT_UDP4 } from "../shared/bpf/verifier/corpus/case.ts";
 import { DELIBERATE } from "../shared/bpf/verifier/corpus/deliberate.ts";
-import { judge, judgeKernel, sameFault } from "../shared/bpf/verifier/corpus/judge.ts";
+import { judgeAgainstKernel, sameFault, unrecordedKernelAnswer } from "../shared/bpf/verifier/corpus/judge.ts";
+import { formatKernelVersion, runningKernelVersion } from "../helpers/kernel_version.ts";
 import { loadObjectProgOurs, runCaseOurs, runOurs } from "../shared/bpf/verifier/corpus/ours.ts";
 import { generateProgram, mulberry32 } from "../shared/bpf/verifier/corpus/random_progs.ts";
 import { firstErrorLine, kernelLoadRaw, rawLoaderUnavailable, type RawResult } from "../helpers/raw_loader.ts";
@@ -28,6 +34,9 @@ import { PROGRAMS_DIR, REPO_ROOT } from "../helpers/repo.ts";
 const KERNEL_CANNOT_OPEN: Record<string, string> = {
   "xdp_legacy_maps.o": "legacy SEC(\"maps\") definitions: libbpf 1.x (bpftool 7) refuses the object before any BPF_PROG_LOAD",
 };
+
+/** The running kernel's version: the corpus records some answers per version range. */
+const KV = runningKernelVersion();
 
 /** Generated programs also loaded into the kernel for false-accept hunting. */
 const GENERATED_SAMPLE = 400;
@@ -66,12 +75,21 @@ describe.skipIf(unavailable !== null)("verifier differential against the Linux k
     kernel = await kernelLoadRaw(CORPUS.map((c) => rawCaseOf(c, caseInsns(c))));
   }, 300_000);
 
-  it("the kernel agrees with every corpus expectation (verdict, errno, first error line, retval)", () => {
-    const problems: string[] = [];
+  it(`every corpus case: the kernel's answer is recorded for ${formatKernelVersion(KV)}, or reported by name`, () => {
+    const fails: string[] = [], reports: string[] = [];
     CORPUS.forEach((c, i) => {
-      for (const p of judgeKernel(c, kernel[i]!)) problems.push(`${c.name}: ${p}`);
+      const k = kernel[i]!;
+      if (k.mapErrno !== 0) {
+        fails.push(`${c.name}: map creation failed: ${errnoName(k.mapErrno)}`);
+        return;
+      }
+      const r = unrecordedKernelAnswer(c, k, KV);
+      if (r !== null) reports.push(r);
     });
-    expect(problems).toEqual([]);
+    if (reports.length > 0) {
+      console.warn(`\n*** ${reports.length} kernel answer(s) not recorded for Linux ${release()} (reported, not failed):\n  ${reports.join("\n  ")}\n`);
+    }
+    expect(fails).toEqual([]); // verdicts against ours: one test per case below
   });
 
   it("deliberate differences name existing cases and never excuse a false accept", () => {
@@ -84,20 +102,16 @@ describe.skipIf(unavailable !== null)("verifier differential against the Linux k
   });
 
   CORPUS.forEach((c, i) => {
-    it(`${c.name}: same verdict as the kernel`, { timeout: c.slow ? 300_000 : 60_000 }, () => {
+    it(`${c.name}: same verdict as the kernel`, { timeout: c.slow ? 300_000 : 60_000 }, (ctx) => {
       const k = kernel[i]!;
+      expect(k.mapErrno, `${c.name}: map creation`).toBe(0);
       const ours = runCaseOurs(c);
-      const d = DELIBERATE[c.name];
-      if (d !== undefined) {
-        if (k.errno !== 0) expect(ours.errno, `${c.name}: FALSE ACCEPT`).not.toBe(0);
-        expect(judge({ ...c, result: d.result, errno: d.errno, err: d.err, retval: undefined }, ours)).toEqual([]);
-        return;
-      }
-      expectSameVerdict(c.name, k, ours);
-      if (k.errno === 0) {
-        expect(ours.runFault, c.name).toBe("");
-        // Cases without an expected retval return addresses (pointer leaks), which differ by design.
-        if (c.retval !== undefined) expect(ours.retval, `${c.name}: retval`).toBe(k.retval);
+      expect(ours.runFault, c.name).toBe("");
+      const j = judgeAgainstKernel(c, k, ours, KV, DELIBERATE[c.name]);
+      if (j.kind === "fail") expect.fail(j.why);
+      if (j.kind === "report") {
+        console.warn(`*** NOT RECORDED: ${j.why}`);
+        void ctx.annotate(`not recorded for this kernel: ${j.why}`, "warning");
       }
     });
   });

@@ -293,7 +293,7 @@ function checkCondJmp(env: Env, i: number): number {
     return i + 1;
   }
   const other = pushPath(env, target, i);
-  if (other === null) return -EFAULT;
+  if (other === null) return -E2BIG; // push_stack() failure: -E2BIG since 6.18.44 (-EFAULT before)
   env.jmpSeen[i]! |= 3;
   const oregs = other.cur.regs, regs = env.regs;
   if (dst.type === SCALAR_VALUE && src.type === SCALAR_VALUE) {

@@ -11,8 +11,26 @@
 import { assembleKernel } from "../../../../../shared/bpf/isa/asm.ts";
 import { BpfInsns } from "../../../../../shared/bpf/isa/insn.ts";
 import { buildFrame } from "../../../../../shared/net/packets.ts";
+import { EINVAL } from "../../../../../shared/errno.ts";
 import { BPF_CALL, BPF_JMP, BPF_PSEUDO_CALL } from "../../../../../shared/bpf/isa/uapi.ts";
 import type { RawCase, RawMapDef } from "../../../../helpers/raw_loader.ts";
+import { kernelInRange, type KernelVersion } from "../../../../helpers/kernel_version.ts";
+
+/**
+ * What the Linux kernels of one version range answer for a case
+ * (test/helpers/kernel_version.ts kernelInRange syntax: ">=6.18.44", "<6.18.44").
+ * Ranges may overlap where the version that changed the answer is not known
+ * exactly: each answer is then accepted there.
+ */
+export interface KernelAnswer {
+  range: string;
+  result: "ACCEPT" | "REJECT";
+  errno?: number;
+  err?: string;
+  retval?: number;
+  /** Why kernels differ here (the change, or the builds the answer was seen on). */
+  note?: string;
+}
 
 /** One corpus case. */
 export interface VerifierCase {
@@ -35,6 +53,19 @@ export interface VerifierCase {
   ifindex?: number;
   /** Too slow for the kernel's complexity limit in CI loops: run only in the differential and script. */
   slow?: boolean;
+  /**
+   * Version-dependent cases: every recorded kernel answer by version range.
+   * The case's own result/errno/err/retval are then the NEWEST kernels' answer
+   * (one entry with a range open above must equal them): our verifier follows
+   * it, the differential judges the running kernel by its version.
+   */
+  kernel?: readonly KernelAnswer[];
+}
+
+/** The answers recorded for kernels of version `v`: the case's own when it has no per-version record. */
+export function kernelAnswersFor(c: VerifierCase, v: KernelVersion): KernelAnswer[] {
+  if (c.kernel === undefined) return [{ range: "*", result: c.result, errno: c.errno, err: c.err, retval: c.retval }];
+  return c.kernel.filter((a) => kernelInRange(v, a.range));
 }
 
 /** 64-byte IPv4/UDP frame: the default packet of accepted cases. */
@@ -100,7 +131,25 @@ export function caseInsns(c: VerifierCase): BpfInsns {
 export function rawCaseOf(c: VerifierCase, insns = caseInsns(c)): RawCase {
   return {
     name: c.name, insns, maps: c.maps ?? [], ifindex: c.ifindex,
-    data: c.result === "ACCEPT" ? (c.packet ?? PKT_UDP4) : undefined,
+    data: c.result === "ACCEPT" || c.kernel?.some((a) => a.result === "ACCEPT") === true ? (c.packet ?? PKT_UDP4) : undefined,
+  };
+}
+
+/**
+ * bpf_xdp_adjust_meta#54 by kernel version: the 6.18.44 build's xdp_func_proto()
+ * offers no prototype for it (every XDP attach type, with or without frags,
+ * through bpftool/libbpf as through the raw loader), while earlier kernels
+ * (6.18 builds before it, and upstream net/core/filter.c up to there) do.
+ * `older` is the answer of those earlier kernels.
+ */
+export function adjustMetaByVersion(older: Omit<KernelAnswer, "range">): Pick<VerifierCase, "result" | "errno" | "err" | "retval" | "kernel"> {
+  const newest = { result: "REJECT", errno: EINVAL, err: "program of this type cannot use helper bpf_xdp_adjust_meta#54" } as const;
+  return {
+    ...newest,
+    kernel: [
+      { range: ">=6.18.44", ...newest, note: "xdp_func_proto() has no bpf_xdp_adjust_meta (seen on 6.18.44)" },
+      { range: "<6.18.44", ...older, note: "xdp_func_proto() offers bpf_xdp_adjust_meta (upstream, and earlier 6.18 builds)" },
+    ],
   };
 }
 
