@@ -36,7 +36,7 @@ export class BpfProg {
   readonly ldHi: Int32Array;
   /** Maps referenced by the program (bpf_prog_aux->used_maps), in first-use order. */
   readonly usedMaps: BpfMap[];
-  /** bpf_prog_calc_tag(): first 8 bytes of SHA-1 over the insns with map fds zeroed, hex. */
+  /** bpf_prog_calc_tag(): first 8 bytes of SHA-256 (Linux 6.18) over the insns with map fds zeroed, hex. */
   readonly tag: string;
   readonly gplCompatible: boolean;
   /** Subprogram names by first insn (bpf-to-bpf call targets), for dumps. */
@@ -87,8 +87,11 @@ export class BpfProg {
   }
 }
 
-/** bpf_prog_calc_tag(): SHA-1 of the program with map-referencing ld_imm64 imms zeroed; 8 bytes hex. */
-export function progTag(insns: BpfInsns): string {
+/**
+ * The bytes bpf_prog_calc_tag() digests: the instructions with the imms of
+ * map-referencing ld_imm64 zeroed (map fds and indexes are unstable).
+ */
+export function progTagInput(insns: BpfInsns): Uint8Array {
   const p = insns.clone();
   for (let i = 0; i + 1 < p.len; i++) {
     if (p.code[i] !== LD_IMM64) continue;
@@ -99,5 +102,13 @@ export function progTag(insns: BpfInsns): string {
     }
     i++;
   }
-  return createHash("sha1").update(p.toBytes()).digest("hex").slice(0, 16);
+  return p.toBytes();
+}
+
+/**
+ * bpf_prog_calc_tag() as Linux 6.18 computes it: the first 8 bytes of SHA-256
+ * over progTagInput(), hex (kernels up to 6.17 used SHA-1 over the same bytes).
+ */
+export function progTag(insns: BpfInsns): string {
+  return createHash("sha256").update(progTagInput(insns)).digest("hex").slice(0, 16);
 }
