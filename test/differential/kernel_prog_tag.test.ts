@@ -62,7 +62,7 @@ describe.skipIf(unavailable !== null)(`program tags against Linux ${formatKernel
       const spec = openObject(readFileSync(objPath), { file: objPath });
       for (const ps of spec.progs.filter((p) => p.autoload)) {
         const { load } = loadObjectProgOurs(spec, ps);
-        expect(load.prog, `${obj} ${ps.name}: ${load.message}`).not.toBeNull();
+        expect(load.prog, `${obj} ${ps.name}: errno ${load.errno}`).not.toBeNull();
         const ours = load.prog!.tag;
         const k = kernel!.get(ps.name);
         expect(k, `${obj} ${ps.name}: loaded by bpftool`).toBeDefined();

@@ -37,10 +37,11 @@ export function judge(c: VerifierCase, v: Verdict): string[] {
   return out;
 }
 
-/** judge() for a raw-loader result. */
-export function judgeKernel(c: VerifierCase, r: RawResult): string[] {
+/** A raw-loader result against the answers the case records for kernels of `version`: empty when recorded. */
+export function judgeKernel(c: VerifierCase, r: RawResult, version: KernelVersion): string[] {
   if (r.mapErrno !== 0) return [`map creation failed: ${errnoName(r.mapErrno)}`];
-  return judge(c, { errno: r.errno, log: r.log, retval: r.retval });
+  const u = unrecordedKernelAnswer(c, { errno: r.errno, log: r.log, retval: r.retval }, version);
+  return u === null ? [] : [u];
 }
 
 /**
