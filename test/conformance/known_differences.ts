@@ -1,7 +1,8 @@
 // Conformance vectors (shared/conformance, relative paths) that we do not run as the
 // uBPF harness would, and why. Counterpart: uBPF test_framework/test_vm.py and
 // test_elf.py; policy notes in shared/conformance/ubpf/README.md. Goal: only entries
-// that are uBPF policy or uBPF-harness specific, never a bug of ours.
+// that are uBPF policy or uBPF-harness specific, never a bug of ours. Differences of
+// our verifier from the Linux kernel live in test/shared/bpf/verifier/corpus/deliberate.ts.
 
 /**
  * "skip": cannot run without uBPF's own tooling.

@@ -13,6 +13,8 @@ import { kernelInRange, kernelRangeOpenAbove } from "../../../helpers/kernel_ver
 /** Areas of issue 3 scope 1 the corpus must cover, by case-name prefix. */
 const AREAS = ["cfg/", "regs/", "ctx/", "packet/", "map/", "stack/", "calls/", "helpers/", "ptr/", "limits/"];
 
+const SUMMARY = /processed \d+ insns \(limit 1000000\) max_states_per_insn \d+ total_states \d+ peak_states \d+ mark_read 0$/;
+
 describe("verifier corpus", () => {
   it("has at least 200 uniquely named cases over every area, each with its expectations", () => {
     expect(CORPUS.length).toBeGreaterThanOrEqual(200);
@@ -52,6 +54,10 @@ describe("verifier corpus", () => {
       const v = runCaseOurs(c);
       expect(v.runFault, "an accepted program tripped the runtime bounds check").toBe("");
       expect(judge(ourExpectation(c, DELIBERATE[c.name]), v)).toEqual([]);
+      // A walk that reached the instructions ends with the statistics line (print_verification_stats()).
+      const log = v.load.log ?? [];
+      if (log.some((l) => /^\d+: \(/.test(l))) expect(log[log.length - 1]).toMatch(SUMMARY);
+      if (v.errno === 0) expect(v.load.prog?.insnAux, "accepted programs keep the verifier's per-insn facts").not.toBeNull();
     });
   }
 });

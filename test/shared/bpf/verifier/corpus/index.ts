@@ -10,6 +10,7 @@ import { CALL_CASES } from "./calls.ts";
 import { HELPER_CASES } from "./helpers.ts";
 import { PTR_CASES } from "./ptr.ts";
 import { LIMIT_CASES } from "./limits.ts";
+import { TABLE_CASES } from "./table.ts";
 
 /** All corpus cases. */
 export const CORPUS: readonly VerifierCase[] = [
@@ -23,4 +24,5 @@ export const CORPUS: readonly VerifierCase[] = [
   ...HELPER_CASES,
   ...PTR_CASES,
   ...LIMIT_CASES,
+  ...TABLE_CASES,
 ];
