@@ -3,7 +3,7 @@
 // (push_stack/pop_stack), checkpoints and pruning (is_state_visited,
 // states_equal/regsafe/stacksafe), infinite-loop detection, the complexity
 // limits, per-insn log lines and the offload insn hook.
-import { E2BIG, EACCES, EFAULT, EINVAL } from "../../errno.ts";
+import { E2BIG, EACCES, EINVAL } from "../../errno.ts";
 import { disasmInsn } from "../isa/disasm.ts";
 import {
   INSN_TABLE, K_ALU, K_ALU64, K_ATOMIC, K_CALL, K_CALLX, K_END, K_EXIT, K_JA, K_JMP, K_JMP32, K_LD_ABS, K_LD_IMM64,
