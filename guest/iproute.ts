@@ -1,11 +1,14 @@
-// `ip link set dev eth0 xdp*|off` and `ip link show` inside the guest, with
-// iproute2's flags, output and error wording (ip/iplink_xdp.c xdp_parse() and
-// xdp_dump(); lib/libnetlink.c prints extack as "Error: <msg>.").
+// `ip link set dev eth0 xdp*|off` and `ip [-j] [-d] link show` inside the
+// guest, with iproute2's flags, output and error wording (ip/iplink_xdp.c
+// xdp_parse(), xdp_dump() and xdp_dump_json(); ip/ipaddress.c
+// print_linkinfo(); lib/libnetlink.c prints extack as "Error: <msg>."). Which
+// slot a request acts on is decided by dev_xdp_attach() (shared/net/dev_xdp.ts).
 import { openObject, type BpfObjectSpec, type BpfProgSpec } from "../shared/bpf/libbpf/object.ts";
 import { loadObject } from "../shared/bpf/libbpf/libbpf.ts";
 import { XDP_FLAGS_DRV_MODE, XDP_FLAGS_HW_MODE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST } from "../shared/bpf/isa/uapi.ts";
 import { ENOENT, KernelError } from "../shared/errno.ts";
-import { ExtackError, XDP_ATTACHED_MULTI, type GuestKernel, type XdpMode } from "./netdev.ts";
+import { ExtackError, XDP_ATTACHED_DRV, XDP_ATTACHED_HW, XDP_ATTACHED_MULTI, XDP_ATTACHED_SKB, type GuestKernel, type XdpMode } from "./netdev.ts";
+import { XDP_MODES } from "../shared/net/dev_xdp.ts";
 import { xdpOffloadAttach, xdpOffloadDetach } from "./xdp_offload.ts";
 import type { VirtioNetDriver } from "./virtio_net.ts";
 
@@ -18,7 +21,6 @@ export interface ToolIo {
 
 const MODE_WORD: Record<string, XdpMode | "default"> = { xdp: "default", xdpdrv: "drv", xdpgeneric: "skb", xdpoffload: "hw" };
 const MODE_FLAG: Record<XdpMode, number> = { skb: XDP_FLAGS_SKB_MODE, drv: XDP_FLAGS_DRV_MODE, hw: XDP_FLAGS_HW_MODE };
-const MODE_NAME: Record<XdpMode, string> = { drv: "xdpdrv", skb: "xdpgeneric", hw: "xdpoffload" };
 
 /** iproute2's extack printing: "Error: msg." (a period added when missing). */
 function extack(io: ToolIo, msg: string): number {
@@ -55,11 +57,9 @@ export async function ipCommand(k: GuestKernel, drv: VirtioNetDriver, argv: stri
   const word = a[i++] ?? "";
   const mode = MODE_WORD[word];
   if (mode === undefined) return extack(io, `either "dev" is duplicate, or "${word}" is a garbage`);
-  // "xdp" with no mode: the driver supports native XDP, so DRV (dev_xdp_mode()).
-  const m: XdpMode = mode === "default" ? "drv" : mode;
-  if (a[i] === "off") {
-    return detach(k, drv, m, io);
-  }
+  // xdp_parse(): the mode word's flag ("xdp" has none), UPDATE_IF_NOEXIST unless -force.
+  const flags = (mode === "default" ? 0 : MODE_FLAG[mode]) | (force ? 0 : XDP_FLAGS_UPDATE_IF_NOEXIST);
+  if (i === a.length - 1 && (a[i] === "off" || a[i] === "none")) return detach(k, drv, flags, io);
   let file: string | undefined, sec: string | undefined;
   for (; i < a.length; i++) {
     if (a[i] === "obj" || a[i] === "object") file = a[++i];
@@ -70,10 +70,11 @@ export async function ipCommand(k: GuestKernel, drv: VirtioNetDriver, argv: stri
   if (file === undefined) return extack(io, "No object file given");
   const bytes = io.files.get(file);
   if (bytes === undefined) return extack(io, `Cannot open object ${file}: No such file or directory`);
-  const flags = MODE_FLAG[m] | (force ? 0 : XDP_FLAGS_UPDATE_IF_NOEXIST);
   try {
     const spec = openObject(bytes, { file });
     const ps = selectProg(spec, sec);
+    // dev_xdp_attach() picks the slot (a mode-less request means DRV on virtio_net).
+    const m = k.eth0.checkAttach(-1, flags, 0);
     if (m === "hw") await xdpOffloadAttach(k, drv, spec, ps, flags, 0);
     else attachLocal(k, spec, ps, m, flags);
   } catch (e) {
@@ -89,8 +90,7 @@ export async function ipCommand(k: GuestKernel, drv: VirtioNetDriver, argv: stri
 }
 
 function attachLocal(k: GuestKernel, spec: BpfObjectSpec, ps: BpfProgSpec, m: XdpMode, flags: number): void {
-  const pre = k.eth0.checkAttach(m, -1, flags, 0);
-  if (pre !== null) throw new ExtackError(pre[0], pre[1]);
+  k.eth0.checkAttach(-1, flags, 0);
   const loaded = loadObject(k.bpf, spec, { only: (p) => p.name === ps.name, privileged: true });
   const prog = loaded.progs.get(ps.name)!;
   k.loadedAt.set(prog.id, new Date());
@@ -99,8 +99,10 @@ function attachLocal(k: GuestKernel, spec: BpfObjectSpec, ps: BpfProgSpec, m: Xd
   if (old !== null) k.freeLocal(old);
 }
 
-async function detach(k: GuestKernel, drv: VirtioNetDriver, m: XdpMode, io: ToolIo): Promise<number> {
+/** `... xdp* off`: IFLA_XDP_FD -1 with the mode word's flags; dev_xdp_attach() picks the slot or refuses. */
+async function detach(k: GuestKernel, drv: VirtioNetDriver, flags: number, io: ToolIo): Promise<number> {
   try {
+    const m = k.eth0.checkAttach(0, flags, 0);
     if (m === "hw") await xdpOffloadDetach(k, drv);
     else {
       const old = k.eth0.slots[m];
@@ -114,43 +116,93 @@ async function detach(k: GuestKernel, drv: VirtioNetDriver, m: XdpMode, io: Tool
   return 0;
 }
 
-function progJson(k: GuestKernel, id: number): { id: number; name: string; tag: string; jited: number } {
+/** XDP_ATTACHED_* of a single slot. */
+const ATTACHED: Record<XdpMode, number> = { skb: XDP_ATTACHED_SKB, drv: XDP_ATTACHED_DRV, hw: XDP_ATTACHED_HW };
+/** xdp_dump()'s words: the mode after "mtu N", the prog/xdp suffix of each slot when several are attached. */
+const ATTACHED_WORD: Record<number, string> = { [XDP_ATTACHED_DRV]: "xdp", [XDP_ATTACHED_SKB]: "xdpgeneric", [XDP_ATTACHED_HW]: "xdpoffload", [XDP_ATTACHED_MULTI]: "xdpmulti" };
+const MULTI_SUFFIX: Record<XdpMode, string> = { skb: "generic", drv: "drv", hw: "offload" };
+
+/**
+ * bpf_dump_prog_info() (iproute2 lib/bpf_glue.c): id, name, tag, jited, and
+ * with -d load_time (ns since boot) and created_by_uid. The guest kernel does
+ * not JIT and keeps no BTF, so jited is 0 and btf_id is not printed.
+ */
+function progInfo(k: GuestKernel, id: number, details: boolean): { json: Record<string, unknown>; text: string } {
   const p = k.bpf.progs.get(id);
-  return { id, name: p?.name ?? "", tag: p?.tag ?? "", jited: 0 };
+  const json: Record<string, unknown> = { id };
+  let text = `id ${id} `;
+  if (p !== undefined) {
+    json.name = p.name;
+    json.tag = p.tag;
+    json.jited = 0;
+    text += `name ${p.name} tag ${p.tag} `;
+    const at = k.loadedAt.get(id);
+    const loadTime = at === undefined ? 0 : Math.max(0, at.getTime() - k.bootTime) * 1e6;
+    if (details && loadTime !== 0) {
+      json.load_time = loadTime;
+      json.created_by_uid = 0;
+      text += `load_time ${loadTime} created_by_uid 0 `;
+    }
+  }
+  return { json, text };
 }
 
+/** Device attributes `ip -d` adds (as a virtio_net NIC and lo report them). */
+function detailsOf(isEth: boolean): Array<[string, string, string | number]> {
+  const d: Array<[string, string, string | number]> = [
+    ["promiscuity", "promiscuity", 0], ["allmulti", " allmulti", 0], ["min_mtu", "minmtu", isEth ? 68 : 0], ["max_mtu", "maxmtu", isEth ? 65535 : 0],
+    ["inet6_addr_gen_mode", "addrgenmode", "eui64"], ["num_tx_queues", "numtxqueues", 1], ["num_rx_queues", "numrxqueues", 1],
+    ["gso_max_size", "gso_max_size", 65536], ["gso_max_segs", "gso_max_segs", 65535], ["tso_max_size", "tso_max_size", isEth ? 65536 : 524280],
+    ["tso_max_segs", "tso_max_segs", 65535], ["gro_max_size", "gro_max_size", 65536],
+  ];
+  if (isEth) d.push(["parentbus", "parentbus", "virtio"], ["parentdev", "parentdev", "virtio0"]);
+  return d;
+}
+
+/**
+ * `ip link show`: print_linkinfo() of iproute2 ip/ipaddress.c with xdp_dump()
+ * (ip/iplink_xdp.c) for IFLA_XDP as rtnl_xdp_fill() reports it: the program
+ * id only when a single slot is used, every slot in SKB, DRV, HW order.
+ */
 function linkShow(k: GuestKernel, args: string[], json: boolean, details: boolean, io: ToolIo): number {
   const dev = args[0] === "dev" ? args[1] : args[0];
-  const lo = { ifindex: 1, ifname: "lo", flags: ["LOOPBACK", "UP", "LOWER_UP"], mtu: 65536, qdisc: "noqueue", operstate: "UNKNOWN", linkmode: "DEFAULT", group: "default", txqlen: 1000, link_type: "loopback", address: "00:00:00:00:00:00", broadcast: "00:00:00:00:00:00" };
   const e = k.eth0;
   if (dev !== undefined && dev !== e.name && dev !== "lo") return extack(io, `Device "${dev}" does not exist`);
   const mode = e.attachedMode();
-  const slots = (["drv", "skb", "hw"] as const).filter((x) => e.slots[x] !== null);
-  let xdp: unknown;
-  if (slots.length === 1) xdp = { mode, prog: progJson(k, e.slots[slots[0]!]!.progId) };
-  else if (slots.length > 1) xdp = { mode, attached: slots.map((s) => ({ mode: s === "drv" ? 1 : s === "skb" ? 2 : 3, prog: progJson(k, e.slots[s]!.progId) })) };
-  const eth = {
-    ifindex: e.ifindex, ifname: e.name, flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], mtu: e.mtu,
-    ...(xdp !== undefined ? { xdp } : {}),
-    qdisc: "pfifo_fast", operstate: "UP", linkmode: "DEFAULT", group: "default", txqlen: 1000, link_type: "ether",
-    address: e.mac, broadcast: "ff:ff:ff:ff:ff:ff",
-  };
-  const links = dev === undefined ? [lo, eth] : dev === "lo" ? [lo] : [eth];
+  const used = XDP_MODES.filter((m) => e.slots[m] !== null);
+  const single = used.length === 1 ? e.slots[used[0]!]!.progId : 0;
+  const links = [
+    { isEth: false, base: { ifindex: 1, ifname: "lo", flags: ["LOOPBACK", "UP", "LOWER_UP"], mtu: 65536 },
+      rest: { qdisc: "noqueue", operstate: "UNKNOWN", linkmode: "DEFAULT", group: "default", txqlen: 1000, link_type: "loopback", address: "00:00:00:00:00:00", broadcast: "00:00:00:00:00:00" } },
+    { isEth: true, base: { ifindex: e.ifindex, ifname: e.name, flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], mtu: e.mtu },
+      rest: { qdisc: "pfifo_fast", operstate: "UP", linkmode: "DEFAULT", group: "default", txqlen: 1000, link_type: "ether", address: e.mac, broadcast: "ff:ff:ff:ff:ff:ff" } },
+  ].filter((l) => dev === undefined || l.base.ifname === dev);
   if (json) {
-    io.out.push(JSON.stringify(links));
+    const out = links.map((l) => {
+      const o: Record<string, unknown> = { ...l.base };
+      if (l.isEth && used.length > 0) {
+        // xdp_dump_json(): mode, the single program, and the "attached" list.
+        o.xdp = {
+          mode, ...(single !== 0 ? { prog: progInfo(k, single, details).json } : {}),
+          attached: used.map((m) => ({ mode: ATTACHED[m], prog: progInfo(k, e.slots[m]!.progId, details).json })),
+        };
+      }
+      Object.assign(o, l.rest);
+      if (details) for (const [key, , v] of detailsOf(l.isEth)) o[key] = v;
+      return o;
+    });
+    io.out.push(JSON.stringify(out));
     return 0;
   }
   for (const l of links) {
-    const isEth = l === eth;
-    const word = !isEth || slots.length === 0 ? "" : mode === XDP_ATTACHED_MULTI ? " xdpmulti" : ` ${slots[0] === "drv" ? "xdp" : MODE_NAME[slots[0]!]}`;
-    io.out.push(`${l.ifindex}: ${l.ifname}: <${l.flags.join(",")}> mtu ${l.mtu}${word} qdisc ${l.qdisc} state ${l.operstate} mode DEFAULT group default qlen 1000`);
-    io.out.push(`    link/${l.link_type} ${l.address} brd ${l.broadcast}`);
-    if (!isEth) continue;
-    for (const s of slots) {
-      const p = progJson(k, e.slots[s]!.progId);
-      const sfx = slots.length > 1 ? (s === "drv" ? "drv" : s === "skb" ? "generic" : "offload") : "";
-      io.out.push(`    prog/xdp${sfx} id ${p.id} name ${p.name} tag ${p.tag}${details && k.offloadedProgs.has(p.id) ? " offloaded" : ""}`);
-    }
+    const r = l.rest;
+    const xdpWord = l.isEth && used.length > 0 ? `${ATTACHED_WORD[mode]} ` : "";
+    io.out.push(`${l.base.ifindex}: ${l.base.ifname}: <${l.base.flags.join(",")}> mtu ${l.base.mtu} ${xdpWord}qdisc ${r.qdisc} state ${r.operstate} mode ${r.linkmode} group ${r.group} qlen ${r.txqlen}`);
+    const det = details ? " " + detailsOf(l.isEth).map(([, word, v]) => `${word} ${v} `).join("") : "";
+    io.out.push(`    link/${r.link_type} ${r.address} brd ${r.broadcast}${det}`);
+    if (!l.isEth) continue;
+    if (single !== 0) io.out.push(`    prog/xdp ${progInfo(k, single, details).text}`);
+    else for (const m of used) io.out.push(`    prog/xdp${MULTI_SUFFIX[m]} ${progInfo(k, e.slots[m]!.progId, details).text}`);
   }
   return 0;
 }

@@ -5,8 +5,9 @@
 // (struct bpf_offloaded_map / bpf_prog_offload in kernel/bpf/offload.c).
 import { BpfKernel } from "../shared/bpf/syscall.ts";
 import type { BpfMap } from "../shared/bpf/maps/map.ts";
-import { EBUSY, EEXIST, EINVAL, KernelError } from "../shared/errno.ts";
-import { XDP_FLAGS_REPLACE, XDP_FLAGS_UPDATE_IF_NOEXIST } from "../shared/bpf/isa/uapi.ts";
+import { XDP_MODES, devXdpAttach, type XdpMode, type XdpSlots } from "../shared/net/dev_xdp.ts";
+
+export { ExtackError, type XdpMode } from "../shared/net/dev_xdp.ts";
 
 /** XDP_ATTACHED_* (include/uapi/linux/if_link.h). */
 export const XDP_ATTACHED_NONE = 0;
@@ -14,11 +15,6 @@ export const XDP_ATTACHED_DRV = 1;
 export const XDP_ATTACHED_SKB = 2;
 export const XDP_ATTACHED_HW = 3;
 export const XDP_ATTACHED_MULTI = 4;
-
-export type XdpMode = "skb" | "drv" | "hw";
-
-/** A failure the kernel reports through netlink extack: iproute2 prints its message verbatim. */
-export class ExtackError extends KernelError {}
 
 /** A program in an attach slot, with the objects to release when it goes. */
 export interface XdpSlot {
@@ -48,26 +44,23 @@ export class GuestNetdev {
     this.slots = { skb: null, drv: null, hw: null };
   }
 
+  /** The program id in each slot (0 when empty), for dev_xdp_attach()'s checks. */
+  progIds(): XdpSlots {
+    return { skb: this.slots.skb?.progId ?? 0, drv: this.slots.drv?.progId ?? 0, hw: this.slots.hw?.progId ?? 0 };
+  }
+
   /**
-   * dev_xdp_attach() checks for installing `progId` in `mode`. Returns null or
-   * [errno, extack message] with the kernel's wording.
+   * dev_xdp_attach()'s checks for `progId` (0: detach) with XDP `flags`; virtio_net
+   * has ndo_bpf, so a mode-less request means DRV. Returns the slot it acts on.
+   * Throws ExtackError.
    */
-  checkAttach(mode: XdpMode, progId: number, flags: number, expectedProgId: number): [number, string] | null {
-    if ((flags & XDP_FLAGS_UPDATE_IF_NOEXIST) !== 0 && (flags & XDP_FLAGS_REPLACE) !== 0) {
-      return [EINVAL, "XDP_FLAGS_REPLACE and XDP_FLAGS_UPDATE_IF_NOEXIST are mutually exclusive"];
-    }
-    if ((mode === "drv" && this.slots.skb !== null) || (mode === "skb" && this.slots.drv !== null)) {
-      return [EEXIST, "Native and generic XDP can't be active at the same time"];
-    }
-    const cur = this.slots[mode]?.progId ?? 0;
-    if ((flags & XDP_FLAGS_REPLACE) !== 0 && cur !== expectedProgId) return [EEXIST, "Active program does not match expected"];
-    if ((flags & XDP_FLAGS_UPDATE_IF_NOEXIST) !== 0 && cur !== 0 && progId !== 0) return [EBUSY, "XDP program already attached"];
-    return null;
+  checkAttach(progId: number, flags: number, expectedProgId: number): XdpMode {
+    return devXdpAttach(this.progIds(), true, { newProg: progId, oldProg: expectedProgId, flags }).mode;
   }
 
   /** IFLA_XDP_ATTACHED value. */
   attachedMode(): number {
-    const set = (["drv", "skb", "hw"] as const).filter((m) => this.slots[m] !== null);
+    const set = XDP_MODES.filter((m) => this.slots[m] !== null);
     if (set.length === 0) return XDP_ATTACHED_NONE;
     if (set.length > 1) return XDP_ATTACHED_MULTI;
     return set[0] === "drv" ? XDP_ATTACHED_DRV : set[0] === "skb" ? XDP_ATTACHED_SKB : XDP_ATTACHED_HW;
@@ -84,6 +77,8 @@ export class GuestKernel {
   readonly offloadedProgs: Map<number, number>;
   /** Guest prog id -> load time (bpf_prog_info.load_time, shown as loaded_at). */
   readonly loadedAt: Map<number, Date>;
+  /** Wall-clock time of boot, ms: bpf_prog_info.load_time counts from it. */
+  readonly bootTime: number;
 
   constructor() {
     this.bpf = new BpfKernel();
@@ -92,6 +87,7 @@ export class GuestKernel {
     this.offloadedMaps = new Map();
     this.offloadedProgs = new Map();
     this.loadedAt = new Map();
+    this.bootTime = Date.now();
   }
 
   /** Releases a guest program and the maps created with it (local objects only). */

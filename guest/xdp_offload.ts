@@ -61,8 +61,7 @@ export async function xdpOffloadAttach(
   k: GuestKernel, drv: VirtioNetDriver, spec: BpfObjectSpec, ps: BpfProgSpec, flags: number, expectedProgId: number,
 ): Promise<number> {
   precheck(drv, spec, ps);
-  const pre = k.eth0.checkAttach("hw", -1, flags, expectedProgId);
-  if (pre !== null) throw new ExtackError(pre[0], pre[1]);
+  k.eth0.checkAttach(-1, flags | XDP_FLAGS_HW_MODE, expectedProgId);
   // 1. Maps, always before the program (RFC "Map offload").
   const handles: number[] = [];
   const shadows: number[] = [];

@@ -2,8 +2,9 @@
 // guest offloaded to it (the RFC's tun "offloaded xdp prog" run in the Tx
 // path; drivers/net/tun.c). The datapath arrives with the dataplane issue;
 // here the tap is the attach point and the unit of ownership.
-import { EBUSY, EEXIST, EINVAL } from "../shared/errno.ts";
-import { XDP_FLAGS_REPLACE, XDP_FLAGS_UPDATE_IF_NOEXIST } from "../shared/bpf/isa/uapi.ts";
+import { XDP_FLAGS_HW_MODE } from "../shared/bpf/isa/uapi.ts";
+import { EINVAL, KernelError } from "../shared/errno.ts";
+import { XDP_FLAGS_MASK, devXdpAttach } from "../shared/net/dev_xdp.ts";
 
 /** One tap: name, ifindex, owner, offloaded program slot. */
 export class Tap {
@@ -24,19 +25,13 @@ export class Tap {
   }
 
   /**
-   * Checks an attach of `progId` with XDP flags against the current slot, as
-   * dev_xdp_attach() does. Returns null or [-errno, extack message].
+   * dev_xdp_attach()'s checks for attaching `progId` with the guest's XDP flags.
+   * The tap's slot is the offload (HW) slot, so the guest's mode-less flags
+   * address it. Throws ExtackError (errno, kernel message).
    */
-  checkAttach(progId: number, flags: number, expectedId: number): [number, string] | null {
-    if ((flags & XDP_FLAGS_UPDATE_IF_NOEXIST) !== 0 && (flags & XDP_FLAGS_REPLACE) !== 0) {
-      return [-EINVAL, "XDP_FLAGS_REPLACE and XDP_FLAGS_UPDATE_IF_NOEXIST are mutually exclusive"];
-    }
-    if ((flags & XDP_FLAGS_REPLACE) !== 0 && this.progId !== expectedId) {
-      return [-EEXIST, "Active program does not match expected"];
-    }
-    if ((flags & XDP_FLAGS_UPDATE_IF_NOEXIST) !== 0 && this.progId !== 0 && this.progId !== progId) {
-      return [-EBUSY, "XDP program already attached"];
-    }
-    return null;
+  checkAttach(progId: number, flags: number, expectedId: number): void {
+    // do_setlink(): IFLA_XDP_FLAGS outside XDP_FLAGS_MASK are refused before dev_xdp_attach(), with no extack.
+    if ((flags & ~XDP_FLAGS_MASK) !== 0) throw new KernelError(EINVAL, `Cannot attach: unknown XDP flags 0x${(flags >>> 0).toString(16)}`);
+    devXdpAttach({ skb: 0, drv: 0, hw: this.progId }, true, { newProg: progId, oldProg: expectedId, flags: flags | XDP_FLAGS_HW_MODE });
   }
 }
