@@ -1,8 +1,12 @@
 // `bpftool prog show|dump xlated` and `bpftool map show|dump|lookup|update|
-// delete|getnext` inside the guest (tools/bpf/bpftool/prog.c, map.c): plain and
-// -j JSON output, "Error: ..." messages. Offloaded maps are answered by the
-// device (bpf_map_offload_lookup_elem() and friends in kernel/bpf/offload.c).
+// delete|getnext` inside the guest (tools/bpf/bpftool/main.c, prog.c, map.c):
+// getopt options anywhere on the line, command and keyword prefixes, plain and
+// -j JSON output, "Error: ..." messages and bpftool 7.x's exit statuses (255
+// for a usage error, (-errno) & 0xff when the kernel refuses). Offloaded maps
+// are answered by the device (bpf_map_offload_lookup_elem() and friends in
+// kernel/bpf/offload.c).
 import type { BpfMap } from "../shared/bpf/maps/map.ts";
+import type { BpfProg } from "../shared/bpf/runtime/prog.ts";
 import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, MAP_TYPE_NAMES } from "../shared/bpf/isa/uapi.ts";
 import { dumpXlated } from "../shared/bpf/isa/disasm.ts";
 import { VIRTIO_NET_CTRL_BPF_MAP_DELETE, VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, VIRTIO_NET_CTRL_BPF_MAP_UPDATE } from "../shared/virtio/virtio_net.ts";
@@ -60,8 +64,6 @@ export class GuestMapOps {
   }
 }
 
-class ToolError extends Error {}
-
 /** bpftool's loaded_at: strftime("%FT%T%z") in local time. */
 function loadedAt(d: Date | undefined): string {
   const t = d ?? new Date(0);
@@ -74,79 +76,285 @@ function loadedAt(d: Date | undefined): string {
 const hexb = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
 const jsonBytes = (b: Uint8Array): string[] => [...b].map((x) => "0x" + x.toString(16).padStart(2, "0"));
 
-/** Parses bpftool's byte list: "0 1 0x2", or "hex 00 01 02". Consumes from `a` at `i`. */
-function parseBytes(a: string[], i: number, n: number, what: string): [Uint8Array, number] {
+/** print_entry_plain(): one line when key and value fit in 24 bytes, names on their own lines past 16 bytes. */
+function entryPlain(key: Uint8Array, value: Uint8Array, m: BpfMap): string {
+  const breakNames = m.keySize > 16 || m.userValueSize > 16;
+  const singleLine = m.keySize + m.userValueSize <= 24 && !breakNames;
+  const sep = breakNames ? "\n" : " ";
+  return `key:${sep}${hexb(key)}${singleLine ? "  " : "\n"}value:${sep}${hexb(value)}`;
+}
+
+
+/** p_err(): "Error: msg" on stderr, or {"error": msg} on stdout with -j; the command then returns `status`. */
+class ToolError extends Error {
+  readonly status: number;
+  constructor(message: string, status = 255) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** A kernel refusal: bpftool returns libbpf's -errno, which the shell sees as (-errno) & 0xff. */
+function sysError(message: string, rc: number): ToolError {
+  return new ToolError(`${message}: ${strerror(rc)}`, rc & 0xff);
+}
+
+/** usage(): the object's help on stderr ("null" with -j), status 255. */
+class UsageError extends Error {
+  readonly usage: readonly string[];
+  constructor(usage: readonly string[]) {
+    super("usage");
+    this.usage = usage;
+  }
+}
+
+/** A failure bpftool reports with nothing printed (a name that matches no object): status 255. */
+class SilentError extends Error {}
+
+const OPTIONS_LINE = "       OPTIONS := { {-j|--json} [{-p|--pretty}] | {-d|--debug} }";
+const MAIN_USAGE = [
+  "Usage: bpftool [OPTIONS] OBJECT { COMMAND | help }",
+  "",
+  "       OBJECT := { prog | map }",
+  OPTIONS_LINE,
+];
+const PROG_USAGE = [
+  "Usage: bpftool prog { show | list } [PROG]",
+  "       bpftool prog dump xlated PROG [opcodes]",
+  "       bpftool prog help",
+  "",
+  "       PROG := { id PROG_ID | tag PROG_TAG | name PROG_NAME }",
+  OPTIONS_LINE,
+];
+const MAP_USAGE = [
+  "Usage: bpftool map { show | list }   [MAP]",
+  "       bpftool map dump       MAP",
+  "       bpftool map update     MAP [key DATA] [value VALUE] [UPDATE_FLAGS]",
+  "       bpftool map lookup     MAP [key DATA]",
+  "       bpftool map getnext    MAP [key DATA]",
+  "       bpftool map delete     MAP  key DATA",
+  "       bpftool map help",
+  "",
+  "       MAP := { id MAP_ID | name MAP_NAME }",
+  "       DATA := { [hex] BYTES }",
+  "       VALUE := { DATA }",
+  "       UPDATE_FLAGS := { any | exist | noexist }",
+  OPTIONS_LINE,
+];
+
+/** is_prefix(): the word is a prefix of the keyword (the empty word is a prefix of every keyword). */
+const isPrefix = (word: string | undefined, keyword: string): boolean => word !== undefined && keyword.startsWith(word);
+
+/** cmd_select(): the first command of the table the word is a prefix of. */
+function selectCmd<T>(table: ReadonlyArray<readonly [string, T]>, word: string): T | undefined {
+  return table.find(([name]) => isPrefix(word, name))?.[1];
+}
+
+/** strtoul(3) over the whole word (leading blanks, a sign, 0x / 0 prefixes); null when characters are left over. */
+function strtoul(word: string, base: 0 | 16): number | null {
+  let s = word.replace(/^[ \t\n\v\f\r]+/, "");
+  let neg = false;
+  if (s[0] === "+" || s[0] === "-") {
+    neg = s[0] === "-";
+    s = s.slice(1);
+  }
+  let b = 10;
+  if (/^0[xX][0-9a-fA-F]/.test(s)) {
+    s = s.slice(2);
+    b = 16;
+  } else if (base === 16) b = 16;
+  else if (s.startsWith("0")) b = 8;
+  const d = (b === 16 ? /^[0-9a-fA-F]*/ : b === 8 ? /^[0-7]*/ : /^[0-9]*/).exec(s)![0];
+  if (d.length !== s.length) return null;
+  if (d.length === 0) return 0;
+  const v = BigInt.asUintN(64, BigInt((b === 16 ? "0x" : b === 8 ? "0o" : "") + d));
+  return Number(BigInt.asUintN(64, neg ? -v : v) & 0xffffffffn);
+}
+
+/** parse_bytes(): `n` bytes from a[i] on, after "hex" in base 16; each is strtoul()'s value cast to a byte. */
+function parseBytes(a: readonly string[], i: number, n: number, what: string): [Uint8Array, number] {
   const out = new Uint8Array(n);
-  let base = 0;
-  if (a[i] === "hex") {
+  let base: 0 | 16 = 0;
+  if (isPrefix(a[i], "hex")) {
     base = 16;
     i++;
   }
-  for (let j = 0; j < n; j++, i++) {
-    const t = a[i];
-    if (t === undefined) throw new ToolError(`${what} expected ${n} bytes got ${j}`);
-    const v = base === 16 ? parseInt(t, 16) : Number(t);
-    if (!Number.isInteger(v) || v < 0 || v > 255) throw new ToolError(`can't parse ${what} byte '${t}'`);
-    out[j] = v;
+  let j = 0;
+  for (; j < n && i + j < a.length; j++) {
+    const v = strtoul(a[i + j]!, base);
+    if (v === null) throw new ToolError(`error parsing byte: ${a[i + j]}`);
+    out[j] = v & 0xff;
   }
-  return [out, i];
+  if (j !== n) throw new ToolError(`${what} expected ${n} bytes got ${j}`);
+  return [out, i + n];
 }
 
-function findMap(k: GuestKernel, a: string[], i: number): [BpfMap, number] {
-  if (a[i] === "id") {
-    const m = k.bpf.maps.get(Number(a[i + 1]));
-    if (m === undefined) throw new ToolError(`get map by id (${a[i + 1]}): No such file or directory`);
-    return [m, i + 2];
-  }
-  if (a[i] === "name") {
-    const ms = [...k.bpf.maps.values()].filter((m) => m.name === a[i + 1]);
-    if (ms.length === 0) throw new ToolError(`no map with name ${a[i + 1]} found`);
-    if (ms.length > 1) throw new ToolError(`several maps match this handle`);
-    return [ms[0]!, i + 2];
-  }
-  throw new ToolError(`expected 'id', 'name' or 'pinned', got: '${a[i] ?? ""}'?`);
+interface Elem {
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  flags: number;
 }
 
-function entryPlain(key: Uint8Array, value: Uint8Array, m: BpfMap): string {
-  if (m.keySize > 16 || m.userValueSize > 16) return `key:\n${hexb(key)}\nvalue:\n${hexb(value)}`;
-  return `key: ${hexb(key)}  value: ${hexb(value)}`;
+/** parse_elem(): "key DATA", "value DATA" and an update flag, in any order, each at most once. */
+function parseElem(a: readonly string[], i: number, m: BpfMap, want: { value: boolean; flags: boolean }): Elem {
+  const r: Elem = { key: null, value: null, flags: BPF_ANY };
+  let flagsSeen = false;
+  for (;;) {
+    const w = a[i];
+    if (w === undefined) {
+      if (r.key === null || (want.value && r.value === null)) throw new ToolError(`did not find ${r.key === null ? "key" : "value"}`);
+      return r;
+    }
+    if (isPrefix(w, "key")) {
+      if (r.key !== null) throw new ToolError("duplicate key");
+      [r.key, i] = parseBytes(a, i + 1, m.keySize, "key");
+    } else if (isPrefix(w, "value")) {
+      if (!want.value || r.value !== null) throw new ToolError(want.value ? "duplicate value" : "unnecessary value");
+      [r.value, i] = parseBytes(a, i + 1, m.userValueSize, "value");
+    } else if (isPrefix(w, "any") || isPrefix(w, "noexist") || isPrefix(w, "exist")) {
+      if (!want.flags || flagsSeen) throw new ToolError(`flags specified multiple times: ${w}`);
+      r.flags = isPrefix(w, "any") ? BPF_ANY : isPrefix(w, "noexist") ? BPF_NOEXIST : BPF_EXIST;
+      flagsSeen = true;
+      i++;
+    } else throw new ToolError(`expected key or value, got: ${w}`);
+  }
 }
 
-/** Runs `bpftool ARGS`. Returns the exit status (255 on error, like bpftool's -1). */
+/** An object id as bpftool reads it (strtoul base 0, nothing left over). */
+function parseId(w: string): number {
+  const v = strtoul(w, 0);
+  if (v === null) throw new ToolError(`can't parse ${w} as ID`);
+  return v;
+}
+
+/** map_parse_fds(): every map a MAP handle names (a name may match several, or none). */
+function parseMaps(k: GuestKernel, a: readonly string[], i: number): BpfMap[] {
+  if (a.length - i < 2) throw new UsageError(MAP_USAGE);
+  const w = a[i]!, v = a[i + 1]!;
+  if (isPrefix(w, "id")) {
+    const id = parseId(v);
+    const m = k.bpf.maps.get(id);
+    if (m === undefined) throw new ToolError(`get map by id (${id}): ${strerror(ENOENT)}`);
+    return [m];
+  }
+  if (isPrefix(w, "name")) {
+    if (v.length > 15) throw new ToolError("can't parse name");
+    return [...k.bpf.maps.values()].filter((m) => m.name === v);
+  }
+  if (isPrefix(w, "pinned")) throw new ToolError(`bpf obj get (${v}): ${strerror(ENOENT)}`);
+  throw new ToolError(`expected 'id', 'name' or 'pinned', got: '${w}'?`);
+}
+
+/** map_parse_fd(): exactly one map. */
+function parseMap(k: GuestKernel, a: readonly string[], i: number): BpfMap {
+  const ms = parseMaps(k, a, i);
+  if (ms.length > 1) throw new ToolError("several maps match this handle");
+  if (ms.length === 0) throw new SilentError();
+  return ms[0]!;
+}
+
+/** prog_parse_fds(): every program a PROG handle names. */
+function parseProgs(k: GuestKernel, a: readonly string[], i: number): BpfProg[] {
+  if (a.length - i < 2) throw new UsageError(PROG_USAGE);
+  const w = a[i]!, v = a[i + 1]!;
+  const all = [...k.bpf.progs.values()];
+  if (isPrefix(w, "id")) {
+    const id = parseId(v);
+    const p = k.bpf.progs.get(id);
+    if (p === undefined) throw new ToolError(`get by id (${id}): ${strerror(ENOENT)}`);
+    return [p];
+  }
+  if (isPrefix(w, "tag")) {
+    if (!/^[0-9a-fA-F]{16}$/.test(v)) throw new ToolError("can't parse tag");
+    return all.filter((p) => p.tag === v.toLowerCase());
+  }
+  if (isPrefix(w, "name")) {
+    if (v.length > 15) throw new ToolError("can't parse name");
+    return all.filter((p) => p.name === v);
+  }
+  if (isPrefix(w, "pinned")) throw new ToolError(`bpf obj get (${v}): ${strerror(ENOENT)}`);
+  throw new ToolError(`expected 'id', 'tag', 'name' or 'pinned', got: '${w}'?`);
+}
+
+/** Runs `bpftool ARGS`. Returns the exit status bpftool 7.x gives (its return value & 0xff). */
 export async function bpftoolCommand(k: GuestKernel, drv: VirtioNetDriver, argv: string[], io: ToolIo): Promise<number> {
-  const a = [...argv];
+  // getopt_long() with GNU permutation: options anywhere on the line until "--".
+  const a: string[] = [];
   let json = false;
-  while (a[0]?.startsWith("-")) {
-    const o = a.shift()!;
-    if (o === "-j" || o === "--json" || o === "-p" || o === "--pretty") json = true;
+  for (let i = 0; i < argv.length; i++) {
+    const w = argv[i]!;
+    if (w === "--") {
+      a.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!w.startsWith("-") || w === "-") {
+      a.push(w);
+      continue;
+    }
+    for (const o of w.startsWith("--") ? [w] : [...w.slice(1)].map((c) => `-${c}`)) {
+      if (o === "-j" || o === "--json" || o === "-p" || o === "--pretty") json = true;
+      else if (o === "-d" || o === "--debug") continue;
+      else {
+        const msg = `unrecognized option '${w.startsWith("--") || w.length === 2 ? w : o}'`;
+        if (json) io.out.push(JSON.stringify({ error: msg }));
+        else io.err.push(`Error: ${msg}`, ...MAIN_USAGE);
+        return 255;
+      }
+    }
   }
+  const usage = (u: readonly string[], status: number): number => {
+    if (json) io.out.push("null");
+    else io.err.push(...u);
+    return status;
+  };
   try {
-    if (a[0] === "prog") return progCmd(k, a.slice(1), json, io);
-    if (a[0] === "map") return await mapCmd(k, new GuestMapOps(k, drv), a.slice(1), json, io);
-    throw new ToolError(`unknown object '${a[0] ?? ""}'`);
+    if (a.length === 0) return usage(MAIN_USAGE, 0);
+    const obj = selectCmd([["help", "help"], ["prog", "prog"], ["map", "map"]] as const, a[0]!);
+    if (obj === "help") return usage(MAIN_USAGE, 0);
+    if (obj === "prog") return progCmd(k, a.slice(1), json, io);
+    if (obj === "map") return await mapCmd(k, new GuestMapOps(k, drv), a.slice(1), json, io);
+    return usage(MAIN_USAGE, 255);
   } catch (e) {
+    if (e instanceof UsageError) return usage(e.usage, 255);
+    if (e instanceof SilentError) {
+      if (json) io.out.push("");
+      return 255;
+    }
     if (!(e instanceof ToolError)) throw e;
     if (json) io.out.push(JSON.stringify({ error: e.message }));
     else io.err.push(`Error: ${e.message}`);
-    return 255;
+    return e.status;
   }
 }
 
+type ProgCmd = "show" | "help" | "dump";
+/** prog.c's command table order (a prefix selects the first match). */
+const PROG_CMDS: ReadonlyArray<readonly [string, ProgCmd]> = [["show", "show"], ["list", "show"], ["help", "help"], ["dump", "dump"]];
+
 function progCmd(k: GuestKernel, a: string[], json: boolean, io: ToolIo): number {
-  const verb = a[0] ?? "show";
-  if (verb === "show" || verb === "list") {
-    let progs = [...k.bpf.progs.values()];
-    if (a[1] === "id") progs = progs.filter((p) => p.id === Number(a[2]));
-    if (a[1] === "id" && progs.length === 0) throw new ToolError(`get by id (${a[2]}): No such file or directory`);
+  const verb = a.length === 0 ? "show" : selectCmd(PROG_CMDS, a[0]!);
+  if (verb === undefined) throw new UsageError(PROG_USAGE);
+  const args = a.slice(1);
+  if (verb === "help") {
+    if (json) io.out.push("null");
+    else io.err.push(...PROG_USAGE);
+    return 0;
+  }
+  if (verb === "show") {
+    if (args.length !== 0 && args.length !== 2) throw new ToolError(`what is '${args[0]}'?`);
+    const progs = args.length === 2 ? parseProgs(k, args, 0) : [...k.bpf.progs.values()];
+    if (args.length === 2 && progs.length === 0) throw new SilentError();
     const rows = progs.map((p) => {
       const dev = k.offloadedProgs.has(p.id) ? { ifindex: k.eth0.ifindex, ns_dev: 0, ns_inode: 0, ifname: k.eth0.name } : null;
       return { p, dev, memlock: Math.ceil((p.insns.len * 8) / 4096) * 4096 || 4096 };
     });
     if (json) {
-      io.out.push(JSON.stringify(rows.map(({ p, dev, memlock }) => ({
+      const objs = rows.map(({ p, dev, memlock }) => ({
         id: p.id, type: "xdp", name: p.name, tag: p.tag, gpl_compatible: p.gplCompatible, ...(dev !== null ? { dev } : {}),
         loaded_at: Math.floor((k.loadedAt.get(p.id)?.getTime() ?? 0) / 1000), uid: 0, bytes_xlated: p.insns.len * 8, jited: false, bytes_memlock: memlock, map_ids: p.usedMaps.map((m) => m.id),
-      }))));
+      }));
+      // A handle naming one program prints its object; the listing (or several matches) an array.
+      io.out.push(JSON.stringify(args.length === 2 && objs.length === 1 ? objs[0] : objs));
       return 0;
     }
     for (const { p, dev, memlock } of rows) {
@@ -157,17 +365,16 @@ function progCmd(k: GuestKernel, a: string[], json: boolean, io: ToolIo): number
     }
     return 0;
   }
-  if (verb === "dump") {
-    if (a[1] !== "xlated") throw new ToolError(`expected 'xlated' or 'jited', got: '${a[1] ?? ""}'?`);
-    if (a[2] !== "id") throw new ToolError(`expected 'id', 'tag', 'name' or 'pinned', got: '${a[2] ?? ""}'?`);
-    const p = k.bpf.progs.get(Number(a[3]));
-    if (p === undefined) throw new ToolError(`get by id (${a[3]}): No such file or directory`);
-    const lines = dumpXlated(p.insns, { opcodes: a.includes("opcodes") });
-    if (json) io.out.push(JSON.stringify(lines.map((l) => ({ disasm: l.replace(/^\s*\d+: /, "") }))));
-    else io.out.push(...lines);
-    return 0;
-  }
-  throw new ToolError(`unknown command '${verb}'`);
+  // dump xlated PROG [opcodes]
+  if (args.length < 3) throw new UsageError(PROG_USAGE);
+  if (!isPrefix(args[0], "xlated")) throw new ToolError(`expected 'xlated' or 'jited', got: ${args[0]}`);
+  const progs = parseProgs(k, args, 1);
+  if (progs.length === 0) throw new SilentError();
+  if (progs.length > 1) throw new ToolError("several programs match this handle");
+  const lines = dumpXlated(progs[0]!.insns, { opcodes: args.slice(3).some((w) => isPrefix(w, "opcodes")) });
+  if (json) io.out.push(JSON.stringify(lines.map((l) => ({ disasm: l.replace(/^\s*\d+: /, "") }))));
+  else io.out.push(...lines);
+  return 0;
 }
 
 function mapJson(k: GuestKernel, m: BpfMap): Record<string, unknown> {
@@ -179,87 +386,115 @@ function mapJson(k: GuestKernel, m: BpfMap): Record<string, unknown> {
   };
 }
 
+const mapHeader = (k: GuestKernel, m: BpfMap): string =>
+  `${m.id}: ${MAP_TYPE_NAMES[m.mapType] ?? `type ${m.mapType}`}  name ${m.name}  flags 0x${m.mapFlags.toString(16)}${k.offloadedMaps.has(m.id) ? `  offloaded_to ${k.eth0.name}` : ""}`;
+
+type MapCmd = "show" | "help" | "dump" | "update" | "lookup" | "getnext" | "delete";
+/** map.c's command table order (a prefix selects the first match). */
+const MAP_CMDS: ReadonlyArray<readonly [string, MapCmd]> = [
+  ["show", "show"], ["list", "show"], ["help", "help"], ["dump", "dump"], ["update", "update"], ["lookup", "lookup"], ["getnext", "getnext"], ["delete", "delete"],
+];
+
 async function mapCmd(k: GuestKernel, ops: GuestMapOps, a: string[], json: boolean, io: ToolIo): Promise<number> {
-  const verb = a[0] ?? "show";
-  if (verb === "show" || verb === "list") {
-    let maps = [...k.bpf.maps.values()];
-    if (a[1] !== undefined) maps = [findMap(k, a, 1)[0]];
+  const verb = a.length === 0 ? "show" : selectCmd(MAP_CMDS, a[0]!);
+  if (verb === undefined) throw new UsageError(MAP_USAGE);
+  const args = a.slice(1);
+  if (verb === "help") {
+    if (json) io.out.push("null");
+    else io.err.push(...MAP_USAGE);
+    return 0;
+  }
+  if (verb === "show") {
+    if (args.length !== 0 && args.length !== 2) throw new ToolError(`what is '${args[0]}'?`);
+    const maps = args.length === 2 ? parseMaps(k, args, 0) : [...k.bpf.maps.values()];
+    if (args.length === 2 && maps.length === 0) throw new SilentError();
     if (json) {
-      io.out.push(JSON.stringify(maps.map((m) => mapJson(k, m))));
+      const objs = maps.map((m) => mapJson(k, m));
+      io.out.push(JSON.stringify(args.length === 2 && objs.length === 1 ? objs[0] : objs));
       return 0;
     }
     for (const m of maps) {
-      const dev = k.offloadedMaps.has(m.id) ? `  offloaded_to ${k.eth0.name}` : "";
-      io.out.push(`${m.id}: ${MAP_TYPE_NAMES[m.mapType] ?? m.mapType}  name ${m.name}  flags 0x${m.mapFlags.toString(16)}${dev}`);
+      io.out.push(mapHeader(k, m));
       io.out.push(`\tkey ${m.keySize}B  value ${m.valueSize}B  max_entries ${m.maxEntries}  memlock ${m.memBytes}B`);
     }
     return 0;
   }
-  const [m, i] = findMap(k, a, 1);
-  switch (verb) {
-    case "dump": return mapDump(ops, m, json, io);
-    case "lookup": {
-      if (a[i] !== "key") throw new ToolError(`did not find key`);
-      const [key] = parseBytes(a, i + 1, m.keySize, "key");
-      const r = await ops.lookup(m, key);
-      if (r.rc === -ENOENT) {
-        if (json) io.out.push("null");
-        else io.out.push(`key:\n${hexb(key)}\n\nNot found`);
-        return 0;
-      }
-      if (r.rc < 0) throw new ToolError(`lookup failed: ${strerror(r.rc)}`);
-      io.out.push(json ? JSON.stringify({ key: jsonBytes(key), value: jsonBytes(r.bytes!) }) : entryPlain(key, r.bytes!, m));
-      return 0;
-    }
-    case "update": {
-      if (a[i] !== "key") throw new ToolError(`did not find key`);
-      const [key, j] = parseBytes(a, i + 1, m.keySize, "key");
-      if (a[j] !== "value") throw new ToolError(`did not find value`);
-      const [value, l] = parseBytes(a, j + 1, m.userValueSize, "value");
-      const fw = a[l];
-      const flags = fw === "exist" ? BPF_EXIST : fw === "noexist" ? BPF_NOEXIST : BPF_ANY;
-      const rc = await ops.update(m, key, value, flags);
-      if (rc < 0) throw new ToolError(`update failed: ${strerror(rc)}`);
-      if (json) io.out.push("null");
-      return 0;
-    }
-    case "delete": {
-      if (a[i] !== "key") throw new ToolError(`did not find key`);
-      const [key] = parseBytes(a, i + 1, m.keySize, "key");
-      const rc = await ops.delete(m, key);
-      if (rc < 0) throw new ToolError(`delete failed: ${strerror(rc)}`);
-      if (json) io.out.push("null");
-      return 0;
-    }
-    case "getnext": {
-      const key = a[i] === "key" ? parseBytes(a, i + 1, m.keySize, "key")[0] : null;
-      const r = await ops.getNext(m, key);
-      if (r.rc < 0) throw new ToolError(`can't get next key: ${strerror(r.rc)}`);
-      if (json) io.out.push(JSON.stringify({ key: key === null ? null : jsonBytes(key), next_key: jsonBytes(r.bytes!) }));
-      else io.out.push(`key:\n${key === null ? "None" : hexb(key)}\nnext key:\n${hexb(r.bytes!)}`);
-      return 0;
-    }
+  if (verb === "dump") {
+    if (args.length !== 2) throw new UsageError(MAP_USAGE);
+    const maps = parseMaps(k, args, 0);
+    if (maps.length === 0) throw new SilentError();
+    return mapDump(k, ops, maps, json, io);
   }
-  throw new ToolError(`unknown command '${verb}'`);
-}
-
-async function mapDump(ops: GuestMapOps, m: BpfMap, json: boolean, io: ToolIo): Promise<number> {
-  const rows: Array<[Uint8Array, Uint8Array]> = [];
-  let key: Uint8Array | null = null;
-  for (let guard = 0; guard <= m.maxEntries; guard++) {
-    const n = await ops.getNext(m, key);
-    if (n.rc === -ENOENT) break;
-    if (n.rc < 0) throw new ToolError(`can't get next key: ${strerror(n.rc)}`);
-    const v = await ops.lookup(m, n.bytes!);
-    if (v.rc === 0) rows.push([n.bytes!, v.bytes!]);
-    else if (v.rc !== -ENOENT) throw new ToolError(`can't lookup element: ${strerror(v.rc)}`);
-    key = n.bytes!;
-  }
-  if (json) {
-    io.out.push(JSON.stringify(rows.map(([k, v]) => ({ key: jsonBytes(k), value: jsonBytes(v) }))));
+  if (args.length < 2) throw new UsageError(MAP_USAGE);
+  const m = parseMap(k, args, 0);
+  if (verb === "lookup") {
+    const { key } = parseElem(args, 2, m, { value: false, flags: false });
+    const r = await ops.lookup(m, key!);
+    if (r.rc === -ENOENT) {
+      // do_lookup(): "Not found" (null with -j), and the lookup's -ENOENT is still the command's result.
+      if (json) io.out.push("null");
+      else io.out.push(`key:\n${hexb(key!)}\n\nNot found`);
+      return r.rc & 0xff;
+    }
+    if (r.rc < 0) throw sysError("lookup failed", r.rc);
+    io.out.push(json ? JSON.stringify({ key: jsonBytes(key!), value: jsonBytes(r.bytes!) }) : entryPlain(key!, r.bytes!, m));
     return 0;
   }
-  for (const [k, v] of rows) io.out.push(entryPlain(k, v, m));
-  io.out.push(`Found ${rows.length} element${rows.length === 1 ? "" : "s"}`);
+  if (verb === "update") {
+    const { key, value, flags } = parseElem(args, 2, m, { value: true, flags: true });
+    const rc = await ops.update(m, key!, value!, flags);
+    if (rc < 0) throw sysError("update failed", rc);
+    if (json) io.out.push("null");
+    return 0;
+  }
+  if (verb === "delete") {
+    const { key } = parseElem(args, 2, m, { value: false, flags: false });
+    const rc = await ops.delete(m, key!);
+    if (rc < 0) throw sysError("delete failed", rc);
+    if (json) io.out.push("null");
+    return 0;
+  }
+  // getnext: without a key, the first key.
+  const key = args.length > 2 ? parseElem(args, 2, m, { value: false, flags: false }).key : null;
+  const r = await ops.getNext(m, key);
+  if (r.rc < 0) throw sysError("can't get next key", r.rc);
+  if (json) io.out.push(JSON.stringify({ key: key === null ? null : jsonBytes(key), next_key: jsonBytes(r.bytes!) }));
+  else io.out.push(`${key === null ? "key: None" : `key:\n${hexb(key)}`}\nnext key:\n${hexb(r.bytes!)}`);
+  return 0;
+}
+
+/** map_dump(): every element in get_next_key order; a handle naming several maps prints each with its header. */
+async function mapDump(k: GuestKernel, ops: GuestMapOps, maps: readonly BpfMap[], json: boolean, io: ToolIo): Promise<number> {
+  const all: Array<{ m: BpfMap; rows: Array<[Uint8Array, Uint8Array]> }> = [];
+  for (const m of maps) {
+    const rows: Array<[Uint8Array, Uint8Array]> = [];
+    let key: Uint8Array | null = null;
+    for (let guard = 0; guard <= m.maxEntries; guard++) {
+      const n = await ops.getNext(m, key);
+      if (n.rc === -ENOENT) break;
+      if (n.rc < 0) throw sysError("can't get next key", n.rc);
+      const v = await ops.lookup(m, n.bytes!);
+      if (v.rc === 0) rows.push([n.bytes!, v.bytes!]);
+      else if (v.rc !== -ENOENT) throw sysError("can't lookup element", v.rc);
+      key = n.bytes!;
+    }
+    all.push({ m, rows });
+  }
+  const elems = (rows: Array<[Uint8Array, Uint8Array]>) => rows.map(([kk, v]) => ({ key: jsonBytes(kk), value: jsonBytes(v) }));
+  if (json) {
+    if (all.length === 1) io.out.push(JSON.stringify(elems(all[0]!.rows)));
+    else {
+      io.out.push(JSON.stringify(all.map(({ m, rows }) => ({
+        id: m.id, type: MAP_TYPE_NAMES[m.mapType] ?? m.mapType, name: m.name, flags: m.mapFlags, elements: elems(rows),
+      }))));
+    }
+    return 0;
+  }
+  all.forEach(({ m, rows }, i) => {
+    if (all.length > 1) io.out.push(mapHeader(k, m));
+    for (const [kk, v] of rows) io.out.push(entryPlain(kk, v, m));
+    io.out.push(`Found ${rows.length} element${rows.length === 1 ? "" : "s"}`);
+    if (i !== all.length - 1) io.out.push("");
+  });
   return 0;
 }
