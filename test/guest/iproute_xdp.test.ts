@@ -103,6 +103,8 @@ describe.skipIf(unavailable !== null)("one program: the guest's ip answers as ip
     });
 
     it(`${word}: the text form has the mode word after mtu and "    prog/xdp id N name ... tag ... " with iproute2's spacing`, async () => {
+      const set = await both("link", "set", "dev", "eth0", word, "obj", PASS, "sec", "xdp");
+      expect([set.g.status, set.r.status]).toEqual([0, 0]);
       for (const opts of [[], ["-d"]]) {
         const [g, r] = [await exec("ip", ...opts, "link", "show", "dev", "eth0"), await realIp(...opts, "link", "show", "dev", "va")];
         const word = (s: string) => /mtu \d+ (.*)qdisc/.exec(s)![1];
@@ -183,7 +185,10 @@ describe("several programs (offload beside native or generic): xdp_dump() and th
     });
 
     it(`${word} + xdpoffload: a mode-less off or attach is EINVAL "unset mode is ambiguous" and keeps both`, async () => {
+      expect((await exec("ip", "link", "set", "dev", "eth0", "xdpoffload", "obj", PASS, "sec", "xdp")).status).toBe(0);
+      expect((await exec("ip", "link", "set", "dev", "eth0", word, "obj", DROP, "sec", "xdp")).status).toBe(0);
       const before = (await linkJson("g")).xdp;
+      expect(before!.mode).toBe(4);
       for (const cmd of [["xdp", "off"], ["xdp", "obj", PASS, "sec", "xdp"]]) {
         for (const force of [[], ["-force"]]) {
           const r = await exec("ip", ...force, "link", "set", "dev", "eth0", ...cmd);
