@@ -127,7 +127,7 @@ export function addProgCommands(program: Command): void {
     .argument("<obj>", "ELF object")
     .option("--sec <name>", "ELF section of the program")
     .option("--prog <name>", "program (function) name")
-    .requiredOption("--data-in <file>", "input packet (raw bytes); repeat it to run several packets in turn", collect, [])
+    .option("--data-in <file>", "input packet (raw bytes); repeat it to run several packets in turn", collect, [])
     .option("--data-out <file>", "write the output packet here")
     .option("--repeat <n>", "run the program n times on the same buffer", "1")
     .option("--map-update <name=key:value>", "update a map before the run (hex key and value); repeatable", collect, [])
@@ -139,6 +139,14 @@ export function addProgCommands(program: Command): void {
     .description("run the program on a packet (BPF_PROG_TEST_RUN)")
     .action((obj: string, o: SelectOpts & { dataIn: string[]; dataOut?: string; repeat: string; mapUpdate: string[];
       dumpMaps?: boolean; engine: string; json?: boolean; logLevel: string; verify: boolean }) => {
+      if (o.dataIn.length === 0) {
+        // bpftool prog run refuses a run with no input as a usage error ("'run' needs at least 4 arguments"), exit 255.
+        const msg = "'run' needs at least one --data-in FILE";
+        if (o.json) process.stdout.write(JSON.stringify({ error: msg }) + "\n");
+        else process.stderr.write(`Error: ${msg}\n`);
+        process.exitCode = 255;
+        return;
+      }
       const engine = engineByName(o.engine);
       const repeat = Number(o.repeat);
       if (!Number.isInteger(repeat) || repeat < 1 || repeat > 0xffffffff) throw new KernelError(EINVAL, `--repeat must be a positive integer, got '${o.repeat}'`);

@@ -7,6 +7,7 @@ import { addHostCommands } from "./host_cmd.ts";
 import { addQemuCommands } from "./qemu_cmd.ts";
 import { addGuestCommands } from "./guest_cmd.ts";
 import { addMonitorCommands } from "./monitor_cmd.ts";
+import { addVersionCommands } from "./version_cmd.ts";
 
 /** Runs the CLI; returns the process exit status. */
 export async function main(argv: string[]): Promise<number> {
@@ -14,6 +15,7 @@ export async function main(argv: string[]): Promise<number> {
     .description("virtio-net XDP offload emulator")
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  addVersionCommands(program);
   addProgCommands(program);
   addHostCommands(program);
   addQemuCommands(program);

@@ -2,10 +2,11 @@
 // errno names and messages on bad input.
 import { describe, expect, it, beforeAll } from "vitest";
 import { execa } from "execa";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { PROGRAMS_DIR, VXO_BIN } from "../helpers/repo.ts";
+import { PROGRAMS_DIR, REPO_ROOT, VXO_BIN } from "../helpers/repo.ts";
+import { kernelOracleUnavailable } from "../helpers/kernel_oracle.ts";
 import { buildFrame } from "../../shared/net/packets.ts";
 import { IPPROTO_UDP } from "../../shared/net/headers.ts";
 
@@ -67,6 +68,40 @@ describe("vxo prog run", () => {
     const bad = await vxo("prog", "run", obj, "--data-in", pkt, "--map-update", "tx_port=00000000:07000000");
     expect(bad.exitCode).toBe(1);
     expect(bad.stderr).toMatch(/Cannot update map tx_port/);
+  });
+});
+
+const noKernel = kernelOracleUnavailable(REPO_ROOT);
+if (noKernel !== null) console.warn(`\n*** prog run WITHOUT INPUT: COMPARISON WITH THE REAL bpftool SKIPPED: ${noKernel} ***\n`);
+
+describe("vxo prog run without --data-in", () => {
+  it("is a usage error as bpftool prog run without data_in: Error: ... on stderr, exit 255, nothing run", async () => {
+    const r = await vxo("prog", "run", path.join(PROGRAMS_DIR, "xdp_pass.o"));
+    expect(r.exitCode).toBe(255);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe("Error: 'run' needs at least one --data-in FILE");
+    const j = await vxo("prog", "run", path.join(PROGRAMS_DIR, "xdp_pass.o"), "--json");
+    expect(j.exitCode).toBe(255);
+    expect(JSON.parse(j.stdout)).toEqual({ error: "'run' needs at least one --data-in FILE" });
+  });
+
+  it.skipIf(noKernel !== null)("answers as the real bpftool does: status 255, \"Error: 'run' needs ...\" (or {\"error\": ...} with -j)", async () => {
+    const pin = `/sys/fs/bpf/vxotest_run_${process.pid}`;
+    await execa("bpftool", ["prog", "load", path.join(PROGRAMS_DIR, "xdp_pass.o"), pin, "type", "xdp"]);
+    try {
+      const real = await execa("bpftool", ["prog", "run", "pinned", pin], { reject: false });
+      const ours = await vxo("prog", "run", path.join(PROGRAMS_DIR, "xdp_pass.o"));
+      expect(ours.exitCode).toBe(real.exitCode);
+      expect(ours.stdout).toBe(real.stdout);
+      const shape = (s: string) => /^Error: 'run' needs /.exec(s)?.[0];
+      expect(shape(ours.stderr)).toBe(shape(real.stderr));
+      const realJ = await execa("bpftool", ["-j", "prog", "run", "pinned", pin], { reject: false });
+      const oursJ = await vxo("prog", "run", path.join(PROGRAMS_DIR, "xdp_pass.o"), "--json");
+      expect(oursJ.exitCode).toBe(realJ.exitCode);
+      expect(Object.keys(JSON.parse(oursJ.stdout))).toEqual(Object.keys(JSON.parse(realJ.stdout)));
+    } finally {
+      rmSync(pin, { force: true });
+    }
   });
 });
 
