@@ -463,38 +463,50 @@ async function mapCmd(k: GuestKernel, ops: GuestMapOps, a: string[], json: boole
   return 0;
 }
 
-/** map_dump(): every element in get_next_key order; a handle naming several maps prints each with its header. */
+/**
+ * map_dump(): every element in get_next_key order. A failed lookup prints the
+ * element with its error and is not counted; a get_next_key failure other than
+ * ENOENT ends the walk silently, "Found N elements" is still printed and the
+ * errno is the status. A handle naming several maps prints each with its header.
+ */
 async function mapDump(k: GuestKernel, ops: GuestMapOps, maps: readonly BpfMap[], json: boolean, io: ToolIo): Promise<number> {
-  const all: Array<{ m: BpfMap; rows: Array<[Uint8Array, Uint8Array]> }> = [];
-  for (const m of maps) {
-    const rows: Array<[Uint8Array, Uint8Array]> = [];
-    let key: Uint8Array | null = null;
-    for (let guard = 0; guard <= m.maxEntries; guard++) {
+  const several = maps.length > 1;
+  const out: unknown[] = [];
+  let err = 0;
+  for (let mi = 0; mi < maps.length && err === 0; mi++) {
+    const m = maps[mi]!;
+    const elems: unknown[] = [];
+    if (!json && several) io.out.push(mapHeader(k, m));
+    let key: Uint8Array | null = null, found = 0;
+    for (;;) {
       const n = await ops.getNext(m, key);
-      if (n.rc === -ENOENT) break;
-      if (n.rc < 0) throw sysError("can't get next key", n.rc);
+      if (n.rc < 0) {
+        if (n.rc !== -ENOENT) err = n.rc;
+        break;
+      }
       const v = await ops.lookup(m, n.bytes!);
-      if (v.rc === 0) rows.push([n.bytes!, v.bytes!]);
-      else if (v.rc !== -ENOENT) throw sysError("can't lookup element", v.rc);
+      if (v.rc === 0) {
+        found++;
+        if (json) elems.push({ key: jsonBytes(n.bytes!), value: jsonBytes(v.bytes!) });
+        else io.out.push(entryPlain(n.bytes!, v.bytes!, m));
+      } else if (json) elems.push({ key: jsonBytes(n.bytes!), value: { error: strerror(v.rc) } });
+      else io.out.push(entryError(n.bytes!, v.rc === -ENOENT ? "<no entry>" : strerror(v.rc), m));
       key = n.bytes!;
     }
-    all.push({ m, rows });
-  }
-  const elems = (rows: Array<[Uint8Array, Uint8Array]>) => rows.map(([kk, v]) => ({ key: jsonBytes(kk), value: jsonBytes(v) }));
-  if (json) {
-    if (all.length === 1) io.out.push(JSON.stringify(elems(all[0]!.rows)));
+    if (json) out.push(several ? { id: m.id, type: MAP_TYPE_NAMES[m.mapType] ?? m.mapType, name: m.name, flags: m.mapFlags, elements: elems } : elems);
     else {
-      io.out.push(JSON.stringify(all.map(({ m, rows }) => ({
-        id: m.id, type: MAP_TYPE_NAMES[m.mapType] ?? m.mapType, name: m.name, flags: m.mapFlags, elements: elems(rows),
-      }))));
+      io.out.push(`Found ${found} element${found === 1 ? "" : "s"}`);
+      if (mi !== maps.length - 1) io.out.push("");
     }
-    return 0;
   }
-  all.forEach(({ m, rows }, i) => {
-    if (all.length > 1) io.out.push(mapHeader(k, m));
-    for (const [kk, v] of rows) io.out.push(entryPlain(kk, v, m));
-    io.out.push(`Found ${rows.length} element${rows.length === 1 ? "" : "s"}`);
-    if (i !== all.length - 1) io.out.push("");
-  });
-  return 0;
+  if (json) io.out.push(JSON.stringify(several ? out : out[0]));
+  return err & 0xff;
+}
+
+/** print_entry_error_msg(): the key, and the error in place of the value. */
+function entryError(key: Uint8Array, msg: string, m: BpfMap): string {
+  const breakNames = m.keySize > 16 || msg.length > 16;
+  const singleLine = m.keySize + msg.length <= 24 && !breakNames;
+  const sep = breakNames ? "\n" : " ";
+  return `key:${sep}${hexb(key)}${singleLine ? "  " : "\n"}value:${sep}${msg}`;
 }
