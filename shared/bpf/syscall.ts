@@ -9,9 +9,11 @@ import type { BpfInsns } from "./isa/insn.ts";
 import type { BpfMap, BpfMapAttr, BpfMapEnv } from "./maps/map.ts";
 import { createMap } from "./maps/index.ts";
 import { checkStructure } from "./verifier/structural.ts";
-import { XDP_HELPERS, XDP_HELPER_PROTOS } from "./runtime/helpers.ts";
+import { XDP_HELPERS } from "./runtime/helpers.ts";
 import { bpfCheck, type BpfProgOffloadOps } from "./verifier/index.ts";
-import { E2BIG, EBADF, EINVAL, ENODEV, EOPNOTSUPP } from "../errno.ts";
+import { helperProtosFor, verifyRequest, type OffloadHooksSpec, type VerifyResponse } from "./verifier/verify_job.ts";
+import { InProcessVerifier, cancelReason, defaultVerifier, type Verifier } from "./verifier/pool.ts";
+import { E2BIG, EBADF, EINVAL, ENODEV, EOPNOTSUPP, KernelError } from "../errno.ts";
 import {
   BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_XDP, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, MAX_USED_MAPS,
   BPF_COMPLEXITY_LIMIT_INSNS, BPF_MAXINSNS, BPF_FIB_LKUP_RET_NOT_FWDED, BPF_FIB_LKUP_RET_FWD_DISABLED
@@ -35,6 +37,24 @@ export interface ProgLoadAttr {
   logLevel?: number;
   /** Device offload hooks (bpf_prog_offload_ops plus the RFC's setup()). */
   offload?: BpfProgOffloadOps | null;
+  /** The verifier-side hooks as data, for progLoadAsync() in a worker (see verify_job.ts). */
+  offloadHooks?: OffloadHooksSpec;
+}
+
+/** A load between its checks and its verdict. */
+interface PendingLoad {
+  attr: ProgLoadAttr;
+  t0: bigint;
+  insns: BpfInsns;
+  ldMap: Map<number, BpfMap>;
+  used: BpfMap[];
+  ldAddr: Array<[number, number]>;
+  offload: BpfProgOffloadOps | null;
+  gpl: boolean;
+  verify: boolean;
+  privileged: boolean;
+  logLevel: number;
+  devBound: boolean;
 }
 
 export type ProgLoadResult = { prog: BpfProg; errno: 0; log?: string[] } | { prog: null; errno: number; message: string; log: string[] };
@@ -146,11 +166,67 @@ export class BpfKernel implements BpfMapEnv {
     m.free();
   }
 
-  /** BPF_PROG_LOAD: structural checks and map resolution (the verifier hooks in here). */
+  /** BPF_PROG_LOAD: structural checks and map resolution, then bpf_check() on this thread. */
   progLoad(attr: ProgLoadAttr): ProgLoadResult {
+    const p = this.#prepareLoad(attr);
+    if ("errno" in p) return p;
+    let vr: VerifyResponse | null = null;
+    if (p.verify) {
+      const tv = process.hrtime.bigint();
+      const r = bpfCheck(p.insns, (pc) => p.ldMap.get(pc), {
+        progType: attr.progType, privileged: p.privileged, logLevel: p.logLevel, helperProtos: helperProtosFor(attr.progType),
+        offload: p.offload, devBound: p.devBound, gplCompatible: p.gpl,
+      });
+      vr = { ...r, verifyNs: Number(process.hrtime.bigint() - tv) };
+    }
+    this.#getMaps(p.used);
+    return this.#finishLoad(p, vr);
+  }
+
+  /**
+   * BPF_PROG_LOAD with bpf_check() on `verifier` (by default this process's worker
+   * pool), so that the caller's event loop keeps running meanwhile. The program's
+   * maps are referenced while it verifies (bpf_prog_load() holds used_maps). When
+   * `signal` aborts, the verification stops and the load answers the abort
+   * reason's errno (a KernelError), ECANCELED otherwise; nothing is left behind.
+   * Offload hooks given as functions cannot cross threads: such loads verify in
+   * process (give `offloadHooks` to verify them in a worker).
+   */
+  async progLoadAsync(attr: ProgLoadAttr & { signal?: AbortSignal }, verifier?: Verifier): Promise<ProgLoadResult> {
+    const p = this.#prepareLoad(attr);
+    if ("errno" in p) return p;
+    let vr: VerifyResponse | null = null;
+    this.#getMaps(p.used);
+    if (p.verify) {
+      const o = p.offload;
+      const fnHooks = o !== null && (o.prepare ?? o.insnHook ?? o.finalize ?? o.replaceInsn ?? o.removeInsns) !== undefined;
+      const v = verifier ?? (fnHooks && attr.offloadHooks === undefined ? new InProcessVerifier(o) : defaultVerifier());
+      const req = verifyRequest(p.insns, p.ldMap, {
+        progType: attr.progType, privileged: p.privileged, gplCompatible: p.gpl, devBound: p.devBound, logLevel: p.logLevel,
+        hooks: attr.offloadHooks ?? null,
+      });
+      try {
+        vr = await v.verify(req, attr.signal);
+      } catch (e) {
+        this.#putMaps(p.used);
+        if (!(e instanceof KernelError)) throw e;
+        return { prog: null, errno: e.errno, message: e.message, log: [...(e.log ?? [])] };
+      }
+    }
+    if (attr.signal?.aborted) {
+      // cancelled after the verifier answered, before the program existed
+      this.#putMaps(p.used);
+      const e = cancelReason(attr.signal);
+      return { prog: null, errno: e.errno, message: e.message, log: [] };
+    }
+    return this.#finishLoad(p, vr);
+  }
+
+  /** The part of BPF_PROG_LOAD before bpf_check(): checks, setup(), ld_imm64 map resolution. */
+  #prepareLoad(attr: ProgLoadAttr): PendingLoad | { prog: null; errno: number; message: string; log: string[] } {
     const t0 = process.hrtime.bigint();
     const log: string[] = [];
-    const fail = (errno: number, message: string): ProgLoadResult => {
+    const fail = (errno: number, message: string) => {
       log.push(message);
       return { prog: null, errno, message, log };
     };
@@ -202,17 +278,20 @@ export class BpfKernel implements BpfMapEnv {
       }
       i++;
     }
-    const gpl = licenseIsGplCompatible(attr.license);
-    let vr: ReturnType<typeof bpfCheck> | null = null;
-    const tv = process.hrtime.bigint();
     this.lastVerifierLog = [];
-    if (attr.verify ?? this.verifyPrograms) {
-      vr = bpfCheck(insns, (pc) => ldMap.get(pc), {
-        progType: attr.progType, privileged: attr.privileged !== false, logLevel: attr.logLevel ?? this.verifierLogLevel,
-        helperProtos: XDP_HELPER_PROTOS, offload, devBound: (attr.progIfindex ?? 0) !== 0, gplCompatible: gpl,
-      });
+    return {
+      attr, t0, insns, ldMap, used, ldAddr, offload, gpl: licenseIsGplCompatible(attr.license), verify: attr.verify ?? this.verifyPrograms,
+      privileged: attr.privileged !== false, logLevel: attr.logLevel ?? this.verifierLogLevel, devBound: (attr.progIfindex ?? 0) !== 0,
+    };
+  }
+
+  /** The part after bpf_check(): the program object, its ld_imm64 addresses, translate(). Takes over the map references. */
+  #finishLoad(p: PendingLoad, vr: VerifyResponse | null): ProgLoadResult {
+    const attr = p.attr;
+    if (vr !== null) {
       this.lastVerifierLog = vr.log;
       if (vr.errno !== 0) {
+        this.#putMaps(p.used);
         // the first error line follows the last insn line (or opens the log for CFG errors)
         let k = vr.log.length - 1;
         while (k >= 0 && !/^\d+: \(/.test(vr.log[k]!)) k--;
@@ -220,12 +299,11 @@ export class BpfKernel implements BpfMapEnv {
         return { prog: null, errno: vr.errno, message: first, log: vr.log };
       }
     }
-    const verifyNs = Number(process.hrtime.bigint() - tv);
     const prog = new BpfProg({
-      id: this.#nextProgId++, name: attr.name.slice(0, 15), progType: attr.progType, insns, usedMaps: used,
-      gplCompatible: gpl, subprogs: attr.subprogs,
+      id: this.#nextProgId++, name: attr.name.slice(0, 15), progType: attr.progType, insns: p.insns, usedMaps: p.used,
+      gplCompatible: p.gpl, subprogs: attr.subprogs,
     });
-    for (const [i, addr] of ldAddr) {
+    for (const [i, addr] of p.ldAddr) {
       prog.ldLo[i] = addr;
       prog.ldHi[i] = 0;
     }
@@ -233,17 +311,35 @@ export class BpfKernel implements BpfMapEnv {
     if (vr !== null) {
       prog.verified = true;
       prog.insnAux = vr.insnAux;
-      prog.verifierStats = { processedInsns: vr.processedInsns, totalStates: vr.totalStates, peakStates: vr.peakStates, verifyNs };
+      prog.verifierStats = { processedInsns: vr.processedInsns, totalStates: vr.totalStates, peakStates: vr.peakStates, verifyNs: vr.verifyNs };
     }
+    const offload = p.offload;
     if (offload !== null) {
       const rc = offload.translate?.(prog) ?? 0;
-      if (rc < 0) return fail(-rc, `offload translate failed (${rc})`);
+      if (rc < 0) {
+        this.#putMaps(p.used);
+        const message = `offload translate failed (${rc})`;
+        return { prog: null, errno: -rc, message, log: [message] };
+      }
       this.#progOffload.set(prog.id, offload);
     }
-    prog.loadTimeNs = process.hrtime.bigint() - t0;
+    prog.loadTimeNs = process.hrtime.bigint() - p.t0;
     this.progs.set(prog.id, prog);
-    for (const m of used) this.#mapUsers.set(m.id, (this.#mapUsers.get(m.id) ?? 0) + 1);
     return { prog, errno: 0, log: vr?.log };
+  }
+
+  /** References on maps a program being loaded uses (bpf_map_inc). */
+  #getMaps(used: readonly BpfMap[]): void {
+    for (const m of used) this.#mapUsers.set(m.id, (this.#mapUsers.get(m.id) ?? 0) + 1);
+  }
+
+  /** Drops those references; a map whose creator closed it goes with its last one (bpf_map_put). */
+  #putMaps(used: readonly BpfMap[]): void {
+    for (const m of used) {
+      const n = (this.#mapUsers.get(m.id) ?? 1) - 1;
+      this.#mapUsers.set(m.id, n);
+      if (n === 0 && this.#mapClosed.has(m.id)) this.#releaseMap(m);
+    }
   }
 
   progFree(id: number): number {
@@ -252,12 +348,7 @@ export class BpfKernel implements BpfMapEnv {
     this.#progOffload.get(id)?.destroy?.(p);
     this.#progOffload.delete(id);
     this.progs.delete(id);
-    // Drop the program's map references (bpf_free_used_maps()).
-    for (const m of p.usedMaps) {
-      const n = (this.#mapUsers.get(m.id) ?? 1) - 1;
-      this.#mapUsers.set(m.id, n);
-      if (n === 0 && this.#mapClosed.has(m.id)) this.#releaseMap(m);
-    }
+    this.#putMaps(p.usedMaps); // bpf_free_used_maps()
     return 0;
   }
 

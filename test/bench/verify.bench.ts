@@ -14,7 +14,7 @@ import { errnoName } from "../../shared/errno.ts";
 import { loadObjectProgOurs, rawObjectProg } from "../shared/bpf/verifier/corpus/ours.ts";
 import { kernelLoadRaw, rawLoaderUnavailable } from "../helpers/raw_loader.ts";
 import { kernelOracleUnavailable } from "../helpers/kernel_oracle.ts";
-import { PROGRAMS_DIR, REPO_ROOT } from "../helpers/repo.ts";
+import { BUDGET_SAMPLES, PROGRAMS_DIR, REPO_ROOT } from "../helpers/repo.ts";
 
 const args = process.argv.slice(2);
 const ri = args.indexOf("--rounds");
@@ -34,7 +34,8 @@ const why = rawLoaderUnavailable() ?? kernelOracleUnavailable(REPO_ROOT);
 if (why !== null) console.log(`kernel columns skipped: ${why}`);
 
 const rows: string[][] = [["object", "progs", "insns", "verdict", "ours ms", "kernel syscall ms", "bpftool ms", "ours/syscall", "ours/bpftool"]];
-for (const obj of readdirSync(PROGRAMS_DIR).filter((f) => f.endsWith(".o")).sort()) {
+// budget-exhausting samples would take the whole run: they are timed by test/long/verify_budget.ts
+for (const obj of readdirSync(PROGRAMS_DIR).filter((f) => f.endsWith(".o") && BUDGET_SAMPLES[f] === undefined).sort()) {
   const objPath = path.join(PROGRAMS_DIR, obj);
   const spec = openObject(readFileSync(objPath), { file: objPath });
   const progs = spec.progs.filter((p) => p.autoload);

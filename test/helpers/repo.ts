@@ -6,3 +6,12 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const PROGRAMS_DIR = path.join(REPO_ROOT, "scenarios/programs");
 export const SHARED_DIR = path.resolve(REPO_ROOT, "../shared");
 export const VXO_BIN = path.join(REPO_ROOT, "bin/vxo.js");
+
+/**
+ * Sample objects that walk the verifier's whole 1M-insn budget (seconds in the kernel, longer
+ * here): suites that verify every sample skip them; test/integration/verify_offthread.test.ts
+ * cancels one mid-verification and test/long/verify_budget.ts runs one to its E2BIG.
+ */
+export const BUDGET_SAMPLES: Readonly<Record<string, string>> = {
+  "xdp_spin.o": "walks the whole 1M-insn budget before E2BIG (see test/long/verify_budget.ts)",
+};

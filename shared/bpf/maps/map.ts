@@ -69,3 +69,10 @@ export interface BpfMap {
   /** Releases its memory; the map is unusable afterwards. */
   free(): void;
 }
+
+/**
+ * What the verifier reads of a map: its attributes, never its memory. A verifier
+ * worker gets these as plain data (one object per map, so identity still means
+ * "same map" in state comparisons).
+ */
+export type BpfMapInfo = Pick<BpfMap, "id" | "mapType" | "keySize" | "valueSize" | "maxEntries" | "mapFlags" | "name">;

@@ -13,7 +13,7 @@ import {
   BPF_FUNC_redirect_map, BPF_FUNC_tail_call, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_CPUMAP, BPF_MAP_TYPE_DEVMAP,
   BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_XSKMAP,
 } from "../isa/uapi.ts";
-import type { BpfMap } from "../maps/map.ts";
+import type { BpfMapInfo } from "../maps/map.ts";
 import type { Env } from "./env.ts";
 import { SRC_OP } from "./env.ts";
 import {
@@ -60,7 +60,7 @@ function argTypeOk(env: Env, regno: number, arg: number): number {
 }
 
 /** check_map_func_compatibility(). */
-function mapFuncOk(env: Env, map: BpfMap | null, id: number): number {
+function mapFuncOk(env: Env, map: BpfMapInfo | null, id: number): number {
   if (map === null) return 0;
   const t = map.mapType;
   let ok = true;
@@ -104,7 +104,7 @@ export function checkHelperCall(env: Env, i: number): number {
   if (proto.gplOnly && !env.opts.gplCompatible) {
     return env.fail(EINVAL, "cannot call GPL-restricted function from non-GPL compatible program");
   }
-  let map: BpfMap | null = null;
+  let map: BpfMapInfo | null = null;
   let keyRegno = -1;
   let e: number;
   const nargs = id === BPF_FUNC_trace_printk ? 2 : 5; // the kernel checks only fmt and its size

@@ -3,7 +3,7 @@
 // pending-branch stack, explored checkpoints, counters, per-insn aux data and
 // the log — plus the small helpers every check uses (check_reg_arg, verbose).
 import type { BpfInsns } from "../isa/insn.ts";
-import type { BpfMap } from "../maps/map.ts";
+import type { BpfMapInfo } from "../maps/map.ts";
 import type { HelperProto } from "../runtime/helpers.ts";
 import { EACCES } from "../../errno.ts";
 import { VerifierLog } from "./log.ts";
@@ -36,7 +36,7 @@ export const DST_OP_NO_MARK = 2;
 
 export class Env {
   readonly insns: BpfInsns;
-  readonly mapAt: (pc: number) => BpfMap | undefined;
+  readonly mapAt: (pc: number) => BpfMapInfo | undefined;
   readonly opts: EnvOpts;
   readonly log: VerifierLog;
   /** Lines of error messages, kept even at log level 0. */
@@ -87,7 +87,7 @@ export class Env {
   /** The last message had no newline in the kernel: the next line is appended to it. */
   joinNext = false;
 
-  constructor(insns: BpfInsns, mapAt: (pc: number) => BpfMap | undefined, opts: EnvOpts) {
+  constructor(insns: BpfInsns, mapAt: (pc: number) => BpfMapInfo | undefined, opts: EnvOpts) {
     this.insns = insns;
     this.mapAt = mapAt;
     this.opts = opts;

@@ -4,7 +4,7 @@
 // (print_verification_stats) and the insn aux data the engines use.
 import { E2BIG, EACCES, EINVAL, EPERM } from "../../errno.ts";
 import type { BpfInsns } from "../isa/insn.ts";
-import type { BpfMap } from "../maps/map.ts";
+import type { BpfMapInfo } from "../maps/map.ts";
 import type { HelperProto } from "../runtime/helpers.ts";
 import type { InsnAux } from "../runtime/prog.ts";
 import { checkStructure, findSubprogs } from "./structural.ts";
@@ -121,7 +121,7 @@ function printLiveRegs(env: Env): void {
  * bpf_check(): verifies `insns` (map references already resolved; `maps(pc)` gives the map an
  * ld_imm64 at pc refers to). Never throws for any input; returns errno and the kernel-style log.
  */
-export function bpfCheck(insns: BpfInsns, maps: (pc: number) => BpfMap | undefined, opts: VerifierOpts): VerifierResult {
+export function bpfCheck(insns: BpfInsns, maps: (pc: number) => BpfMapInfo | undefined, opts: VerifierOpts): VerifierResult {
   const t0 = process.hrtime.bigint();
   const env = new Env(insns, maps, opts);
   const view = new VerifierEnvView(env);

@@ -3,7 +3,7 @@
 // propagation of kernel/bpf/verifier.c (__update_reg_bounds, __reg_deduce_bounds,
 // __reg_bound_offset, reg_bounds_sync) and the register printer of
 // kernel/bpf/log.c print_reg_state().
-import type { BpfMap } from "../maps/map.ts";
+import type { BpfMapInfo } from "../maps/map.ts";
 import {
   U64_MAX, s64, tnumIntersect, tnumIsConst, tnumIsUnknown, tnumRange, tnumStr, tnumSubreg,
   tnumWithSubreg, type Tnum,
@@ -63,7 +63,7 @@ export class Reg {
   id = 0;
   /** Packet pointers: bytes known readable after off. */
   range = 0;
-  map: BpfMap | null = null;
+  map: BpfMapInfo | null = null;
   frameno = 0;
   vv = 0n;
   vm = U64_MAX;
