@@ -4,7 +4,7 @@
 // print_linkinfo(); lib/libnetlink.c prints extack as "Error: <msg>."). Which
 // slot a request acts on is decided by dev_xdp_attach() (shared/net/dev_xdp.ts).
 import { openObject, type BpfObjectSpec, type BpfProgSpec } from "../shared/bpf/libbpf/object.ts";
-import { loadObject } from "../shared/bpf/libbpf/libbpf.ts";
+import { loadObjectAsync } from "../shared/bpf/libbpf/libbpf.ts";
 import { XDP_FLAGS_DRV_MODE, XDP_FLAGS_HW_MODE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST } from "../shared/bpf/isa/uapi.ts";
 import { ENOENT, KernelError } from "../shared/errno.ts";
 import { ExtackError, XDP_ATTACHED_DRV, XDP_ATTACHED_HW, XDP_ATTACHED_MULTI, XDP_ATTACHED_SKB, type GuestKernel, type XdpMode } from "./netdev.ts";
@@ -76,7 +76,7 @@ export async function ipCommand(k: GuestKernel, drv: VirtioNetDriver, argv: stri
     // dev_xdp_attach() picks the slot (a mode-less request means DRV on virtio_net).
     const m = k.eth0.checkAttach(-1, flags, 0);
     if (m === "hw") await xdpOffloadAttach(k, drv, spec, ps, flags, 0);
-    else attachLocal(k, spec, ps, m, flags);
+    else await attachLocal(k, spec, ps, m, flags);
   } catch (e) {
     if (!(e instanceof KernelError)) throw e;
     if (e instanceof ExtackError) return extack(io, e.message);
@@ -89,9 +89,10 @@ export async function ipCommand(k: GuestKernel, drv: VirtioNetDriver, argv: stri
   return 0;
 }
 
-function attachLocal(k: GuestKernel, spec: BpfObjectSpec, ps: BpfProgSpec, m: XdpMode, flags: number): void {
+async function attachLocal(k: GuestKernel, spec: BpfObjectSpec, ps: BpfProgSpec, m: XdpMode, flags: number): Promise<void> {
   k.eth0.checkAttach(-1, flags, 0);
-  const loaded = loadObject(k.bpf, spec, { only: (p) => p.name === ps.name, privileged: true });
+  // verified on the verifier's worker thread: the guest keeps answering meanwhile
+  const loaded = await loadObjectAsync(k.bpf, spec, { only: (p) => p.name === ps.name, privileged: true });
   const prog = loaded.progs.get(ps.name)!;
   k.loadedAt.set(prog.id, new Date());
   const old = k.eth0.slots[m];

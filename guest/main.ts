@@ -12,6 +12,7 @@ import { VirtioNetDriver } from "./virtio_net.ts";
 import { offloadDeviceReset } from "./xdp_offload.ts";
 import { ipCommand, type ToolIo } from "./iproute.ts";
 import { bpftoolCommand } from "./bpftool.ts";
+import { shutdownVerifier } from "../shared/bpf/verifier/pool.ts";
 
 export interface GuestOptions {
   qemu: string;
@@ -36,18 +37,25 @@ export async function guestExec(
   return { status, stdout: join(io.out), stderr: join(io.err) };
 }
 
+/** Commands that change links (`ip link set ...`): they take the rtnl lock. */
+function takesRtnl(argv: readonly string[]): boolean {
+  return argv[0] === "ip" && argv.includes("set");
+}
+
 /** Starts the guest; resolves when it stops (SIGTERM or device gone). Returns the exit status. */
 export async function runGuest(o: GuestOptions): Promise<number> {
   const log = jsonLog("guest");
   const drv = await VirtioNetDriver.probe(o.qemu, o.name);
-  const k = new GuestKernel();
+  const k = new GuestKernel(log);
   log("virtio_net_probe", { qemu: o.qemu, features: "0x" + drv.features.toString(16), xdpOffload: drv.hasXdpOffload });
   drv.ch.handle(MSG.DEVICE_RESET, (req) => {
     log("device_reset", { reason: req.reason });
     offloadDeviceReset(k);
     return {};
   });
-  let queue: Promise<unknown> = Promise.resolve();
+  // rtnl_lock: link changes (XDP attach/detach with their loads) run one at a time; other
+  // commands run alongside, as `ip link show` answers while another task is in bpf(BPF_PROG_LOAD).
+  let rtnl: Promise<unknown> = Promise.resolve();
   const l: Listener = await listen(o.listen, (ch) => {
     ch.handle(MSG.HELLO, (req) => {
       if (req.protoVersion !== VXO_PROTO_VERSION) {
@@ -57,8 +65,9 @@ export async function runGuest(o: GuestOptions): Promise<number> {
     });
     ch.handle(MSG.EXEC, (req) => {
       const files = new Map(req.files.map((f) => [f.path, f.data] as const));
-      const run = queue.then(() => guestExec(k, drv, req.argv, files));
-      queue = run.catch(() => undefined);
+      if (!takesRtnl(req.argv)) return guestExec(k, drv, req.argv, files);
+      const run = rtnl.then(() => guestExec(k, drv, req.argv, files));
+      rtnl = run.catch(() => undefined);
       return run;
     });
   });
@@ -68,6 +77,7 @@ export async function runGuest(o: GuestOptions): Promise<number> {
   const deviceGone = new Promise<number>((resolve) => drv.ch.onClose(() => resolve(1)));
   const status = await Promise.race([untilSignal().then(() => 0), deviceGone]);
   if (status !== 0) log("device_gone", { qemu: o.qemu });
+  await shutdownVerifier(); // a load still verifying is answered EINTR
   unregister();
   drv.ch.close();
   await l.close();

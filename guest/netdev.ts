@@ -8,6 +8,8 @@ import type { BpfMap } from "../shared/bpf/maps/map.ts";
 import { XDP_MODES, devXdpAttach, type XdpMode, type XdpSlots } from "../shared/net/dev_xdp.ts";
 
 export { ExtackError, type XdpMode } from "../shared/net/dev_xdp.ts";
+import { ENOTCONN, KernelError } from "../shared/errno.ts";
+import type { LogFn } from "../shared/runtime_dir.ts";
 
 /** XDP_ATTACHED_* (include/uapi/linux/if_link.h). */
 export const XDP_ATTACHED_NONE = 0;
@@ -79,8 +81,13 @@ export class GuestKernel {
   readonly loadedAt: Map<number, Date>;
   /** Wall-clock time of boot, ms: bpf_prog_info.load_time counts from it. */
   readonly bootTime: number;
+  readonly log: LogFn;
+  /** Aborted when the device resets: offload loads in flight (their first pass) stop. */
+  #device: AbortController;
 
-  constructor() {
+  constructor(log: LogFn = () => {}) {
+    this.log = log;
+    this.#device = new AbortController();
     this.bpf = new BpfKernel();
     this.eth0 = new GuestNetdev("eth0", 2, "52:54:00:12:34:56");
     this.bpf.addNetdev(2, "eth0");
@@ -88,6 +95,17 @@ export class GuestKernel {
     this.offloadedProgs = new Map();
     this.loadedAt = new Map();
     this.bootTime = Date.now();
+  }
+
+  /** Signal of the current device incarnation (offload loads pass it to the verifier). */
+  get deviceSignal(): AbortSignal {
+    return this.#device.signal;
+  }
+
+  /** The device was reset: loads for it that are still verifying stop with ENOTCONN. */
+  deviceReset(): void {
+    this.#device.abort(new KernelError(ENOTCONN, "the device was reset meanwhile"));
+    this.#device = new AbortController();
   }
 
   /** Releases a guest program and the maps created with it (local objects only). */

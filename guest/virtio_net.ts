@@ -40,9 +40,9 @@ export class VirtioNetDriver {
     return (this.features & featureBit(VIRTIO_NET_F_XDP_OFFLOAD)) !== 0n;
   }
 
-  /** Sends one VIRTIO_NET_CTRL_BPF command and waits for its ack. Never throws. */
-  async bpfCmd<C extends CtrlBpfCmd>(cmd: C, data: CtrlReq<C>): Promise<CtrlResult<CtrlRes<C>>> {
-    const r = await this.ch.request(MSG.CTRL, { class: VIRTIO_NET_CTRL_BPF, cmd, data });
+  /** Sends one VIRTIO_NET_CTRL_BPF command and waits (at most timeoutMs) for its ack. Never throws. */
+  async bpfCmd<C extends CtrlBpfCmd>(cmd: C, data: CtrlReq<C>, timeoutMs?: number): Promise<CtrlResult<CtrlRes<C>>> {
+    const r = await this.ch.request(MSG.CTRL, { class: VIRTIO_NET_CTRL_BPF, cmd, data }, timeoutMs);
     if (!r.ok) return { ok: false, errno: r.errno, message: r.message, log: r.log };
     const b = r.body;
     if (b.ack !== VIRTIO_NET_OK) {

@@ -13,6 +13,7 @@ import { VIRTIO_NET_CTRL_BPF_MAP_CREATE, VIRTIO_NET_CTRL_BPF_MAP_FREE, VIRTIO_NE
 import { OFFLOADABLE_MAP_TYPES, checkGuestAllowlist, checkMapCaps, checkProgCaps, progNeeds } from "../shared/bpf/offload/caps.ts";
 import { EINVAL, EOPNOTSUPP, KernelError, errnoName, strerror } from "../shared/errno.ts";
 import type { VirtioNetDriver } from "./virtio_net.ts";
+import { VERIFY_TIMEOUT_MS } from "../shared/proto/channel.ts";
 import { ExtackError, type GuestKernel, type XdpSlot } from "./netdev.ts";
 
 const PERCPU_TYPES = [BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH];
@@ -99,11 +100,15 @@ export async function xdpOffloadAttach(
     }
   }
   // 2. First pass in the guest kernel, against the guest's view of the maps.
+  // It runs on the verifier's worker thread: the guest keeps answering meanwhile, and a device reset cancels it.
   const insns = ps.insns.clone();
   for (const r of ps.mapRelocs) insns.imm[r.insnIdx] = shadows[r.mapIdx]!;
-  const res = k.bpf.progLoad({
+  k.log("prog_verify", { name: ps.name, insns: insns.len, pass: "guest" });
+  const res = await k.bpf.progLoadAsync({
     progType: ps.progType, insns, license: spec.license, name: ps.name, subprogs: ps.subprogs, progIfindex: k.eth0.ifindex, privileged: true,
+    signal: k.deviceSignal,
   });
+  k.log("prog_verified", { name: ps.name, errno: res.errno, processedInsns: res.prog?.verifierStats?.processedInsns ?? null });
   if (res.prog === null) {
     await undo();
     throw err(res.errno, `libbpf: prog '${ps.name}': BPF program load failed: ${strerror(res.errno)}`, res.log);
@@ -113,7 +118,7 @@ export async function xdpOffloadAttach(
   // 3. setup(): map references carry device handles in the copy sent to the device.
   const sent = ps.insns.clone();
   for (const r of ps.mapRelocs) sent.imm[r.insnIdx] = handles[r.mapIdx]!;
-  const load = await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_PROG_LOAD, { name: ps.name.slice(0, 15), license: spec.license, insns: sent.toBytes() });
+  const load = await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_PROG_LOAD, { name: ps.name.slice(0, 15), license: spec.license, insns: sent.toBytes() }, VERIFY_TIMEOUT_MS);
   if (!load.ok) {
     k.bpf.progFree(prog.id);
     k.loadedAt.delete(prog.id);
@@ -161,8 +166,9 @@ export async function xdpOffloadDetach(k: GuestKernel, drv: VirtioNetDriver): Pr
   await releaseOffloaded(k, drv, slot);
 }
 
-/** The device was reset (or lost its host): every offloaded object is gone. */
+/** The device was reset (or lost its host): every offloaded object is gone, loads in flight stop. */
 export function offloadDeviceReset(k: GuestKernel): void {
+  k.deviceReset();
   const slot = k.eth0.slots.hw;
   k.eth0.slots.hw = null;
   if (slot !== null) k.freeLocal(slot);

@@ -166,8 +166,14 @@ export function registerHostHandlers(ch: Channel, st: OffloadState, cfg: HostCon
 
 type ProgLoadReq = { tap: number; name: string; license: string; insns: Uint8Array };
 
-/** Second pass on the host: capabilities, BPF_PROG_LOAD with owned maps only, device binding. */
-function progLoad(st: OffloadState, s: HostSession, req: ProgLoadReq, cfg: HostConfig): { id: number } {
+/**
+ * Second pass on the host: capabilities, BPF_PROG_LOAD with owned maps only, device binding.
+ * The verifier runs on a worker thread, one load per session at a time; the session's reset
+ * or close cancels it (ECANCELED), so a guest that skipped its own first pass cannot hold the
+ * host's control plane.
+ */
+async function progLoad(st: OffloadState, s: HostSession, req: ProgLoadReq, cfg: HostConfig): Promise<{ id: number }> {
+  const signal = s.loadSignal;
   const tap = tapOf(s, req.tap);
   needCapBpf(s, `load program ${req.name}`);
   if (req.insns.length === 0 || req.insns.length % BPF_INSN_SZ !== 0) {
@@ -177,9 +183,15 @@ function progLoad(st: OffloadState, s: HostSession, req: ProgLoadReq, cfg: HostC
   const r = checkProgCaps(progNeeds(insns), s.caps, insns.len);
   if (r !== null) throw new KernelError(r.errno, `Cannot load program ${req.name}: ${r.message}`, { log: [r.message] });
   // Maps of other guests (or of nobody) do not resolve: the program sees EBADF as for a bad fd.
-  const res = st.kernel.progLoad({
-    progType: BPF_PROG_TYPE_XDP, insns, license: req.license, name: req.name, progIfindex: tap.ifindex, privileged: true,
-    mapFd: (id) => (st.ownedMap(s, id) === undefined ? undefined : st.kernel.maps.get(id)),
+  const res = await s.serializeLoad(async () => {
+    const t0 = Date.now();
+    cfg.log("prog_verify", { guest: s.guest, name: req.name, tap: tap.name, insns: insns.len });
+    const r = await st.kernel.progLoadAsync({
+      progType: BPF_PROG_TYPE_XDP, insns, license: req.license, name: req.name, progIfindex: tap.ifindex, privileged: true,
+      mapFd: (id) => (st.ownedMap(s, id) === undefined ? undefined : st.kernel.maps.get(id)), signal,
+    });
+    cfg.log("prog_verified", { guest: s.guest, name: req.name, errno: r.errno, ms: Date.now() - t0 });
+    return r;
   });
   if (res.prog === null) {
     throw new KernelError(res.errno, `Cannot load program ${req.name} on the host: ${res.message}`, { log: res.log });

@@ -7,6 +7,7 @@ import { OFFLOADABLE_MAP_TYPES, defaultCaps } from "../shared/bpf/offload/caps.t
 import { jsonLog, registerProc, untilSignal } from "../shared/runtime_dir.ts";
 import { registerHostHandlers } from "./control.ts";
 import { OffloadState } from "./offload_state.ts";
+import { shutdownVerifier } from "../shared/bpf/verifier/pool.ts";
 
 export interface HostOptions {
   listen: string;
@@ -35,6 +36,7 @@ export async function startHost(o: HostOptions): Promise<RunningHost> {
     url: l.url,
     state,
     stop: async () => {
+      await shutdownVerifier(); // loads still verifying are answered EINTR
       unregister();
       await l.close();
       log("exit", {});

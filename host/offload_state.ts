@@ -7,6 +7,7 @@
 import type { BpfKernel } from "../shared/bpf/syscall.ts";
 import type { OffloadCaps } from "../shared/proto/messages.ts";
 import { Tap } from "./tap.ts";
+import { ECANCELED, KernelError } from "../shared/errno.ts";
 
 /** A connected shim and the guest behind it. */
 export class HostSession {
@@ -18,6 +19,10 @@ export class HostSession {
   readonly progs: Set<number>;
   readonly caps: OffloadCaps;
   readonly connectedAt: string;
+  /** Aborted by a reset or close: the session's loads still verifying stop. */
+  #loads: AbortController;
+  /** The session's loads verify one at a time (one worker per guest at most). */
+  #loadChain: Promise<unknown>;
 
   constructor(id: number, guest: string, capBpf: boolean, caps: OffloadCaps) {
     this.id = id;
@@ -28,6 +33,26 @@ export class HostSession {
     this.progs = new Set();
     this.caps = caps;
     this.connectedAt = new Date().toISOString();
+    this.#loads = new AbortController();
+    this.#loadChain = Promise.resolve();
+  }
+
+  /** Signal of the session's current incarnation (a load takes it when it arrives). */
+  get loadSignal(): AbortSignal {
+    return this.#loads.signal;
+  }
+
+  /** Runs `fn` after the session's earlier loads. */
+  serializeLoad<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#loadChain.then(fn);
+    this.#loadChain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Stops the session's pending loads (they answer `reason`'s errno). */
+  cancelLoads(reason: KernelError): void {
+    this.#loads.abort(reason);
+    this.#loads = new AbortController();
   }
 }
 
@@ -128,6 +153,8 @@ export class OffloadState {
 
   /** Frees every object of a session (reset keeps the taps; close removes them). Returns counts freed. */
   resetSession(s: HostSession, removeTaps: boolean): { maps: number; progs: number } {
+    // pending verifications first: a cancelled load releases its map references before the maps go
+    s.cancelLoads(new KernelError(ECANCELED, `verification cancelled: session of ${s.guest} ${removeTaps ? "closed" : "reset"}`));
     const counts = { maps: s.maps.size, progs: s.progs.size };
     for (const t of s.taps) t.progId = 0;
     for (const id of [...s.progs]) {

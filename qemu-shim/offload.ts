@@ -4,7 +4,7 @@
 // while the host holds objects (migration.ts) and relays to the host. The QEMU
 // counterpart is the RFC's offload command handling in hw/net/virtio-net.c
 // (virtio_net_handle_ctrl() for its class).
-import type { Channel, Reply } from "../shared/proto/channel.ts";
+import { VERIFY_TIMEOUT_MS, type Channel, type Reply } from "../shared/proto/channel.ts";
 import { CTRL_BPF_CMDS, MSG, type CtrlBpfCmd } from "../shared/proto/messages.ts";
 import { VIRTIO_NET_CTRL_BPF_MAP_CREATE, VIRTIO_NET_CTRL_BPF_MAP_DELETE, VIRTIO_NET_CTRL_BPF_MAP_FREE, VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, VIRTIO_NET_CTRL_BPF_MAP_UPDATE, VIRTIO_NET_CTRL_BPF_PROG_ATTACH, VIRTIO_NET_CTRL_BPF_PROG_DETACH, VIRTIO_NET_CTRL_BPF_PROG_FREE, VIRTIO_NET_CTRL_BPF_PROG_LOAD, VIRTIO_NET_CTRL_BPF_RESET } from "../shared/virtio/virtio_net.ts";
 import { validate, type Schema } from "../shared/proto/schema.ts";
@@ -184,7 +184,7 @@ export class OffloadDevice {
     const blocked = this.migration.addBlocker(OFFLOAD_BLOCKER);
     if (blocked !== null) return fail(blocked.errno, `Cannot offload program ${d.name}: ${blocked.message}`);
     const gen = this.#generation;
-    const r = await host.request(MSG.HOST_PROG_LOAD, { tap: 0, name: d.name, license: d.license, insns });
+    const r = await host.request(MSG.HOST_PROG_LOAD, { tap: 0, name: d.name, license: d.license, insns }, VERIFY_TIMEOUT_MS);
     if (gen !== this.#generation) return fail(ENOTCONN, `Cannot load program ${d.name}: the device was reset meanwhile`);
     if (!r.ok) {
       this.#updateBlocker();

@@ -13,6 +13,14 @@ import { EINVAL, EIO, EMSGSIZE, ENOTCONN, EOPNOTSUPP, ETIMEDOUT, KernelError } f
 /** Validate outgoing bodies too (tests and VXO_DEBUG=1). */
 const DEBUG = process.env.VXO_DEBUG === "1";
 
+/**
+ * Deadline of a request whose answer waits for a verifier (BPF_PROG_LOAD down to
+ * the host): the verifier's 1M-insn budget bounds it, not a transport deadline
+ * (virtnet_send_command() waits for the device as long as it takes); a device
+ * reset or a lost connection still ends the wait at once.
+ */
+export const VERIFY_TIMEOUT_MS = 30 * 60_000;
+
 /** Outcome of a request: the reply body, or the errno reply. */
 export type Reply<T> = { ok: true; errno: 0; body: T } | { ok: false; errno: number; message: string; log: string[] };
 
