@@ -10,7 +10,12 @@
 // answer changed between versions record it per version range (case.ts
 // KernelAnswer): the running kernel (uname -r) is judged by its version, and
 // an answer recorded for no range covering it is reported by name, not failed
-// (judge.ts judgeAgainstKernel).
+// (judge.ts judgeAgainstKernel). Helper availability is a property of the
+// kernel build, not of its version: every helper id the corpus calls is probed
+// once (test/helpers/helper_probe.ts, as `bpftool feature probe`), and a case
+// (sample object, generated program) the kernel refuses for a helper the probe
+// found not offered is not judged: it is reported by name and helper, as
+// "this kernel does not offer bpf_x to XDP programs". Any other false accept fails.
 // Skips (loudly) when not root or gcc/bpftool are missing; under CI=true that is a failure.
 import { describe, expect, it, beforeAll } from "vitest";
 import { execa } from "execa";
@@ -20,9 +25,14 @@ import path from "node:path";
 import { openObject, type BpfObjectSpec } from "../../shared/bpf/libbpf/object.ts";
 import { errnoName } from "../../shared/errno.ts";
 import { CORPUS } from "../shared/bpf/verifier/corpus/index.ts";
-import { caseInsns, rawCaseOf, PKT_UDP4 } from "../shared/bpf/verifier/corpus/case.ts";
+import { caseHelpers, caseInsns, rawCaseOf, PKT_UDP4 } from "../shared/bpf/verifier/corpus/case.ts";
 import { DELIBERATE } from "../shared/bpf/verifier/corpus/deliberate.ts";
-import { judgeAgainstKernel, sameFault, unrecordedKernelAnswer } from "../shared/bpf/verifier/corpus/judge.ts";
+import {
+  judgeAgainstKernel, sameFault, unofferedHelperRejection, unofferedReport, unrecordedKernelAnswer,
+} from "../shared/bpf/verifier/corpus/judge.ts";
+import {
+  helperIdsCalled, notOfferedHelperId, notOfferedMessage, probeHelpers, type HelperProbe, type HelperProbes,
+} from "../helpers/helper_probe.ts";
 import { formatKernelVersion, runningKernelVersion } from "../helpers/kernel_version.ts";
 import { loadObjectProgOurs, runCaseOurs, runOurs } from "../shared/bpf/verifier/corpus/ours.ts";
 import { generateProgram, mulberry32 } from "../shared/bpf/verifier/corpus/random_progs.ts";
@@ -56,6 +66,14 @@ async function kernelLoadObject(obj: string): Promise<{ errno: number; prog: str
   return { errno: Number(failed[2]), prog: failed[1]!, log: log === null ? "" : log[1]! };
 }
 
+/** The helper a kernel rejection refuses as not offered, when the probe established it; else null. */
+function unofferedByProbe(kernel: { errno: number; log: string }, probes: HelperProbes): HelperProbe | null {
+  if (kernel.errno === 0) return null;
+  const id = notOfferedHelperId(firstErrorLine(kernel.log));
+  const p = id === null ? undefined : probes.get(id);
+  return p !== undefined && !p.offered ? p : null;
+}
+
 /** Asserts our verdict matches the kernel's (verdict, errno, same fault). */
 function expectSameVerdict(what: string, kernel: { errno: number; log: string }, ours: { errno: number; log: string | readonly string[] }): void {
   if (kernel.errno !== 0 && ours.errno === 0) {
@@ -71,16 +89,26 @@ function expectSameVerdict(what: string, kernel: { errno: number; log: string },
 
 describe.skipIf(unavailable !== null)("verifier differential against the Linux kernel", () => {
   let kernel: RawResult[] = [];
+  /** The running kernel's answer for every helper id the corpus calls (probed once, cached). */
+  let probes: HelperProbes = new Map();
   beforeAll(async () => {
-    kernel = await kernelLoadRaw(CORPUS.map((c) => rawCaseOf(c, caseInsns(c))));
+    const insns = CORPUS.map((c) => caseInsns(c));
+    probes = await probeHelpers(CORPUS.flatMap((c, i) => caseHelpers(c, insns[i])));
+    kernel = await kernelLoadRaw(CORPUS.map((c, i) => rawCaseOf(c, insns[i])));
   }, 300_000);
 
-  it(`every corpus case: the kernel's answer is recorded for ${formatKernelVersion(KV)}, or reported by name`, () => {
+  it(`every corpus case: the kernel's answer is recorded for ${formatKernelVersion(KV)}, or reported by name`, (ctx) => {
     const fails: string[] = [], reports: string[] = [];
+    const notJudged: Array<{ name: string; helper: HelperProbe }> = [];
     CORPUS.forEach((c, i) => {
       const k = kernel[i]!;
       if (k.mapErrno !== 0) {
         fails.push(`${c.name}: map creation failed: ${errnoName(k.mapErrno)}`);
+        return;
+      }
+      const gone = unofferedHelperRejection(c, k, KV, probes);
+      if (gone !== null) {
+        notJudged.push({ name: c.name, helper: gone });
         return;
       }
       const r = unrecordedKernelAnswer(c, k, KV);
@@ -89,7 +117,21 @@ describe.skipIf(unavailable !== null)("verifier differential against the Linux k
     if (reports.length > 0) {
       console.warn(`\n*** ${reports.length} kernel answer(s) not recorded for Linux ${release()} (reported, not failed):\n  ${reports.join("\n  ")}\n`);
     }
+    for (const line of unofferedReport(notJudged)) {
+      console.warn(`\n*** ${line}\n`);
+      void ctx.annotate(line, "warning");
+    }
     expect(fails).toEqual([]); // verdicts against ours: one test per case below
+  });
+
+  it("the helper probe: every helper id the corpus calls was probed, and the kernel's own refusals agree with it", () => {
+    expect(probes.size).toBeGreaterThan(5);
+    CORPUS.forEach((c, i) => {
+      const id = notOfferedHelperId(firstErrorLine(kernel[i]!.log));
+      if (kernel[i]!.errno === 0 || id === null) return;
+      // A case refused at a helper's prototype lookup: the probe must have found that helper not offered.
+      expect(probes.get(id)?.offered, `${c.name}: kernel refused helper #${id}; probe says`).toBe(false);
+    });
   });
 
   it("deliberate differences name existing cases and never excuse a false accept", () => {
@@ -107,8 +149,12 @@ describe.skipIf(unavailable !== null)("verifier differential against the Linux k
       expect(k.mapErrno, `${c.name}: map creation`).toBe(0);
       const ours = runCaseOurs(c);
       expect(ours.runFault, c.name).toBe("");
-      const j = judgeAgainstKernel(c, k, ours, KV, DELIBERATE[c.name]);
+      const j = judgeAgainstKernel(c, k, ours, KV, DELIBERATE[c.name], probes);
       if (j.kind === "fail") expect.fail(j.why);
+      if (j.kind === "unoffered") {
+        console.warn(`*** NOT JUDGED: ${j.why}`);
+        void ctx.annotate(`not judged: ${j.why}`, "warning");
+      }
       if (j.kind === "report") {
         console.warn(`*** NOT RECORDED: ${j.why}`);
         void ctx.annotate(`not recorded for this kernel: ${j.why}`, "warning");
@@ -125,7 +171,7 @@ describe.skipIf(unavailable !== null)("verifier differential against the Linux k
       it.skip(`${obj}: ${KERNEL_CANNOT_OPEN[obj] ?? BUDGET_SAMPLES[obj]}`, () => {});
       continue;
     }
-    it(`${obj}: same verdict as bpftool prog loadall`, async () => {
+    it(`${obj}: same verdict as bpftool prog loadall`, async (ctx) => {
       const objPath = path.join(PROGRAMS_DIR, obj);
       const spec: BpfObjectSpec = openObject(readFileSync(objPath), { file: objPath });
       const k = await kernelLoadObject(objPath);
@@ -133,6 +179,13 @@ describe.skipIf(unavailable !== null)("verifier differential against the Linux k
         const { load } = loadObjectProgOurs(spec, ps);
         const ours = load.prog === null ? { errno: load.errno, log: load.log } : { errno: 0, log: [] };
         if (k.errno !== 0 && k.prog !== ps.name) continue; // the kernel stopped at another program
+        const gone = unofferedByProbe(k, await probeHelpers(helperIdsCalled(ps.insns), ps.progType));
+        if (gone !== null) {
+          const why = `${obj} ${ps.name}: ${notOfferedMessage(gone)}: not judged`;
+          console.warn(`*** NOT JUDGED: ${why}`);
+          void ctx.annotate(why, "warning");
+          break;
+        }
         expectSameVerdict(`${obj} ${ps.name}`, k.errno !== 0 ? k : { errno: 0, log: "" }, ours);
         if (k.errno !== 0) break;
       }
@@ -143,14 +196,21 @@ describe.skipIf(unavailable !== null)("verifier differential against the Linux k
     const rnd = mulberry32(0x5eed);
     const progs = Array.from({ length: GENERATED_SAMPLE }, (_, i) => generateProgram(rnd, { brokenRate: 0.5, name: `gen${i}` }));
     const kr = await kernelLoadRaw(progs.map((g) => ({ name: g.name, insns: g.insns, maps: g.maps, data: PKT_UDP4 })));
-    const falseAccepts: string[] = [];
+    const genProbes = await probeHelpers(progs.flatMap((g) => helperIdsCalled(g.insns)));
+    const falseAccepts: string[] = [], notJudged: Array<{ name: string; helper: HelperProbe }> = [];
     let falseRejects = 0;
     progs.forEach((g, i) => {
+      const gone = unofferedByProbe(kr[i]!, genProbes);
+      if (gone !== null) {
+        notJudged.push({ name: g.name, helper: gone });
+        return;
+      }
       const ours = runOurs(g.name, g.insns, g.maps, null);
       if (kr[i]!.errno !== 0 && ours.errno === 0) falseAccepts.push(`${g.name} (${g.broken}): kernel says ${firstErrorLine(kr[i]!.log)}`);
       if (kr[i]!.errno === 0 && ours.errno !== 0) falseRejects++;
     });
-    console.log(`generated sample: ${progs.length} programs, kernel accepted ${kr.filter((r) => r.errno === 0).length}, false rejects ${falseRejects}, false accepts ${falseAccepts.length}`);
+    for (const line of unofferedReport(notJudged)) console.warn(`*** ${line}`);
+    console.log(`generated sample: ${progs.length} programs, kernel accepted ${kr.filter((r) => r.errno === 0).length}, false rejects ${falseRejects}, false accepts ${falseAccepts.length}, not judged (helper not offered) ${notJudged.length}`);
     expect(falseAccepts).toEqual([]);
   }, 300_000);
 });

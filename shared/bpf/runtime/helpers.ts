@@ -60,8 +60,9 @@ export const XDP_HELPER_PROTOS: ReadonlyMap<number, HelperProto> = new Map([
   P(BPF_FUNC_csum_diff, RET_INTEGER, [ARG_PTR_TO_MEM_OR_NULL, ARG_CONST_SIZE_OR_ZERO, ARG_PTR_TO_MEM_OR_NULL, ARG_CONST_SIZE_OR_ZERO, ARG_ANYTHING]),
   P(BPF_FUNC_xdp_adjust_head, RET_INTEGER, [ARG_PTR_TO_CTX, ARG_ANYTHING], false, true),
   P(BPF_FUNC_redirect_map, RET_INTEGER, [ARG_CONST_MAP_PTR, ARG_ANYTHING, ARG_ANYTHING]),
-  // No bpf_xdp_adjust_meta: Linux 6.18.44's xdp_func_proto() does not offer it (earlier kernels did),
-  // and the verifier follows the newest kernel seen (test/shared/bpf/verifier/corpus/case.ts adjustMetaByVersion).
+  // Upstream xdp_func_proto() offers bpf_xdp_adjust_meta unconditionally. A kernel build that does not is
+  // found by the differential's helper probe (test/helpers/helper_probe.ts), not followed here.
+  P(BPF_FUNC_xdp_adjust_meta, RET_INTEGER, [ARG_PTR_TO_CTX, ARG_ANYTHING], false, true),
   P(BPF_FUNC_xdp_adjust_tail, RET_INTEGER, [ARG_PTR_TO_CTX, ARG_ANYTHING], false, true),
   P(BPF_FUNC_fib_lookup, RET_INTEGER, [ARG_PTR_TO_CTX, ARG_PTR_TO_MEM, ARG_CONST_SIZE, ARG_ANYTHING]),
   P(BPF_FUNC_ktime_get_boot_ns, RET_INTEGER, []),

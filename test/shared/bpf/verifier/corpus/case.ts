@@ -11,10 +11,10 @@
 import { assembleKernel } from "../../../../../shared/bpf/isa/asm.ts";
 import { BpfInsns } from "../../../../../shared/bpf/isa/insn.ts";
 import { buildFrame } from "../../../../../shared/net/packets.ts";
-import { EINVAL } from "../../../../../shared/errno.ts";
 import { BPF_CALL, BPF_JMP, BPF_PSEUDO_CALL } from "../../../../../shared/bpf/isa/uapi.ts";
 import type { RawCase, RawMapDef } from "../../../../helpers/raw_loader.ts";
 import { kernelInRange, type KernelVersion } from "../../../../helpers/kernel_version.ts";
+import { helperIdsCalled } from "../../../../helpers/helper_probe.ts";
 
 /**
  * What the Linux kernels of one version range answer for a case
@@ -136,21 +136,14 @@ export function rawCaseOf(c: VerifierCase, insns = caseInsns(c)): RawCase {
 }
 
 /**
- * bpf_xdp_adjust_meta#54 by kernel version: the 6.18.44 build's xdp_func_proto()
- * offers no prototype for it (every XDP attach type, with or without frags,
- * through bpftool/libbpf as through the raw loader), while earlier kernels
- * (6.18 builds before it, and upstream net/core/filter.c up to there) do.
- * `older` is the answer of those earlier kernels.
+ * The helpers a case needs the kernel to offer: every helper id its program
+ * calls (BPF_CALL, src_reg 0). Derived, never written per case: the
+ * differential probes each distinct id once (test/helpers/helper_probe.ts) and
+ * does not judge a case the kernel refuses for a helper this kernel build does
+ * not offer (judge.ts unofferedHelperRejection).
  */
-export function adjustMetaByVersion(older: Omit<KernelAnswer, "range">): Pick<VerifierCase, "result" | "errno" | "err" | "retval" | "kernel"> {
-  const newest = { result: "REJECT", errno: EINVAL, err: "program of this type cannot use helper bpf_xdp_adjust_meta#54" } as const;
-  return {
-    ...newest,
-    kernel: [
-      { range: ">=6.18.44", ...newest, note: "xdp_func_proto() has no bpf_xdp_adjust_meta (seen on 6.18.44)" },
-      { range: "<6.18.44", ...older, note: "xdp_func_proto() offers bpf_xdp_adjust_meta (upstream, and earlier 6.18 builds)" },
-    ],
-  };
+export function caseHelpers(c: VerifierCase, insns = caseInsns(c)): number[] {
+  return helperIdsCalled(insns);
 }
 
 /** N copies of a line, for repetitive programs. */

@@ -4,7 +4,7 @@
 // (kernel/bpf/verifier.c check_helper_call, check_func_arg; net/core/filter.c
 // xdp_func_proto).
 import { EACCES, EINVAL } from "../../../../../shared/errno.ts";
-import { ARRAY_48, ARRAY_8, DEVMAP, HASH_8_16, adjustMetaByVersion, type VerifierCase } from "./case.ts";
+import { ARRAY_48, ARRAY_8, DEVMAP, HASH_8_16, type VerifierCase } from "./case.ts";
 
 const PKT14 = "r2 = *(u32 *)(r1 +0)\nr3 = *(u32 *)(r1 +4)\nr4 = r2\nr4 += 14\nif r4 > r3 goto out";
 const OUT = "out: r0 = 1\nexit";
@@ -25,7 +25,7 @@ export const HELPER_CASES: VerifierCase[] = [
   { name: "helpers/xdp_adjust_head with modified ctx", asm: "r1 += 4\nr2 = 0\ncall bpf_xdp_adjust_head#44\nr0 = 2\nexit", result: "REJECT", errno: EACCES, err: "dereference of modified ctx ptr R1 off=4 disallowed" },
   { name: "helpers/xdp_adjust_head uninit R2", asm: "call bpf_xdp_adjust_head#44\nr0 = 2\nexit", result: "REJECT", errno: EACCES, err: "R2 !read_ok" },
   { name: "helpers/xdp_adjust_tail shrink", asm: "r2 = -4\ncall bpf_xdp_adjust_tail#65\nexit", result: "ACCEPT", retval: 0 },
-  { name: "helpers/xdp_adjust_meta grow", asm: "r2 = -4\ncall bpf_xdp_adjust_meta#54\nexit", ...adjustMetaByVersion({ result: "ACCEPT", retval: 0 }) },
+  { name: "helpers/xdp_adjust_meta grow", asm: "r2 = -4\ncall bpf_xdp_adjust_meta#54\nexit", result: "ACCEPT", retval: 0 },
   { name: "helpers/redirect scalars", asm: "r1 = 1\nr2 = 0\ncall bpf_redirect#23\nexit", result: "ACCEPT", retval: 4 },
   { name: "helpers/redirect_map with devmap", maps: [DEVMAP], asm: "r1 = map_fd 0\nr2 = 0\nr3 = 2\ncall bpf_redirect_map#51\nexit", result: "ACCEPT", retval: 2 },
   { name: "helpers/redirect_map with array map", maps: [ARRAY_8], asm: "r1 = map_fd 0\nr2 = 0\nr3 = 0\ncall bpf_redirect_map#51\nexit", result: "REJECT", errno: EINVAL, err: "cannot pass map_type 2 into func bpf_redirect_map#51" },

@@ -5,7 +5,7 @@
 // Names are the table's short ones under their area; expectations carry the
 // kernel's whole first error line.
 import { E2BIG, EACCES, EINVAL } from "../../../../../shared/errno.ts";
-import { adjustMetaByVersion, type VerifierCase } from "./case.ts";
+import { type VerifierCase } from "./case.ts";
 
 export const TABLE_CASES: readonly VerifierCase[] = [
   { name: "packet/pkt_jgt_taken_bad", result: "REJECT", errno: EACCES, err: "invalid access to packet, off=0 size=1, R2(id=0,off=0,r=0)",
@@ -180,7 +180,7 @@ export const TABLE_CASES: readonly VerifierCase[] = [
     asm: "r0 = 10\nr0 s/= 3\nexit" },
   { name: "regs/movsx", result: "ACCEPT",
     asm: "r0 = 255\nr0 = (s8)r0\nexit" },
-  { name: "helpers/adjust_meta", ...adjustMetaByVersion({ result: "REJECT", errno: EACCES, err: "R1 !read_ok" }),
+  { name: "helpers/adjust_meta", result: "REJECT", errno: EACCES, err: "R1 !read_ok",
     asm: "r2 = -4\ncall bpf_xdp_adjust_meta#54\nr2 = *(u32 *)(r1 +8)\nr3 = *(u32 *)(r1 +0)\nr4 = r2\nr4 += 4\nif r4 > r3 goto pc+1\n*(u32 *)(r2 +0) = 7\nr0 = 0\nexit" },
   { name: "stack/xadd_stack", result: "ACCEPT",
     asm: "r0 = 0\n*(u64 *)(r10 -8) = r0\nr1 = 1\nlock *(u64 *)(r10 -8) += r1\nr0 = *(u64 *)(r10 -8)\nexit" },
