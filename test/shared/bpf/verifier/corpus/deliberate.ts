@@ -4,7 +4,9 @@
 // be listed: a false accept (we accept, the kernel rejects) is never allowed.
 // The one home of our known differences from the kernel. Differences between
 // kernel versions are not ours: a case records them per version range
-// (case.ts VerifierCase.kernel), and we follow the newest. The conformance
+// (case.ts VerifierCase.kernel), and we follow the newest; nor are helpers a
+// kernel build does not offer (probed: test/helpers/helper_probe.ts), where we
+// follow upstream. The conformance
 // vectors' list (test/conformance/known_differences.ts) is of another kind:
 // uBPF harness and policy against Linux, not our verifier against the kernel.
 import { EACCES, EINVAL } from "../../../../../shared/errno.ts";
