@@ -1,7 +1,23 @@
 #!/usr/bin/env node
-// vxo command entry: registers tsx's loader so that the TypeScript sources run as they are.
-import { register } from "tsx/esm/api";
+// vxo command entry. Runs dist/vxo.js, the bundle bin/build.js makes from the
+// TypeScript sources (on `npm ci` and before `npm test`); rebuilds it first if
+// a source changed since, so it never runs stale code. VXO_TSX=1, or a build
+// that fails, runs the sources through tsx instead (slower to start).
+import { build, formatError, freshEntry } from "./build.js";
 
-register();
-const { main } = await import("../cli/vxo.ts");
+let entry = process.env.VXO_TSX === "1" ? null : freshEntry("vxo");
+if (entry === null && process.env.VXO_TSX !== "1") {
+  try {
+    await build();
+    entry = freshEntry("vxo");
+  } catch (e) {
+    process.stderr.write(`vxo: cannot build dist/, running the sources with tsx: ${formatError(e).split("\n")[0]}\n`);
+  }
+}
+if (entry === null) {
+  const { register } = await import("tsx/esm/api");
+  register();
+  entry = "../cli/vxo.ts";
+}
+const { main } = await import(entry);
 process.exitCode = await main(process.argv);

@@ -1,0 +1,137 @@
+// Builds dist/ from the TypeScript sources with esbuild: one ESM bundle per
+// entry point (ENTRIES), code shared between them and everything behind a
+// dynamic import() split into chunks, npm packages left to node_modules.
+// The bundle is what bin/vxo.js runs; it is never committed (.gitignore).
+//
+//   node bin/build.js          build (npm run build; npm's `prepare` on npm ci)
+//   freshEntry(name)           dist/NAME.js if it was built from the sources as they are now, else null
+//   setup()                    vitest globalSetup: build before the suite, so spawned vxo runs current code
+//
+// dist/manifest.json lists every source file the bundle was made from with its
+// mtime and size; bin/vxo.js compares them (one stat per file, well under a
+// millisecond) and rebuilds when one changed, so dist/ is never run stale.
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const DIST = path.join(ROOT, "dist");
+const MANIFEST = path.join(DIST, "manifest.json");
+const SELF = "bin/build.js";
+
+/**
+ * Entry points: dist/<out>.js is built from <in>. Add a line for any file that
+ * Node loads by path rather than by import (a worker_threads Worker's script):
+ * its bundle lands at dist/<out>.js, in the same folder as every chunk, so
+ * `new URL("./<out>.js", import.meta.url)` finds it from bundled code.
+ */
+export const ENTRIES = [
+  { in: "cli/vxo.ts", out: "vxo" },
+];
+
+/** Files of an older build are removed once they are this old (a running process may still import them). */
+const STALE_OUTPUT_MS = 60 * 60 * 1000;
+
+/** dist/NAME.js as a file URL if dist/ is up to date with every source it was built from; null otherwise. */
+export function freshEntry(name) {
+  let m;
+  try {
+    m = JSON.parse(readFileSync(MANIFEST, "utf8"));
+  } catch {
+    return null;
+  }
+  if (m.version !== 1 || !m.entries.includes(name)) return null;
+  for (const [file, mtimeMs, size] of m.inputs) {
+    let st;
+    try {
+      st = statSync(path.join(ROOT, file));
+    } catch {
+      return null;
+    }
+    if (st.mtimeMs !== mtimeMs || st.size !== size) return null;
+  }
+  return pathToFileURL(path.join(DIST, `${name}.js`)).href;
+}
+
+/**
+ * Bundles ENTRIES into dist/. Each output is written to a temporary name and
+ * renamed into place (chunks first, entries next, manifest last), so that
+ * processes starting meanwhile (a test suite spawning many) see either the old
+ * build or the new one, and concurrent builds of the same sources agree.
+ * Throws with esbuild's messages when the sources do not build.
+ */
+export async function build() {
+  const esbuild = await import("esbuild");
+  const started = Date.now();
+  const r = await esbuild.build({
+    absWorkingDir: ROOT,
+    entryPoints: ENTRIES,
+    outdir: DIST,
+    bundle: true,
+    splitting: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    external: ["msgpackr-extract", "bufferutil", "utf-8-validate"],
+    banner: { js: 'import { createRequire as __vxoCreateRequire } from "node:module"; const require = __vxoCreateRequire(import.meta.url);' },
+    sourcemap: "linked",
+    sourcesContent: false,
+    metafile: true,
+    write: false,
+    logLevel: "silent",
+    chunkNames: "[name]-[hash]",
+  });
+  const inputs = [];
+  for (const file of [...Object.keys(r.metafile.inputs), SELF]) {
+    if (file.startsWith("node_modules/")) continue;
+    const st = statSync(path.join(ROOT, file));
+    // A file saved while esbuild read it may be in the bundle in its old form: record it as changed.
+    inputs.push([file, st.mtimeMs >= started ? -1 : st.mtimeMs, st.size]);
+  }
+  mkdirSync(DIST, { recursive: true });
+  const entryFiles = new Set(ENTRIES.map((e) => path.join(DIST, `${e.out}.js`)));
+  const written = new Set(r.outputFiles.map((f) => f.path));
+  const ordered = [...r.outputFiles.filter((f) => !entryFiles.has(f.path)), ...r.outputFiles.filter((f) => entryFiles.has(f.path))];
+  for (const f of ordered) writeAtomic(f.path, f.contents);
+  writeAtomic(MANIFEST, JSON.stringify({ version: 1, entries: ENTRIES.map((e) => e.out), inputs }) + "\n");
+  written.add(MANIFEST);
+  for (const name of readdirSync(DIST)) {
+    const p = path.join(DIST, name);
+    if (written.has(p)) continue;
+    try {
+      if (Date.now() - statSync(p).mtimeMs > STALE_OUTPUT_MS) rmSync(p, { force: true });
+    } catch {
+      // removed by a concurrent build
+    }
+  }
+  return { files: r.outputFiles.filter((f) => f.path.endsWith(".js")).length, inputs: inputs.length, ms: Date.now() - started };
+}
+
+function writeAtomic(file, data) {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, file);
+}
+
+/** vitest globalSetup: the tests spawn bin/vxo.js, which must run the sources under test. */
+export async function setup() {
+  await build();
+}
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    const s = await build();
+    process.stdout.write(`dist/: ${ENTRIES.map((e) => `${e.out}.js`).join(", ")} and ${s.files - ENTRIES.length} chunks from ${s.inputs} sources in ${s.ms} ms\n`);
+  } catch (e) {
+    process.stderr.write(`${formatError(e)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+/** esbuild's errors as `file:line:col: error: text` lines. */
+export function formatError(e) {
+  if (Array.isArray(e?.errors) && e.errors.length > 0) {
+    return e.errors.map((m) => (m.location ? `${m.location.file}:${m.location.line}:${m.location.column}: error: ${m.text}` : `error: ${m.text}`)).join("\n");
+  }
+  return String(e?.message ?? e);
+}
