@@ -1,14 +1,11 @@
 // `vxo guest --qemu URL --name NAME` runs a guest kernel; `vxo guest exec NAME
 // -- <command>` runs `ip`/`bpftool` inside it. The exec client reads the object
 // files named after `obj`/`object` and sends their bytes along, because the
-// guest has no filesystem of its own.
+// guest has no filesystem of its own. The control channel and the guest
+// kernel are imported when a command needs them (they are slow to load).
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { ENOENT, KernelError } from "../shared/errno.ts";
-import { connectCli } from "../shared/proto/channel.ts";
-import { MSG } from "../shared/proto/messages.ts";
-import { lookupProc } from "../shared/runtime_dir.ts";
-import { runGuest } from "../guest/main.ts";
 
 /** The files a guest command line refers to (`obj FILE`). */
 export function filesOf(argv: readonly string[]): Array<{ path: string; data: Uint8Array }> {
@@ -28,6 +25,8 @@ export function filesOf(argv: readonly string[]): Array<{ path: string; data: Ui
 /** Runs one command in a guest; returns its status and output. */
 export async function guestExecRemote(nameOrUrl: string, argv: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   const files = filesOf(argv);
+  const [{ connectCli }, { MSG }, { lookupProc }] = await Promise.all([
+    import("../shared/proto/channel.ts"), import("../shared/proto/messages.ts"), import("../shared/runtime_dir.ts")]);
   const ch = await connectCli(lookupProc("guest", nameOrUrl), "guest-exec");
   try {
     const r = await ch.request(MSG.EXEC, { argv, files }, 120_000);
@@ -48,6 +47,7 @@ export function addGuestCommands(program: Command): void {
     .requiredOption("--name <name>", "guest name (runtime directory)")
     .option("--listen <url>", "ws://HOST:PORT for exec clients", "ws://127.0.0.1:0")
     .action(async (o: { qemu: string; name: string; listen: string }) => {
+      const [{ runGuest }, { lookupProc }] = await Promise.all([import("../guest/main.ts"), import("../shared/runtime_dir.ts")]);
       process.exitCode = await runGuest({ qemu: lookupProc("qemu", o.qemu), name: o.name, listen: o.listen });
     });
   guest

@@ -1,16 +1,14 @@
 // `vxo host [--listen URL] [--backend host]` runs the host kernel process;
 // `vxo host show [NAME|URL] [--json]` asks a running host which taps carry an
 // offloaded program from which guest, and which maps each guest owns.
+// What the commands run is imported when they run (the host kernel, the
+// control channel), not when vxo starts.
 import type { Command } from "commander";
 import { EINVAL, KernelError } from "../shared/errno.ts";
-import { MAP_TYPE_NAMES } from "../shared/bpf/isa/uapi.ts";
-import { connectCli } from "../shared/proto/channel.ts";
-import { MSG } from "../shared/proto/messages.ts";
-import { lookupProc } from "../shared/runtime_dir.ts";
-import { runHost } from "../host/main.ts";
-import { renderHostShow, type HostShow } from "../host/show.ts";
+import type { HostShow } from "../host/show.ts";
 
-function parseMapTypes(list: string): number[] {
+async function parseMapTypes(list: string): Promise<number[]> {
+  const { MAP_TYPE_NAMES } = await import("../shared/bpf/isa/uapi.ts");
   return list.split(",").map((n) => {
     const e = Object.entries(MAP_TYPE_NAMES).find(([, v]) => v === n.trim());
     if (e === undefined) throw new KernelError(EINVAL, `Unknown map type '${n}'`);
@@ -20,6 +18,8 @@ function parseMapTypes(list: string): number[] {
 
 /** Fetches `vxo host show` data from a running host. */
 export async function fetchHostShow(nameOrUrl: string): Promise<HostShow> {
+  const [{ connectCli }, { MSG }, { lookupProc }] = await Promise.all([
+    import("../shared/proto/channel.ts"), import("../shared/proto/messages.ts"), import("../shared/runtime_dir.ts")]);
   const ch = await connectCli(lookupProc("host", nameOrUrl), "host-show");
   try {
     const r = await ch.request(MSG.HOST_SHOW, {});
@@ -42,7 +42,9 @@ export function addHostCommands(program: Command): void {
     .option("--offload-map-types <list>", "map types offered for offload", "hash,array")
     .action(async (o: { listen: string; backend: string; name: string; offloadMapTypes: string }) => {
       if (o.backend !== "host") throw new KernelError(EINVAL, `Unknown backend '${o.backend}' (supported: host)`);
-      process.exitCode = await runHost({ listen: o.listen, name: o.name, backend: "host", mapTypes: parseMapTypes(o.offloadMapTypes) });
+      const mapTypes = await parseMapTypes(o.offloadMapTypes);
+      const { runHost } = await import("../host/main.ts");
+      process.exitCode = await runHost({ listen: o.listen, name: o.name, backend: "host", mapTypes });
     });
   host
     .command("show")
@@ -51,6 +53,7 @@ export function addHostCommands(program: Command): void {
     .option("--json", "JSON output")
     .action(async (name: string, o: { json?: boolean }) => {
       const s = await fetchHostShow(name);
+      const { renderHostShow } = await import("../host/show.ts");
       process.stdout.write(o.json === true ? JSON.stringify(s) + "\n" : renderHostShow(s));
     });
 }

@@ -1,12 +1,12 @@
 // `vxo monitor NAME|URL <command...>`: one human-monitor command against a
 // running device model (QEMU's HMP over -monitor), output as HMP prints it.
+// The control channel is imported when the command runs.
 import type { Command } from "commander";
-import { connectCli } from "../shared/proto/channel.ts";
-import { MSG } from "../shared/proto/messages.ts";
-import { lookupProc } from "../shared/runtime_dir.ts";
 
 /** Runs one monitor command; returns HMP's output, or the error line HMP prints ("Error: ..."). */
 export async function monitorRemote(nameOrUrl: string, cmdline: string): Promise<{ ok: boolean; output: string }> {
+  const [{ connectCli }, { MSG }, { lookupProc }] = await Promise.all([
+    import("../shared/proto/channel.ts"), import("../shared/proto/messages.ts"), import("../shared/runtime_dir.ts")]);
   const ch = await connectCli(lookupProc("qemu", nameOrUrl), "monitor");
   try {
     const r = await ch.request(MSG.MONITOR, { cmdline });

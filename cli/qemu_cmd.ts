@@ -1,9 +1,8 @@
 // `vxo qemu`: the device model of one guest's virtio-net (the QEMU process),
-// with its XDP offload options and quotas.
+// with its XDP offload options and quotas. The device model is imported when
+// the command runs.
 import type { Command } from "commander";
 import { EINVAL, KernelError } from "../shared/errno.ts";
-import { lookupProc } from "../shared/runtime_dir.ts";
-import { runQemu } from "../qemu-shim/main.ts";
 
 function num(v: string, what: string): number {
   const n = Number(v);
@@ -32,6 +31,7 @@ export function addQemuCommands(program: Command): void {
       if (onOff !== "on" && onOff !== "off") throw new KernelError(EINVAL, `Invalid --xdp-offload '${String(onOff)}': on or off`);
       const remap = o.fdRemap;
       if (remap !== "shim" && remap !== "guest") throw new KernelError(EINVAL, `Invalid --fd-remap '${String(remap)}': shim or guest`);
+      const [{ runQemu }, { lookupProc }] = await Promise.all([import("../qemu-shim/main.ts"), import("../shared/runtime_dir.ts")]);
       process.exitCode = await runQemu({
         host: lookupProc("host", String(o.host)), listen: String(o.listen), name: String(o.name), xdpOffload: onOff === "on",
         fdRemap: remap, maxMaps: num(String(o.maxMaps), "--max-maps"), maxMapBytes: num(String(o.maxMapBytes), "--max-map-bytes"),

@@ -3,7 +3,7 @@
 // /run/libvirt/qemu/<name>.pid let tools find a running VM without flags;
 // plus the process conventions the three processes share (JSON-lines log on
 // stderr, clean exit on SIGTERM).
-import { pino } from "pino";
+import { createRequire } from "node:module";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import path from "node:path";
@@ -69,6 +69,8 @@ export type LogFn = (event: string, fields: Record<string, unknown>) => void;
  * Synchronous writes, so a process killed right after an event still logged it.
  */
 export function jsonLog(proc: string): LogFn {
+  // Loaded here, not at import: the CLI's one-shot commands look names up in this file and never log.
+  const { pino } = createRequire(import.meta.url)("pino") as typeof import("pino");
   const logger = pino(
     {
       base: { proc, pid: process.pid },
