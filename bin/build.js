@@ -10,6 +10,9 @@
 // dist/manifest.json lists every source file the bundle was made from with its
 // mtime and size; bin/vxo.js compares them (one stat per file, well under a
 // millisecond) and rebuilds when one changed, so dist/ is never run stale.
+// npm packages are bundled as well (loading them through Node's ESM-to-CJS
+// path cost ws alone ~30 ms), except native and optional ones (EXTERNAL),
+// which the `require` defined in each output file finds in node_modules.
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -17,7 +20,12 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const DIST = path.join(ROOT, "dist");
 const MANIFEST = path.join(DIST, "manifest.json");
-const SELF = "bin/build.js";
+/**
+ * Checked besides the sources: this file (the build's options) and npm's record
+ * of node_modules (rewritten by every npm install/ci/update), since the npm
+ * packages are bundled too.
+ */
+const EXTRA_INPUTS = ["bin/build.js", "package.json", "node_modules/.package-lock.json"];
 
 /**
  * Entry points: dist/<out>.js is built from <in>. Add a line for any file that
@@ -28,6 +36,9 @@ const SELF = "bin/build.js";
 export const ENTRIES = [
   { in: "cli/vxo.ts", out: "vxo" },
 ];
+
+/** Packages left to node_modules: msgpackr's native string extractor, ws's optional native helpers. */
+const EXTERNAL = ["msgpackr-extract", "bufferutil", "utf-8-validate"];
 
 /** Files of an older build are removed once they are this old (a running process may still import them). */
 const STALE_OUTPUT_MS = 60 * 60 * 1000;
@@ -72,7 +83,7 @@ export async function build() {
     format: "esm",
     platform: "node",
     target: "node20",
-    external: ["msgpackr-extract", "bufferutil", "utf-8-validate"],
+    external: EXTERNAL,
     banner: { js: 'import { createRequire as __vxoCreateRequire } from "node:module"; const require = __vxoCreateRequire(import.meta.url);' },
     sourcemap: "linked",
     sourcesContent: false,
@@ -82,9 +93,14 @@ export async function build() {
     chunkNames: "[name]-[hash]",
   });
   const inputs = [];
-  for (const file of [...Object.keys(r.metafile.inputs), SELF]) {
-    if (file.startsWith("node_modules/")) continue;
-    const st = statSync(path.join(ROOT, file));
+  const sources = Object.keys(r.metafile.inputs).filter((f) => !f.startsWith("node_modules/"));
+  for (const file of [...sources, ...EXTRA_INPUTS]) {
+    let st;
+    try {
+      st = statSync(path.join(ROOT, file));
+    } catch {
+      continue; // no .package-lock.json (an npm that keeps none)
+    }
     // A file saved while esbuild read it may be in the bundle in its old form: record it as changed.
     inputs.push([file, st.mtimeMs >= started ? -1 : st.mtimeMs, st.size]);
   }
@@ -104,7 +120,7 @@ export async function build() {
       // removed by a concurrent build
     }
   }
-  return { files: r.outputFiles.filter((f) => f.path.endsWith(".js")).length, inputs: inputs.length, ms: Date.now() - started };
+  return { files: r.outputFiles.filter((f) => f.path.endsWith(".js")).length, inputs: sources.length, ms: Date.now() - started };
 }
 
 function writeAtomic(file, data) {
