@@ -85,4 +85,13 @@ describe("bin/vxo.js and dist/", () => {
     expect(r.stdout).toBe("five epsilon hello");
     expect(existsSync(path.join(proj, "dist/vxo.js"))).toBe(true);
   });
+
+  it("asks for npm ci when the npm packages are missing (a fresh clone)", async () => {
+    rmSync(path.join(proj, "node_modules"));
+    rmSync(path.join(proj, "dist"), { recursive: true, force: true });
+    const r = await run();
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toBe(`vxo: its npm packages are not installed: run \`npm ci\` in ${proj}/`);
+    expect(r.stdout).toBe("");
+  });
 });
