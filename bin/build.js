@@ -1,6 +1,6 @@
 // Builds dist/ from the TypeScript sources with esbuild: one ESM bundle per
 // entry point (ENTRIES), code shared between them and everything behind a
-// dynamic import() split into chunks, npm packages left to node_modules.
+// dynamic import() split into chunks (so each subcommand loads its own).
 // The bundle is what bin/vxo.js runs; it is never committed (.gitignore).
 //
 //   node bin/build.js          build (npm run build; npm's `prepare` on npm ci)
