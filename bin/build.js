@@ -28,14 +28,43 @@ const MANIFEST = path.join(DIST, "manifest.json");
 const EXTRA_INPUTS = ["bin/build.js", "package.json", "node_modules/.package-lock.json"];
 
 /**
- * Entry points: dist/<out>.js is built from <in>. Add a line for any file that
- * Node loads by path rather than by import (a worker_threads Worker's script):
- * its bundle lands at dist/<out>.js, in the same folder as every chunk, so
- * `new URL("./<out>.js", import.meta.url)` finds it from bundled code.
+ * Entry points: dist/<out>.js is built from <in>. Besides these, every
+ * `*_worker.ts` under SOURCE_DIRS (a worker_threads Worker's script, which Node
+ * loads by path, not by import) is an entry named after its file: it lands at
+ * dist/<name>_worker.js, in the same folder as every chunk, so that bundled
+ * code finds it as `new URL("./<name>_worker.js", import.meta.url)` (and the
+ * sources, run through tsx, as "./<name>_worker.ts"). Add a line here for any
+ * other file loaded by path.
  */
 export const ENTRIES = [
   { in: "cli/vxo.ts", out: "vxo" },
 ];
+const SOURCE_DIRS = ["cli", "shared", "guest", "qemu-shim", "host"];
+
+/** ENTRIES plus the worker scripts found in the sources. */
+export function entryPoints() {
+  const all = [...ENTRIES];
+  const walk = (rel) => {
+    let names;
+    try {
+      names = readdirSync(path.join(ROOT, rel), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const d of names) {
+      const f = `${rel}/${d.name}`;
+      if (d.isDirectory()) walk(f);
+      else if (d.name.endsWith("_worker.ts")) all.push({ in: f, out: d.name.slice(0, -3) });
+    }
+  };
+  for (const dir of SOURCE_DIRS) walk(dir);
+  const seen = new Map();
+  for (const e of all) {
+    if (seen.has(e.out)) throw new Error(`two entry points would both be dist/${e.out}.js: ${seen.get(e.out)} and ${e.in}`);
+    seen.set(e.out, e.in);
+  }
+  return all;
+}
 
 /** Packages left to node_modules: msgpackr's native string extractor, ws's optional native helpers. */
 const EXTERNAL = ["msgpackr-extract", "bufferutil", "utf-8-validate"];
@@ -65,7 +94,7 @@ export function freshEntry(name) {
 }
 
 /**
- * Bundles ENTRIES into dist/. Each output is written to a temporary name and
+ * Bundles entryPoints() into dist/. Each output is written to a temporary name and
  * renamed into place (chunks first, entries next, manifest last), so that
  * processes starting meanwhile (a test suite spawning many) see either the old
  * build or the new one, and concurrent builds of the same sources agree.
@@ -74,9 +103,10 @@ export function freshEntry(name) {
 export async function build() {
   const esbuild = await import("esbuild");
   const started = Date.now();
+  const entries = entryPoints();
   const r = await esbuild.build({
     absWorkingDir: ROOT,
-    entryPoints: ENTRIES,
+    entryPoints: entries,
     outdir: DIST,
     bundle: true,
     splitting: true,
@@ -105,11 +135,11 @@ export async function build() {
     inputs.push([file, st.mtimeMs >= started ? -1 : st.mtimeMs, st.size]);
   }
   mkdirSync(DIST, { recursive: true });
-  const entryFiles = new Set(ENTRIES.map((e) => path.join(DIST, `${e.out}.js`)));
+  const entryFiles = new Set(entries.map((e) => path.join(DIST, `${e.out}.js`)));
   const written = new Set(r.outputFiles.map((f) => f.path));
   const ordered = [...r.outputFiles.filter((f) => !entryFiles.has(f.path)), ...r.outputFiles.filter((f) => entryFiles.has(f.path))];
   for (const f of ordered) writeAtomic(f.path, f.contents);
-  writeAtomic(MANIFEST, JSON.stringify({ version: 1, entries: ENTRIES.map((e) => e.out), inputs }) + "\n");
+  writeAtomic(MANIFEST, JSON.stringify({ version: 1, entries: entries.map((e) => e.out), inputs }) + "\n");
   written.add(MANIFEST);
   for (const name of readdirSync(DIST)) {
     const p = path.join(DIST, name);
@@ -120,7 +150,7 @@ export async function build() {
       // removed by a concurrent build
     }
   }
-  return { files: r.outputFiles.filter((f) => f.path.endsWith(".js")).length, inputs: sources.length, ms: Date.now() - started };
+  return { entries: entries.map((e) => `${e.out}.js`), files: r.outputFiles.filter((f) => f.path.endsWith(".js")).length, inputs: sources.length, ms: Date.now() - started };
 }
 
 function writeAtomic(file, data) {
@@ -137,7 +167,7 @@ export async function setup() {
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
     const s = await build();
-    process.stdout.write(`dist/: ${ENTRIES.map((e) => `${e.out}.js`).join(", ")} and ${s.files - ENTRIES.length} chunks from ${s.inputs} sources in ${s.ms} ms\n`);
+    process.stdout.write(`dist/: ${s.entries.join(", ")} and ${s.files - s.entries.length} chunks from ${s.inputs} sources in ${s.ms} ms\n`);
   } catch (e) {
     process.stderr.write(`${formatError(e)}\n`);
     process.exitCode = 1;

@@ -67,6 +67,17 @@ describe("bin/vxo.js and dist/", () => {
     expect(r.stderr).toBe("");
   });
 
+  it("bundles a *_worker.ts as dist/<name>_worker.js, where bundled code finds it beside itself", async () => {
+    writeFileSync(path.join(proj, "cli/echo_worker.ts"),
+      `import { parentPort } from "node:worker_threads";\nimport { word } from "./sub.ts";\nparentPort!.on("message", (m: string) => { parentPort!.postMessage(\`\${m} \${word()}\`); });\n`);
+    writeFileSync(path.join(proj, "cli/vxo.ts"),
+      `import { Worker } from "node:worker_threads";\nexport async function main(): Promise<number> {\n  const w = new Worker(new URL("./echo_worker.js", import.meta.url));\n  const reply = await new Promise<string>((resolve) => { w.once("message", resolve); w.postMessage("from worker:"); });\n  process.stdout.write(reply);\n  await w.terminate();\n  return 0;\n}\n`);
+    const r = await run();
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("from worker: gamma");
+    expect(existsSync(path.join(proj, "dist/echo_worker.js"))).toBe(true);
+  });
+
   it("VXO_TSX=1 runs the sources through tsx", async () => {
     writeSources("four", "delta");
     const r = await run({ VXO_TSX: "1" });
