@@ -10,7 +10,7 @@
 // the same request is also timed from a client already connected, and a
 // `bpftool map show` (one command, no host round trip) shows the start alone.
 // Usage: npm run bench:cli [-- runs=10 tsx=1]   (tsx=1: also VXO_TSX=1, the sources through tsx)
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import path from "node:path";
 import { Procs } from "../helpers/procs.ts";
 import { connectCli } from "../../shared/proto/channel.ts";
@@ -36,13 +36,24 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-/** Runs `node ARGV` to completion; returns the wall time in ms. Throws if it fails. */
-function timeRun(c: Cmd, env: Record<string, string>): number {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, c.argv, { cwd: REPO_ROOT, env: { ...process.env, ...env, ...c.env }, encoding: "utf8" });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`${c.label}: exit ${r.status ?? r.signal}\n${r.stdout}${r.stderr}`);
-  return ms;
+/**
+ * Runs `node ARGV` to completion; returns the wall time in ms from spawn to exit. Throws if it fails.
+ * Asynchronous, so that this process keeps draining the host's, shim's and guest's output meanwhile.
+ */
+function timeRun(c: Cmd, env: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(process.execPath, c.argv, { cwd: REPO_ROOT, env: { ...process.env, ...env, ...c.env }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    child.on("error", reject);
+    child.on("exit", (code, signal) => {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (code === 0) resolve(ms);
+      else reject(new Error(`${c.label}: exit ${code ?? signal}\n${out}`));
+    });
+  });
 }
 
 const procs = new Procs({ debug: false });
@@ -75,10 +86,10 @@ try {
     return Number(process.hrtime.bigint() - t0) / 1e6;
   };
   const work: number[] = [];
-  for (const c of cmds) timeRun(c, procs.env);
+  for (const c of cmds) await timeRun(c, procs.env);
   await dumpWork();
   for (let i = 0; i < RUNS; i++) {
-    for (const c of cmds) c.ms.push(timeRun(c, procs.env));
+    for (const c of cmds) c.ms.push(await timeRun(c, procs.env));
     work.push(await dumpWork());
   }
   ch.close();
