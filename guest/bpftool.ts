@@ -477,21 +477,25 @@ async function mapDump(k: GuestKernel, ops: GuestMapOps, maps: readonly BpfMap[]
     const m = maps[mi]!;
     const elems: unknown[] = [];
     if (!json && several) io.out.push(mapHeader(k, m));
-    let key: Uint8Array | null = null, found = 0;
+    let found = 0;
+    let next = ops.getNext(m, null);
     for (;;) {
-      const n = await ops.getNext(m, key);
+      const n = await next;
       if (n.rc < 0) {
         if (n.rc !== -ENOENT) err = n.rc;
         break;
       }
-      const v = await ops.lookup(m, n.bytes!);
+      // bpftool's order, lookup(key) then get_next_key(key); both only read, so
+      // an offloaded map gets them back to back (one round trip per element).
+      const pending = ops.lookup(m, n.bytes!);
+      next = ops.getNext(m, n.bytes!);
+      const v = await pending;
       if (v.rc === 0) {
         found++;
         if (json) elems.push({ key: jsonBytes(n.bytes!), value: jsonBytes(v.bytes!) });
         else io.out.push(entryPlain(n.bytes!, v.bytes!, m));
       } else if (json) elems.push({ key: jsonBytes(n.bytes!), value: { error: strerror(v.rc) } });
       else io.out.push(entryError(n.bytes!, v.rc === -ENOENT ? "<no entry>" : strerror(v.rc), m));
-      key = n.bytes!;
     }
     if (json) out.push(several ? { id: m.id, type: MAP_TYPE_NAMES[m.mapType] ?? m.mapType, name: m.name, flags: m.mapFlags, elements: elems } : elems);
     else {
