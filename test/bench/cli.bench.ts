@@ -102,6 +102,11 @@ try {
     console.log(`${c.label.padEnd(width)}  ${median(c.ms).toFixed(1).padStart(9)}  ${Math.min(...c.ms).toFixed(1).padStart(7)}  ${ratio.toFixed(2).padStart(12)}`);
   }
   console.log(`the dump request from a connected client: median ${median(work).toFixed(1)} ms (the guest's and host's work, in every guest exec of it)`);
+  // The dump's start: its wall time less the same request's work, round by round.
+  const dump = cmds[3]!;
+  const start = dump.ms.map((ms, i) => ms - work[i]!);
+  const startRatio = median(start.map((ms, i) => ms / floor.ms[i]!));
+  console.log(`${"  start of the dump (wall less its work)".padEnd(width)}  ${median(start).toFixed(1).padStart(9)}  ${Math.min(...start).toFixed(1).padStart(7)}  ${startRatio.toFixed(2).padStart(12)}`);
   console.log(`node ${process.version}, ${process.platform}/${process.arch}; target: each vxo command within 2x of node -e ''`);
 } finally {
   await procs.stopAll();
