@@ -31,6 +31,12 @@ export const K_LD_IND = 17;
 
 export interface InsnDesc {
   readonly code: number;
+  /**
+   * The opcode's name as ___bpf_prog_run()'s jumptable labels it in kernel/bpf/core.c
+   * (ALU64_ADD_K, JMP32_JEQ_X, LDX_MEMSX_H, STX_ATOMIC_DW, LD_IMM_DW...): the names
+   * opcodes.ts exports, generated from this table.
+   */
+  readonly name: string;
   readonly kind: number;
   /** Mnemonic in the .data dialect ("add32", "ldxdw", "jsgt32", "lddw"...). */
   readonly mnemonic: string;
@@ -58,12 +64,44 @@ export const JMP_OP_NAMES: Record<number, string> = {
   [BPF_JSLE]: "jsle",
 };
 
+const CLASS_NAMES: Record<number, string> = {
+  [BPF_LD]: "LD", [BPF_LDX]: "LDX", [BPF_ST]: "ST", [BPF_STX]: "STX", [BPF_ALU]: "ALU", [BPF_JMP]: "JMP",
+  [BPF_JMP32]: "JMP32", [BPF_ALU64]: "ALU64",
+};
+const MODE_NAMES: Record<number, string> = {
+  [BPF_IMM]: "IMM", [BPF_ABS]: "ABS", [BPF_IND]: "IND", [BPF_MEM]: "MEM", [BPF_MEMSX]: "MEMSX", [BPF_ATOMIC]: "ATOMIC",
+};
+
+/**
+ * core.c's label for an opcode: CLASS_OP_SRC for ALU and jumps (ALU_ADD_X, JMP32_JSGT_K), CLASS_MODE_SIZE
+ * for memory (LDX_MEM_W, ST_MEM_B, LD_IMM_DW); ALU_NEG, ALU_END_TO_BE, JMP_JA, JMP_CALL, JMP_EXIT as there.
+ * The v4 forms core.c runs under an existing label (sdiv/smod: ALU*_DIV/MOD with off 1, movsx: ALU*_MOV_X
+ * with off 8/16/32) have no opcode of their own; bswap is ALU64_END_TO_LE, gotol JMP32_JA, ldsx
+ * LDX_MEMSX_*; callx (no label in core.c) is JMP_CALL_X.
+ */
+function kernelName(d: Omit<InsnDesc, "name">): string {
+  const cls = CLASS_NAMES[d.cls]!;
+  switch (d.kind) {
+    case K_ALU: case K_ALU64: {
+      const op = ALU_OP_NAMES[d.op]!.toUpperCase();
+      return d.op === BPF_NEG ? `${cls}_${op}` : `${cls}_${op}_${d.isX ? "X" : "K"}`;
+    }
+    case K_JMP: case K_JMP32: return `${cls}_${JMP_OP_NAMES[d.op]!.toUpperCase()}_${d.isX ? "X" : "K"}`;
+    case K_END: return `${cls}_END_${d.isX ? "TO_BE" : "TO_LE"}`;
+    case K_JA: return `${cls}_JA`;
+    case K_CALL: return "JMP_CALL";
+    case K_CALLX: return "JMP_CALL_X";
+    case K_EXIT: return "JMP_EXIT";
+    default: return `${cls}_${MODE_NAMES[d.op]!}_${SIZE_SUFFIX[bpfSize(d.code)]!.toUpperCase()}`;
+  }
+}
+
 export const INSN_TABLE: ReadonlyArray<InsnDesc | undefined> = buildTable();
 
 function buildTable(): Array<InsnDesc | undefined> {
   const t: Array<InsnDesc | undefined> = new Array(256).fill(undefined);
-  const put = (d: InsnDesc) => {
-    t[d.code] = d;
+  const put = (d: Omit<InsnDesc, "name">) => {
+    t[d.code] = { ...d, name: kernelName(d) };
   };
   for (const cls of [BPF_ALU, BPF_ALU64]) {
     for (const opStr of Object.keys(ALU_OP_NAMES)) {

@@ -17,13 +17,19 @@
 // ld_imm64) and fault when reached. A jump whose target lies outside the
 // program points at a sentinel slot after the last insn that faults with the
 // target's pc, so faults report exactly what a plain decoder would.
-import { LD_IMM64, type BpfProg } from "./prog.ts";
+import type { BpfProg } from "./prog.ts";
 import {
   INSN_TABLE, K_ALU, K_ALU64, K_ATOMIC, K_CALL, K_CALLX, K_END, K_JA, K_JMP, K_JMP32, K_LD_IMM64, K_LDX,
   K_LDXSX, K_ST, K_STX, type InsnDesc,
 } from "../isa/insn_table.ts";
 import { hasGenLookup } from "../maps/array_map.ts";
-import { BPF_ADD, BPF_ALU64, BPF_FUNC_map_lookup_elem, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX } from "../isa/uapi.ts";
+import {
+  BPF_ADD, BPF_ALU64, BPF_ARSH, BPF_FUNC_map_lookup_elem, BPF_LSH, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_IDX,
+  BPF_RSH,
+} from "../isa/uapi.ts";
+import {
+  ALU64_ADD_K, ALU64_ADD_X, ALU64_MOV_X, ALU_MOV_X, JMP_CALL, JMP_JA, JMP_JGT_X, LD_IMM_DW, STX_ATOMIC_DW,
+} from "../isa/opcodes.ts";
 
 export const SLOT = 4;
 /**
@@ -32,6 +38,31 @@ export const SLOT = 4;
  * slots share one typed array; the slot of pc i starts at word REGS + SLOT * i.
  */
 export const REGS = 24;
+// The register file's words: r at [2r] (low half) and [2r + 1] (high half), as in BpfVm.regs.
+export const R0_LO = 0;
+export const R0_HI = 1;
+export const R1_LO = 2;
+export const R1_HI = 3;
+export const R2_LO = 4;
+export const R2_HI = 5;
+export const R3_LO = 6;
+export const R3_HI = 7;
+export const R4_LO = 8;
+export const R4_HI = 9;
+export const R5_LO = 10;
+export const R5_HI = 11;
+export const R6_LO = 12;
+export const R6_HI = 13;
+export const R7_LO = 14;
+export const R7_HI = 15;
+export const R8_LO = 16;
+export const R8_HI = 17;
+export const R9_LO = 18;
+export const R9_HI = 19;
+export const R10_LO = 20;
+export const R10_HI = 21;
+/** Words of the register file (r0..r10). */
+export const REG_WORDS = 22;
 /** Word index of pc's slot. */
 export const slotOf = (pc: number): number => REGS + pc * SLOT;
 export const OP_MASK = 0xff;
@@ -76,7 +107,6 @@ export const OP_ATOMIC_ADD64 = 0xf5;
  * start and the entry stride in its w1..w3; w3 of the first slot is the map's index.
  */
 export const OP_LD_ARRAY_LOOKUP = 0xe5;
-const ATOMIC_DW = 0xdb; // BPF_STX | BPF_ATOMIC | BPF_DW
 
 /** The program's pre-decoded slots, decoded on first use and kept on the program. */
 export function interpOpsOf(prog: BpfProg): Int32Array {
@@ -108,9 +138,9 @@ export function interpDecode(prog: BpfProg): Int32Array {
       case K_ALU64:
         usesDst = true;
         usesSrc = desc.isX;
-        if (!desc.isX && (desc.op === 0x60 || desc.op === 0x70 || desc.op === 0xc0)) w2 = imm & (desc.cls === BPF_ALU64 ? 63 : 31);
-        if (c === 0xbf && off !== 0) op = OP_MOVSX64;
-        if (c === 0xbc && off !== 0) op = OP_MOVSX32;
+        if (!desc.isX && (desc.op === BPF_LSH || desc.op === BPF_RSH || desc.op === BPF_ARSH)) w2 = imm & (desc.cls === BPF_ALU64 ? 63 : 31);
+        if (c === ALU64_MOV_X && off !== 0) op = OP_MOVSX64;
+        if (c === ALU_MOV_X && off !== 0) op = OP_MOVSX32;
         break;
       case K_END:
       case K_CALLX:
@@ -166,11 +196,11 @@ function fuse(prog: BpfProg, ops: Int32Array, n: number): void {
   for (let i = 0; i < n; i++) {
     const a = opAt(i), b = i + 1 < n ? opAt(i + 1) : 0;
     let op = 0, w3 = ops[slotOf(i) + 3]!;
-    if (a === 0xbf && dstAt(i + 1) === dstAt(i)) {
-      if (b === 0x07) op = i + 2 < n && opAt(i + 2) === 0x2d && dstAt(i + 2) === dstAt(i) ? OP_LEA_K_JGT_X : OP_LEA_K;
-      else if (b === 0x0f) op = OP_LEA_X;
-    } else if (a === LD_IMM64 && p.dst[i] === 1 && (p.src[i] === BPF_PSEUDO_MAP_FD || p.src[i] === BPF_PSEUDO_MAP_IDX) &&
-      i + 2 < n && opAt(i + 2) === 0x85 && ops[slotOf(i + 2) + 2] === BPF_FUNC_map_lookup_elem) {
+    if (a === ALU64_MOV_X && dstAt(i + 1) === dstAt(i)) {
+      if (b === ALU64_ADD_K) op = i + 2 < n && opAt(i + 2) === JMP_JGT_X && dstAt(i + 2) === dstAt(i) ? OP_LEA_K_JGT_X : OP_LEA_K;
+      else if (b === ALU64_ADD_X) op = OP_LEA_X;
+    } else if (a === LD_IMM_DW && p.dst[i] === 1 && (p.src[i] === BPF_PSEUDO_MAP_FD || p.src[i] === BPF_PSEUDO_MAP_IDX) &&
+      i + 2 < n && opAt(i + 2) === JMP_CALL && ops[slotOf(i + 2) + 2] === BPF_FUNC_map_lookup_elem) {
       w3 = prog.usedMaps.findIndex((m) => m.addr === prog.ldLo[i] && prog.ldHi[i] === 0);
       const m = w3 >= 0 ? prog.usedMaps[w3] : undefined;
       if (hasGenLookup(m)) {
@@ -179,7 +209,7 @@ function fuse(prog: BpfProg, ops: Int32Array, n: number): void {
         ops[slotOf(i + 1) + 2] = m.valuesStart;
         ops[slotOf(i + 1) + 3] = m.entryStride;
       } else if (m !== undefined) op = OP_LD_MAP_LOOKUP;
-    } else if (a === ATOMIC_DW && ops[slotOf(i) + 2] === BPF_ADD) op = OP_ATOMIC_ADD64;
+    } else if (a === STX_ATOMIC_DW && ops[slotOf(i) + 2] === BPF_ADD) op = OP_ATOMIC_ADD64;
     if (op === 0) continue;
     ops[slotOf(i)] = (ops[slotOf(i)]! & ~OP_MASK) | op;
     ops[slotOf(i) + 3] = w3;
@@ -189,7 +219,7 @@ function fuse(prog: BpfProg, ops: Int32Array, n: number): void {
 /** The pc-relative displacement of a jump or bpf-to-bpf call, null for other insns. */
 function targetRel(desc: InsnDesc | undefined, src: number, off: number, imm: number): number | null {
   switch (desc?.kind) {
-    case K_JA: return desc.code === 0x05 ? off : imm;
+    case K_JA: return desc.code === JMP_JA ? off : imm;
     case K_JMP:
     case K_JMP32: return off;
     case K_CALL: return src === BPF_PSEUDO_CALL ? imm : null;

@@ -1,9 +1,11 @@
-// Execution state shared by the reference interpreter, the helpers and (later)
-// the JIT: register file, call frames, the regions a program may touch and the
+// Execution state shared by the reference interpreter, the helpers and the
+// JIT: register file, call frames, the regions a program may touch and the
 // fault record. One BpfVm per CPU-like execution context; reused for every run,
 // so nothing here is allocated per packet.
 import { BpfMemory } from "./memory.ts";
-import { MAX_BPF_STACK, MAX_CALL_FRAMES, XDP_MD_SIZE } from "../isa/uapi.ts";
+import {
+  MAX_BPF_STACK, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, XDP_MD_DATA_END, XDP_MD_DATA_META, XDP_MD_RX_QUEUE_INDEX, XDP_MD_SIZE,
+} from "../isa/uapi.ts";
 import type { BpfMap } from "../maps/map.ts";
 import type { BpfProg } from "./prog.ts";
 
@@ -163,8 +165,8 @@ export class BpfVm {
   setXdpCtx(ctxAddr: number, isRxqWritable: boolean): void {
     this.ctxLo = ctxAddr;
     this.ctxHi = ctxAddr + XDP_MD_SIZE;
-    this.ctxWrLo = isRxqWritable ? ctxAddr + 16 : 0;
-    this.ctxWrHi = isRxqWritable ? ctxAddr + 20 : 0;
+    this.ctxWrLo = isRxqWritable ? ctxAddr + XDP_MD_RX_QUEUE_INDEX : 0;
+    this.ctxWrHi = isRxqWritable ? ctxAddr + XDP_MD_RX_QUEUE_INDEX + 4 : 0;
     this.refreshPacket();
   }
 
@@ -172,8 +174,8 @@ export class BpfVm {
   refreshPacket(): void {
     if (this.ctxLo === 0) return;
     const dv = this.mem.dv;
-    this.pktLo = dv.getUint32(this.ctxLo + 8, true);
-    this.pktHi = dv.getUint32(this.ctxLo + 4, true);
+    this.pktLo = dv.getUint32(this.ctxLo + XDP_MD_DATA_META, true);
+    this.pktHi = dv.getUint32(this.ctxLo + XDP_MD_DATA_END, true);
   }
 
   /** True when [a, a+size) lies inside a region the program may read. */
@@ -203,6 +205,22 @@ export class BpfVm {
       if (a >= lo[i]! && e <= hi[i]! && w[i] === 1) return true;
     }
     return false;
+  }
+
+  /**
+   * bpf_tail_call()'s target (the JMP_TAIL_CALL case of ___bpf_prog_run()): the program at
+   * `index` of the prog array at address (mapLo, mapHi), or null to fall through: no such map,
+   * index out of range, MAX_TAIL_CALL_CNT tail calls already made (`cnt`), or an empty slot.
+   * One lookup for both engines (the JIT calls it from its tail-call import).
+   */
+  tailCallTarget(mapLo: number, mapHi: number, index: number, cnt: number): BpfProg | null {
+    if (mapHi !== 0) return null;
+    const map = this.env.mapByAddr(mapLo >>> 0) as { progAt?: (i: number) => unknown; maxEntries: number } | undefined;
+    if (map === undefined || map.progAt === undefined) return null;
+    const i = index >>> 0;
+    if (i >= map.maxEntries) return null;
+    if (cnt >= MAX_TAIL_CALL_CNT) return null;
+    return (map.progAt(i) as BpfProg | null) ?? null;
   }
 
   /** Records a fault (first one wins) and returns false for convenient use in helpers. */
