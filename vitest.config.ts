@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
+    // Every test file fails if the JIT failed to compile a program while it ran.
+    setupFiles: ["./test/helpers/jit_guard.ts"],
     hookTimeout: 60_000,
     // Two cores: the kernel differential suite spawns bpftool and vxo processes.
     maxWorkers: 2,

@@ -4,6 +4,12 @@
 // zero-extended, shifts are masked, division by zero gives 0, modulo by zero
 // keeps dst, INT_MIN / -1 wraps (wasm would trap: handled before the divide).
 import { BLOCK_VOID, OP, type WasmBuf } from "./wasm_emit.ts";
+import {
+  BPF_ADD, BPF_ALU64, BPF_AND, BPF_ARSH, BPF_DIV, BPF_JEQ, BPF_JGE, BPF_JGT, BPF_JLE, BPF_JLT, BPF_JMP32, BPF_JNE,
+  BPF_JSET, BPF_JSGE, BPF_JSGT, BPF_JSLE, BPF_JSLT, BPF_LSH, BPF_MOD, BPF_MOV, BPF_MUL, BPF_NEG, BPF_OR, BPF_RSH,
+  BPF_SUB, BPF_XOR,
+} from "../isa/uapi.ts";
+import { ALU_END_TO_LE } from "../isa/opcodes.ts";
 import { L_T, L_T32, L_T32B } from "./jit_layout.ts";
 
 /** Binary ALU op on i64: dst = dst op operand. */
@@ -95,23 +101,23 @@ function div32(b: WasmBuf, d: number, isX: boolean, s: number, imm: number, sign
   b.get(L_T32).op(OP.i64_extend_i32_u).set(d);
 }
 
-/** Emits an ALU or ALU64 insn (classes 0x04/0x07) operating on register locals. */
+/** Emits an ALU or ALU64 insn operating on register locals. */
 export function emitAlu(b: WasmBuf, c: number, cls: number, op: number, isX: boolean, d: number, s: number, off: number, imm: number): void {
-  if (cls === 0x07) {
+  if (cls === BPF_ALU64) {
     switch (op) {
-      case 0x00: alu64(b, d, OP.i64_add, isX, s, imm); break;
-      case 0x10: alu64(b, d, OP.i64_sub, isX, s, imm); break;
-      case 0x20: alu64(b, d, OP.i64_mul, isX, s, imm); break;
-      case 0x30: div64(b, d, isX, s, imm, off === 1, false); break;
-      case 0x90: div64(b, d, isX, s, imm, off === 1, true); break;
-      case 0x40: alu64(b, d, OP.i64_or, isX, s, imm); break;
-      case 0x50: alu64(b, d, OP.i64_and, isX, s, imm); break;
-      case 0xa0: alu64(b, d, OP.i64_xor, isX, s, imm); break;
-      case 0x60: alu64(b, d, OP.i64_shl, isX, s, imm); break;
-      case 0x70: alu64(b, d, OP.i64_shr_u, isX, s, imm); break;
-      case 0xc0: alu64(b, d, OP.i64_shr_s, isX, s, imm); break;
-      case 0x80: b.i64s(0).get(d).op(OP.i64_sub).set(d); break;
-      case 0xb0:
+      case BPF_ADD: alu64(b, d, OP.i64_add, isX, s, imm); break;
+      case BPF_SUB: alu64(b, d, OP.i64_sub, isX, s, imm); break;
+      case BPF_MUL: alu64(b, d, OP.i64_mul, isX, s, imm); break;
+      case BPF_DIV: div64(b, d, isX, s, imm, off === 1, false); break;
+      case BPF_MOD: div64(b, d, isX, s, imm, off === 1, true); break;
+      case BPF_OR: alu64(b, d, OP.i64_or, isX, s, imm); break;
+      case BPF_AND: alu64(b, d, OP.i64_and, isX, s, imm); break;
+      case BPF_XOR: alu64(b, d, OP.i64_xor, isX, s, imm); break;
+      case BPF_LSH: alu64(b, d, OP.i64_shl, isX, s, imm); break;
+      case BPF_RSH: alu64(b, d, OP.i64_shr_u, isX, s, imm); break;
+      case BPF_ARSH: alu64(b, d, OP.i64_shr_s, isX, s, imm); break;
+      case BPF_NEG: b.i64s(0).get(d).op(OP.i64_sub).set(d); break;
+      case BPF_MOV:
         if (!isX) b.i64s(imm).set(d);
         else {
           b.get(s);
@@ -121,7 +127,7 @@ export function emitAlu(b: WasmBuf, c: number, cls: number, op: number, isX: boo
           b.set(d);
         }
         break;
-      default: // 0xd7 bswap
+      default: // BPF_END: ALU64_END_TO_LE, bswap
         if (imm === 16) bswap16(b, d);
         else if (imm === 32) {
           b.get(d).op(OP.i32_wrap_i64);
@@ -131,19 +137,19 @@ export function emitAlu(b: WasmBuf, c: number, cls: number, op: number, isX: boo
     }
   } else {
     switch (op) {
-      case 0x00: alu32(b, d, OP.i32_add, isX, s, imm); break;
-      case 0x10: alu32(b, d, OP.i32_sub, isX, s, imm); break;
-      case 0x20: alu32(b, d, OP.i32_mul, isX, s, imm); break;
-      case 0x30: div32(b, d, isX, s, imm, off === 1, false); break;
-      case 0x90: div32(b, d, isX, s, imm, off === 1, true); break;
-      case 0x40: alu32(b, d, OP.i32_or, isX, s, imm); break;
-      case 0x50: alu32(b, d, OP.i32_and, isX, s, imm); break;
-      case 0xa0: alu32(b, d, OP.i32_xor, isX, s, imm); break;
-      case 0x60: alu32(b, d, OP.i32_shl, isX, s, imm); break;
-      case 0x70: alu32(b, d, OP.i32_shr_u, isX, s, imm); break;
-      case 0xc0: alu32(b, d, OP.i32_shr_s, isX, s, imm); break;
-      case 0x80: b.i32(0).get(d).op(OP.i32_wrap_i64).op(OP.i32_sub).op(OP.i64_extend_i32_u).set(d); break;
-      case 0xb0:
+      case BPF_ADD: alu32(b, d, OP.i32_add, isX, s, imm); break;
+      case BPF_SUB: alu32(b, d, OP.i32_sub, isX, s, imm); break;
+      case BPF_MUL: alu32(b, d, OP.i32_mul, isX, s, imm); break;
+      case BPF_DIV: div32(b, d, isX, s, imm, off === 1, false); break;
+      case BPF_MOD: div32(b, d, isX, s, imm, off === 1, true); break;
+      case BPF_OR: alu32(b, d, OP.i32_or, isX, s, imm); break;
+      case BPF_AND: alu32(b, d, OP.i32_and, isX, s, imm); break;
+      case BPF_XOR: alu32(b, d, OP.i32_xor, isX, s, imm); break;
+      case BPF_LSH: alu32(b, d, OP.i32_shl, isX, s, imm); break;
+      case BPF_RSH: alu32(b, d, OP.i32_shr_u, isX, s, imm); break;
+      case BPF_ARSH: alu32(b, d, OP.i32_shr_s, isX, s, imm); break;
+      case BPF_NEG: b.i32(0).get(d).op(OP.i32_wrap_i64).op(OP.i32_sub).op(OP.i64_extend_i32_u).set(d); break;
+      case BPF_MOV:
         if (!isX) b.i64u(imm).set(d);
         else {
           b.get(s).op(OP.i32_wrap_i64);
@@ -153,7 +159,7 @@ export function emitAlu(b: WasmBuf, c: number, cls: number, op: number, isX: boo
         }
         break;
       default:
-        if (c === 0xd4) {
+        if (c === ALU_END_TO_LE) {
           if (imm === 16) b.get(d).i64s(0xffff).op(OP.i64_and).set(d);
           else if (imm === 32) b.get(d).i64u(0xffffffff).op(OP.i64_and).set(d);
         } else if (imm === 16) bswap16(b, d);
@@ -168,7 +174,7 @@ export function emitAlu(b: WasmBuf, c: number, cls: number, op: number, isX: boo
 
 /** Pushes the i32 truth value of a conditional jump's comparison. */
 export function emitCond(b: WasmBuf, cls: number, op: number, isX: boolean, d: number, s: number, imm: number): void {
-  const w = cls === 0x06;
+  const w = cls === BPF_JMP32;
   b.get(d);
   if (w) b.op(OP.i32_wrap_i64);
   if (isX) {
@@ -176,16 +182,18 @@ export function emitCond(b: WasmBuf, cls: number, op: number, isX: boolean, d: n
     if (w) b.op(OP.i32_wrap_i64);
   } else if (w) b.i32(imm);
   else b.i64s(imm);
-  const o64: Record<number, number> = {
-    0x10: OP.i64_eq, 0x50: OP.i64_ne, 0x20: OP.i64_gt_u, 0x30: OP.i64_ge_u, 0xa0: OP.i64_lt_u, 0xb0: OP.i64_le_u,
-    0x60: OP.i64_gt_s, 0x70: OP.i64_ge_s, 0xc0: OP.i64_lt_s, 0xd0: OP.i64_le_s,
-  };
-  const o32: Record<number, number> = {
-    0x10: OP.i32_eq, 0x50: OP.i32_ne, 0x20: OP.i32_gt_u, 0x30: OP.i32_ge_u, 0xa0: OP.i32_lt_u, 0xb0: OP.i32_le_u,
-    0x60: OP.i32_gt_s, 0x70: OP.i32_ge_s, 0xc0: OP.i32_lt_s, 0xd0: OP.i32_le_s,
-  };
-  if (op === 0x40) {
+  if (op === BPF_JSET) {
     if (w) b.op(OP.i32_and);
     else b.op(OP.i64_and).op(OP.i64_eqz).op(OP.i32_eqz);
-  } else b.op(w ? o32[op]! : o64[op]!);
+  } else b.op(w ? CMP32[op]! : CMP64[op]!);
 }
+
+/** The wasm comparison of each conditional jump (BPF_JSET aside), on i64 and on i32 (BPF_JMP32). */
+const CMP64: Partial<Record<number, number>> = {
+  [BPF_JEQ]: OP.i64_eq, [BPF_JNE]: OP.i64_ne, [BPF_JGT]: OP.i64_gt_u, [BPF_JGE]: OP.i64_ge_u, [BPF_JLT]: OP.i64_lt_u,
+  [BPF_JLE]: OP.i64_le_u, [BPF_JSGT]: OP.i64_gt_s, [BPF_JSGE]: OP.i64_ge_s, [BPF_JSLT]: OP.i64_lt_s, [BPF_JSLE]: OP.i64_le_s,
+};
+const CMP32: Partial<Record<number, number>> = {
+  [BPF_JEQ]: OP.i32_eq, [BPF_JNE]: OP.i32_ne, [BPF_JGT]: OP.i32_gt_u, [BPF_JGE]: OP.i32_ge_u, [BPF_JLT]: OP.i32_lt_u,
+  [BPF_JLE]: OP.i32_le_u, [BPF_JSGT]: OP.i32_gt_s, [BPF_JSGE]: OP.i32_ge_s, [BPF_JSLT]: OP.i32_lt_s, [BPF_JSLE]: OP.i32_le_s,
+};

@@ -3,12 +3,15 @@
 // four imports compiled code calls back into (helpers, tail-call target
 // lookup, slow-path region check, fault record). Programs compile once per VM,
 // cached by program tag plus the maps they reference (kernel: bpf_prog_select_runtime()
-// JITs once at load; the tag is bpf_prog_calc_tag()).
+// JITs once at load; the tag is bpf_prog_calc_tag()). A program that fails to
+// compile runs on the interpreter, as bpf_prog_select_runtime() falls back when
+// bpf_int_jit_compile() fails, but never quietly: every failure is counted in
+// jitStats and the first one is reported (a JIT bug would otherwise show only as
+// a slowdown); the test suite fails when the count is not zero.
 import type { BpfProg } from "../runtime/prog.ts";
 import {
   BpfVm, FAULT_BAD_HELPER, FAULT_HELPER_ARG, FAULT_NONE, FAULT_READ, FAULT_UNWIND, FAULT_WRITE,
 } from "../runtime/vm.ts";
-import { MAX_TAIL_CALL_CNT } from "../isa/uapi.ts";
 import { WASM_PAGE } from "../runtime/memory.ts";
 import type { JitTarget } from "./jit_wasm.ts";
 import { compileProg } from "./jit_entry.ts";
@@ -17,12 +20,34 @@ import {
   ST_STOP, ST_TAIL_CNT, STOP_UNWIND,
 } from "./jit_layout.ts";
 
-/** The exported entry: (r1lo, r1hi, r2lo, ctxLo, ctxHi, ctxWrLo, ctxWrHi, pktLo, pktHi, extLo, extHi, budget) -> stop. */
-export type JitRunFn = (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number,
-  i: number, j: number, k: number, l: number) => number;
-/** The batch entry: (n, ctxWritable, extLo, extHi, budget, r2lo, 0, 0) -> faults. */
-export type JitBatchFn = (n: number, cw: number, extLo: number, extHi: number, budget: number, r2: number,
-  x: number, y: number) => number;
+/** The exported entry (jit_entry.ts runBody()): 0 with r0 in the state block, or the FAULT_* kind. */
+export type JitRunFn = (r1lo: number, r1hi: number, r2lo: number, ctxLo: number, ctxHi: number, ctxWrLo: number,
+  ctxWrHi: number, pktLo: number, pktHi: number, extLo: number, extHi: number, budget: number) => number;
+/** The batch entry (jit_entry.ts batchBody()): runtime faults seen; verdicts in the state block. */
+export type JitBatchFn = (n: number, ctxWritable: number, extLo: number, extHi: number, budget: number, r2lo: number,
+  stopOnFault: number, unused: number) => number;
+
+/**
+ * Compile failures, process-wide and sticky: each is a JIT bug (every program compiles,
+ * verified or not), and the program it hit runs on the interpreter instead. The first one
+ * is reported as a process warning (code VXO_JIT_COMPILE_ERROR); test/helpers/jit_guard.ts
+ * fails any test file that leaves compileErrors above zero.
+ */
+export const jitStats = {
+  compileErrors: 0,
+  /** The last failure: program name and error text. */
+  lastError: null as { prog: string; error: string } | null,
+};
+
+function compileFailed(prog: BpfProg, e: unknown): void {
+  const error = e instanceof Error ? (e.stack ?? e.message) : String(e);
+  jitStats.compileErrors++;
+  jitStats.lastError = { prog: prog.name, error };
+  if (jitStats.compileErrors === 1) {
+    process.emitWarning(`JIT compile error on program ${prog.name} (it runs on the interpreter): ${error}`,
+      { type: "JitCompileError", code: "VXO_JIT_COMPILE_ERROR" });
+  }
+}
 
 /** One compiled program. */
 export interface JitCode {
@@ -132,14 +157,8 @@ export class JitVm {
   /** bpf_tail_call() target: the slot of the next program's entry, or -1 to fall through. */
   tail(r2lo: number, r2hi: number, r3lo: number): number {
     const vm = this.vm;
-    if (r2hi !== 0) return -1;
-    const map = vm.env.mapByAddr(r2lo >>> 0) as { progAt?: (i: number) => unknown; maxEntries: number } | undefined;
-    if (map === undefined || map.progAt === undefined) return -1;
-    const index = r3lo >>> 0;
-    if (index >= map.maxEntries) return -1;
     const st = this.view();
-    if (st[ST_TAIL_CNT >> 2]! >= MAX_TAIL_CALL_CNT) return -1;
-    const target = (map.progAt(index) as BpfProg | null) ?? null;
+    const target = vm.tailCallTarget(r2lo, r2hi, r3lo, st[ST_TAIL_CNT >> 2]!);
     if (target === null) return -1;
     const code = this.code(target);
     if (code === null) return -1;
@@ -171,14 +190,18 @@ export class JitVm {
     st[ST_STOP >> 2] = kind;
   }
 
-  /** The compiled code of `prog` for this VM (compiling it on first use), or null if it cannot be compiled. */
+  /** The compiled code of `prog` for this VM (compiling it on first use), or null when compiling failed (jitStats). */
   code(prog: BpfProg): JitCode | null {
     const c = this.byProg.get(prog);
     if (c !== undefined) return c;
     const key = cacheKey(prog);
     let code: JitCode | null = this.byKey.get(key) ?? null;
     if (code === null) {
-      code = this.compile(prog);
+      try {
+        code = this.compile(prog);
+      } catch (e) {
+        compileFailed(prog, e);
+      }
       if (code !== null) {
         // Bounded: the oldest entry goes first (its programs keep their code through byProg).
         if (this.byKey.size >= JIT_CACHE_MAX) this.byKey.delete(this.byKey.keys().next().value!);
@@ -189,7 +212,8 @@ export class JitVm {
     return code;
   }
 
-  compile(prog: BpfProg): JitCode | null {
+  /** Compiles `prog` for this VM; throws on failure (a JIT bug: see jitStats). */
+  compile(prog: BpfProg): JitCode {
     const vm = this.vm;
     const slot = this.slots.length;
     const mapRegions: Array<{ lo: number; hi: number; writable: boolean }> = [];
@@ -204,16 +228,9 @@ export class JitVm {
       stateAddr: this.stateAddr, stackBase: vm.stackBase, stackTop: vm.stackTop, mapRegions, slot,
       memPages: vm.mem.byteLength / WASM_PAGE,
     };
-    let bytes: Uint8Array;
-    let inst: WebAssembly.Instance;
-    try {
-      bytes = compileProg(prog, target);
-      if (this.table.length <= slot) this.table.grow(slot + 1 - this.table.length + 16);
-      inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports);
-    } catch {
-      // Not compilable (register numbers only the structural checks would have caught): interpret it.
-      return null;
-    }
+    const bytes = compileProg(prog, target);
+    if (this.table.length <= slot) this.table.grow(slot + 1 - this.table.length + 16);
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports);
     this.slots.push(new WeakRef(prog));
     this.compiles++;
     return { slot, run: inst.exports.run as JitRunFn, batch: inst.exports.batch as JitBatchFn, bytes: bytes.length };

@@ -5,7 +5,7 @@
 // loops over up to 64 xdp_md blocks inside wasm so that the JS/wasm boundary
 // is crossed once per batch.
 import type { BpfProg } from "../runtime/prog.ts";
-import { XDP_MD_SIZE } from "../isa/uapi.ts";
+import { XDP_MD_DATA_END, XDP_MD_DATA_META, XDP_MD_RX_QUEUE_INDEX, XDP_MD_SIZE } from "../isa/uapi.ts";
 import { BLOCK_VOID, F64, I32, I64, OP, WasmBuf, assembleModule, type FuncBody } from "./wasm_emit.ts";
 import { FuncCompiler, type JitTarget } from "./jit_wasm.ts";
 import {
@@ -68,11 +68,11 @@ function batchBody(t: JitTarget, entryIndex: number, usesBudget: boolean): FuncB
   st(() => b.get(CTX), ST_CTX_LO);
   st(() => b.get(CTX).i32(XDP_MD_SIZE).op(OP.i32_add), ST_CTX_HI);
   b.get(1).u8(OP.if).u8(BLOCK_VOID);
-  st(() => b.get(CTX).i32(16).op(OP.i32_add), ST_CTXW_LO);
-  st(() => b.get(CTX).i32(20).op(OP.i32_add), ST_CTXW_HI);
+  st(() => b.get(CTX).i32(XDP_MD_RX_QUEUE_INDEX).op(OP.i32_add), ST_CTXW_LO);
+  st(() => b.get(CTX).i32(XDP_MD_RX_QUEUE_INDEX + 4).op(OP.i32_add), ST_CTXW_HI);
   b.op(OP.end);
-  st(() => b.get(CTX).mem(OP.i32_load, 8), ST_PKT_LO);
-  st(() => b.get(CTX).mem(OP.i32_load, 4), ST_PKT_HI);
+  st(() => b.get(CTX).mem(OP.i32_load, XDP_MD_DATA_META), ST_PKT_LO);
+  st(() => b.get(CTX).mem(OP.i32_load, XDP_MD_DATA_END), ST_PKT_HI);
   if (usesBudget) {
     st(() => b.get(4), ST_BUDGET);
     st(() => b.i32(0), ST_TAIL_CNT);
@@ -100,7 +100,10 @@ function batchBody(t: JitTarget, entryIndex: number, usesBudget: boolean): FuncB
   return { locals: [I32, I32, I32, I32, I64], code: b };
 }
 
-/** Compiles `prog` to a wasm module for the VM described by `t`. Throws only for programs the structural checks reject. */
+/**
+ * Compiles `prog` to a wasm module for the VM described by `t`. Every program compiles, verified
+ * or not (insns the interpreter would fault on fault where reached): a throw here is a JIT bug.
+ */
 export function compileProg(prog: BpfProg, t: JitTarget): Uint8Array {
   // Discover functions: main, then the bpf-to-bpf call targets reachable from it.
   const funcs: number[] = [0];

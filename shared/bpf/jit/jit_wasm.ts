@@ -12,16 +12,25 @@
 // set a label and branch to an enclosing `loop` that dispatches with
 // `br_table`, which handles any control-flow graph, irreducible ones included.
 import type { BpfProg } from "../runtime/prog.ts";
-import { LD_IMM64 } from "../runtime/prog.ts";
 import type { BpfMap } from "../maps/map.ts";
 import { hasGenLookup } from "../maps/array_map.ts";
 import {
   FAULT_BAD_INSN, FAULT_BUDGET, FAULT_CALL_DEPTH, FAULT_HELPER_ARG, FAULT_READ, FAULT_WRITE,
 } from "../runtime/vm.ts";
 import {
-  BPF_FUNC_map_lookup_elem, BPF_FUNC_tail_call, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, MAX_BPF_STACK,
-  MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT,
+  BPF_ADD, BPF_ALU, BPF_ALU64, BPF_AND, BPF_CMPXCHG, BPF_FETCH, BPF_FUNC_map_lookup_elem, BPF_FUNC_tail_call, BPF_JMP,
+  BPF_JMP32, BPF_LDX, BPF_MOV, BPF_OR, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, BPF_ST, BPF_STX,
+  BPF_SUB, BPF_XCHG, BPF_XOR, MAX_BPF_STACK, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, XDP_MD_DATA, XDP_MD_DATA_END,
+  XDP_MD_DATA_META,
 } from "../isa/uapi.ts";
+import {
+  INSN_TABLE, K_ALU, K_ALU64, K_ATOMIC, K_CALLX, K_END, K_JMP, K_JMP32, K_LD_ABS, K_LD_IMM64, K_LD_IND, K_LDX, K_LDXSX,
+  K_ST, K_STX, bpfClass, bpfOp,
+} from "../isa/insn_table.ts";
+import {
+  JMP32_JA, JMP_CALL, JMP_CALL_X, JMP_EXIT, JMP_JA, LDX_MEMSX_B, LDX_MEMSX_H, LDX_MEMSX_W, LDX_MEM_B, LDX_MEM_DW,
+  LDX_MEM_H, LDX_MEM_W, LD_IMM_DW, STX_ATOMIC_DW, STX_ATOMIC_W,
+} from "../isa/opcodes.ts";
 import { BLOCK_VOID, I32, I64, OP, WasmBuf, type FuncBody } from "./wasm_emit.ts";
 import { emitAlu, emitCond } from "./jit_alu.ts";
 import {
@@ -52,41 +61,59 @@ const L_PLO = 15, L_PHI = 16, L_CLO = 17, L_CHI = 18, L_CWLO = 19, L_CWHI = 20, 
 const ENTRY_LOCALS = [I64, I64, I64, I64, I64, I64, I64, I64, I32];
 const BPF_LOCALS = [I32, I64, I64, I64, I64, I64, I64, I64, I64, I64, I64, I32, I32];
 
+/** The wasm load of each BPF_LDX opcode (zero- or sign-extending to i64). */
+const LOAD_OP: Partial<Record<number, number>> = {
+  [LDX_MEM_W]: OP.i64_load32_u, [LDX_MEM_H]: OP.i64_load16_u, [LDX_MEM_B]: OP.i64_load8_u, [LDX_MEM_DW]: OP.i64_load,
+  [LDX_MEMSX_W]: OP.i64_load32_s, [LDX_MEMSX_H]: OP.i64_load16_s, [LDX_MEMSX_B]: OP.i64_load8_s,
+};
+
 // Pointer kinds for ordering the region tests (a heuristic only: every test is exact).
 const K_UNKNOWN = 0, K_STACK = 1, K_PKT = 2, K_MAP = 3, K_CTX = 4;
 
+/**
+ * The opcodes the JIT compiles: every row of INSN_TABLE but the legacy packet loads
+ * (BPF_LD | BPF_ABS/BPF_IND, which no XDP program may use and the interpreter does
+ * not run either); the others fault FAULT_BAD_INSN where they are reached.
+ */
 const VALID = new Uint8Array(256);
-for (const c of [
-  0x07, 0x0f, 0x17, 0x1f, 0x27, 0x2f, 0x37, 0x3f, 0x97, 0x9f, 0x47, 0x4f, 0x57, 0x5f, 0xa7, 0xaf, 0x67, 0x6f, 0x77,
-  0x7f, 0xc7, 0xcf, 0x87, 0xb7, 0xbf, 0xd7, 0x04, 0x0c, 0x14, 0x1c, 0x24, 0x2c, 0x34, 0x3c, 0x94, 0x9c, 0x44, 0x4c,
-  0x54, 0x5c, 0xa4, 0xac, 0x64, 0x6c, 0x74, 0x7c, 0xc4, 0xcc, 0x84, 0xb4, 0xbc, 0xd4, 0xdc, 0x05, 0x06, 0x85, 0x8d,
-  0x95, 0x18, 0x61, 0x69, 0x71, 0x79, 0x81, 0x89, 0x91, 0x62, 0x6a, 0x72, 0x7a, 0x63, 0x6b, 0x73, 0x7b, 0xc3, 0xdb,
-]) VALID[c] = 1;
-for (const op of [0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0xa0, 0xb0, 0xc0, 0xd0]) {
-  VALID[op | 0x05] = 1; VALID[op | 0x0d] = 1; VALID[op | 0x06] = 1; VALID[op | 0x0e] = 1;
-}
+for (const d of INSN_TABLE) if (d !== undefined && d.kind !== K_LD_ABS && d.kind !== K_LD_IND) VALID[d.code] = 1;
 
 function isCondJump(c: number): boolean {
-  const cls = c & 0x07;
-  return (cls === 0x05 || cls === 0x06) && VALID[c] === 1 && (c & 0xf0) !== 0x00 && (c & 0xf0) !== 0x80 && (c & 0xf0) !== 0x90;
+  const k = VALID[c] === 1 ? INSN_TABLE[c]!.kind : 0;
+  return k === K_JMP || k === K_JMP32;
+}
+
+/**
+ * Whether an insn names a register it uses that does not exist (r11 and up: only the
+ * kernel's internal encoding has them). The structural checks reject such programs; run
+ * unverified, the insn faults FAULT_BAD_INSN where it is reached, as in the interpreter
+ * (interp_decode.ts gives it op 0).
+ */
+function badRegister(c: number, d: number, s: number): boolean {
+  switch (INSN_TABLE[c]?.kind) {
+    case K_ALU: case K_ALU64: case K_JMP: case K_JMP32: return d > 10 || (INSN_TABLE[c]!.isX && s > 10);
+    case K_END: case K_CALLX: case K_LD_IMM64: case K_ST: return d > 10;
+    case K_LDX: case K_LDXSX: case K_STX: case K_ATOMIC: return d > 10 || s > 10;
+    default: return false;
+  }
 }
 
 /** Jump target of a jump at pc, or NaN when the insn does not jump. */
 function jumpTarget(prog: BpfProg, pc: number): number {
   const c = prog.insns.code[pc]!;
-  if (c === 0x05) return pc + prog.insns.off[pc]! + 1;
-  if (c === 0x06) return pc + prog.insns.imm[pc]! + 1;
+  if (c === JMP_JA) return pc + prog.insns.off[pc]! + 1;
+  if (c === JMP32_JA) return pc + prog.insns.imm[pc]! + 1;
   if (isCondJump(c)) return pc + prog.insns.off[pc]! + 1;
   return NaN;
 }
 
 /** Whether execution may continue at the next insn (pc+1, or pc+2 after ld_imm64). */
 function fallsThrough(c: number): boolean {
-  return VALID[c] === 1 && c !== 0x95 && c !== 0x05 && c !== 0x06;
+  return VALID[c] === 1 && c !== JMP_EXIT && c !== JMP_JA && c !== JMP32_JA;
 }
 
 function isBpfCall(prog: BpfProg, pc: number): boolean {
-  return prog.insns.code[pc] === 0x85 && prog.insns.src[pc] === 1;
+  return prog.insns.code[pc] === JMP_CALL && prog.insns.src[pc] === BPF_PSEUDO_CALL;
 }
 
 /** Reachable insns from `entry` (jumps and fall-through; calls continue after the call). */
@@ -104,7 +131,7 @@ function reachable(prog: BpfProg, entry: number, calls: Set<number>): number[] {
     const t = jumpTarget(prog, pc);
     if (!Number.isNaN(t)) work.push(t);
     if (isBpfCall(prog, pc)) calls.add(pc + prog.insns.imm[pc]! + 1);
-    if (fallsThrough(c)) work.push(pc + (c === LD_IMM64 ? 2 : 1));
+    if (fallsThrough(c)) work.push(pc + (c === LD_IMM_DW ? 2 : 1));
   }
   return out.sort((a, b) => a - b);
 }
@@ -164,10 +191,13 @@ export class FuncCompiler {
     const aux = prog.insnAux;
     for (const pc of this.pcs) {
       const c = prog.insns.code[pc]!;
-      const mem = (c & 0x07) === 0x01 || (c & 0x07) === 0x02 || (c & 0x07) === 0x03;
+      const cls = bpfClass(c);
+      const mem = cls === BPF_LDX || cls === BPF_ST || cls === BPF_STX;
       if (mem && VALID[c] === 1 && (aux === null || aux.accessProven[pc] !== 1)) this.usesRegions = true;
-      if (c === 0x85 && prog.insns.src[pc] === 0 && prog.insns.imm[pc] === BPF_FUNC_map_lookup_elem) this.usesRegions = true;
-      if (c === 0x8d || (c === 0x85 && (prog.insns.src[pc] === 1 || prog.insns.imm[pc] === BPF_FUNC_tail_call))) this.usesBudget = true;
+      if (c === JMP_CALL && prog.insns.src[pc] === 0 && prog.insns.imm[pc] === BPF_FUNC_map_lookup_elem) this.usesRegions = true;
+      if (c === JMP_CALL_X || (c === JMP_CALL && (prog.insns.src[pc] === BPF_PSEUDO_CALL || prog.insns.imm[pc] === BPF_FUNC_tail_call))) {
+        this.usesBudget = true;
+      }
     }
     this.kind = new Uint8Array(11);
     this.mapIn = new Array<BpfMap | null>(11).fill(null);
@@ -359,20 +389,16 @@ export class FuncCompiler {
     const b = this.b;
     const p = this.prog.insns;
     const c = p.code[pc]!, d = p.dst[pc]!, s = p.src[pc]!, off = p.off[pc]!, imm = p.imm[pc]!;
-    if (VALID[c] !== 1) {
+    if (VALID[c] !== 1 || badRegister(c, d, s)) {
       this.fault(FAULT_BAD_INSN, pc, -1, 0, 0, FA_SIGNED);
       return;
     }
-    if ((d > 10 || s > 10) && c !== LD_IMM64 && c !== 0x85 && c !== 0x05 && c !== 0x06 && c !== 0x95) {
-      // r11+ exist only in the kernel's internal encoding; the structural checks reject them.
-      throw new Error(`insn ${pc}: register number out of range`);
-    }
-    const cls = c & 0x07;
-    const isX = (c & 0x08) !== 0;
-    const op = c & 0xf0;
-    if (cls === 0x07 || cls === 0x04) this.aluInsn(c, cls, op, isX, d, s, off, imm);
-    else if (cls === 0x05 || cls === 0x06) this.jmpInsn(pc, c, cls, op, isX, d, s, off, imm);
-    else if (c === LD_IMM64) {
+    const cls = bpfClass(c);
+    const isX = INSN_TABLE[c]!.isX;
+    const op = bpfOp(c);
+    if (cls === BPF_ALU64 || cls === BPF_ALU) this.aluInsn(c, cls, op, isX, d, s, off, imm);
+    else if (cls === BPF_JMP || cls === BPF_JMP32) this.jmpInsn(pc, c, cls, op, isX, d, s, off, imm);
+    else if (c === LD_IMM_DW) {
       b.i64(this.prog.ldLo[pc]!, this.prog.ldHi[pc]!).set(d);
       this.setUnknown(d);
       const src = p.src[pc]!;
@@ -381,19 +407,19 @@ export class FuncCompiler {
         if (src === BPF_PSEUDO_MAP_FD) this.mapIn[d] = m;
         else this.kind[d] = K_MAP;
       }
-    } else if (cls === 0x01) this.loadInsn(pc, c, d, s, off);
+    } else if (cls === BPF_LDX) this.loadInsn(pc, c, d, s, off);
     else this.storeInsn(pc, c, d, s, off, imm);
     if (fallsThrough(c)) {
-      const next = pc + (c === LD_IMM64 ? 2 : 1);
+      const next = pc + (c === LD_IMM_DW ? 2 : 1);
       if (next >= p.len) this.fault(FAULT_BAD_INSN, next, -1, 0, 0, FA_SIGNED);
     }
   }
 
   aluInsn(c: number, cls: number, op: number, isX: boolean, d: number, s: number, off: number, imm: number): void {
-    const keepKind = cls === 0x07 && (op === 0x00 || op === 0x10);
+    const keepKind = cls === BPF_ALU64 && (op === BPF_ADD || op === BPF_SUB);
     const kd = this.kind[d]!, ks = this.kind[s]!;
     emitAlu(this.b, c, cls, op, isX, d, s, off, imm);
-    if (op === 0xb0 && cls === 0x07 && isX && off === 0) {
+    if (op === BPF_MOV && cls === BPF_ALU64 && isX && off === 0) {
       this.kind[d] = ks;
       this.mapIn[d] = this.mapIn[s]!;
     } else if (keepKind) {
@@ -404,15 +430,15 @@ export class FuncCompiler {
 
   jmpInsn(pc: number, c: number, cls: number, op: number, isX: boolean, d: number, s: number, _off: number, imm: number): void {
     const b = this.b;
-    if (c === 0x05 || c === 0x06) {
+    if (c === JMP_JA || c === JMP32_JA) {
       this.jump(jumpTarget(this.prog, pc), pc, 0);
       return;
     }
-    if (c === 0x95) {
+    if (c === JMP_EXIT) {
       this.ret();
       return;
     }
-    if (c === 0x85 || c === 0x8d) {
+    if (c === JMP_CALL || c === JMP_CALL_X) {
       this.callInsn(pc, c, d, s, imm);
       return;
     }
@@ -430,7 +456,7 @@ export class FuncCompiler {
 
   callInsn(pc: number, c: number, d: number, s: number, imm: number): void {
     const b = this.b;
-    if (c === 0x85 && s === 1) {
+    if (c === JMP_CALL && s === BPF_PSEUDO_CALL) {
       const target = pc + imm + 1;
       b.get(DEPTH).i32(1).op(OP.i32_add).i32(MAX_CALL_FRAMES).op(OP.i32_ge_s).u8(OP.if).u8(BLOCK_VOID);
       this.fault(FAULT_CALL_DEPTH, pc, -1, 0, 0, FA_SIGNED);
@@ -453,11 +479,11 @@ export class FuncCompiler {
       for (let r = 0; r <= 5; r++) this.setUnknown(r);
       return;
     }
-    if (c === 0x85 && s !== 0) {
+    if (c === JMP_CALL && s !== 0) {
       this.fault(FAULT_BAD_INSN, pc, -1, 0, 0, FA_SIGNED);
       return;
     }
-    if (c === 0x8d) {
+    if (c === JMP_CALL_X) {
       // callx: helper id from the low half of dst
       b.get(d).op(OP.i32_wrap_i64).i32(BPF_FUNC_tail_call).op(OP.i32_eq).u8(OP.if).u8(BLOCK_VOID);
       this.tailCall();
@@ -490,11 +516,12 @@ export class FuncCompiler {
 
   loadInsn(pc: number, c: number, d: number, s: number, off: number): void {
     const b = this.b;
-    const size = c === 0x79 ? 8 : c === 0x61 || c === 0x81 ? 4 : c === 0x69 || c === 0x89 ? 2 : 1;
-    const fromCtx = this.kind[s] === K_CTX && c === 0x61 && (off === 0 || off === 8 || off === 4);
+    const size = INSN_TABLE[c]!.size;
+    // data, data_end and data_meta of the xdp_md context are packet pointers.
+    const fromCtx = this.kind[s] === K_CTX && c === LDX_MEM_W &&
+      (off === XDP_MD_DATA || off === XDP_MD_DATA_END || off === XDP_MD_DATA_META);
     this.check(s, off, size, false, pc, FAULT_READ, FA_SIGNED);
-    const o = c === 0x61 ? OP.i64_load32_u : c === 0x69 ? OP.i64_load16_u : c === 0x71 ? OP.i64_load8_u
-      : c === 0x79 ? OP.i64_load : c === 0x81 ? OP.i64_load32_s : c === 0x89 ? OP.i64_load16_s : OP.i64_load8_s;
+    const o = LOAD_OP[c]!;
     b.get(L_A).op(OP.i32_wrap_i64).mem(o).set(d);
     this.setUnknown(d);
     if (fromCtx) this.kind[d] = K_PKT;
@@ -502,26 +529,26 @@ export class FuncCompiler {
 
   storeInsn(pc: number, c: number, d: number, s: number, off: number, imm: number): void {
     const b = this.b;
-    if (c === 0xc3 || c === 0xdb) {
+    if (c === STX_ATOMIC_W || c === STX_ATOMIC_DW) {
       this.atomicInsn(pc, c, d, s, off, imm);
       return;
     }
-    const sz = c & 0x18;
-    const size = sz === 0x18 ? 8 : sz === 0x00 ? 4 : sz === 0x08 ? 2 : 1;
+    const size = INSN_TABLE[c]!.size;
     this.check(d, off, size, true, pc, FAULT_WRITE, FA_SIGNED);
     b.get(L_A).op(OP.i32_wrap_i64);
-    if ((c & 0x07) === 0x02) b.i64s(imm);
+    if (bpfClass(c) === BPF_ST) b.i64s(imm);
     else b.get(s);
     b.mem(size === 8 ? OP.i64_store : size === 4 ? OP.i64_store32 : size === 2 ? OP.i64_store16 : OP.i64_store8);
   }
 
   atomicInsn(pc: number, c: number, d: number, s: number, off: number, imm: number): void {
     const b = this.b;
-    const w = c === 0xdb;
+    const w = c === STX_ATOMIC_DW;
     this.check(d, off, w ? 8 : 4, true, pc, FAULT_WRITE, FA_SIGNED);
-    const base = imm & ~1;
-    const fetch = (imm & 1) !== 0;
-    const valid = base === 0x00 || base === 0x40 || base === 0x50 || base === 0xa0 || imm === 0xe1 || imm === 0xf1;
+    const base = imm & ~BPF_FETCH;
+    const fetch = (imm & BPF_FETCH) !== 0;
+    const valid = base === BPF_ADD || base === BPF_OR || base === BPF_AND || base === BPF_XOR || imm === BPF_XCHG ||
+      imm === BPF_CMPXCHG;
     if (!valid) {
       this.fault(FAULT_BAD_INSN, pc, -1, 0, 0, FA_SIGNED);
       return;
@@ -530,7 +557,7 @@ export class FuncCompiler {
     const st = w ? OP.i64_store : OP.i64_store32;
     // old value -> L_T
     b.get(L_A).op(OP.i32_wrap_i64).mem(ld).set(L_T);
-    if (imm === 0xf1) {
+    if (imm === BPF_CMPXCHG) {
       // cmpxchg: compare r0 (low 32 bits for the 32-bit form) with old; store src when equal; r0 = old
       b.get(0);
       if (!w) b.i64u(0xffffffff).op(OP.i64_and);
@@ -542,10 +569,10 @@ export class FuncCompiler {
       return;
     }
     b.get(L_A).op(OP.i32_wrap_i64);
-    if (imm === 0xe1) b.get(s);
+    if (imm === BPF_XCHG) b.get(s);
     else {
       b.get(L_T).get(s);
-      b.op(base === 0x00 ? OP.i64_add : base === 0x40 ? OP.i64_or : base === 0x50 ? OP.i64_and : OP.i64_xor);
+      b.op(base === BPF_ADD ? OP.i64_add : base === BPF_OR ? OP.i64_or : base === BPF_AND ? OP.i64_and : OP.i64_xor);
     }
     b.mem(st);
     if (fetch) {

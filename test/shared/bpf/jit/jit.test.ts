@@ -10,14 +10,15 @@ import { runRaw, type RawResult } from "../../../helpers/run_raw.ts";
 import { interpRun } from "../../../../shared/bpf/runtime/interp.ts";
 import { jitRun, jitCompile, engineByName, makeTieredEngine } from "../../../../shared/bpf/runtime/engine.ts";
 import { runXdpBatch, runXdpRepeat, XDP_BATCH_MAX } from "../../../../shared/bpf/runtime/batch.ts";
-import { jitVmOf } from "../../../../shared/bpf/jit/jit_cache.ts";
+import { jitStats, jitVmOf } from "../../../../shared/bpf/jit/jit_cache.ts";
 import { WasmBuf } from "../../../../shared/bpf/jit/wasm_emit.ts";
 import { BpfInsns } from "../../../../shared/bpf/isa/insn.ts";
 import { BpfKernel } from "../../../../shared/bpf/syscall.ts";
+import { BpfProg } from "../../../../shared/bpf/runtime/prog.ts";
 import { loadObject } from "../../../../shared/bpf/libbpf/libbpf.ts";
 import { openObject } from "../../../../shared/bpf/libbpf/object.ts";
 import { XdpFrame, runXdp } from "../../../../shared/bpf/runtime/xdp.ts";
-import { FAULT_BUDGET, FAULT_READ, FAULT_WRITE } from "../../../../shared/bpf/runtime/vm.ts";
+import { FAULT_BAD_INSN, FAULT_BUDGET, FAULT_NONE, FAULT_READ, FAULT_WRITE } from "../../../../shared/bpf/runtime/vm.ts";
 import { BPF_MAP_TYPE_PROG_ARRAY, BPF_PROG_TYPE_XDP, XDP_ABORTED, XDP_TX } from "../../../../shared/bpf/isa/uapi.ts";
 import { EINVAL, KernelError } from "../../../../shared/errno.ts";
 import { buildFrame, testCorpus } from "../../../../shared/net/packets.ts";
@@ -261,6 +262,57 @@ describe("compile cache and engine selection", () => {
     const pc = k.vm.faultPc;
     expect(runXdp(k.vm, loop.prog, f, jitRun)).toBe(-1);
     expect([k.vm.fault, k.vm.faultPc]).toEqual([FAULT_BUDGET, pc]);
+  });
+});
+
+describe("compile failures", () => {
+  // Built directly: even unverified loads go through the structural checks, which refuse r11.
+  const unverified = (_k: BpfKernel, t: Array<[number, number, number, number, number]>) =>
+    new BpfProg({ id: 0, name: "r11", progType: BPF_PROG_TYPE_XDP, insns: BpfInsns.fromTuples(t), usedMaps: [], gplCompatible: true });
+
+  it("a program naming r11 (built past the structural checks) compiles, and faults where the interpreter does", () => {
+    const k = new BpfKernel();
+    const f = new XdpFrame(k.vm);
+    f.prepare(k.vm, 64, 1, 0);
+    const bad = [FAULT_BAD_INSN, 1];
+    const cases: Array<[Array<[number, number, number, number, number]>, number[]]> = [
+      [[[0xb7, 0, 0, 0, 2], [0x07, 11, 0, 0, 1], [0x95, 0, 0, 0, 0]], bad], // add r11, 1
+      [[[0xb7, 0, 0, 0, 2], [0x0f, 0, 11, 0, 0], [0x95, 0, 0, 0, 0]], bad], // add r0, r11
+      [[[0xb7, 0, 0, 0, 2], [0x18, 11, 0, 0, 7], [0, 0, 0, 0, 0], [0x95, 0, 0, 0, 0]], bad], // lddw r11, 7
+      [[[0xb7, 0, 0, 0, 2], [0x07, 0, 11, 0, 1], [0x95, 0, 0, 0, 0]], [3]], // add r0, 1 (src 11 unused)
+      [[[0xb7, 0, 0, 0, 2], [0x05, 0, 0, 1, 0], [0x07, 11, 0, 0, 1], [0x95, 0, 0, 0, 0]], [2]], // never reached
+    ];
+    for (const [t, want] of cases) {
+      const prog = unverified(k, t);
+      expect(jitCompile(k.vm, prog), "compiled").toBeGreaterThan(0);
+      const a = runXdp(k.vm, prog, f, interpRun);
+      const ia = [k.vm.fault, k.vm.faultPc];
+      expect(a === -1 ? ia : [a]).toEqual(want);
+      const b = runXdp(k.vm, prog, f, jitRun);
+      expect(b === -1 ? [k.vm.fault, k.vm.faultPc] : [b]).toEqual(want);
+    }
+    expect(jitStats.compileErrors).toBe(0);
+  });
+
+  it("a failed compile runs the program on the interpreter, counts the failure and names the program", () => {
+    const { kernel, prog } = loadXdp("xdp_drop.o");
+    const jv = jitVmOf(kernel.vm);
+    const saved = { ...jitStats };
+    jv.compile = () => {
+      throw new Error("planted JIT bug");
+    };
+    try {
+      const f = new XdpFrame(kernel.vm);
+      f.prepare(kernel.vm, 64, 1, 0);
+      expect(runXdp(kernel.vm, prog, f, jitRun)).toBe(1);
+      expect(kernel.vm.fault).toBe(FAULT_NONE);
+      expect(jitStats.compileErrors).toBe(saved.compileErrors + 1);
+      expect(jitStats.lastError?.prog).toBe(prog.name);
+      expect(jitStats.lastError?.error).toContain("planted JIT bug");
+    } finally {
+      // Deliberate: not a JIT bug, so the suite's guard (test/helpers/jit_guard.ts) must not see it.
+      Object.assign(jitStats, saved);
+    }
   });
 });
 
