@@ -13,7 +13,7 @@ import {
   BpfVm, FAULT_BAD_HELPER, FAULT_HELPER_ARG, FAULT_NONE, FAULT_READ, FAULT_UNWIND, FAULT_WRITE,
 } from "../runtime/vm.ts";
 import { WASM_PAGE } from "../runtime/memory.ts";
-import type { JitTarget } from "./jit_wasm.ts";
+import { JitUnsupportedError, type JitTarget } from "./jit_wasm.ts";
 import { compileProg } from "./jit_entry.ts";
 import {
   FA_U32, ST_BYTES, ST_CTXW_HI, ST_CTXW_LO, ST_CTX_HI, ST_CTX_LO, ST_EXT_HI, ST_EXT_LO, ST_PKT_HI, ST_PKT_LO,
@@ -28,18 +28,30 @@ export type JitBatchFn = (n: number, ctxWritable: number, extLo: number, extHi: 
   stopOnFault: number, unused: number) => number;
 
 /**
- * Compile failures, process-wide and sticky: each is a JIT bug (every program compiles,
- * verified or not), and the program it hit runs on the interpreter instead. The first one
- * is reported as a process warning (code VXO_JIT_COMPILE_ERROR); test/helpers/jit_guard.ts
- * fails any test file that leaves compileErrors above zero.
+ * Programs that did not compile, process-wide and sticky; each runs on the interpreter
+ * instead. compileErrors are JIT bugs (every program compiles, verified or not, up to
+ * V8's size limits): the first is reported as a process warning (VXO_JIT_COMPILE_ERROR)
+ * and test/helpers/jit_guard.ts fails any test file that leaves the count above zero.
+ * unsupported counts the programs over V8's limits (JitUnsupportedError, the reason named).
  */
 export const jitStats = {
   compileErrors: 0,
-  /** The last failure: program name and error text. */
+  /** The last error: program name and error text (with its stack). */
   lastError: null as { prog: string; error: string } | null,
+  unsupported: 0,
+  lastUnsupported: null as { prog: string; reason: string } | null,
 };
 
 function compileFailed(prog: BpfProg, e: unknown): void {
+  if (e instanceof JitUnsupportedError) {
+    jitStats.unsupported++;
+    jitStats.lastUnsupported = { prog: prog.name, reason: e.message };
+    if (jitStats.unsupported === 1) {
+      process.emitWarning(`program ${prog.name} runs on the interpreter: ${e.message}`,
+        { type: "JitUnsupported", code: "VXO_JIT_UNSUPPORTED" });
+    }
+    return;
+  }
   const error = e instanceof Error ? (e.stack ?? e.message) : String(e);
   jitStats.compileErrors++;
   jitStats.lastError = { prog: prog.name, error };

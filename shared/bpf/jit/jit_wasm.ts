@@ -38,6 +38,19 @@ import {
   ST_CTX_HI, ST_CTX_LO, ST_EXT_HI, ST_EXT_LO, ST_PKT_HI, ST_PKT_LO, ST_REGS, ST_STOP, ST_TAIL_CNT, T_BPF,
 } from "./jit_layout.ts";
 
+/**
+ * A program beyond what one wasm function may hold in V8 (src/wasm/wasm-limits.h): the one
+ * kind of program the JIT does not take (kernel: bpf_int_jit_compile() giving up, and
+ * bpf_prog_select_runtime() keeping the interpreter). Only programs of ~100k insns and
+ * more get here; jit_cache.ts runs them on the interpreter and counts them apart from errors.
+ */
+export class JitUnsupportedError extends Error {}
+
+/** kV8MaxWasmFunctionSize: bytes of one function body. */
+export const WASM_MAX_FUNCTION_SIZE = 7_654_321;
+/** kV8MaxWasmFunctionBrTableSize: entries of one br_table (the loop dispatch has one per segment). */
+export const WASM_MAX_BR_TABLE_SIZE = 65_520;
+
 /** What the compiled code may assume about the VM it runs on. */
 export interface JitTarget {
   /** Address of the VM's JIT state block. */
@@ -328,6 +341,10 @@ export class FuncCompiler {
 
   compile(): FuncBody {
     const b = this.b;
+    if (this.dispatch && this.k + 1 > WASM_MAX_BR_TABLE_SIZE) {
+      throw new JitUnsupportedError(`the function at insn ${this.entry} has ${this.k + 1} jump targets with loops among them, ` +
+        `over the ${WASM_MAX_BR_TABLE_SIZE} entries of V8's largest br_table`);
+    }
     this.resetKinds();
     if (this.isMain) this.kind[1] = K_CTX;
     if (this.entryVariant) b.i64u(this.t.stackTop).set(10);
@@ -355,6 +372,10 @@ export class FuncCompiler {
     }
     if (this.dispatch) b.op(OP.end);
     b.op(OP.unreachable).op(OP.end);
+    // (the locals' declaration adds a few bytes to what V8 counts)
+    if (b.len + 64 > WASM_MAX_FUNCTION_SIZE) {
+      throw new JitUnsupportedError(`the function at insn ${this.entry} needs ${b.len} bytes of wasm, over V8's ${WASM_MAX_FUNCTION_SIZE}-byte limit`);
+    }
     return { locals: this.entryVariant ? [...ENTRY_LOCALS, ...BPF_LOCALS] : BPF_LOCALS, code: b };
   }
 

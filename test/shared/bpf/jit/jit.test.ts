@@ -294,6 +294,25 @@ describe("compile failures", () => {
     expect(jitStats.compileErrors).toBe(0);
   });
 
+  it("a program over V8's limits for one wasm function runs on the interpreter, counted as unsupported, not as an error", () => {
+    // 70000 jump targets with backward jumps among them: a loop dispatch br_table over V8's 65520 entries.
+    const t: Array<[number, number, number, number, number]> = [[0xb7, 0, 0, 0, 0]];
+    for (let i = 1; i < 140000 - 1; i++) t.push(i % 2 === 0 ? [0x15, 0, 0, -2, 5] : [0x07, 0, 0, 0, 1]);
+    t.push([0x95, 0, 0, 0, 0]);
+    const k = new BpfKernel();
+    const prog = unverified(k, t);
+    const before = jitStats.unsupported;
+    expect(jitCompile(k.vm, prog)).toBe(-1);
+    expect(jitStats.unsupported).toBe(before + 1);
+    expect(jitStats.lastUnsupported).toEqual({ prog: prog.name, reason: expect.stringContaining("br_table") });
+    expect(jitStats.compileErrors).toBe(0);
+    const f = new XdpFrame(k.vm);
+    f.prepare(k.vm, 64, 1, 0);
+    const want = runXdp(k.vm, prog, f, interpRun);
+    expect(want).toBeGreaterThan(0);
+    expect(runXdp(k.vm, prog, f, jitRun)).toBe(want);
+  });
+
   it("a failed compile runs the program on the interpreter, counts the failure and names the program", () => {
     const { kernel, prog } = loadXdp("xdp_drop.o");
     const jv = jitVmOf(kernel.vm);
