@@ -44,7 +44,6 @@ export interface ProgLoadAttr {
 /** A load between its checks and its verdict. */
 interface PendingLoad {
   attr: ProgLoadAttr;
-  t0: bigint;
   insns: BpfInsns;
   ldMap: Map<number, BpfMap>;
   used: BpfMap[];
@@ -224,7 +223,6 @@ export class BpfKernel implements BpfMapEnv {
 
   /** The part of BPF_PROG_LOAD before bpf_check(): checks, setup(), ld_imm64 map resolution. */
   #prepareLoad(attr: ProgLoadAttr): PendingLoad | { prog: null; errno: number; message: string; log: string[] } {
-    const t0 = process.hrtime.bigint();
     const log: string[] = [];
     const fail = (errno: number, message: string) => {
       log.push(message);
@@ -280,7 +278,7 @@ export class BpfKernel implements BpfMapEnv {
     }
     this.lastVerifierLog = [];
     return {
-      attr, t0, insns, ldMap, used, ldAddr, offload, gpl: licenseIsGplCompatible(attr.license), verify: attr.verify ?? this.verifyPrograms,
+      attr, insns, ldMap, used, ldAddr, offload, gpl: licenseIsGplCompatible(attr.license), verify: attr.verify ?? this.verifyPrograms,
       privileged: attr.privileged !== false, logLevel: attr.logLevel ?? this.verifierLogLevel, devBound: (attr.progIfindex ?? 0) !== 0,
     };
   }
@@ -323,7 +321,6 @@ export class BpfKernel implements BpfMapEnv {
       }
       this.#progOffload.set(prog.id, offload);
     }
-    prog.loadTimeNs = process.hrtime.bigint() - p.t0;
     this.progs.set(prog.id, prog);
     return { prog, errno: 0, log: vr?.log };
   }

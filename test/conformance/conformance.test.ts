@@ -15,7 +15,8 @@ import { findDataFiles, insnsToRaw, rawToInsns, readDataFile, vectorInsns } from
 import type { DataVector } from "../helpers/data_file.ts";
 import { BpfInsns } from "../../shared/bpf/isa/insn.ts";
 import { runRaw } from "../helpers/run_raw.ts";
-import type { RawEngine, RawResult } from "../helpers/run_raw.ts";
+import type { RawResult } from "../helpers/run_raw.ts";
+import type { BpfEngine } from "../../shared/bpf/runtime/engine.ts";
 import { interpRun } from "../../shared/bpf/runtime/interp.ts";
 import { jitRun } from "../../shared/bpf/runtime/engine.ts";
 import { KNOWN_DIFFERENCES } from "./known_differences.ts";
@@ -29,9 +30,9 @@ function describeResult(r: RawResult): string {
 }
 
 /** Every vector runs on both engines; the JIT must give the interpreter's result, faults included. */
-const ENGINES: ReadonlyArray<readonly [string, RawEngine]> = [["interp", interpRun], ["jit", jitRun]];
+const ENGINES: ReadonlyArray<readonly [string, BpfEngine]> = [["interp", interpRun], ["jit", jitRun]];
 
-function run(v: DataVector, insns: BpfInsns, engine: RawEngine = interpRun): RawResult {
+function run(v: DataVector, insns: BpfInsns, engine: BpfEngine = interpRun): RawResult {
   return runRaw(insns, v.mem ?? NO_MEM, "ubpf", engine);
 }
 
@@ -120,7 +121,7 @@ function invertedCase(rel: string, v: DataVector, insns: BpfInsns): void {
   for (const [, engine] of ENGINES) invertedCaseOn(rel, v, insns, engine);
 }
 
-function invertedCaseOn(rel: string, v: DataVector, insns: BpfInsns, engine: RawEngine): void {
+function invertedCaseOn(rel: string, v: DataVector, insns: BpfInsns, engine: BpfEngine): void {
   const run = (vv: DataVector, ii: BpfInsns) => runRaw(ii, vv.mem ?? NO_MEM, "ubpf", engine);
   switch (rel) {
     case "ubpf/errors/err-unknown-opcode.data":

@@ -6,6 +6,7 @@ import { BpfMemory } from "../../shared/bpf/runtime/memory.ts";
 import { BpfProg } from "../../shared/bpf/runtime/prog.ts";
 import { BpfVm } from "../../shared/bpf/runtime/vm.ts";
 import { interpRun } from "../../shared/bpf/runtime/interp.ts";
+import type { BpfEngine } from "../../shared/bpf/runtime/engine.ts";
 import { checkStructure } from "../../shared/bpf/verifier/structural.ts";
 import { UBPF_TEST_HELPERS } from "../../shared/bpf/runtime/helpers.ts";
 import { EFAULT } from "../../shared/errno.ts";
@@ -13,16 +14,13 @@ import { BPF_PROG_TYPE_UNSPEC } from "../../shared/bpf/isa/uapi.ts";
 
 export type RawResult = { errno: 0; r0: bigint } | { errno: number; message: string };
 
-/** A program runner for raw vectors; `run` is a pluggable engine (interpreter by default). */
-export type RawEngine = (vm: BpfVm, prog: BpfProg, r1lo: number, r1hi: number) => number;
-
 let shared: { mem: BpfMemory; vm: BpfVm; buf: number; bufLen: number } | null = null;
 
 /**
  * Runs `insns` on a copy of `mem` (r1 = its address, r2 = its length) with uBPF's
  * test helpers. Returns r0, or errno with a message for structural errors and runtime faults.
  */
-export function runRaw(insns: BpfInsns, mem: Uint8Array, env: "ubpf", engine: RawEngine = interpRun): RawResult {
+export function runRaw(insns: BpfInsns, mem: Uint8Array, env: "ubpf", engine: BpfEngine = interpRun): RawResult {
   void env;
   const e = checkStructure(insns, { maxInsns: 65536 });
   if (e !== null) return { errno: e.errno, message: `Failed to load code: ${e.message} (insn ${e.pc})` };

@@ -2,7 +2,7 @@
 // (do_jit()): one wasm function per BPF function (main program and every
 // bpf-to-bpf call target), eBPF registers r0..r10 in i64 locals, BPF pointers
 // used directly as offsets into the imported BpfMemory. Semantics follow the
-// reference interpreter (shared/bpf/runtime/interp.ts, RFC 9669) instruction for
+// reference interpreter (shared/bpf/runtime/interp_core.ts, RFC 9669) instruction for
 // instruction, faults included: every memory access the verifier has not
 // proven is checked against the same regions as BpfVm.canRead/canWrite.
 //

@@ -180,10 +180,6 @@ export class ArrayMap extends MapBase {
 }
 
 /**
- * array_map_get_next_key(): indexes in order; no key or an out-of-range key gives
- * index 0, the last index gives -ENOENT. Shared by every array-indexed type.
- */
-/**
  * True for the maps whose lookup an engine may inline (the kernel's map_gen_lookup:
  * array_map_gen_lookup() on plain arrays): index = *(u32 *)key, value =
  * index < max_entries ? valuesStart + index * entryStride : NULL.
@@ -192,6 +188,10 @@ export function hasGenLookup(m: BpfMap | null | undefined): m is ArrayMap {
   return m instanceof ArrayMap && !m.isPercpu;
 }
 
+/**
+ * array_map_get_next_key(): indexes in order; no key or an out-of-range key gives
+ * index 0, the last index gives -ENOENT. Shared by every array-indexed type.
+ */
 export function arrayGetNextKey(maxEntries: number, key: Uint8Array | null, next: Uint8Array): number {
   const index = key === null ? 0xffffffff : readU32(key, 0);
   if (index >= maxEntries) {

@@ -11,8 +11,11 @@ import { EINVAL, KernelError } from "../../errno.ts";
 import { jitVmOf, type JitCode, type JitVm } from "../jit/jit_cache.ts";
 import { ST_STOP } from "../jit/jit_layout.ts";
 
-/** An execution engine (same contract as interpRun). */
-export type Engine = (vm: BpfVm, prog: BpfProg, r1lo: number, r1hi: number) => number;
+/**
+ * An execution engine: runs `prog` with r1 = (r1lo, r1hi) on the regions set on `vm`; returns
+ * FAULT_NONE with r0 in vm.regs[0..1], or a FAULT_* kind with vm.fault* (interpRun(), jitRun()).
+ */
+export type BpfEngine = (vm: BpfVm, prog: BpfProg, r1lo: number, r1hi: number) => number;
 
 // One-entry lookup cache: the repeat loop and the datapath run one program on one VM back to back.
 let lastVm: BpfVm | null = null;
@@ -75,7 +78,7 @@ export function jitCompile(vm: BpfVm, prog: BpfProg): number {
 }
 
 /** Runs through the interpreter for the first `n` runs of each program, then through the JIT. */
-export function makeTieredEngine(n: number): Engine {
+export function makeTieredEngine(n: number): BpfEngine {
   const runs = new WeakMap<BpfProg, number>();
   return (vm, prog, r1lo, r1hi) => {
     const c = runs.get(prog) ?? 0;
@@ -89,7 +92,7 @@ export const ENGINE_NAMES = ["jit", "interp"] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
 /** The engine for a `--engine` value; throws KernelError(EINVAL) for an unknown name (API edge). */
-export function engineByName(name: string): Engine {
+export function engineByName(name: string): BpfEngine {
   if (name === "jit") return jitRun;
   if (name === "interp") return interpRun;
   throw new KernelError(EINVAL, `Unknown engine '${name}': expected ${ENGINE_NAMES.join(" or ")}`);

@@ -1,5 +1,5 @@
-// The reference interpreter: ___bpf_prog_run() in kernel/bpf/core.c
-// (one dispatch per insn on the opcode, case labels named as its jumptable's:
+// The reference interpreter: ___bpf_prog_run() in kernel/bpf/core.c (one
+// dispatch per insn on the opcode, case labels named as its jumptable's:
 // ALU64_ADD_K, JMP32_JEQ_X, LDX_MEM_W...) and uBPF's ubpf_exec_ex(), on the
 // pre-decoded slots of interp_decode.ts, with registers as lo/hi int32 pairs in
 // the words before the slots. Every memory access is bounds-checked against the
@@ -7,11 +7,12 @@
 // here allocates or throws: faults are recorded on the VM.
 //
 // This file is the source: read and edit it. What runs is interp_core.gen.ts
-// (interp.ts exports its interpRun), generated from it by gen/interp_core.ts (`npx tsx gen/generate.ts`) with every
-// opcode and register-slot name replaced by its number, because V8 compiles a
-// switch to a jump table only when its case labels are number literals (named
-// labels measured 10x slower on xdp1/xdp2). test/gen/generated.test.ts checks
-// that the generated file is up to date.
+// (interp.ts exports its interpRun), generated from this file by
+// gen/interp_core.ts (`npx tsx gen/generate.ts`): every opcode and register
+// name replaced by its number, because V8 compiles a switch to a jump table
+// only when its case labels are number literals (named labels measured ~10x
+// slower on xdp1/xdp2), and canLoad()/canStore() expanded at each access.
+// test/gen/generated.test.ts checks that the generated file is up to date.
 import type { BpfVm } from "./vm.ts";
 import type { BpfProg } from "./prog.ts";
 import { FAULT_BAD_HELPER, FAULT_BAD_INSN, FAULT_BUDGET, FAULT_CALL_DEPTH, FAULT_NONE, FAULT_READ, FAULT_UNWIND, FAULT_WRITE } from "./vm.ts";

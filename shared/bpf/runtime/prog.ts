@@ -49,10 +49,6 @@ export class BpfProg {
   insnAux: InsnAux | null;
   /** Verifier statistics of the load (processed insns, states, log). */
   verifierStats: { processedInsns: number; totalStates: number; peakStates: number; verifyNs: number } | null;
-  /** Time the load took, and when it happened (bpftool prog show). */
-  loadTimeNs: bigint;
-  /** Free-form per-runtime cache (compiled code), keyed by engine name. */
-  readonly compiled: Map<string, unknown>;
   /** The interpreter's pre-decoded slots (interp_decode.ts), made on the first run. */
   interpOps: Int32Array | null;
 
@@ -74,8 +70,6 @@ export class BpfProg {
     this.verified = false;
     this.insnAux = null;
     this.verifierStats = null;
-    this.loadTimeNs = 0n;
-    this.compiled = new Map();
     this.interpOps = null;
     const p = o.insns;
     for (let i = 0; i + 1 < p.len; i++) {

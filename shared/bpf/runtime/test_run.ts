@@ -5,8 +5,8 @@
 // data_meta to data_end.
 import type { BpfKernel } from "../syscall.ts";
 import type { BpfProg } from "./prog.ts";
-import { XdpFrame, XDP_MAX_DATA_SZ, runXdp, type BpfEngine } from "./xdp.ts";
-import { jitCompile, jitRun } from "./engine.ts";
+import { XdpFrame, XDP_MAX_DATA_SZ, runXdp } from "./xdp.ts";
+import { jitCompile, jitRun, type BpfEngine } from "./engine.ts";
 import { runXdpRepeat } from "./batch.ts";
 import { EFAULT, EINVAL, KernelError } from "../../errno.ts";
 import { ETH_HLEN } from "../isa/uapi.ts";

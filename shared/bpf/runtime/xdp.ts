@@ -5,7 +5,7 @@
 // test-run command use the same entry.
 import type { BpfProg } from "./prog.ts";
 import { BpfVm, XDP_CTX_BLOCK, XDP_CTX_FRAME_START, XDP_CTX_FRAME_SZ, XDP_CTX_REDIRECT, XDP_CTX_REDIRECT_MAP } from "./vm.ts";
-import { jitRun } from "./engine.ts";
+import { jitRun, type BpfEngine } from "./engine.ts";
 import { SKB_SHARED_INFO_SIZE } from "./helpers.ts";
 import {
   XDP_ABORTED, XDP_MD_DATA, XDP_MD_DATA_END, XDP_MD_DATA_META, XDP_MD_EGRESS_IFINDEX,
@@ -16,9 +16,6 @@ import {
 export const XDP_FRAME_SZ = 4096;
 /** Largest linear packet a frame holds: PAGE_SIZE - headroom - tailroom (test_run's max_data_sz). */
 export const XDP_MAX_DATA_SZ = XDP_FRAME_SZ - XDP_PACKET_HEADROOM - SKB_SHARED_INFO_SIZE;
-
-/** An execution engine: interpreter or compiled code; same contract as interpRun(). */
-export type BpfEngine = (vm: BpfVm, prog: BpfProg, r1lo: number, r1hi: number) => number;
 
 /** A frame plus its context block, allocated once and reused for every packet. */
 export class XdpFrame {
