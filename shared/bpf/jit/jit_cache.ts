@@ -32,7 +32,10 @@ export type JitBatchFn = (n: number, ctxWritable: number, extLo: number, extHi: 
  * instead. compileErrors are JIT bugs (every program compiles, verified or not, up to
  * V8's size limits): the first is reported as a process warning (VXO_JIT_COMPILE_ERROR)
  * and test/helpers/jit_guard.ts fails any test file that leaves the count above zero.
- * unsupported counts the programs over V8's limits (JitUnsupportedError, the reason named).
+ * With VXO_JIT_STRICT=1 in the environment (the test suite sets it, so that vxo, host and
+ * guest processes the tests start inherit it) a compile error is thrown instead, from the
+ * first run or jitCompile(). unsupported counts the programs over V8's limits
+ * (JitUnsupportedError, the reason named): those always fall back.
  */
 export const jitStats = {
   compileErrors: 0,
@@ -55,6 +58,7 @@ function compileFailed(prog: BpfProg, e: unknown): void {
   const error = e instanceof Error ? (e.stack ?? e.message) : String(e);
   jitStats.compileErrors++;
   jitStats.lastError = { prog: prog.name, error };
+  if (process.env.VXO_JIT_STRICT === "1") throw e;
   if (jitStats.compileErrors === 1) {
     process.emitWarning(`JIT compile error on program ${prog.name} (it runs on the interpreter): ${error}`,
       { type: "JitCompileError", code: "VXO_JIT_COMPILE_ERROR" });

@@ -320,6 +320,8 @@ describe("compile failures", () => {
     jv.compile = () => {
       throw new Error("planted JIT bug");
     };
+    const strict = process.env.VXO_JIT_STRICT;
+    process.env.VXO_JIT_STRICT = "0";
     try {
       const f = new XdpFrame(kernel.vm);
       f.prepare(kernel.vm, 64, 1, 0);
@@ -328,9 +330,16 @@ describe("compile failures", () => {
       expect(jitStats.compileErrors).toBe(saved.compileErrors + 1);
       expect(jitStats.lastError?.prog).toBe(prog.name);
       expect(jitStats.lastError?.error).toContain("planted JIT bug");
+      // Strict (as the test suite runs): the error is thrown, from the first run.
+      process.env.VXO_JIT_STRICT = "1";
+      const other = loadXdp("xdp_drop.o");
+      jitVmOf(other.kernel.vm).compile = jv.compile;
+      expect(() => jitCompile(other.kernel.vm, other.prog)).toThrowError("planted JIT bug");
     } finally {
       // Deliberate: not a JIT bug, so the suite's guard (test/helpers/jit_guard.ts) must not see it.
       Object.assign(jitStats, saved);
+      if (strict === undefined) delete process.env.VXO_JIT_STRICT;
+      else process.env.VXO_JIT_STRICT = strict;
     }
   });
 });
