@@ -162,6 +162,28 @@ function buildTable(): Array<InsnDesc | undefined> {
   return t;
 }
 
+/**
+ * Whether the insn uses dst_reg / src_reg as a register (rather than leaving the field
+ * unused, or src as BPF_PSEUDO_* for calls and ld_imm64). A number above r10 in a used
+ * field makes the insn invalid; engines fault it where it is reached.
+ */
+export function usesDstReg(d: InsnDesc): boolean {
+  switch (d.kind) {
+    case K_ALU: case K_ALU64: case K_END: case K_CALLX: case K_LD_IMM64: case K_JMP: case K_JMP32:
+    case K_LDX: case K_LDXSX: case K_STX: case K_ATOMIC: case K_ST:
+      return true;
+    default:
+      return false;
+  }
+}
+export function usesSrcReg(d: InsnDesc): boolean {
+  switch (d.kind) {
+    case K_ALU: case K_ALU64: case K_JMP: case K_JMP32: return d.isX;
+    case K_LDX: case K_LDXSX: case K_STX: case K_ATOMIC: return true;
+    default: return false;
+  }
+}
+
 /** BPF_CLASS(code). */
 export function bpfClass(code: number): number {
   return code & 0x07;

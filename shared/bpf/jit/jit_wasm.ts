@@ -24,8 +24,7 @@ import {
   XDP_MD_DATA_META,
 } from "../isa/uapi.ts";
 import {
-  INSN_TABLE, K_ALU, K_ALU64, K_ATOMIC, K_CALLX, K_END, K_JMP, K_JMP32, K_LD_ABS, K_LD_IMM64, K_LD_IND, K_LDX, K_LDXSX,
-  K_ST, K_STX, bpfClass, bpfOp,
+  INSN_TABLE, K_JMP, K_JMP32, K_LD_ABS, K_LD_IND, bpfClass, bpfOp, usesDstReg, usesSrcReg,
 } from "../isa/insn_table.ts";
 import {
   JMP32_JA, JMP_CALL, JMP_CALL_X, JMP_EXIT, JMP_JA, LDX_MEMSX_B, LDX_MEMSX_H, LDX_MEMSX_W, LDX_MEM_B, LDX_MEM_DW,
@@ -98,17 +97,13 @@ function isCondJump(c: number): boolean {
 
 /**
  * Whether an insn names a register it uses that does not exist (r11 and up: only the
- * kernel's internal encoding has them). The structural checks reject such programs; run
- * unverified, the insn faults FAULT_BAD_INSN where it is reached, as in the interpreter
- * (interp_decode.ts gives it op 0).
+ * kernel's internal encoding has them). The structural checks reject such programs; built
+ * past them, the insn faults FAULT_BAD_INSN where it is reached, as in the interpreter
+ * (interp_decode.ts gives it op 0, by the same usesDstReg()/usesSrcReg()).
  */
 function badRegister(c: number, d: number, s: number): boolean {
-  switch (INSN_TABLE[c]?.kind) {
-    case K_ALU: case K_ALU64: case K_JMP: case K_JMP32: return d > 10 || (INSN_TABLE[c]!.isX && s > 10);
-    case K_END: case K_CALLX: case K_LD_IMM64: case K_ST: return d > 10;
-    case K_LDX: case K_LDXSX: case K_STX: case K_ATOMIC: return d > 10 || s > 10;
-    default: return false;
-  }
+  const desc = INSN_TABLE[c]!;
+  return (usesDstReg(desc) && d > 10) || (usesSrcReg(desc) && s > 10);
 }
 
 /** Jump target of a jump at pc, or NaN when the insn does not jump. */

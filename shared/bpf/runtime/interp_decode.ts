@@ -20,7 +20,7 @@
 import type { BpfProg } from "./prog.ts";
 import {
   INSN_TABLE, K_ALU, K_ALU64, K_ATOMIC, K_CALL, K_CALLX, K_END, K_JA, K_JMP, K_JMP32, K_LD_IMM64, K_LDX,
-  K_LDXSX, K_ST, K_STX, type InsnDesc,
+  K_LDXSX, K_ST, K_STX, usesDstReg, usesSrcReg, type InsnDesc,
 } from "../isa/insn_table.ts";
 import { hasGenLookup } from "../maps/array_map.ts";
 import {
@@ -132,25 +132,16 @@ export function interpDecode(prog: BpfProg): Int32Array {
   for (let i = 0; i < n; i++) {
     const c = p.code[i]!, desc = INSN_TABLE[c];
     const dst = p.dst[i]!, src = p.src[i]!, off = p.off[i]!, imm = p.imm[i]!;
-    let op = desc === undefined ? 0 : c, w1 = off, w2 = imm, w3 = 0, usesDst = false, usesSrc = false;
+    let op = desc === undefined ? 0 : c, w1 = off, w2 = imm, w3 = 0;
     switch (desc?.kind) {
       case K_ALU:
       case K_ALU64:
-        usesDst = true;
-        usesSrc = desc.isX;
         if (!desc.isX && (desc.op === BPF_LSH || desc.op === BPF_RSH || desc.op === BPF_ARSH)) w2 = imm & (desc.cls === BPF_ALU64 ? 63 : 31);
         if (c === ALU64_MOV_X && off !== 0) op = OP_MOVSX64;
         if (c === ALU_MOV_X && off !== 0) op = OP_MOVSX32;
         break;
-      case K_END:
-      case K_CALLX:
-      case K_LD_IMM64:
-        usesDst = true;
-        break;
       case K_JMP:
       case K_JMP32:
-        usesDst = true;
-        usesSrc = desc.isX;
         w3 = imm >> 31;
         break;
       case K_CALL:
@@ -161,16 +152,12 @@ export function interpDecode(prog: BpfProg): Int32Array {
       case K_LDXSX:
       case K_STX:
       case K_ATOMIC:
-        usesSrc = true;
-        usesDst = true;
-        w3 = desc.size;
-        break;
       case K_ST:
-        usesDst = true;
         w3 = desc.size;
         break;
     }
-    if ((usesDst && dst > 10) || (usesSrc && src > 10)) op = 0; // no such register: invalid insn
+    // no such register: invalid insn
+    if (desc !== undefined && ((usesDstReg(desc) && dst > 10) || (usesSrcReg(desc) && src > 10))) op = 0;
     let back = 0;
     const rel = targetRel(desc, src, off, imm);
     if (rel !== null && op !== 0) {
