@@ -13,6 +13,7 @@
 // npm packages are bundled as well (loading them through Node's ESM-to-CJS
 // path cost ws alone ~30 ms), except native and optional ones (EXTERNAL),
 // which the `require` defined in each output file finds in node_modules.
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -26,6 +27,33 @@ const MANIFEST = path.join(DIST, "manifest.json");
  * packages are bundled too.
  */
 const EXTRA_INPUTS = ["bin/build.js", "package.json", "node_modules/.package-lock.json"];
+
+/**
+ * Generated sources (gen/generate.ts writes them; never committed): the
+ * interpreter's run loop as V8 runs it, with the opcode names of
+ * interp_core.ts inlined as literals. Rewritten before a build when one of
+ * GEN_INPUTS is newer, and those inputs count as the bundle's sources too.
+ */
+const GENERATED = ["shared/bpf/runtime/interp_core.gen.ts"];
+const GEN_INPUTS = [
+  "gen/generate.ts", "gen/interp_core.ts", "gen/opcodes.ts", "shared/bpf/runtime/interp_core.ts",
+  "shared/bpf/isa/insn_table.ts", "shared/bpf/runtime/interp_decode.ts", "shared/bpf/isa/uapi.ts",
+];
+
+/** Runs gen/generate.ts (through tsx) when a generated file is missing or older than an input. */
+export function generate() {
+  const mtime = (f) => {
+    try {
+      return statSync(path.join(ROOT, f)).mtimeMs;
+    } catch {
+      return -1;
+    }
+  };
+  const newestInput = Math.max(...GEN_INPUTS.map(mtime));
+  if (GENERATED.every((f) => mtime(f) >= newestInput)) return false;
+  execFileSync(process.execPath, ["--import", "tsx", "gen/generate.ts"], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
+  return true;
+}
 
 /**
  * Entry points: dist/<out>.js is built from <in>. Besides these, every
@@ -103,6 +131,7 @@ export function freshEntry(name) {
 export async function build() {
   const esbuild = await import("esbuild");
   const started = Date.now();
+  generate();
   const entries = entryPoints();
   const r = await esbuild.build({
     absWorkingDir: ROOT,
@@ -124,7 +153,7 @@ export async function build() {
   });
   const inputs = [];
   const sources = Object.keys(r.metafile.inputs).filter((f) => !f.startsWith("node_modules/"));
-  for (const file of [...sources, ...EXTRA_INPUTS]) {
+  for (const file of [...sources, ...EXTRA_INPUTS, ...GEN_INPUTS]) {
     let st;
     try {
       st = statSync(path.join(ROOT, file));

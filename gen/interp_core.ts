@@ -58,10 +58,11 @@ export async function interpCoreSource(): Promise<string> {
   while (k < lines.length && lines[k]!.startsWith("//")) k++;
   body = lines.slice(k).join("\n");
   const head = [
-    "// GENERATED from interp_core.ts by gen/interp_core.ts: do not edit. Edit interp_core.ts",
-    "// and run `npx tsx gen/generate.ts`; test/gen/generated.test.ts checks this file is up",
-    "// to date. Named constants are inlined as literals so that V8 compiles the dispatch",
-    "// switch to a jump table (see gen/interp_core.ts).",
+    "// GENERATED from interp_core.ts by gen/interp_core.ts: do not edit, never committed.",
+    "// bin/build.js rewrites it when interp_core.ts or a table it reads changes (npm ci,",
+    "// npm start, npm test, vxo's rebuild); by hand: `npx tsx gen/generate.ts`. Named",
+    "// constants are inlined as literals so that V8 compiles the dispatch switch to a",
+    "// jump table (see gen/interp_core.ts).",
   ].join("\n");
   return `${head}\n${substituteCode(body, values)}`;
 }
