@@ -1,28 +1,16 @@
 // ARRAY, PERCPU_ARRAY, global-data arrays and PROG_ARRAY (kernel/bpf/arraymap.c semantics).
 import { describe, expect, it } from "vitest";
-import { BpfMemory } from "../../../../shared/bpf/runtime/memory.ts";
 import type { BpfMap, BpfMapAttr, BpfMapEnv } from "../../../../shared/bpf/maps/map.ts";
-import { ArrayMap, ProgArrayMap, createMap, freezeMap } from "../../../../shared/bpf/maps/index.ts";
+import { ArrayMap, ProgArrayMap, freezeMap } from "../../../../shared/bpf/maps/index.ts";
 import { E2BIG, EBADF, EEXIST, EINVAL, ENOENT, EOPNOTSUPP, EPERM } from "../../../../shared/errno.ts";
 import {
   BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY,
   BPF_MAP_TYPE_PROG_ARRAY, BPF_NOEXIST,
 } from "../../../../shared/bpf/isa/uapi.ts";
+import { type TestMapEnv, createMapOk, makeMapEnv, place, u32 } from "./map_test_util.ts";
 
-interface TestEnv extends BpfMapEnv {
-  progs: Map<number, unknown>;
-}
-
-function makeEnv(nCpus = 4): TestEnv {
-  const progs = new Map<number, unknown>();
-  return {
-    mem: new BpfMemory(),
-    nCpus,
-    cpu: 0,
-    progs,
-    progByFd: (fd: number) => progs.get(fd) ?? null,
-    hasIfindex: () => true,
-  };
+function makeEnv(nCpus = 4): TestMapEnv {
+  return makeMapEnv({ nCpus });
 }
 
 function attr(mapType: number, valueSize: number, maxEntries: number, mapFlags = 0, name = ""): BpfMapAttr {
@@ -30,26 +18,11 @@ function attr(mapType: number, valueSize: number, maxEntries: number, mapFlags =
 }
 
 function mk<T extends BpfMap>(env: BpfMapEnv, a: BpfMapAttr): T {
-  const m = createMap(env, a, 7);
-  if (typeof m === "number") throw new Error(`createMap failed: ${m}`);
-  return m as T;
-}
-
-function u32(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n, true);
-  return b;
+  return createMapOk<T>(env, a, 7);
 }
 
 function bytes(...v: number[]): Uint8Array {
   return Uint8Array.from(v);
-}
-
-/** Puts bytes in BPF memory (a program's stack slot) and returns the address. */
-function place(env: BpfMapEnv, b: Uint8Array): number {
-  const a = env.mem.alloc(Math.max(b.length, 8));
-  env.mem.write(a, b);
-  return a;
 }
 
 describe("ARRAY", () => {
@@ -223,7 +196,7 @@ describe("PROG_ARRAY", () => {
   const tc = { id: 43, progType: 3 };
   const ext = { id: 44, progType: 28 };
 
-  function progEnv(): TestEnv {
+  function progEnv(): TestMapEnv {
     const env = makeEnv();
     env.progs.set(5, xdpA).set(6, xdpB).set(7, tc).set(8, ext).set(9, -EINVAL);
     return env;

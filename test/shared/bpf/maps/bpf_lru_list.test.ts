@@ -1,15 +1,15 @@
 // LRU_HASH and LRU_PERCPU_HASH: eviction instead of -E2BIG (exact LRU order; see bpf_lru_list.ts).
 import { describe, expect, it } from "vitest";
-import { BpfMemory } from "../../../../shared/bpf/runtime/memory.ts";
 import type { BpfMap, BpfMapAttr, BpfMapEnv } from "../../../../shared/bpf/maps/map.ts";
-import { HashMap, createMap } from "../../../../shared/bpf/maps/index.ts";
+import type { HashMap } from "../../../../shared/bpf/maps/index.ts";
 import { EEXIST, EINVAL, ENOENT } from "../../../../shared/errno.ts";
 import {
   BPF_ANY, BPF_EXIST, BPF_F_NO_COMMON_LRU, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_NOEXIST,
 } from "../../../../shared/bpf/isa/uapi.ts";
+import { createMapOk, makeMapEnv, place, u32 } from "./map_test_util.ts";
 
 function makeEnv(nCpus = 2): BpfMapEnv {
-  return { mem: new BpfMemory(), nCpus, cpu: 0, progByFd: () => null, hasIfindex: () => true };
+  return makeMapEnv({ nCpus });
 }
 
 function attr(mapType: number, maxEntries: number, mapFlags = 0): BpfMapAttr {
@@ -17,21 +17,7 @@ function attr(mapType: number, maxEntries: number, mapFlags = 0): BpfMapAttr {
 }
 
 function mk(env: BpfMapEnv, a: BpfMapAttr): HashMap {
-  const m = createMap(env, a, 5);
-  if (typeof m === "number") throw new Error(`createMap failed: ${m}`);
-  return m as HashMap;
-}
-
-function u32(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n, true);
-  return b;
-}
-
-function place(env: BpfMapEnv, b: Uint8Array): number {
-  const a = env.mem.alloc(8);
-  env.mem.write(a, b);
-  return a;
+  return createMapOk<HashMap>(env, a, 5);
 }
 
 function present(m: BpfMap, keys: number[]): number[] {

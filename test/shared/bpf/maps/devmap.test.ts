@@ -1,42 +1,26 @@
 // DEVMAP and DEVMAP_HASH (kernel/bpf/devmap.c semantics).
 import { describe, expect, it } from "vitest";
-import { BpfMemory } from "../../../../shared/bpf/runtime/memory.ts";
-import type { BpfMapAttr, BpfMapEnv } from "../../../../shared/bpf/maps/map.ts";
-import { DevMap, DevMapHash, createMap } from "../../../../shared/bpf/maps/index.ts";
+import type { BpfMap, BpfMapAttr, BpfMapEnv } from "../../../../shared/bpf/maps/map.ts";
+import type { DevMap, DevMapHash } from "../../../../shared/bpf/maps/index.ts";
 import { E2BIG, EEXIST, EINVAL, ENOENT, EOPNOTSUPP } from "../../../../shared/errno.ts";
 import {
   BPF_ANY, BPF_EXIST, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_DEVMAP_HASH, BPF_NOEXIST,
 } from "../../../../shared/bpf/isa/uapi.ts";
+import { createMapOk, keysInOrder, makeMapEnv, place, u32 } from "./map_test_util.ts";
 
 const xdpProg = { id: 55, progType: 6 };
 const tcProg = { id: 56, progType: 3 };
 
 function makeEnv(): BpfMapEnv {
-  const progs = new Map<number, unknown>([[20, xdpProg], [21, tcProg]]);
-  const netdevs = new Set([1, 2, 9]);
-  return {
-    mem: new BpfMemory(),
-    nCpus: 2,
-    cpu: 0,
-    progByFd: (fd: number) => progs.get(fd) ?? null,
-    hasIfindex: (ifindex: number) => netdevs.has(ifindex),
-  };
+  return makeMapEnv({ nCpus: 2, progs: [[20, xdpProg], [21, tcProg]], ifindexes: [1, 2, 9] });
 }
 
 function attr(mapType: number, valueSize: number, maxEntries: number): BpfMapAttr {
   return { mapType, keySize: 4, valueSize, maxEntries, mapFlags: 0, name: "tx_ports" };
 }
 
-function mk<T>(env: BpfMapEnv, a: BpfMapAttr): T {
-  const m = createMap(env, a, 9);
-  if (typeof m === "number") throw new Error(`createMap failed: ${m}`);
-  return m as T;
-}
-
-function u32(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n, true);
-  return b;
+function mk<T extends BpfMap>(env: BpfMapEnv, a: BpfMapAttr): T {
+  return createMapOk<T>(env, a, 9);
 }
 
 function val(ifindex: number, fd: number): Uint8Array {
@@ -45,23 +29,6 @@ function val(ifindex: number, fd: number): Uint8Array {
   dv.setUint32(0, ifindex, true);
   dv.setInt32(4, fd, true);
   return b;
-}
-
-function place(env: BpfMapEnv, b: Uint8Array): number {
-  const a = env.mem.alloc(8);
-  env.mem.write(a, b);
-  return a;
-}
-
-function nextKeys(m: { sysGetNextKey(k: Uint8Array | null, n: Uint8Array): number }): number[] {
-  const out: number[] = [];
-  const next = new Uint8Array(4);
-  let cur: Uint8Array | null = null;
-  while (m.sysGetNextKey(cur, next) === 0 && out.length < 100) {
-    out.push(new DataView(next.buffer).getUint32(0, true));
-    cur = next.slice();
-  }
-  return out;
 }
 
 describe("DEVMAP", () => {
@@ -150,7 +117,7 @@ describe("DEVMAP", () => {
     const env = makeEnv();
     const m = mk<DevMap>(env, attr(BPF_MAP_TYPE_DEVMAP, 4, 3));
     m.sysUpdate(u32(1), u32(1), BPF_ANY);
-    expect(nextKeys(m)).toEqual([0, 1, 2]);
+    expect(keysInOrder(m)).toEqual([0, 1, 2]);
     m.free();
   });
 
@@ -230,9 +197,9 @@ describe("DEVMAP_HASH", () => {
     const m = mk<DevMapHash>(env, attr(BPF_MAP_TYPE_DEVMAP_HASH, 4, 4));
     expect(m.nBuckets).toBe(4);
     for (const k of [1, 5, 2, 4]) expect(m.sysUpdate(u32(k), u32(1), BPF_ANY)).toBe(0);
-    expect(nextKeys(m)).toEqual([4, 5, 1, 2]);
+    expect(keysInOrder(m)).toEqual([4, 5, 1, 2]);
     expect(m.sysUpdate(u32(1), u32(2), BPF_ANY)).toBe(0);
-    expect(nextKeys(m)).toEqual([4, 1, 5, 2]);
+    expect(keysInOrder(m)).toEqual([4, 1, 5, 2]);
     const next = new Uint8Array(4);
     expect(m.sysGetNextKey(u32(99), next)).toBe(0);
     expect(next).toEqual(u32(4));

@@ -1,16 +1,16 @@
 // HASH and PERCPU_HASH (kernel/bpf/hashtab.c semantics with the default preallocated pool).
 import { describe, expect, it } from "vitest";
-import { BpfMemory } from "../../../../shared/bpf/runtime/memory.ts";
-import type { BpfMap, BpfMapAttr, BpfMapEnv } from "../../../../shared/bpf/maps/map.ts";
-import { HashMap, createMap, jhash } from "../../../../shared/bpf/maps/index.ts";
+import type { BpfMapAttr, BpfMapEnv } from "../../../../shared/bpf/maps/map.ts";
+import { HashMap, jhash } from "../../../../shared/bpf/maps/index.ts";
 import { E2BIG, EEXIST, EINVAL, ENOENT } from "../../../../shared/errno.ts";
 import {
   BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_F_NO_PREALLOC, BPF_F_ZERO_SEED, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERCPU_HASH,
   BPF_NOEXIST,
 } from "../../../../shared/bpf/isa/uapi.ts";
+import { createMapOk, keysInOrder, makeMapEnv, place, u32 } from "./map_test_util.ts";
 
 function makeEnv(nCpus = 4): BpfMapEnv {
-  return { mem: new BpfMemory(), nCpus, cpu: 0, progByFd: () => null, hasIfindex: () => true };
+  return makeMapEnv({ nCpus });
 }
 
 function attr(mapType: number, keySize: number, valueSize: number, maxEntries: number, mapFlags = 0): BpfMapAttr {
@@ -18,38 +18,11 @@ function attr(mapType: number, keySize: number, valueSize: number, maxEntries: n
 }
 
 function mk(env: BpfMapEnv, a: BpfMapAttr): HashMap {
-  const m = createMap(env, a, 3);
-  if (typeof m === "number") throw new Error(`createMap failed: ${m}`);
-  return m as HashMap;
-}
-
-function u32(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n, true);
-  return b;
-}
-
-function place(env: BpfMapEnv, b: Uint8Array): number {
-  const a = env.mem.alloc(Math.max(b.length, 8));
-  env.mem.write(a, b);
-  return a;
+  return createMapOk<HashMap>(env, a, 3);
 }
 
 function readU32At(env: BpfMapEnv, addr: number): number {
   return env.mem.dv.getUint32(addr, true);
-}
-
-/** All keys in BPF_MAP_GET_NEXT_KEY order. */
-function keysInOrder(m: BpfMap): number[] {
-  const out: number[] = [];
-  const next = new Uint8Array(m.keySize);
-  let cur: Uint8Array | null = null;
-  while (m.sysGetNextKey(cur, next) === 0) {
-    out.push(new DataView(next.buffer).getUint32(0, true));
-    cur = next.slice();
-    if (out.length > 10000) throw new Error("get_next_key does not end");
-  }
-  return out;
 }
 
 /** Bucket of a u32 key in a BPF_F_ZERO_SEED map with n buckets. */

@@ -1,7 +1,6 @@
 // createMap() attribute checks (map_create + alloc_check), access flags,
 // BPF_MAP_FREEZE, memBytes and BpfMemory accounting for every map type.
 import { describe, expect, it } from "vitest";
-import { BpfMemory } from "../../../../shared/bpf/runtime/memory.ts";
 import type { BpfMap, BpfMapAttr, BpfMapEnv } from "../../../../shared/bpf/maps/map.ts";
 import { createMap, freezeMap, jhash, mapTypeName, SUPPORTED_MAP_TYPES } from "../../../../shared/bpf/maps/index.ts";
 import { E2BIG, EBUSY, EFAULT, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP, EPERM } from "../../../../shared/errno.ts";
@@ -11,16 +10,10 @@ import {
   BPF_MAP_TYPE_DEVMAP_HASH, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_LRU_HASH,
   BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PROG_ARRAY,
 } from "../../../../shared/bpf/isa/uapi.ts";
+import { createMapOk, makeMapEnv, u32 } from "./map_test_util.ts";
 
 function makeEnv(nCpus = 4): BpfMapEnv {
-  const progs = new Map<number, unknown>([[10, { id: 100, progType: 6 }]]);
-  return {
-    mem: new BpfMemory(),
-    nCpus,
-    cpu: 0,
-    progByFd: (fd: number) => progs.get(fd) ?? null,
-    hasIfindex: (ifindex: number) => ifindex === 1 || ifindex === 2,
-  };
+  return makeMapEnv({ nCpus, progs: [[10, { id: 100, progType: 6 }]], ifindexes: [1, 2] });
 }
 
 function attr(mapType: number, keySize: number, valueSize: number, maxEntries: number, mapFlags = 0, name = ""): BpfMapAttr {
@@ -28,15 +21,7 @@ function attr(mapType: number, keySize: number, valueSize: number, maxEntries: n
 }
 
 function mk(env: BpfMapEnv, a: BpfMapAttr): BpfMap {
-  const m = createMap(env, a, 1);
-  if (typeof m === "number") throw new Error(`createMap failed: ${m}`);
-  return m;
-}
-
-function u32(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n, true);
-  return b;
+  return createMapOk(env, a, 1);
 }
 
 describe("createMap() attribute checks", () => {
