@@ -16,10 +16,10 @@ import { Procs } from "../helpers/procs.ts";
 import { connectCli } from "../../shared/proto/channel.ts";
 import { MSG } from "../../shared/proto/messages.ts";
 import { PROGRAMS_DIR, REPO_ROOT, VXO_BIN } from "../helpers/repo.ts";
+import { numberSetting } from "../helpers/script_args.ts";
 
-const arg = (k: string, d: number) => Number(process.argv.find((a) => a.startsWith(`${k}=`))?.split("=")[1] ?? d);
-const RUNS = arg("runs", 10);
-const WITH_TSX = arg("tsx", 0) === 1;
+const RUNS = numberSetting("runs", 10);
+const WITH_TSX = numberSetting("tsx", 0) === 1;
 const XDP1 = path.join(PROGRAMS_DIR, "xdp1.o");
 const GUEST = "bench-cli";
 

@@ -8,11 +8,11 @@ import { readFileSync } from "node:fs";
 import { Procs } from "../helpers/procs.ts";
 import { VirtioNetDriver } from "../../guest/virtio_net.ts";
 import { VIRTIO_NET_CTRL_BPF_MAP_CREATE, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, VIRTIO_NET_CTRL_BPF_MAP_UPDATE } from "../../shared/virtio/virtio_net.ts";
+import { numberSetting } from "../helpers/script_args.ts";
 
-const arg = (k: string, d: number) => Number(process.argv.find((a) => a.startsWith(`${k}=`))?.split("=")[1] ?? d);
-const UPDATES = arg("updates", 20_000);
-const WINDOW = arg("window", 256);
-const RTTS = arg("rtts", 2_000);
+const UPDATES = numberSetting("updates", 20_000);
+const WINDOW = numberSetting("window", 256);
+const RTTS = numberSetting("rtts", 2_000);
 
 /** utime + stime of a process in ms (/proc/PID/stat fields 14 and 15). */
 function cpuMs(pid: number): number {

@@ -20,16 +20,12 @@ import { XdpFrame } from "../../shared/bpf/runtime/xdp.ts";
 import { runXdpBatch } from "../../shared/bpf/runtime/batch.ts";
 import { KernelObject, kernelOracleUnavailable } from "../helpers/kernel_oracle.ts";
 import { PROGRAMS_DIR, REPO_ROOT, VXO_BIN } from "../helpers/repo.ts";
+import { flagArg, numberFlag } from "../helpers/script_args.ts";
 
-const args = process.argv.slice(2);
-const arg = (k: string, d: string) => {
-  const i = args.indexOf(k);
-  return i >= 0 && i + 1 < args.length ? args[i + 1]! : d;
-};
-const repeat = Number(arg("--repeat", "10000000"));
-const rounds = Number(arg("--rounds", "5"));
-const engines = arg("--engine", "jit,interp").split(",");
-const batchPackets = Number(arg("--batch-packets", "20000000"));
+const repeat = numberFlag("--repeat", 10_000_000);
+const rounds = numberFlag("--rounds", 5);
+const engines = flagArg("--engine", "jit,interp").split(",");
+const batchPackets = numberFlag("--batch-packets", 20_000_000);
 const progs = [["drop", "xdp_drop.o"], ["xdp1", "xdp1.o"], ["xdp2", "xdp2.o"]] as const;
 
 const dir = mkdtempSync(path.join(tmpdir(), "vxo-bench-"));

@@ -15,10 +15,9 @@ import { loadObjectProgOurs, rawObjectProg } from "../shared/bpf/verifier/corpus
 import { kernelLoadRaw, rawLoaderUnavailable } from "../helpers/raw_loader.ts";
 import { kernelOracleUnavailable } from "../helpers/kernel_oracle.ts";
 import { BUDGET_SAMPLES, PROGRAMS_DIR, REPO_ROOT } from "../helpers/repo.ts";
+import { numberFlag } from "../helpers/script_args.ts";
 
-const args = process.argv.slice(2);
-const ri = args.indexOf("--rounds");
-const rounds = ri >= 0 ? Number(args[ri + 1]) : 7;
+const rounds = numberFlag("--rounds", 7);
 /** Objects libbpf 1.x (bpftool 7) cannot open: no kernel column. */
 const KERNEL_CANNOT_OPEN = new Set(["xdp_legacy_maps.o"]);
 

@@ -6,15 +6,11 @@
 // Usage: npx tsx test/long/fuzz_jit.ts [--runs 1000000] [--seed 1] [--runs-per-prog 50]
 import { fuzz } from "../shared/bpf/jit/jit_fuzz.ts";
 import { jitStats } from "../../shared/bpf/jit/jit_cache.ts";
+import { numberFlag } from "../helpers/script_args.ts";
 
-const args = process.argv.slice(2);
-const arg = (k: string, d: string) => {
-  const i = args.indexOf(k);
-  return i >= 0 && i + 1 < args.length ? args[i + 1]! : d;
-};
-const total = Number(arg("--runs", "1000000"));
-const seed0 = Number(arg("--seed", "1"));
-const perProg = Number(arg("--runs-per-prog", "50"));
+const total = numberFlag("--runs", 1_000_000);
+const seed0 = numberFlag("--seed", 1);
+const perProg = numberFlag("--runs-per-prog", 50);
 const chunkProgs = 200;
 
 let runs = 0, programs = 0, rejected = 0, faults = 0, canary = 0;

@@ -6,13 +6,10 @@
 import { errnoName } from "../../shared/errno.ts";
 import { checkFuzzInput, emptyFuzzCounts, fuzzInput, hugeInput } from "../shared/bpf/verifier/corpus/fuzz_inputs.ts";
 import { mulberry32 } from "../shared/bpf/verifier/corpus/random_progs.ts";
+import { numberFlag } from "../helpers/script_args.ts";
 
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? dflt : Number(process.argv[i + 1]);
-}
 
-const count = arg("count", 100_000), seed = arg("seed", 1);
+const count = numberFlag("--count", 100_000), seed = numberFlag("--seed", 1);
 const rnd = mulberry32(seed);
 const counts = emptyFuzzCounts();
 const t0 = Date.now();

@@ -10,14 +10,12 @@ import { runProperty } from "../shared/bpf/verifier/corpus/property_check.ts";
 import { runOurs } from "../shared/bpf/verifier/corpus/ours.ts";
 import { PKT_UDP4 } from "../shared/bpf/verifier/corpus/case.ts";
 import { firstErrorLine, kernelLoadRaw, rawLoaderUnavailable } from "../helpers/raw_loader.ts";
+import { numberFlag } from "../helpers/script_args.ts";
 
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? dflt : Number(process.argv[i + 1]);
-}
 
-const count = arg("count", 20000), packets = arg("packets", 8), seed = arg("seed", 1), broken = arg("broken", 0.2);
-const kernelSample = arg("kernel", 0);
+const count = numberFlag("--count", 20000), packets = numberFlag("--packets", 8), seed = numberFlag("--seed", 1);
+const broken = numberFlag("--broken", 0.2);
+const kernelSample = numberFlag("--kernel", 0);
 const t0 = Date.now();
 const c = runProperty(mulberry32(seed), count, packets, broken);
 console.log(`property: ${c.programs} programs (seed ${seed}, broken-block rate ${broken}), accepted ${c.accepted} ` +
