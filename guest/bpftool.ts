@@ -303,8 +303,7 @@ export async function bpftoolCommand(k: GuestKernel, drv: VirtioNetDriver, argv:
     }
   }
   const usage = (u: readonly string[], status: number): number => {
-    if (json) io.out.push("null");
-    else io.err.push(...u);
+    printUsage(u, json, io);
     return status;
   };
   try {
@@ -327,43 +326,80 @@ export async function bpftoolCommand(k: GuestKernel, drv: VirtioNetDriver, argv:
   }
 }
 
+/** The object's help on stderr ("null" on stdout with -j). */
+function printUsage(usage: readonly string[], json: boolean, io: ToolIo): void {
+  if (json) io.out.push("null");
+  else io.err.push(...usage);
+}
+
+/**
+ * do_prog() / do_map(): the command the first word selects ("show" when there is none) and its
+ * arguments; null once `help` has printed the usage. A word that selects nothing is a usage error.
+ */
+function selectObjectCmd<T extends string>(
+  table: ReadonlyArray<readonly [string, T | "help"]>, usage: readonly string[], a: readonly string[], json: boolean, io: ToolIo,
+): { verb: T | "show"; args: string[] } | null {
+  const verb = a.length === 0 ? "show" : selectCmd(table, a[0]!);
+  if (verb === undefined) throw new UsageError(usage);
+  if (verb === "help") {
+    printUsage(usage, json, io);
+    return null;
+  }
+  return { verb, args: a.slice(1) };
+}
+
+/**
+ * do_show() of prog.c and map.c: every object, or those a handle (two words) names; no match prints
+ * nothing and fails. With -j a handle matching one object prints that object, anything else an array.
+ */
+function showObjects<T>(
+  args: readonly string[], json: boolean, io: ToolIo, byHandle: (args: readonly string[]) => T[], all: () => Iterable<T>,
+  toJson: (o: T) => unknown, toPlain: (o: T) => string[],
+): number {
+  if (args.length !== 0 && args.length !== 2) throw new ToolError(`what is '${args[0]}'?`);
+  const objs = args.length === 2 ? byHandle(args) : [...all()];
+  if (args.length === 2 && objs.length === 0) throw new SilentError();
+  if (json) {
+    const js = objs.map(toJson);
+    io.out.push(JSON.stringify(args.length === 2 && js.length === 1 ? js[0] : js));
+    return 0;
+  }
+  for (const o of objs) io.out.push(...toPlain(o));
+  return 0;
+}
+
 type ProgCmd = "show" | "help" | "dump";
 /** prog.c's command table order (a prefix selects the first match). */
 const PROG_CMDS: ReadonlyArray<readonly [string, ProgCmd]> = [["show", "show"], ["list", "show"], ["help", "help"], ["dump", "dump"]];
 
+/** Memlock bpftool shows for a program: its xlated bytes in whole pages. */
+const progMemlock = (p: BpfProg): number => Math.ceil((p.insns.len * 8) / 4096) * 4096 || 4096;
+
+function progJson(k: GuestKernel, p: BpfProg): Record<string, unknown> {
+  const off = k.offloadedProgs.has(p.id);
+  return {
+    id: p.id, type: "xdp", name: p.name, tag: p.tag, gpl_compatible: p.gplCompatible,
+    ...(off ? { dev: { ifindex: k.eth0.ifindex, ns_dev: 0, ns_inode: 0, ifname: k.eth0.name } } : {}),
+    loaded_at: Math.floor((k.loadedAt.get(p.id)?.getTime() ?? 0) / 1000), uid: 0, bytes_xlated: p.insns.len * 8, jited: false,
+    bytes_memlock: progMemlock(p), map_ids: p.usedMaps.map((m) => m.id),
+  };
+}
+
+function progPlain(k: GuestKernel, p: BpfProg): string[] {
+  const ids = p.usedMaps.map((m) => m.id);
+  return [
+    `${p.id}: xdp  name ${p.name}  tag ${p.tag}${k.offloadedProgs.has(p.id) ? `  offloaded_to ${k.eth0.name}` : ""}${p.gplCompatible ? "  gpl" : ""}`,
+    `\tloaded_at ${loadedAt(k.loadedAt.get(p.id))}  uid 0`,
+    `\txlated ${p.insns.len * 8}B  not jited  memlock ${progMemlock(p)}B${ids.length > 0 ? `  map_ids ${ids.join(",")}` : ""}`,
+  ];
+}
+
 function progCmd(k: GuestKernel, a: string[], json: boolean, io: ToolIo): number {
-  const verb = a.length === 0 ? "show" : selectCmd(PROG_CMDS, a[0]!);
-  if (verb === undefined) throw new UsageError(PROG_USAGE);
-  const args = a.slice(1);
-  if (verb === "help") {
-    if (json) io.out.push("null");
-    else io.err.push(...PROG_USAGE);
-    return 0;
-  }
+  const cmd = selectObjectCmd(PROG_CMDS, PROG_USAGE, a, json, io);
+  if (cmd === null) return 0;
+  const { verb, args } = cmd;
   if (verb === "show") {
-    if (args.length !== 0 && args.length !== 2) throw new ToolError(`what is '${args[0]}'?`);
-    const progs = args.length === 2 ? parseProgs(k, args, 0) : [...k.bpf.progs.values()];
-    if (args.length === 2 && progs.length === 0) throw new SilentError();
-    const rows = progs.map((p) => {
-      const dev = k.offloadedProgs.has(p.id) ? { ifindex: k.eth0.ifindex, ns_dev: 0, ns_inode: 0, ifname: k.eth0.name } : null;
-      return { p, dev, memlock: Math.ceil((p.insns.len * 8) / 4096) * 4096 || 4096 };
-    });
-    if (json) {
-      const objs = rows.map(({ p, dev, memlock }) => ({
-        id: p.id, type: "xdp", name: p.name, tag: p.tag, gpl_compatible: p.gplCompatible, ...(dev !== null ? { dev } : {}),
-        loaded_at: Math.floor((k.loadedAt.get(p.id)?.getTime() ?? 0) / 1000), uid: 0, bytes_xlated: p.insns.len * 8, jited: false, bytes_memlock: memlock, map_ids: p.usedMaps.map((m) => m.id),
-      }));
-      // A handle naming one program prints its object; the listing (or several matches) an array.
-      io.out.push(JSON.stringify(args.length === 2 && objs.length === 1 ? objs[0] : objs));
-      return 0;
-    }
-    for (const { p, dev, memlock } of rows) {
-      io.out.push(`${p.id}: xdp  name ${p.name}  tag ${p.tag}${dev !== null ? `  offloaded_to ${dev.ifname}` : ""}${p.gplCompatible ? "  gpl" : ""}`);
-      io.out.push(`\tloaded_at ${loadedAt(k.loadedAt.get(p.id))}  uid 0`);
-      const ids = p.usedMaps.map((m) => m.id);
-      io.out.push(`\txlated ${p.insns.len * 8}B  not jited  memlock ${memlock}B${ids.length > 0 ? `  map_ids ${ids.join(",")}` : ""}`);
-    }
-    return 0;
+    return showObjects(args, json, io, (h) => parseProgs(k, h, 0), () => k.bpf.progs.values(), (p) => progJson(k, p), (p) => progPlain(k, p));
   }
   // dump xlated PROG [opcodes]
   if (args.length < 3) throw new UsageError(PROG_USAGE);
@@ -396,28 +432,13 @@ const MAP_CMDS: ReadonlyArray<readonly [string, MapCmd]> = [
 ];
 
 async function mapCmd(k: GuestKernel, ops: GuestMapOps, a: string[], json: boolean, io: ToolIo): Promise<number> {
-  const verb = a.length === 0 ? "show" : selectCmd(MAP_CMDS, a[0]!);
-  if (verb === undefined) throw new UsageError(MAP_USAGE);
-  const args = a.slice(1);
-  if (verb === "help") {
-    if (json) io.out.push("null");
-    else io.err.push(...MAP_USAGE);
-    return 0;
-  }
+  const cmd = selectObjectCmd(MAP_CMDS, MAP_USAGE, a, json, io);
+  if (cmd === null) return 0;
+  const { verb, args } = cmd;
   if (verb === "show") {
-    if (args.length !== 0 && args.length !== 2) throw new ToolError(`what is '${args[0]}'?`);
-    const maps = args.length === 2 ? parseMaps(k, args, 0) : [...k.bpf.maps.values()];
-    if (args.length === 2 && maps.length === 0) throw new SilentError();
-    if (json) {
-      const objs = maps.map((m) => mapJson(k, m));
-      io.out.push(JSON.stringify(args.length === 2 && objs.length === 1 ? objs[0] : objs));
-      return 0;
-    }
-    for (const m of maps) {
-      io.out.push(mapHeader(k, m));
-      io.out.push(`\tkey ${m.keySize}B  value ${m.valueSize}B  max_entries ${m.maxEntries}  memlock ${m.memBytes}B`);
-    }
-    return 0;
+    return showObjects(args, json, io, (h) => parseMaps(k, h, 0), () => k.bpf.maps.values(), (m) => mapJson(k, m), (m) => [
+      mapHeader(k, m), `\tkey ${m.keySize}B  value ${m.valueSize}B  max_entries ${m.maxEntries}  memlock ${m.memBytes}B`,
+    ]);
   }
   if (verb === "dump") {
     if (args.length !== 2) throw new UsageError(MAP_USAGE);
