@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { ENOENT, KernelError } from "../shared/errno.ts";
+import { withProc } from "./remote.ts";
 
 /** The files a guest command line refers to (`obj FILE`). */
 export function filesOf(argv: readonly string[]): Array<{ path: string; data: Uint8Array }> {
@@ -25,16 +26,11 @@ export function filesOf(argv: readonly string[]): Array<{ path: string; data: Ui
 /** Runs one command in a guest; returns its status and output. */
 export async function guestExecRemote(nameOrUrl: string, argv: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   const files = filesOf(argv);
-  const [{ connectCli }, { MSG }, { lookupProc }] = await Promise.all([
-    import("../shared/proto/channel.ts"), import("../shared/proto/messages.ts"), import("../shared/runtime_dir.ts")]);
-  const ch = await connectCli(lookupProc("guest", nameOrUrl), "guest-exec");
-  try {
+  return withProc("guest", nameOrUrl, "guest-exec", async (ch, MSG) => {
     const r = await ch.request(MSG.EXEC, { argv, files }, 120_000);
     if (!r.ok) throw new KernelError(r.errno, `Cannot run command in guest ${nameOrUrl}: ${r.message}`);
     return r.body;
-  } finally {
-    ch.close();
-  }
+  });
 }
 
 /** Registers `vxo guest`. */

@@ -6,6 +6,7 @@
 import type { Command } from "commander";
 import { EINVAL, KernelError } from "../shared/errno.ts";
 import type { HostShow } from "../host/show.ts";
+import { withProc } from "./remote.ts";
 
 async function parseMapTypes(list: string): Promise<number[]> {
   const { MAP_TYPE_NAMES } = await import("../shared/bpf/isa/uapi.ts");
@@ -18,16 +19,11 @@ async function parseMapTypes(list: string): Promise<number[]> {
 
 /** Fetches `vxo host show` data from a running host. */
 export async function fetchHostShow(nameOrUrl: string): Promise<HostShow> {
-  const [{ connectCli }, { MSG }, { lookupProc }] = await Promise.all([
-    import("../shared/proto/channel.ts"), import("../shared/proto/messages.ts"), import("../shared/runtime_dir.ts")]);
-  const ch = await connectCli(lookupProc("host", nameOrUrl), "host-show");
-  try {
+  return withProc("host", nameOrUrl, "host-show", async (ch, MSG) => {
     const r = await ch.request(MSG.HOST_SHOW, {});
     if (!r.ok) throw new KernelError(r.errno, `Cannot show host state: ${r.message}`);
     return JSON.parse(r.body.json) as HostShow;
-  } finally {
-    ch.close();
-  }
+  });
 }
 
 /** Registers `vxo host`. */

@@ -2,18 +2,14 @@
 // running device model (QEMU's HMP over -monitor), output as HMP prints it.
 // The control channel is imported when the command runs.
 import type { Command } from "commander";
+import { withProc } from "./remote.ts";
 
 /** Runs one monitor command; returns HMP's output, or the error line HMP prints ("Error: ..."). */
 export async function monitorRemote(nameOrUrl: string, cmdline: string): Promise<{ ok: boolean; output: string }> {
-  const [{ connectCli }, { MSG }, { lookupProc }] = await Promise.all([
-    import("../shared/proto/channel.ts"), import("../shared/proto/messages.ts"), import("../shared/runtime_dir.ts")]);
-  const ch = await connectCli(lookupProc("qemu", nameOrUrl), "monitor");
-  try {
+  return withProc("qemu", nameOrUrl, "monitor", async (ch, MSG) => {
     const r = await ch.request(MSG.MONITOR, { cmdline });
     return r.ok ? { ok: true, output: r.body.output } : { ok: false, output: `Error: ${r.message}\n` };
-  } finally {
-    ch.close();
-  }
+  });
 }
 
 /** Registers `vxo monitor`. */
