@@ -6,7 +6,7 @@
 import { listen, type Listener } from "../shared/proto/channel.ts";
 import { MSG, VXO_PROTO_VERSION } from "../shared/proto/messages.ts";
 import { EPROTO, KernelError } from "../shared/errno.ts";
-import { jsonLog, registerProc, untilSignal } from "../shared/runtime_dir.ts";
+import { announceListening, jsonLog, untilSignal } from "../shared/runtime_dir.ts";
 import { GuestKernel } from "./netdev.ts";
 import { VirtioNetDriver } from "./virtio_net.ts";
 import { offloadDeviceReset } from "./xdp_offload.ts";
@@ -71,9 +71,7 @@ export async function runGuest(o: GuestOptions): Promise<number> {
       return run;
     });
   });
-  const unregister = registerProc({ kind: "guest", name: o.name, url: l.url, pid: process.pid });
-  process.stdout.write(`listening ${l.url}\n`);
-  log("listening", { url: l.url, name: o.name });
+  const unregister = announceListening("guest", o.name, l.url, log);
   const deviceGone = new Promise<number>((resolve) => drv.ch.onClose(() => resolve(1)));
   const status = await Promise.race([untilSignal().then(() => 0), deviceGone]);
   if (status !== 0) log("device_gone", { qemu: o.qemu });

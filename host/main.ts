@@ -4,7 +4,7 @@
 import { BpfKernel } from "../shared/bpf/syscall.ts";
 import { listen, type Listener } from "../shared/proto/channel.ts";
 import { OFFLOADABLE_MAP_TYPES, defaultCaps } from "../shared/bpf/offload/caps.ts";
-import { jsonLog, registerProc, untilSignal } from "../shared/runtime_dir.ts";
+import { announceListening, jsonLog, runUntilSignal } from "../shared/runtime_dir.ts";
 import { registerHostHandlers } from "./control.ts";
 import { OffloadState } from "./offload_state.ts";
 import { shutdownVerifier } from "../shared/bpf/verifier/pool.ts";
@@ -29,9 +29,7 @@ export async function startHost(o: HostOptions): Promise<RunningHost> {
   const state = new OffloadState(new BpfKernel());
   const caps = defaultCaps(o.mapTypes ?? OFFLOADABLE_MAP_TYPES);
   const l: Listener = await listen(o.listen, (ch) => registerHostHandlers(ch, state, { caps, log }));
-  const unregister = registerProc({ kind: "host", name: o.name, url: l.url, pid: process.pid });
-  process.stdout.write(`listening ${l.url}\n`);
-  log("listening", { url: l.url, name: o.name, backend: o.backend });
+  const unregister = announceListening("host", o.name, l.url, log, { backend: o.backend });
   return {
     url: l.url,
     state,
@@ -45,9 +43,6 @@ export async function startHost(o: HostOptions): Promise<RunningHost> {
 }
 
 /** Runs until SIGTERM/SIGINT, then exits cleanly (status 0). */
-export async function runHost(o: HostOptions): Promise<number> {
-  const h = await startHost(o);
-  await untilSignal();
-  await h.stop();
-  return 0;
+export function runHost(o: HostOptions): Promise<number> {
+  return runUntilSignal(startHost(o));
 }

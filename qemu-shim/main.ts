@@ -6,7 +6,7 @@ import { connect, listen, type Channel, type Listener } from "../shared/proto/ch
 import { MSG, VXO_PROTO_VERSION, type OffloadCaps } from "../shared/proto/messages.ts";
 import { VIRTIO_NET_F_XDP_OFFLOAD, featureBit } from "../shared/virtio/virtio_net.ts";
 import { KernelError } from "../shared/errno.ts";
-import { jsonLog, registerProc, untilSignal } from "../shared/runtime_dir.ts";
+import { announceListening, jsonLog, runUntilSignal } from "../shared/runtime_dir.ts";
 import { MigrationState } from "./migration.ts";
 import { OffloadDevice } from "./offload.ts";
 import type { FdRemap } from "./fd_remap.ts";
@@ -80,9 +80,7 @@ export async function startQemu(o: QemuOptions): Promise<RunningQemu> {
     dev.attachChannel(ch);
     attachMonitor(ch, dev, o.name);
   });
-  const unregister = registerProc({ kind: "qemu", name: o.name, url: l.url, pid: process.pid });
-  process.stdout.write(`listening ${l.url}\n`);
-  log("listening", { url: l.url, name: o.name, host: o.host, fdRemap: o.fdRemap, xdpOffload: o.xdpOffload });
+  const unregister = announceListening("qemu", o.name, l.url, log, { host: o.host, fdRemap: o.fdRemap, xdpOffload: o.xdpOffload });
   return {
     url: l.url,
     dev,
@@ -99,9 +97,6 @@ export async function startQemu(o: QemuOptions): Promise<RunningQemu> {
 }
 
 /** Runs until SIGTERM/SIGINT. */
-export async function runQemu(o: QemuOptions): Promise<number> {
-  const q = await startQemu(o);
-  await untilSignal();
-  await q.stop();
-  return 0;
+export function runQemu(o: QemuOptions): Promise<number> {
+  return runUntilSignal(startQemu(o));
 }

@@ -96,6 +96,26 @@ function bigintsToStrings(o: Record<string, unknown>): Record<string, unknown> {
   return out ?? o;
 }
 
+/**
+ * A process is up and listening at `url`: registers it in the runtime directory, prints
+ * `listening URL` on stdout (what scripts and tests wait for) and logs the event with `fields`.
+ * Returns the function that removes the runtime entry.
+ */
+export function announceListening(kind: ProcKind, name: string, url: string, log: LogFn, fields: Record<string, unknown> = {}): () => void {
+  const unregister = registerProc({ kind, name, url, pid: process.pid });
+  process.stdout.write(`listening ${url}\n`);
+  log("listening", { url, name, ...fields });
+  return unregister;
+}
+
+/** A process's main loop: waits for SIGTERM or SIGINT, then stops what `started` started; status 0. */
+export async function runUntilSignal(started: Promise<{ stop(): Promise<void> }>): Promise<number> {
+  const p = await started;
+  await untilSignal();
+  await p.stop();
+  return 0;
+}
+
 /** Resolves on the first SIGTERM or SIGINT. */
 export function untilSignal(): Promise<void> {
   return new Promise((resolve) => {
