@@ -35,7 +35,8 @@ import {
 } from "../helpers/helper_probe.ts";
 import { formatKernelVersion, runningKernelVersion } from "../helpers/kernel_version.ts";
 import { loadObjectProgOurs, runCaseOurs, runOurs } from "../shared/bpf/verifier/corpus/ours.ts";
-import { generateProgram, mulberry32 } from "../shared/bpf/verifier/corpus/random_progs.ts";
+import { generateProgram } from "../shared/bpf/verifier/corpus/random_progs.ts";
+import { mulberry32 } from "../helpers/prng.ts";
 import { firstErrorLine, kernelLoadRaw, rawLoaderUnavailable, type RawResult } from "../helpers/raw_loader.ts";
 import { kernelOracleUnavailable } from "../helpers/kernel_oracle.ts";
 import { BUDGET_SAMPLES, PROGRAMS_DIR, REPO_ROOT } from "../helpers/repo.ts";

@@ -5,7 +5,7 @@
 // Usage: tsx test/long/fuzz_verifier.ts [--count 100000] [--seed 1]
 import { errnoName } from "../../shared/errno.ts";
 import { checkFuzzInput, emptyFuzzCounts, fuzzInput, hugeInput } from "../shared/bpf/verifier/corpus/fuzz_inputs.ts";
-import { mulberry32 } from "../shared/bpf/verifier/corpus/random_progs.ts";
+import { mulberry32 } from "../helpers/prng.ts";
 import { numberFlag } from "../helpers/script_args.ts";
 
 

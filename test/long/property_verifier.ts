@@ -5,7 +5,8 @@
 // (we accept, the kernel rejects) and to count false rejects.
 // Usage: tsx test/long/property_verifier.ts [--count 20000] [--packets 8] [--seed 1] [--broken 0.2] [--kernel 2000]
 import { errnoName } from "../../shared/errno.ts";
-import { mulberry32, generateProgram } from "../shared/bpf/verifier/corpus/random_progs.ts";
+import { generateProgram } from "../shared/bpf/verifier/corpus/random_progs.ts";
+import { mulberry32 } from "../helpers/prng.ts";
 import { runProperty } from "../shared/bpf/verifier/corpus/property_check.ts";
 import { runOurs } from "../shared/bpf/verifier/corpus/ours.ts";
 import { PKT_UDP4 } from "../shared/bpf/verifier/corpus/case.ts";

@@ -6,8 +6,9 @@ import { readdirSync } from "node:fs";
 import { EINVAL, ENOENT, KernelError } from "../../../../shared/errno.ts";
 import { parseElf, readRels, relSymbol, sectionByName } from "../../../../shared/bpf/libbpf/elf.ts";
 import { openObject } from "../../../../shared/bpf/libbpf/object.ts";
+import { mulberry32 } from "../../../helpers/prng.ts";
 import {
-  insnOff, loadProgram, prng, PROGRAMS_DIR, rels, section, sections, setInsn, setRelOffset, setRelSym,
+  insnOff, loadProgram, PROGRAMS_DIR, rels, section, sections, setInsn, setRelOffset, setRelSym,
   setShdrU32, setShdrU64, symbol, symbols,
 } from "../../../fixtures/elf/elf_edit.ts";
 
@@ -321,7 +322,7 @@ describe("openObject() fuzzing", () => {
   }
 
   it("openObject() only ever throws KernelError on 2000 random mutations of good objects", () => {
-    const rnd = prng(0x5eed_0b1);
+    const rnd = mulberry32(0x5eed_0b1);
     const special = [0, 1, 0x7f, 0x80, 0xff];
     let accepted = 0;
     let rejected = 0;
@@ -356,7 +357,7 @@ describe("openObject() fuzzing", () => {
   });
 
   it("openObject() only ever throws KernelError when symbols and relocations point anywhere", () => {
-    const rnd = prng(42);
+    const rnd = mulberry32(42);
     for (let iter = 0; iter < 300; iter++) {
       const { b: good } = objects[iter % objects.length]!;
       const b = good.slice();

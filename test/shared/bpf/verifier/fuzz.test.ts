@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { errnoName, E2BIG } from "../../../../shared/errno.ts";
 import { checkFuzzInput, emptyFuzzCounts, fuzzInput, hugeInput } from "./corpus/fuzz_inputs.ts";
-import { mulberry32 } from "./corpus/random_progs.ts";
+import { mulberry32 } from "../../../helpers/prng.ts";
 import { runOurs } from "./corpus/ours.ts";
 
 const CI_INPUTS = 3000;

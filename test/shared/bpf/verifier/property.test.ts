@@ -6,7 +6,7 @@
 // runtime bounds check. Fixed seeds; test/long/property_verifier.ts runs more.
 import { describe, expect, it } from "vitest";
 import { errnoName } from "../../../../shared/errno.ts";
-import { mulberry32 } from "./corpus/random_progs.ts";
+import { mulberry32 } from "../../../helpers/prng.ts";
 import { runProperty } from "./corpus/property_check.ts";
 
 const CI_PROGRAMS = 3000;

@@ -9,18 +9,6 @@ import type { BpfInsns } from "../../../../../shared/bpf/isa/insn.ts";
 import type { RawMapDef } from "../../../../helpers/raw_loader.ts";
 import { assembleCase } from "./case.ts";
 
-/** Seeded PRNG in [0, 1) (mulberry32). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Maps every generated program gets: [0] array (16-byte values, 4 entries), [1] hash (4-byte keys). */
 export const GEN_MAPS: readonly RawMapDef[] = [
   { type: 2, keySize: 4, valueSize: 16, maxEntries: 4 },
