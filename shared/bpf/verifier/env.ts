@@ -11,13 +11,19 @@ import { FuncState, VerState } from "./stack.ts";
 import { NOT_INIT, SCALAR_VALUE, type Reg, markUnknown } from "./reg_state.ts";
 import type { BpfProgOffloadOps } from "../offload/offload.ts";
 
-/** Options of one verification (see index.ts VerifierOpts). */
-export interface EnvOpts {
+/** Options of one verification (bpf_check()'s attributes: what BPF_PROG_LOAD and the caller's capabilities give). */
+export interface VerifierOpts {
+  /** BPF_PROG_TYPE_XDP. */
   progType: number;
+  /** CAP_BPF+CAP_PERFMON: pointer leaks, bounded loops, uninitialised stack reads allowed as the kernel allows them. */
   privileged: boolean;
+  /** 0, 1 or 2 (BPF_LOG_LEVEL1/2), optionally | 4 (BPF_LOG_STATS). */
   logLevel: number;
+  /** Helpers this program type may call (XDP_HELPER_PROTOS by default). */
   helperProtos: ReadonlyMap<number, HelperProto>;
+  /** Device hooks (netdevsim/nfp style). */
   offload?: BpfProgOffloadOps | null;
+  /** prog_ifindex given (device-bound/offloaded): ctx rx_queue_index writes are allowed. */
   devBound?: boolean;
   gplCompatible: boolean;
 }
@@ -37,7 +43,7 @@ export const DST_OP_NO_MARK = 2;
 export class Env {
   readonly insns: BpfInsns;
   readonly mapAt: (pc: number) => BpfMapInfo | undefined;
-  readonly opts: EnvOpts;
+  readonly opts: VerifierOpts;
   readonly log: VerifierLog;
   /** Lines of error messages, kept even at log level 0. */
   readonly errLines: string[] = [];
@@ -87,7 +93,7 @@ export class Env {
   /** The last message had no newline in the kernel: the next line is appended to it. */
   joinNext = false;
 
-  constructor(insns: BpfInsns, mapAt: (pc: number) => BpfMapInfo | undefined, opts: EnvOpts) {
+  constructor(insns: BpfInsns, mapAt: (pc: number) => BpfMapInfo | undefined, opts: VerifierOpts) {
     this.insns = insns;
     this.mapAt = mapAt;
     this.opts = opts;

@@ -5,7 +5,6 @@
 import { E2BIG, EACCES, EINVAL, EPERM } from "../../errno.ts";
 import type { BpfInsns } from "../isa/insn.ts";
 import type { BpfMapInfo } from "../maps/map.ts";
-import type { HelperProto } from "../runtime/helpers.ts";
 import type { InsnAux } from "../runtime/prog.ts";
 import { checkStructure, findSubprogs } from "./structural.ts";
 import { disasmInsn } from "../isa/disasm.ts";
@@ -14,7 +13,7 @@ import { BPF_COMPLEXITY_LIMIT_INSNS, BPF_FUNC_tail_call, BPF_PSEUDO_CALL, BPF_JM
 
 /** BPF_MAX_SUBPROGS. */
 const BPF_MAX_SUBPROGS = 256;
-import { Env } from "./env.ts";
+import { Env, type VerifierOpts } from "./env.ts";
 import { checkCfg, computeLiveness, liveStr } from "./cfg.ts";
 import { doCheck } from "./do_check.ts";
 import { BPF_LOG_LEVEL1, BPF_LOG_LEVEL2, BPF_LOG_STATS } from "./log.ts";
@@ -25,21 +24,7 @@ export type { BpfProgOffloadOps, OffloadInsn } from "../offload/offload.ts";
 export { VerifierEnvView } from "../offload/offload.ts";
 export { BPF_LOG_LEVEL1, BPF_LOG_LEVEL2, BPF_LOG_STATS };
 
-export interface VerifierOpts {
-  /** BPF_PROG_TYPE_XDP. */
-  progType: number;
-  /** CAP_BPF+CAP_PERFMON: pointer leaks, bounded loops, uninitialised stack reads allowed as the kernel allows them. */
-  privileged: boolean;
-  /** 0, 1 or 2 (BPF_LOG_LEVEL1/2), optionally | 4 (BPF_LOG_STATS). */
-  logLevel: number;
-  /** Helpers this program type may call (XDP_HELPER_PROTOS by default). */
-  helperProtos: ReadonlyMap<number, HelperProto>;
-  /** Device hooks (netdevsim/nfp style). */
-  offload?: BpfProgOffloadOps | null;
-  /** prog_ifindex given (device-bound/offloaded): ctx rx_queue_index writes are allowed. */
-  devBound?: boolean;
-  gplCompatible: boolean;
-}
+export type { VerifierOpts } from "./env.ts";
 
 export interface VerifierResult {
   /** 0 accepted, else EACCES/EINVAL/E2BIG/... as the kernel returns. */
