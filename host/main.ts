@@ -4,7 +4,7 @@
 import { BpfKernel } from "../shared/bpf/syscall.ts";
 import { listen, type Listener } from "../shared/proto/channel.ts";
 import { OFFLOADABLE_MAP_TYPES, defaultCaps } from "../shared/bpf/offload/caps.ts";
-import { announceListening, jsonLog, runUntilSignal } from "../shared/runtime_dir.ts";
+import { type RunningProc, announceListening, jsonLog, runUntilSignal } from "../shared/runtime_dir.ts";
 import { registerHostHandlers } from "./control.ts";
 import { OffloadState } from "./offload_state.ts";
 import { shutdownVerifier } from "../shared/bpf/verifier/pool.ts";
@@ -17,10 +17,8 @@ export interface HostOptions {
   mapTypes?: readonly number[];
 }
 
-export interface RunningHost {
-  readonly url: string;
+export interface RunningHost extends RunningProc {
   readonly state: OffloadState;
-  stop(): Promise<void>;
 }
 
 /** Starts the host: listens, prints `listening URL`, registers in the runtime dir. */

@@ -6,7 +6,7 @@ import { connect, listen, type Channel, type Listener } from "../shared/proto/ch
 import { MSG, VXO_PROTO_VERSION, type OffloadCaps } from "../shared/proto/messages.ts";
 import { VIRTIO_NET_F_XDP_OFFLOAD, featureBit } from "../shared/virtio/virtio_net.ts";
 import { KernelError } from "../shared/errno.ts";
-import { announceListening, jsonLog, runUntilSignal } from "../shared/runtime_dir.ts";
+import { type RunningProc, announceListening, jsonLog, runUntilSignal } from "../shared/runtime_dir.ts";
 import { MigrationState } from "./migration.ts";
 import { OffloadDevice } from "./offload.ts";
 import type { FdRemap } from "./fd_remap.ts";
@@ -38,10 +38,8 @@ async function helloHost(o: QemuOptions): Promise<{ ch: Channel; caps: OffloadCa
   return { ch, caps: r.body.caps };
 }
 
-export interface RunningQemu {
-  readonly url: string;
+export interface RunningQemu extends RunningProc {
   readonly dev: VirtioNetDevice;
-  stop(): Promise<void>;
 }
 
 /** Starts the device model; prints `listening URL` once the host is connected. */

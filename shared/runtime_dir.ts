@@ -108,8 +108,14 @@ export function announceListening(kind: ProcKind, name: string, url: string, log
   return unregister;
 }
 
+/** A started process (the host, a device model): where it listens and how it stops. */
+export interface RunningProc {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
 /** A process's main loop: waits for SIGTERM or SIGINT, then stops what `started` started; status 0. */
-export async function runUntilSignal(started: Promise<{ stop(): Promise<void> }>): Promise<number> {
+export async function runUntilSignal(started: Promise<RunningProc>): Promise<number> {
   const p = await started;
   await untilSignal();
   await p.stop();
