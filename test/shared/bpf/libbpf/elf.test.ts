@@ -11,16 +11,7 @@ import {
   insnOff, loadProgram, PROGRAMS_DIR, rels, section, sections, setInsn, setRelOffset, setRelSym,
   setShdrU32, setShdrU64, symbol, symbols,
 } from "../../../fixtures/elf/elf_edit.ts";
-
-function openErr(b: Uint8Array, file = "xdp1.o"): KernelError {
-  try {
-    openObject(b, { file });
-  } catch (e) {
-    if (e instanceof KernelError) return e;
-    throw e;
-  }
-  throw new Error("openObject() accepted a broken object");
-}
+import { openErr } from "./libbpf_test_util.ts";
 
 function expectEinval(b: Uint8Array, pattern: RegExp, file = "xdp1.o"): KernelError {
   const e = openErr(b, file);

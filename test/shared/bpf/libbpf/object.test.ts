@@ -5,7 +5,7 @@
 // paths that need a semantically broken (not malformed) object.
 import { describe, expect, it } from "vitest";
 import { readdirSync } from "node:fs";
-import { EINVAL, ENOENT, EOPNOTSUPP, KernelError } from "../../../../shared/errno.ts";
+import { EINVAL, ENOENT, EOPNOTSUPP } from "../../../../shared/errno.ts";
 import { openObject, secDef } from "../../../../shared/bpf/libbpf/object.ts";
 import type { BpfObjectSpec, BpfProgSpec } from "../../../../shared/bpf/libbpf/object.ts";
 import {
@@ -15,6 +15,7 @@ import {
   BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE,
 } from "../../../../shared/bpf/isa/uapi.ts";
 import { insnOff, loadProgram, PROGRAMS_DIR, rels, section, setInsn, setRelSym, symbol } from "../../../fixtures/elf/elf_edit.ts";
+import { openErr } from "./libbpf_test_util.ts";
 
 const LD_IMM64 = 0x18;
 const CALL = 0x85;
@@ -33,16 +34,6 @@ function helperCalls(p: BpfProgSpec): number[] {
   const out: number[] = [];
   for (let i = 0; i < p.insns.len; i++) if (p.insns.code[i] === CALL && p.insns.src[i] === 0) out.push(p.insns.imm[i]!);
   return out;
-}
-
-function openErr(b: Uint8Array, file: string): KernelError {
-  try {
-    openObject(b, { file });
-  } catch (e) {
-    if (e instanceof KernelError) return e;
-    throw e;
-  }
-  throw new Error("openObject() accepted the object");
 }
 
 /** Renames a section by overwriting its name in the section name table (same length). */
