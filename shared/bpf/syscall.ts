@@ -100,8 +100,10 @@ export class BpfKernel implements BpfMapEnv {
   /** Offload hooks of device-bound programs, for destroy(). */
   readonly #progOffload: Map<number, BpfProgOffloadOps> = new Map();
 
-  constructor(opts: { nCpus?: number; helpers?: ReadonlyArray<HelperFn | undefined>; env?: Partial<BpfVmEnv> } = {}) {
-    this.mem = new BpfMemory();
+  constructor(opts: { nCpus?: number; helpers?: ReadonlyArray<HelperFn | undefined>; env?: Partial<BpfVmEnv>;
+    /** A shared memory, so that other host threads can run this kernel's programs on its frames (host/net). */
+    sharedMemory?: boolean } = {}) {
+    this.mem = BpfMemory.create({ shared: opts.sharedMemory === true });
     this.nCpus = opts.nCpus ?? 2;
     this.cpu = 0;
     this.maps = new Map();

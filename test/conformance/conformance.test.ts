@@ -14,7 +14,7 @@ import { disasmData } from "../../shared/bpf/isa/disasm.ts";
 import { findDataFiles, insnsToRaw, rawToInsns, readDataFile, vectorInsns } from "../helpers/data_file.ts";
 import type { DataVector } from "../helpers/data_file.ts";
 import { BpfInsns } from "../../shared/bpf/isa/insn.ts";
-import { runRaw } from "../helpers/run_raw.ts";
+import { jitRunOnSharedMemory, runRaw } from "../helpers/run_raw.ts";
 import type { RawResult } from "../helpers/run_raw.ts";
 import type { BpfEngine } from "../../shared/bpf/runtime/engine.ts";
 import { interpRun } from "../../shared/bpf/runtime/interp.ts";
@@ -30,7 +30,8 @@ function describeResult(r: RawResult): string {
 }
 
 /** Every vector runs on both engines; the JIT must give the interpreter's result, faults included. */
-const ENGINES: ReadonlyArray<readonly [string, BpfEngine]> = [["interp", interpRun], ["jit", jitRun]];
+const ENGINES: ReadonlyArray<readonly [string, BpfEngine]> = [["interp", interpRun], ["jit", jitRun],
+  ["jit-shared-memory", jitRunOnSharedMemory]];
 
 function run(v: DataVector, insns: BpfInsns, engine: BpfEngine = interpRun): RawResult {
   return runRaw(insns, v.mem ?? NO_MEM, "ubpf", engine);
@@ -96,6 +97,7 @@ if (!existsSync(root)) {
           expect(r.errno, `uBPF expects: ${v.error ?? v.errorPattern}`).toBeGreaterThan(0);
           if ("message" in r) expect(r.message).not.toBe("");
           expect(describeResult(run(v, insns, jitRun)), "jit").toBe(describeResult(r));
+          expect(describeResult(run(v, insns, jitRunOnSharedMemory)), "jit-shared-memory").toBe(describeResult(r));
         });
         continue;
       }

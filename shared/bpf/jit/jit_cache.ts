@@ -242,7 +242,7 @@ export class JitVm {
     }
     const target: JitTarget = {
       stateAddr: this.stateAddr, stackBase: vm.stackBase, stackTop: vm.stackTop, mapRegions, slot,
-      memPages: vm.mem.byteLength / WASM_PAGE,
+      memPages: vm.mem.byteLength / WASM_PAGE, shared: vm.mem.shared,
     };
     const bytes = compileProg(prog, target);
     if (this.table.length <= slot) this.table.grow(slot + 1 - this.table.length + 16);

@@ -14,6 +14,9 @@ import {
   T_ENTRY, T_FAULT, T_HELPER, T_RUN, T_TAIL,
 } from "./jit_layout.ts";
 
+/** The wasm32 maximum: a shared import declaring it accepts a shared memory of any maximum. */
+const WASM32_MAX_PAGES = 65536;
+
 /**
  * run(r1lo, r1hi, r2lo, ctxLo, ctxHi, ctxWrLo, ctxWrHi, pktLo, pktHi, extLo, extHi, budget) -> stop:
  * 0 with r0 in the state block, or the FAULT_* kind (vm.fault* already recorded).
@@ -140,7 +143,7 @@ export function compileProg(prog: BpfProg, t: JitTarget): Uint8Array {
       { name: "helper", type: T_HELPER }, { name: "tail", type: T_TAIL }, { name: "check", type: T_CHECK },
       { name: "fault", type: T_FAULT },
     ],
-    importMemory: { name: "mem", minPages: t.memPages },
+    importMemory: { name: "mem", minPages: t.memPages, shared: t.shared === true ? { maxPages: WASM32_MAX_PAGES } : undefined },
     importTable: { name: "tab", min: t.slot + 1 },
     funcs: [...bodies, { type: T_RUN, body: runBody(t, entryIndex, usesBudget) },
       { type: T_BATCH, body: batchBody(t, entryIndex, usesBudget) }],

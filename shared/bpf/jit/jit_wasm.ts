@@ -62,7 +62,16 @@ export interface JitTarget {
   readonly slot: number;
   /** Memory size in pages at compile time (the import's minimum). */
   readonly memPages: number;
+  /**
+   * True when the memory is shared between threads: the module declares a shared import (with
+   * the wasm32 maximum, which any shared memory satisfies) and BPF atomics become wasm atomics.
+   */
+  readonly shared?: boolean;
 }
+
+// Atomic read-modify-write opcodes after the 0xfe prefix (64-bit forms; the 32-bit
+// zero-extending forms i64.atomic.rmw32.*_u are each 5 further).
+const A64_ADD = 0x1f, A64_AND = 0x2d, A64_OR = 0x34, A64_XOR = 0x3b, A64_XCHG = 0x42, A64_CMPXCHG = 0x49, A_RMW32 = 5;
 
 // Local indices: params r0..r10, depth; then scratch locals.
 const DEPTH = 11;
@@ -569,6 +578,10 @@ export class FuncCompiler {
       this.fault(FAULT_BAD_INSN, pc, -1, 0, 0, FA_SIGNED);
       return;
     }
+    if (this.t.shared === true) {
+      this.atomicShared(c, s, imm, base, fetch);
+      return;
+    }
     const ld = w ? OP.i64_load : OP.i64_load32_u;
     const st = w ? OP.i64_store : OP.i64_store32;
     // old value -> L_T
@@ -595,5 +608,30 @@ export class FuncCompiler {
       b.get(L_T).set(s);
       this.setUnknown(s);
     }
+  }
+
+  /**
+   * The same atomic on a memory other threads see: one wasm atomic RMW (sequentially
+   * consistent, as the kernel's locked x86 instructions are), address in L_A. The verifier
+   * requires atomics to be aligned; an unaligned one from an unverified program traps (abort).
+   */
+  atomicShared(c: number, s: number, imm: number, base: number, fetch: boolean): void {
+    const b = this.b;
+    const w = c === 0xdb;
+    const k = w ? 0 : A_RMW32;
+    const align = w ? 3 : 2;
+    b.get(L_A).op(OP.i32_wrap_i64);
+    if (imm === 0xf1) {
+      b.get(0).get(s).atomic(A64_CMPXCHG + k, align).set(0);
+      this.setUnknown(0);
+      return;
+    }
+    b.get(s);
+    const o = imm === 0xe1 ? A64_XCHG : base === 0x00 ? A64_ADD : base === 0x40 ? A64_OR : base === 0x50 ? A64_AND : A64_XOR;
+    b.atomic(o + k, align);
+    if (fetch) {
+      b.set(s);
+      this.setUnknown(s);
+    } else b.op(OP.drop);
   }
 }

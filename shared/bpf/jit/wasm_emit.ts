@@ -144,6 +144,11 @@ export class WasmBuf {
     return this.u8(o).uleb(0).uleb(offset);
   }
 
+  /** An atomic memory op (0xfe prefix, threads proposal): natural alignment `align` (log2), constant offset. */
+  atomic(o: number, align: number, offset = 0): this {
+    return this.u8(0xfe).uleb(o).uleb(align).uleb(offset);
+  }
+
   br(depth: number): this {
     return this.u8(OP.br).uleb(depth);
   }
@@ -178,8 +183,8 @@ export interface ModuleSpec {
   types: FuncType[];
   /** Imported functions (module "env"), by type index. */
   importFuncs: Array<{ name: string; type: number }>;
-  /** Import the memory as env.mem (minimum pages). */
-  importMemory: { name: string; minPages: number };
+  /** Import the memory as env.mem (minimum pages; a shared memory also declares its maximum). */
+  importMemory: { name: string; minPages: number; shared?: { maxPages: number } };
   /** Import a funcref table as env.tab (minimum size), or null. */
   importTable: { name: string; min: number } | null;
   /** Defined functions (type index and body), numbered after the imports. */
@@ -222,7 +227,9 @@ export function assembleModule(m: ModuleSpec): Uint8Array {
   }
   name(s, "env");
   name(s, m.importMemory.name);
-  s.u8(0x02).u8(0x00).uleb(m.importMemory.minPages);
+  // limits flags: 0x00 min only; 0x03 min, max and shared (a shared memory must declare both).
+  if (m.importMemory.shared !== undefined) s.u8(0x02).u8(0x03).uleb(m.importMemory.minPages).uleb(m.importMemory.shared.maxPages);
+  else s.u8(0x02).u8(0x00).uleb(m.importMemory.minPages);
   if (m.importTable !== null) {
     name(s, "env");
     name(s, m.importTable.name);

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { assemble } from "../../../../shared/bpf/isa/asm.ts";
-import { runRaw, type RawResult } from "../../../helpers/run_raw.ts";
+import { jitRunOnSharedMemory, runRaw, type RawResult } from "../../../helpers/run_raw.ts";
 import { interpRun } from "../../../../shared/bpf/runtime/interp.ts";
 import { jitRun, jitCompile, engineByName, makeTieredEngine } from "../../../../shared/bpf/runtime/engine.ts";
 import { runXdpBatch, runXdpRepeat, XDP_BATCH_MAX } from "../../../../shared/bpf/runtime/batch.ts";
@@ -33,6 +33,8 @@ function both(text: string, mem = new Uint8Array(0)): string {
   const a = show(runRaw(insns, mem, "ubpf", interpRun));
   const b = show(runRaw(insns, mem, "ubpf", jitRun));
   expect(b, "jit vs interp").toBe(a);
+  // The same module shape on a shared memory (atomics become wasm atomics there).
+  expect(show(runRaw(insns, mem, "ubpf", jitRunOnSharedMemory)), "jit on a shared memory vs interp").toBe(a);
   return a;
 }
 
