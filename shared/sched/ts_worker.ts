@@ -3,7 +3,7 @@
 // that host threads run the same .ts sources as the rest of the process
 // (under tsx and under vitest alike; a Worker's execArgv cannot carry
 // `--import tsx` on Node 20).
-import { Worker } from "node:worker_threads";
+import { Worker, type TransferListItem } from "node:worker_threads";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 
@@ -20,10 +20,10 @@ function tsxApiUrl(): string {
 }
 
 /** A Worker running the module at `moduleUrl` (a file: URL of a .ts file) with `workerData`. */
-export function spawnTsWorker(moduleUrl: string | URL, workerData: unknown, transferList?: readonly Transferable[]): Worker {
+export function spawnTsWorker(moduleUrl: string | URL, workerData: unknown, transferList?: readonly TransferListItem[]): Worker {
   const api = tsxApiUrl();
   const url = typeof moduleUrl === "string" ? moduleUrl : moduleUrl.href;
   const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); })` +
     `.catch((e) => { process.nextTick(() => { throw e; }); });`;
-  return new Worker(boot, { eval: true, workerData, transferList: transferList as Transferable[] | undefined });
+  return new Worker(boot, { eval: true, workerData, transferList: transferList as TransferListItem[] | undefined });
 }

@@ -97,6 +97,20 @@ export class ArrayMap extends MapBase {
     return new ArrayMap(env, attr, id, layout, mem);
   }
 
+  /**
+   * Another thread's handle on an existing array (map_view.ts): same id, identity address and
+   * value area in the shared memory, nothing allocated. Program-side ops touch the same bytes.
+   */
+  static view(env: BpfMapEnv, attr: BpfMapAttr, id: number, addr: number, valuesStart: number, valuesEnd: number): ArrayMap {
+    const percpu = attr.mapType === BPF_MAP_TYPE_PERCPU_ARRAY;
+    const layout: MapLayout = {
+      maxEntries: attr.maxEntries, mapFlags: attr.mapFlags,
+      userValueSize: percpu ? roundUp8(attr.valueSize) * env.nCpus : attr.valueSize,
+      valuesBytes: valuesEnd - valuesStart, valuesAlign: 8,
+    };
+    return new ArrayMap(env, attr, id, layout, [addr, valuesStart]);
+  }
+
   get memBytes(): number {
     return arrayMapMemUsage(this.mapType, this.mapFlags, this.maxEntries, this.valueStride, this.#nCpus);
   }

@@ -116,10 +116,27 @@ abstract class DevMapBase extends MapBase {
 /** DEVMAP: slot = key. */
 export class DevMap extends DevMapBase {
   readonly #present: Uint8Array;
+  /** A view from another thread: an entry is present when its ifindex word is non-zero. */
+  readonly #isView: boolean;
 
-  private constructor(env: BpfMapEnv, attr: BpfMapAttr, id: number, layout: MapLayout, mem: [number, number]) {
+  private constructor(env: BpfMapEnv, attr: BpfMapAttr, id: number, layout: MapLayout, mem: [number, number], isView = false) {
     super(env, attr, id, layout, mem);
-    this.#present = new Uint8Array(layout.maxEntries);
+    this.#present = new Uint8Array(isView ? 0 : layout.maxEntries);
+    this.#isView = isView;
+  }
+
+  /**
+   * Another thread's handle on an existing DEVMAP with 4-byte values (map_view.ts): the owner
+   * keeps an entry's value zeroed exactly when the entry is absent (an update with ifindex 0
+   * empties it), so presence is read from the shared value word. Nothing is allocated.
+   */
+  static view(env: BpfMapEnv, attr: BpfMapAttr, id: number, addr: number, valuesStart: number): DevMap {
+    const layout = DevMapBase.layoutFor(attr);
+    return new DevMap(env, attr, id, layout, [addr, valuesStart], true);
+  }
+
+  #isPresent(k: number): boolean {
+    return this.#isView ? readU32(this.env.mem.u8, this.valuesStart + k * this.valueSize) !== 0 : this.#present[k] !== 0;
   }
 
   /** dev_map_alloc(). Returns the map, -EINVAL or -ENOMEM. */
@@ -140,7 +157,7 @@ export class DevMap extends DevMapBase {
   /** Ifindex stored under `key` for bpf_redirect_map(), 0 when empty or out of range. */
   ifindexAt(key: number): number {
     const k = key >>> 0;
-    if (k >= this.maxEntries || this.#present[k] === 0) return 0;
+    if (k >= this.maxEntries || !this.#isPresent(k)) return 0;
     return readU32(this.env.mem.u8, this.valuesStart + k * this.valueSize);
   }
 
@@ -153,13 +170,13 @@ export class DevMap extends DevMapBase {
   /** bpf_map_lookup_elem(): address of the entry's bpf_devmap_val, 0 when empty. @see dev_map_lookup_elem() */
   lookupElem(keyAddr: number): number {
     const k = readU32(this.env.mem.u8, keyAddr);
-    if (k >= this.maxEntries || this.#present[k] === 0) return 0;
+    if (k >= this.maxEntries || !this.#isPresent(k)) return 0;
     return this.valuesStart + k * this.valueSize;
   }
 
   protected sysLookupElem(key: Uint8Array, value: Uint8Array): number {
     const k = readU32(key, 0);
-    if (k >= this.maxEntries || this.#present[k] === 0) return -ENOENT;
+    if (k >= this.maxEntries || !this.#isPresent(k)) return -ENOENT;
     this.copyOut(k, value);
     return 0;
   }
@@ -170,6 +187,8 @@ export class DevMap extends DevMapBase {
    * @see __dev_map_update_elem()
    */
   protected sysUpdateElem(key: Uint8Array, value: Uint8Array, flags: number): number {
+    // Entries change on the owner's thread only (its program references live there).
+    if (this.#isView) return -EOPNOTSUPP;
     if (!Number.isInteger(flags) || flags < 0 || flags > BPF_EXIST) return -EINVAL;
     const k = readU32(key, 0);
     if (k >= this.maxEntries) return -E2BIG;
@@ -193,6 +212,7 @@ export class DevMap extends DevMapBase {
 
   /** Returns 0 (also for an empty slot) or -EINVAL (key out of range). @see dev_map_delete_elem() */
   protected sysDeleteElem(key: Uint8Array): number {
+    if (this.#isView) return -EOPNOTSUPP;
     const k = readU32(key, 0);
     if (k >= this.maxEntries) return -EINVAL;
     if (this.#present[k] !== 0) {
