@@ -27,7 +27,7 @@ const W_SIZE = 32;
 const W_BATCH = 33;
 const W_QUEUE = 48;
 /** SMP_CACHE_BYTES * 2 / sizeof(void *) on x86-64: slots zeroed at once by the consumer. */
-const PTR_RING_BATCH = 16;
+export const PTR_RING_BATCH = 16;
 
 export class PtrRing {
   /** Address of the struct in BpfMemory. */
@@ -66,7 +66,7 @@ export class PtrRing {
     i32.fill(0, w, w + W_QUEUE + size);
     i32[w + W_SIZE] = size;
     // __ptr_ring_set_size(): a batch larger than half the ring would starve the producer.
-    i32[w + W_BATCH] = PTR_RING_BATCH > (size >> 1) || PTR_RING_BATCH === 0 ? 1 : PTR_RING_BATCH;
+    i32[w + W_BATCH] = PTR_RING_BATCH > (size >> 1) ? 1 : PTR_RING_BATCH;
     return new PtrRing(mem.memory.buffer, addr);
   }
 
@@ -104,6 +104,15 @@ export class PtrRing {
     const r = this.produce(h);
     Atomics.store(this.#i32, lock, 0);
     return r;
+  }
+
+  /** spin_lock(&r->producer_lock), for a producer that produces a bulk under one lock (tun_xdp_xmit). */
+  producerLock(): void {
+    spinLock(this.#i32, this.#w + W_PRODUCER_LOCK);
+  }
+
+  producerUnlock(): void {
+    Atomics.store(this.#i32, this.#w + W_PRODUCER_LOCK, 0);
   }
 
   // ---- consumer side ----
