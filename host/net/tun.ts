@@ -27,6 +27,7 @@ import { PtrRing } from "./ptr_ring.ts";
 import type { PagePool } from "./page_pool.ts";
 import type { VhostDev } from "./vhost.ts";
 import type { TraceRing } from "./trace.ts";
+import type { XdpXmitDev } from "./devmap.ts";
 
 /** Tag of xdp_frame entries in the ring (tun's TUN_XDP_FLAG, 0x1UL). */
 export const TUN_XDP_FLAG = 1;
@@ -86,7 +87,7 @@ export interface TunWaiter {
   id: number;
 }
 
-export class TunXmit {
+export class TunXmit implements XdpXmitDev {
   readonly ifindex: number;
   readonly ring: PtrRing;
   readonly stats: StatBlock;
@@ -152,6 +153,16 @@ export class TunXmit {
       this.skDataReady();
     }
     return n - drops;
+  }
+
+  /** net_device_ops.ndo_start_xmit of the tap (a bridge port). */
+  ndoStartXmit(h: number): number {
+    return this.tunNetXmit(h);
+  }
+
+  /** net_device_ops.ndo_xdp_xmit of the tap. */
+  ndoXdpXmit(frames: Uint32Array, n: number, flags: number): number {
+    return this.tunXdpXmit(frames, n, flags);
   }
 }
 

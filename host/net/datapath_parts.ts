@@ -1,0 +1,92 @@
+// Assembly of the datapath's two sides from the shared structures, used by the
+// thread entry points (softirq_thread.ts, vhost_thread.ts) and, unchanged, by
+// single-thread drivers (tests, the allocation probe, the virtual clock): the
+// same component objects whichever driver runs them.
+import type { BpfMemory } from "../../shared/bpf/runtime/memory.ts";
+import type { BpfVm } from "../../shared/bpf/runtime/vm.ts";
+import type { BpfProg } from "../../shared/bpf/runtime/prog.ts";
+import { REAL_CLOCK, type Clock, type Waker } from "../../shared/sched/sched.ts";
+import type { DatapathShared } from "./datapath_shared.ts";
+import { PagePool } from "./page_pool.ts";
+import { TraceRing } from "./trace.ts";
+import { Nic, NAPI_POLL_WEIGHT } from "./nic.ts";
+import { DevMapCpu } from "./devmap.ts";
+import { Bridge } from "./bridge.ts";
+import { TunRecv, TunXmit } from "./tun.ts";
+import { VhostDev, VHOST_NET_VQ_RX } from "./vhost.ts";
+import { VhostNet } from "./vhost_net.ts";
+import { GuestStub } from "./guest_stub.ts";
+import { Pktgen, type PktgenConfig } from "./pktgen.ts";
+
+/** The producer side: pktgen, NIC-B with its XDP hook, devmap bulk queues, bridge, tun's xmit side. */
+export class Producer {
+  readonly pool: PagePool;
+  readonly nic: Nic;
+  readonly devmap: DevMapCpu;
+  readonly bridge: Bridge;
+  readonly tun: TunXmit;
+  readonly vhost: VhostDev;
+  readonly pktgen: Pktgen;
+
+  constructor(mem: BpfMemory, sh: DatapathShared, vm: BpfVm, nicProg: BpfProg | null, waker: Waker, cfg: PktgenConfig,
+    clock: Clock) {
+    const trace = TraceRing.at(mem, sh.trace);
+    this.pool = PagePool.at(mem, sh.pool);
+    this.nic = new Nic(mem, sh.nic, this.pool, vm, trace);
+    this.nic.xdpProg = nicProg;
+    this.tun = new TunXmit(mem, sh.tun, this.pool);
+    this.vhost = VhostDev.at(mem, sh.vhost.addr, sh.vhost.wakerStats, waker, false);
+    this.tun.waiter = { dev: this.vhost, id: VHOST_NET_VQ_RX };
+    this.devmap = new DevMapCpu(mem, sh.devmapStats, this.pool);
+    this.devmap.addDevice(this.tun);
+    this.nic.redirect = this.devmap;
+    this.bridge = new Bridge(mem, sh.bridgeStats, this.pool);
+    this.bridge.addPort(this.nic);
+    this.bridge.addPort(this.tun);
+    this.nic.stack = this.bridge;
+    this.pktgen = new Pktgen(mem, sh.pktgen, cfg, clock);
+  }
+
+  /** Up to `n` (<= 64) packets onto the wire (fewer when a rate spaces them), then one NAPI poll. Returns how many were sent. */
+  step(n: number): number {
+    const k = this.pktgen.xmit(this.nic, n);
+    this.nic.napiPoll(NAPI_POLL_WEIGHT);
+    return k;
+  }
+
+  /** Sends `count` packets with a NAPI poll after each burst (64 at full rate), then polls NIC-B's ring empty. */
+  run(count: number): void {
+    let left = count;
+    while (left > 0) left -= this.step(left < NAPI_POLL_WEIGHT ? left : NAPI_POLL_WEIGHT);
+    while (!this.nic.rxRing.isEmpty()) this.nic.napiPoll(NAPI_POLL_WEIGHT);
+  }
+}
+
+export function buildProducer(mem: BpfMemory, sh: DatapathShared, vm: BpfVm, nicProg: BpfProg | null,
+  mkWaker: (i32: Int32Array, stateIdx: number) => Waker, cfg: PktgenConfig, clock: Clock = REAL_CLOCK): Producer {
+  const i32 = new Int32Array(mem.memory.buffer);
+  return new Producer(mem, sh, vm, nicProg, mkWaker(i32, (sh.vhost.addr >> 2)), cfg, clock);
+}
+
+/** The vhost side: the worker's VhostDev, vhost-net's handlers, tun's consume side, the guest stub. */
+export class VhostSide {
+  readonly dev: VhostDev;
+  readonly net: VhostNet;
+  readonly tun: TunRecv;
+  readonly guest: GuestStub;
+
+  constructor(mem: BpfMemory, sh: DatapathShared, vm: BpfVm, offloadProg: BpfProg | null, rxProg: BpfProg | null,
+    clock: Clock, busyloopTimeoutNs: number) {
+    const pool = PagePool.at(mem, sh.pool);
+    const trace = TraceRing.at(mem, sh.trace);
+    // The worker never wakes itself: its own requeues find it running.
+    this.dev = VhostDev.at(mem, sh.vhost.addr, sh.vhost.workerStats, NO_WAKER, true);
+    this.tun = new TunRecv(mem, sh.tun, pool, vm, trace);
+    this.tun.offloadProg = offloadProg;
+    this.tun.rxProg = rxProg;
+    this.guest = new GuestStub(mem, sh.guest, pool, false);
+    this.net = new VhostNet(mem, sh.vhost.netStats, this.dev, this.tun, this.guest, clock, busyloopTimeoutNs);
+  }
+}
+
+const NO_WAKER: Waker = { notify(): void {} };

@@ -1,0 +1,27 @@
+// The addresses of one host datapath's shared structures (all in the host
+// kernel's shared BPF memory), as the owner thread lays them out and the
+// datapath threads find them (sent once in workerData).
+import type { NicShared } from "./nic.ts";
+import type { TunShared } from "./tun.ts";
+import type { GuestStubShared } from "./guest_stub.ts";
+import type { PktgenShared } from "./pktgen.ts";
+
+export interface VhostShared {
+  addr: number;
+  wakerStats: number;
+  workerStats: number;
+  netStats: number;
+}
+
+export interface DatapathShared {
+  memory: WebAssembly.Memory;
+  pool: number;
+  trace: number;
+  nic: NicShared;
+  tun: TunShared;
+  vhost: VhostShared;
+  guest: GuestStubShared;
+  devmapStats: number;
+  bridgeStats: number;
+  pktgen: PktgenShared;
+}

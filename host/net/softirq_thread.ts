@@ -1,0 +1,30 @@
+// The producer thread of the host datapath (the "softirq" CPU): pktgen and the
+// wire feed NIC-B, whose NAPI poll (budget 64) runs its native XDP program
+// and then either redirects into the devmap (Case 1: bulk 16, flush per poll
+// into tun_xdp_xmit) or passes frames up to the bridge (Case 2: tun_net_xmit
+// per packet). sk_data_ready() wakes the vhost worker through its futex word.
+// Started as a worker_threads Worker by datapath.ts; runs `count` packets,
+// polls until NIC-B's ring is empty, reports and exits.
+import { parentPort, workerData } from "node:worker_threads";
+import { BpfThreadKernel, type BpfThreadImage } from "../../shared/bpf/thread_view.ts";
+import { FutexWaker } from "../../shared/sched/futex.ts";
+import type { PktgenConfig } from "./pktgen.ts";
+import type { DatapathShared } from "./datapath_shared.ts";
+import { buildProducer } from "./datapath_parts.ts";
+
+export interface SoftirqThreadData {
+  sh: DatapathShared;
+  image: BpfThreadImage;
+  nicProgId: number;
+  count: number;
+  pktgen: PktgenConfig;
+  cpu: number;
+}
+
+const d = workerData as SoftirqThreadData;
+const k = new BpfThreadKernel(d.image, d.cpu);
+const p = buildProducer(k.mem, d.sh, k.vm, d.nicProgId === 0 ? null : k.progs.get(d.nicProgId)!,
+  (i32, idx) => new FutexWaker(i32, idx), d.pktgen);
+const t0 = performance.now();
+p.run(d.count);
+parentPort!.postMessage({ wallMs: performance.now() - t0 });
