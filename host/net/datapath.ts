@@ -133,8 +133,17 @@ function loadProg(kernel: BpfKernel, dir: string, obj: string): BpfProg {
   return p;
 }
 
-/** Runs `count` packets through the topology on real threads and returns every counter. */
-export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
+/** The host kernel of one datapath with its programs loaded and its structures laid out (owner thread). */
+export interface DatapathSetup {
+  kernel: BpfKernel;
+  sh: DatapathShared;
+  nicProg: BpfProg | null;
+  offload: BpfProg | null;
+  rx: BpfProg | null;
+}
+
+/** Creates the host kernel (shared memory), loads the programs, fills the devmap, lays out the datapath. */
+export function setupDatapath(o: DatapathOptions): DatapathSetup {
   const kernel = new BpfKernel({ sharedMemory: true });
   kernel.addNetdev(NIC_IFINDEX, "eth1");
   kernel.addNetdev(TAP_IFINDEX, "tap0");
@@ -150,6 +159,12 @@ export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
   const offload = o.offloadProg === null ? null : loadProg(kernel, o.programsDir, o.offloadProg);
   const rx = o.rxProg === null ? null : loadProg(kernel, o.programsDir, o.rxProg);
   const sh = layoutDatapath(kernel, o.size ?? 64, o.flows ?? 1, o.poolFrames ?? 4096);
+  return { kernel, sh, nicProg, offload, rx };
+}
+
+/** Runs `count` packets through the topology on real threads and returns every counter. */
+export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
+  const { kernel, sh, nicProg, offload, rx } = setupDatapath(o);
   const vImage = exportBpfThread(kernel, [offload, rx].filter((p): p is BpfProg => p !== null));
   const pImage = exportBpfThread(kernel, nicProg === null ? [] : [nicProg]);
   const deadline = Date.now() + (o.timeoutMs ?? 60_000);
