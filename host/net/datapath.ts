@@ -20,7 +20,7 @@ import { EINVAL, ETIMEDOUT, KernelError } from "../../shared/errno.ts";
 import { PagePool } from "./page_pool.ts";
 import { TraceRing, type TraceRecord } from "./trace.ts";
 import { NIC_STATS, nicInit } from "./nic.ts";
-import { TUN_RECV_STATS, TUN_XMIT_STATS, tunInit } from "./tun.ts";
+import { TUN_RECV_STATS, TUN_XDP_IN_RECVMSG, TUN_XDP_PLACEMENTS, TUN_XDP_STATS, TUN_XMIT_STATS, tunInit } from "./tun.ts";
 import { VhostDev, VHOST_WAKER_STATS, VHOST_WORKER_STATS } from "./vhost.ts";
 import { VhostNet, VHOST_NET_STATS } from "./vhost_net.ts";
 import { GUEST_STUB_STATS, GuestStub, guestStubInit } from "./guest_stub.ts";
@@ -43,6 +43,8 @@ export interface DatapathOptions {
   offloadProg: string | null;
   /** The tap's own Rx-path XDP program (the RFC's dropper of XDP_TX'ed frames), null for none. */
   rxProg: string | null;
+  /** Where the offloaded program runs: "recvmsg" (the RFC's choice, default), "net_xmit" or "xdp_xmit". */
+  placement?: (typeof TUN_XDP_PLACEMENTS)[number];
   count: number;
   size?: number;
   flows?: number;
@@ -103,6 +105,7 @@ export function readCounters(kernel: BpfKernel, sh: DatapathShared): Record<stri
     bridge: StatBlock.at(m, sh.bridgeStats, BRIDGE_STATS).read(),
     tun_xmit: StatBlock.at(m, sh.tun.xmitStats, TUN_XMIT_STATS).read(),
     tun_recv: StatBlock.at(m, sh.tun.recvStats, TUN_RECV_STATS).read(),
+    tun_xdp: StatBlock.at(m, sh.tun.xdpStats, TUN_XDP_STATS).read(),
     vhost_wakers: StatBlock.at(m, sh.vhost.wakerStats, VHOST_WAKER_STATS).read(),
     vhost_worker: StatBlock.at(m, sh.vhost.workerStats, VHOST_WORKER_STATS).read(),
     vhost_net: StatBlock.at(m, sh.vhost.netStats, VHOST_NET_STATS).read(),
@@ -113,7 +116,7 @@ export function readCounters(kernel: BpfKernel, sh: DatapathShared): Record<stri
 
 /** Final fates from the counters (after the datapath drained). */
 export function datapathFates(c: Record<string, Record<string, number>>): DatapathFates {
-  const nic = c.nic!, tr = c.tun_recv!, tx = c.tun_xmit!, dm = c.devmap!, br = c.bridge!, g = c.guest!;
+  const nic = c.nic!, tr = c.tun_xdp!, tx = c.tun_xmit!, dm = c.devmap!, br = c.bridge!, g = c.guest!;
   const dropped = nic.xdp_drop! + tr.off_drop!;
   const txd = nic.xdp_tx! + tr.off_tx!;
   const passed = g.delivered!;
@@ -165,12 +168,17 @@ export function setupDatapath(o: DatapathOptions): DatapathSetup {
 /** Runs `count` packets through the topology on real threads and returns every counter. */
 export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
   const { kernel, sh, nicProg, offload, rx } = setupDatapath(o);
-  const vImage = exportBpfThread(kernel, [offload, rx].filter((p): p is BpfProg => p !== null));
-  const pImage = exportBpfThread(kernel, nicProg === null ? [] : [nicProg]);
+  const placement = TUN_XDP_PLACEMENTS.indexOf(o.placement ?? "recvmsg");
+  if (placement < 0) throw new KernelError(EINVAL, `unknown placement ${o.placement}`);
+  const inRecvmsg = placement === TUN_XDP_IN_RECVMSG;
+  const tapProgs = [offload, rx].filter((p): p is BpfProg => p !== null);
+  const vImage = exportBpfThread(kernel, inRecvmsg ? tapProgs : []);
+  const pImage = exportBpfThread(kernel, [...(nicProg === null ? [] : [nicProg]), ...(inRecvmsg ? [] : tapProgs)]);
   const deadline = Date.now() + (o.timeoutMs ?? 60_000);
 
   const vData: VhostThreadData = {
-    sh, image: vImage, offloadProgId: offload?.id ?? 0, rxProgId: rx?.id ?? 0, busyloopTimeoutNs: o.busyloopTimeoutNs ?? 0, cpu: 1,
+    sh, image: vImage, offloadProgId: inRecvmsg ? offload?.id ?? 0 : 0, rxProgId: inRecvmsg ? rx?.id ?? 0 : 0,
+    busyloopTimeoutNs: o.busyloopTimeoutNs ?? 0, cpu: 1,
   };
   const vw = spawnTsWorker(new URL("./vhost_thread.ts", import.meta.url), vData);
   const vMsgs: Array<Record<string, unknown>> = [];
@@ -179,7 +187,8 @@ export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
   await Promise.race([waitFor(() => vMsgs.length > 0, deadline, "vhost thread start"), vErr]);
 
   const pData: SoftirqThreadData = {
-    sh, image: pImage, nicProgId: nicProg?.id ?? 0, count: o.count, cpu: 0,
+    sh, image: pImage, nicProgId: nicProg?.id ?? 0, count: o.count, cpu: 0, placement,
+    offloadProgId: inRecvmsg ? 0 : offload?.id ?? 0, rxProgId: inRecvmsg ? 0 : rx?.id ?? 0,
     pktgen: { size: o.size ?? 64, flows: o.flows ?? 1, ratePps: o.ratePps ?? 0, lineBps: o.lineBps ?? 0 },
   };
   const pw = spawnTsWorker(new URL("./softirq_thread.ts", import.meta.url), pData);

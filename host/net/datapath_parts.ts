@@ -12,11 +12,21 @@ import { TraceRing } from "./trace.ts";
 import { Nic, NAPI_POLL_WEIGHT } from "./nic.ts";
 import { DevMapCpu } from "./devmap.ts";
 import { Bridge } from "./bridge.ts";
-import { TunRecv, TunXmit } from "./tun.ts";
+import { TunRecv, TunXdp, TunXmit, TUN_XDP_IN_RECVMSG } from "./tun.ts";
 import { VhostDev, VHOST_NET_VQ_RX } from "./vhost.ts";
 import { VhostNet } from "./vhost_net.ts";
 import { GuestStub } from "./guest_stub.ts";
 import { Pktgen, type PktgenConfig } from "./pktgen.ts";
+
+/** The programs of the producer side: NIC-B's, and the tap's when the placement puts them there. */
+export interface ProducerProgs {
+  nic: BpfProg | null;
+  /** TUN_XDP_IN_*: where the offloaded program runs. */
+  placement: number;
+  /** The offloaded program and the tap's Rx-path program, used when placement is not recvmsg. */
+  offload: BpfProg | null;
+  rx: BpfProg | null;
+}
 
 /** The producer side: pktgen, NIC-B with its XDP hook, devmap bulk queues, bridge, tun's xmit side. */
 export class Producer {
@@ -28,13 +38,21 @@ export class Producer {
   readonly vhost: VhostDev;
   readonly pktgen: Pktgen;
 
-  constructor(mem: BpfMemory, sh: DatapathShared, vm: BpfVm, nicProg: BpfProg | null, waker: Waker, cfg: PktgenConfig,
+  constructor(mem: BpfMemory, sh: DatapathShared, vm: BpfVm, progs: ProducerProgs, waker: Waker, cfg: PktgenConfig,
     clock: Clock) {
     const trace = TraceRing.at(mem, sh.trace);
     this.pool = PagePool.at(mem, sh.pool);
     this.nic = new Nic(mem, sh.nic, this.pool, vm, trace);
-    this.nic.xdpProg = nicProg;
+    this.nic.xdpProg = progs.nic;
     this.tun = new TunXmit(mem, sh.tun, this.pool);
+    if (progs.placement !== TUN_XDP_IN_RECVMSG && progs.offload !== null) {
+      // The RFC's rejected placements: the offloaded program runs in the producer's context.
+      const xdp = new TunXdp(mem, sh.tun, this.pool, vm, trace, true);
+      xdp.offloadProg = progs.offload;
+      xdp.rxProg = progs.rx;
+      this.tun.xdp = xdp;
+      this.tun.placement = progs.placement;
+    }
     this.vhost = VhostDev.at(mem, sh.vhost.addr, sh.vhost.wakerStats, waker, false);
     this.tun.waiter = { dev: this.vhost, id: VHOST_NET_VQ_RX };
     this.devmap = new DevMapCpu(mem, sh.devmapStats, this.pool);
@@ -62,13 +80,16 @@ export class Producer {
   }
 }
 
-export function buildProducer(mem: BpfMemory, sh: DatapathShared, vm: BpfVm, nicProg: BpfProg | null,
+export function buildProducer(mem: BpfMemory, sh: DatapathShared, vm: BpfVm, progs: ProducerProgs,
   mkWaker: (i32: Int32Array, stateIdx: number) => Waker, cfg: PktgenConfig, clock: Clock = REAL_CLOCK): Producer {
   const i32 = new Int32Array(mem.memory.buffer);
-  return new Producer(mem, sh, vm, nicProg, mkWaker(i32, (sh.vhost.addr >> 2)), cfg, clock);
+  return new Producer(mem, sh, vm, progs, mkWaker(i32, (sh.vhost.addr >> 2)), cfg, clock);
 }
 
-/** The vhost side: the worker's VhostDev, vhost-net's handlers, tun's consume side, the guest stub. */
+/**
+ * The vhost side: the worker's VhostDev, vhost-net's handlers, tun's consume side, the guest stub.
+ * `offloadProg`/`rxProg` are the programs run in tun_recvmsg (null unless that is the placement).
+ */
 export class VhostSide {
   readonly dev: VhostDev;
   readonly net: VhostNet;
@@ -82,8 +103,8 @@ export class VhostSide {
     // The worker never wakes itself: its own requeues find it running.
     this.dev = VhostDev.at(mem, sh.vhost.addr, sh.vhost.workerStats, NO_WAKER, true);
     this.tun = new TunRecv(mem, sh.tun, pool, vm, trace);
-    this.tun.offloadProg = offloadProg;
-    this.tun.rxProg = rxProg;
+    this.tun.xdp.offloadProg = offloadProg;
+    this.tun.xdp.rxProg = rxProg;
     this.guest = new GuestStub(mem, sh.guest, pool, false);
     this.net = new VhostNet(mem, sh.vhost.netStats, this.dev, this.tun, this.guest, clock, busyloopTimeoutNs);
   }

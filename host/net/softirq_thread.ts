@@ -16,6 +16,10 @@ export interface SoftirqThreadData {
   sh: DatapathShared;
   image: BpfThreadImage;
   nicProgId: number;
+  /** TUN_XDP_IN_*, and the programs the producer runs for the net_xmit/xdp_xmit placements (0: none). */
+  placement: number;
+  offloadProgId: number;
+  rxProgId: number;
   count: number;
   pktgen: PktgenConfig;
   cpu: number;
@@ -23,8 +27,10 @@ export interface SoftirqThreadData {
 
 const d = workerData as SoftirqThreadData;
 const k = new BpfThreadKernel(d.image, d.cpu);
-const p = buildProducer(k.mem, d.sh, k.vm, d.nicProgId === 0 ? null : k.progs.get(d.nicProgId)!,
-  (i32, idx) => new FutexWaker(i32, idx), d.pktgen);
+const prog = (id: number) => (id === 0 ? null : k.progs.get(id)!);
+const p = buildProducer(k.mem, d.sh, k.vm, {
+  nic: prog(d.nicProgId), placement: d.placement, offload: prog(d.offloadProgId), rx: prog(d.rxProgId),
+}, (i32, idx) => new FutexWaker(i32, idx), d.pktgen);
 const t0 = performance.now();
 p.run(d.count);
 parentPort!.postMessage({ wallMs: performance.now() - t0 });

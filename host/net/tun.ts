@@ -56,14 +56,28 @@ export const TUN_RECV_STATS = [
   "consume_empty", // calls that found the ring empty
   "batch_max",
   "xdp_frames", // entries that were xdp_frames (Case 1) rather than skbs (Case 2)
-  "off_drop", "off_tx", "off_pass", "off_redirect", "off_aborted", "off_unknown",
-  "rxp_drop", "rxp_pass", "rxp_tx", "rxp_redirect", "rxp_aborted", "rxp_unknown",
   "copies", // payload copies on this side (none: frames move by handle)
 ] as const;
-export const R_CONSUME_CALLS = 0, R_CONSUMED = 1, R_CONSUME_EMPTY = 2, R_BATCH_MAX = 3, R_XDP_FRAMES = 4;
-export const R_OFF_DROP = 5, R_OFF_TX = 6, R_OFF_PASS = 7, R_OFF_REDIRECT = 8, R_OFF_ABORTED = 9, R_OFF_UNKNOWN = 10;
-export const R_RXP_DROP = 11, R_RXP_PASS = 12, R_RXP_TX = 13, R_RXP_REDIRECT = 14, R_RXP_ABORTED = 15, R_RXP_UNKNOWN = 16;
-export const R_COPIES = 17;
+export const R_CONSUME_CALLS = 0, R_CONSUMED = 1, R_CONSUME_EMPTY = 2, R_BATCH_MAX = 3, R_XDP_FRAMES = 4, R_COPIES = 5;
+
+/** Counters of the offloaded program's runs and the tap's Rx path (written by the thread of the placement). */
+export const TUN_XDP_STATS = [
+  "runs", // program invocations (batches)
+  "off_drop", "off_tx", "off_pass", "off_redirect", "off_aborted", "off_unknown",
+  "rxp_drop", "rxp_pass", "rxp_tx", "rxp_redirect", "rxp_aborted", "rxp_unknown",
+] as const;
+const T_RUNS = 0, T_OFF_DROP = 1, T_OFF_TX = 2, T_OFF_PASS = 3, T_OFF_REDIRECT = 4, T_OFF_ABORTED = 5, T_OFF_UNKNOWN = 6;
+const T_RXP_DROP = 7, T_RXP_PASS = 8, T_RXP_TX = 9, T_RXP_REDIRECT = 10, T_RXP_ABORTED = 11, T_RXP_UNKNOWN = 12;
+
+/**
+ * Where the offloaded program runs: the RFC's choice, tun_recvmsg() in vhost's context, or
+ * one of the two it rejected, in the producer's (bh) context: tun_net_xmit() per skb,
+ * tun_xdp_xmit() per bulk of xdp_frames.
+ */
+export const TUN_XDP_IN_RECVMSG = 0;
+export const TUN_XDP_IN_NET_XMIT = 1;
+export const TUN_XDP_IN_XDP_XMIT = 2;
+export const TUN_XDP_PLACEMENTS = ["recvmsg", "net_xmit", "xdp_xmit"] as const;
 
 /** The shared parts of one tun queue: its tx ring and both counter blocks. */
 export interface TunShared {
@@ -71,6 +85,7 @@ export interface TunShared {
   ring: number;
   xmitStats: number;
   recvStats: number;
+  xdpStats: number;
 }
 
 /** tun_attach() datapath state: allocates the ring and counters (setup time, owner thread). */
@@ -78,6 +93,7 @@ export function tunInit(mem: BpfMemory, ifindex: number, txQueueLen = TUN_TX_QUE
   return {
     ifindex, ring: PtrRing.init(mem, txQueueLen).addr,
     xmitStats: StatBlock.init(mem, TUN_XMIT_STATS).addr, recvStats: StatBlock.init(mem, TUN_RECV_STATS).addr,
+    xdpStats: StatBlock.init(mem, TUN_XDP_STATS).addr,
   };
 }
 
@@ -87,6 +103,130 @@ export interface TunWaiter {
   id: number;
 }
 
+/**
+ * The offloaded program and the tap's Rx-path program on a batch of entries, in whichever
+ * thread the placement puts them (the vhost thread for recvmsg, the producer's otherwise).
+ * Frames leave through `free`: the pool's recycle ring from the vhost thread, the allocating
+ * thread's cache in the producer's (page_pool_recycle_direct in NAPI context).
+ */
+export class TunXdp {
+  readonly ifindex: number;
+  readonly stats: StatBlock;
+  readonly #pool: PagePool;
+  readonly #vm: BpfVm;
+  readonly #trace: TraceRing;
+  readonly #inAllocContext: boolean;
+  /** The program the guest offloaded, null when none. */
+  offloadProg: BpfProg | null;
+  /** The tap's own Rx-path XDP program (native XDP on the tap), null when none. */
+  rxProg: BpfProg | null;
+  readonly #ctxs: Uint32Array;
+  readonly #verdicts: Uint32Array;
+  readonly #tx: Uint32Array;
+
+  constructor(mem: BpfMemory, sh: TunShared, pool: PagePool, vm: BpfVm, trace: TraceRing, inAllocContext: boolean) {
+    this.ifindex = sh.ifindex;
+    this.stats = StatBlock.at(mem, sh.xdpStats, TUN_XDP_STATS);
+    this.#pool = pool;
+    this.#vm = vm;
+    this.#trace = trace;
+    this.#inAllocContext = inAllocContext;
+    this.offloadProg = null;
+    this.rxProg = null;
+    this.#ctxs = new Uint32Array(MAX_TAP_BATCH);
+    this.#verdicts = new Uint32Array(MAX_TAP_BATCH);
+    this.#tx = new Uint32Array(MAX_TAP_BATCH);
+  }
+
+  #free(h: number): void {
+    if (this.#inAllocContext) this.#pool.recycleDirect(h);
+    else this.#pool.put(h);
+  }
+
+  /**
+   * Runs the offloaded program on entries[0..n) (n <= 64; tags ignored): XDP_DROP frees the
+   * frame, XDP_TX sends it into the tap's Rx path, XDP_PASS writes it (untagged) to out[0..),
+   * anything else is dropped, counted and traced. Returns the number passed.
+   * @see tun_consume_packets() (RFC 08/18)
+   */
+  run(entries: Uint32Array, n: number, out: Uint32Array): number {
+    const s = this.stats.v, prog = this.offloadProg!;
+    s[T_RUNS]++;
+    // The program sees the frame as received on the tap (xdp.rxq = &tfile->xdp_rxq).
+    const pool = this.#pool, ctxs = this.#ctxs, dv = this.#vm.mem.dv;
+    for (let i = 0; i < n; i++) {
+      const c = pool.ctxOf(entries[i]!);
+      ctxs[i] = c;
+      dv.setUint32(c + XDP_MD_INGRESS_IFINDEX, this.ifindex, true);
+      dv.setUint32(c + XDP_MD_RX_QUEUE_INDEX, 0, true);
+    }
+    const v = this.#verdicts;
+    runXdpBatch(this.#vm, prog, ctxs, n, v);
+    let passed = 0, nTx = 0;
+    const tx = this.#tx;
+    for (let i = 0; i < n; i++) {
+      const h = entries[i]! & ~TUN_XDP_FLAG;
+      const act = v[i]!;
+      if (act === XDP_DROP) {
+        s[T_OFF_DROP]++;
+        this.#free(h);
+      } else if (act === XDP_PASS) {
+        s[T_OFF_PASS]++;
+        out[passed++] = h;
+      } else if (act === XDP_TX) {
+        s[T_OFF_TX]++;
+        tx[nTx++] = h;
+      } else {
+        if (act === XDP_REDIRECT) s[T_OFF_REDIRECT]++;
+        else if (act === XDP_ABORTED) s[T_OFF_ABORTED]++;
+        else s[T_OFF_UNKNOWN]++;
+        this.#trace.xdpException(prog.id, act, this.ifindex);
+        this.#free(h);
+      }
+    }
+    if (nTx > 0) this.tunXdpOne(tx, nTx);
+    return passed;
+  }
+
+  /**
+   * XDP_TX of the offloaded program: the frames enter the tap's Rx path, which runs the tap's
+   * own XDP program on them (the RFC's dropper) as tun_xdp_one() does for each; one batch
+   * call here. Without a program, or on XDP_PASS, the frame would go up the host stack
+   * (not modelled yet: counted under rxp_pass and freed).
+   * @see tun_xdp_one() (RFC 09/18, 10/18)
+   */
+  tunXdpOne(frames: Uint32Array, n: number): void {
+    const s = this.stats.v, pool = this.#pool, prog = this.rxProg;
+    if (prog === null) {
+      for (let i = 0; i < n; i++) this.#free(frames[i]!);
+      s[T_RXP_PASS] += n;
+      return;
+    }
+    const ctxs = this.#ctxs, dv = this.#vm.mem.dv;
+    for (let i = 0; i < n; i++) {
+      const c = pool.ctxOf(frames[i]!);
+      ctxs[i] = c;
+      dv.setUint32(c + XDP_MD_INGRESS_IFINDEX, this.ifindex, true);
+    }
+    const v = this.#verdicts;
+    runXdpBatch(this.#vm, prog, ctxs, n, v);
+    for (let i = 0; i < n; i++) {
+      const act = v[i]!;
+      if (act === XDP_DROP) s[T_RXP_DROP]++;
+      else if (act === XDP_PASS) s[T_RXP_PASS]++;
+      else {
+        // XDP_TX back out of the tap and redirects from the tap are not modelled yet: dropped, traced.
+        if (act === XDP_TX) s[T_RXP_TX]++;
+        else if (act === XDP_REDIRECT) s[T_RXP_REDIRECT]++;
+        else if (act === XDP_ABORTED) s[T_RXP_ABORTED]++;
+        else s[T_RXP_UNKNOWN]++;
+        this.#trace.xdpException(prog.id, act, this.ifindex);
+      }
+      this.#free(frames[i]!);
+    }
+  }
+}
+
 export class TunXmit implements XdpXmitDev {
   readonly ifindex: number;
   readonly ring: PtrRing;
@@ -94,6 +234,12 @@ export class TunXmit implements XdpXmitDev {
   readonly #pool: PagePool;
   /** vhost's poll on this socket (vhost_net_enable_vq added it), null when no reader is attached. */
   waiter: TunWaiter | null;
+  /** TUN_XDP_IN_NET_XMIT or TUN_XDP_IN_XDP_XMIT: the offloaded program runs here (xdp set); else recvmsg. */
+  placement: number;
+  /** The program runner for the producer-side placements, null otherwise. */
+  xdp: TunXdp | null;
+  readonly #one: Uint32Array;
+  readonly #pass: Uint32Array;
 
   constructor(mem: BpfMemory, sh: TunShared, pool: PagePool) {
     this.ifindex = sh.ifindex;
@@ -101,6 +247,10 @@ export class TunXmit implements XdpXmitDev {
     this.stats = StatBlock.at(mem, sh.xmitStats, TUN_XMIT_STATS);
     this.#pool = pool;
     this.waiter = null;
+    this.placement = TUN_XDP_IN_RECVMSG;
+    this.xdp = null;
+    this.#one = new Uint32Array(1);
+    this.#pass = new Uint32Array(MAX_TAP_BATCH);
   }
 
   /** sock_def_readable(): wakes whoever waits on the socket. */
@@ -112,12 +262,19 @@ export class TunXmit implements XdpXmitDev {
 
   /**
    * ndo_start_xmit for an skb (frame `h`): produce under the producer lock, then
-   * sk_data_ready(); on a full ring the skb is dropped (tx_dropped). Returns NETDEV_TX_OK (0).
-   * @see tun_net_xmit()
+   * sk_data_ready(); on a full ring the skb is dropped (tx_dropped). With the net_xmit
+   * placement the offloaded program runs first, here, and only XDP_PASS goes on.
+   * Returns NETDEV_TX_OK (0). @see tun_net_xmit()
    */
   tunNetXmit(h: number): number {
     const s = this.stats.v;
     s[X_NET_XMIT]++;
+    const xdp = this.xdp;
+    if (xdp !== null && this.placement === TUN_XDP_IN_NET_XMIT) {
+      this.#one[0] = h;
+      if (xdp.run(this.#one, 1, this.#one) === 0) return 0;
+      h = this.#one[0]!;
+    }
     if (this.ring.produceLocked(h) !== 0) {
       s[X_TX_DROPPED]++;
       this.#pool.recycleDirect(h);
@@ -130,23 +287,32 @@ export class TunXmit implements XdpXmitDev {
 
   /**
    * ndo_xdp_xmit: frames[0..n) under one producer lock; frames that do not fit are returned
-   * (xdp_return_frame_rx_napi) and counted; sk_data_ready() only with XDP_XMIT_FLUSH.
-   * Returns the number sent. @see tun_xdp_xmit(), __tun_xdp_flush_tfile()
+   * (xdp_return_frame_rx_napi) and counted; sk_data_ready() only with XDP_XMIT_FLUSH. With
+   * the xdp_xmit placement the offloaded program runs on the bulk first and only XDP_PASS
+   * frames are produced. Returns the number taken. @see tun_xdp_xmit(), __tun_xdp_flush_tfile()
    */
   tunXdpXmit(frames: Uint32Array, n: number, flags: number): number {
     const s = this.stats.v, ring = this.ring;
     s[X_XDP_XMIT]++;
-    let drops = 0;
-    ring.producerLock();
-    for (let i = 0; i < n; i++) {
-      const h = frames[i]!;
-      if (ring.produce(h | TUN_XDP_FLAG) !== 0) {
-        this.#pool.recycleDirect(h);
-        drops++;
-      }
+    let src = frames, m = n;
+    const xdp = this.xdp;
+    if (xdp !== null && this.placement === TUN_XDP_IN_XDP_XMIT && n > 0) {
+      m = xdp.run(frames, n, this.#pass);
+      src = this.#pass;
     }
-    ring.producerUnlock();
-    s[X_TX_PACKETS] += n - drops;
+    let drops = 0;
+    if (m > 0) {
+      ring.producerLock();
+      for (let i = 0; i < m; i++) {
+        const h = src[i]!;
+        if (ring.produce(h | TUN_XDP_FLAG) !== 0) {
+          this.#pool.recycleDirect(h);
+          drops++;
+        }
+      }
+      ring.producerUnlock();
+    }
+    s[X_TX_PACKETS] += m - drops;
     s[X_TX_DROPPED] += drops;
     if ((flags & XDP_XMIT_FLUSH) !== 0) {
       s[X_XDP_XMIT_FLUSH]++;
@@ -170,31 +336,16 @@ export class TunRecv {
   readonly ifindex: number;
   readonly ring: PtrRing;
   readonly stats: StatBlock;
-  readonly #pool: PagePool;
-  readonly #vm: BpfVm;
-  readonly #trace: TraceRing;
-  /** The program the guest offloaded (run in the Tx path), null when none. */
-  offloadProg: BpfProg | null;
-  /** The tap's own Rx-path XDP program (native XDP on the tap), null when none. */
-  rxProg: BpfProg | null;
+  /** The program runner for the recvmsg placement (its offloadProg null for the others). */
+  readonly xdp: TunXdp;
   readonly #batch: Uint32Array;
-  readonly #ctxs: Uint32Array;
-  readonly #verdicts: Uint32Array;
-  readonly #tx: Uint32Array;
 
   constructor(mem: BpfMemory, sh: TunShared, pool: PagePool, vm: BpfVm, trace: TraceRing) {
     this.ifindex = sh.ifindex;
     this.ring = PtrRing.at(mem, sh.ring);
     this.stats = StatBlock.at(mem, sh.recvStats, TUN_RECV_STATS);
-    this.#pool = pool;
-    this.#vm = vm;
-    this.#trace = trace;
-    this.offloadProg = null;
-    this.rxProg = null;
+    this.xdp = new TunXdp(mem, sh, pool, vm, trace, false);
     this.#batch = new Uint32Array(MAX_TAP_BATCH);
-    this.#ctxs = new Uint32Array(MAX_TAP_BATCH);
-    this.#verdicts = new Uint32Array(MAX_TAP_BATCH);
-    this.#tx = new Uint32Array(MAX_TAP_BATCH);
   }
 
   /** True when the ring has an entry (tun_peek_len() != 0, for vhost's busy poll and re-arm). */
@@ -204,8 +355,8 @@ export class TunRecv {
 
   /**
    * tun_recvmsg(TUN_MSG_CONSUME_PKTS, num): takes up to `num` (<= 64) entries and runs the
-   * offloaded program on them; writes the entries that go on to the guest (XDP_PASS, or all
-   * of them without a program) to out[0..) and returns their count.
+   * offloaded program on them (recvmsg placement); writes the entries that go on to the guest
+   * (XDP_PASS, or all of them without a program here) to out[0..) and returns their count.
    * @see tun_consume_packets() (RFC 08/18)
    */
   tunConsumePackets(out: Uint32Array, num: number): number {
@@ -221,82 +372,10 @@ export class TunRecv {
     let xdpFrames = 0;
     for (let i = 0; i < n; i++) xdpFrames += batch[i]! & TUN_XDP_FLAG;
     s[R_XDP_FRAMES] += xdpFrames;
-    const prog = this.offloadProg;
-    if (prog === null) {
+    if (this.xdp.offloadProg === null) {
       for (let i = 0; i < n; i++) out[i] = batch[i]! & ~TUN_XDP_FLAG;
       return n;
     }
-    // The offloaded program sees the frame as received on the tap (xdp.rxq = &tfile->xdp_rxq).
-    const pool = this.#pool, ctxs = this.#ctxs, dv = this.#vm.mem.dv;
-    for (let i = 0; i < n; i++) {
-      const c = pool.ctxOf(batch[i]!);
-      ctxs[i] = c;
-      dv.setUint32(c + XDP_MD_INGRESS_IFINDEX, this.ifindex, true);
-      dv.setUint32(c + XDP_MD_RX_QUEUE_INDEX, 0, true);
-    }
-    const v = this.#verdicts;
-    runXdpBatch(this.#vm, prog, ctxs, n, v);
-    let passed = 0, nTx = 0;
-    const tx = this.#tx;
-    for (let i = 0; i < n; i++) {
-      const h = batch[i]! & ~TUN_XDP_FLAG;
-      const act = v[i]!;
-      if (act === XDP_DROP) {
-        s[R_OFF_DROP]++;
-        pool.put(h);
-      } else if (act === XDP_PASS) {
-        s[R_OFF_PASS]++;
-        out[passed++] = h;
-      } else if (act === XDP_TX) {
-        s[R_OFF_TX]++;
-        tx[nTx++] = h;
-      } else {
-        if (act === XDP_REDIRECT) s[R_OFF_REDIRECT]++;
-        else if (act === XDP_ABORTED) s[R_OFF_ABORTED]++;
-        else s[R_OFF_UNKNOWN]++;
-        this.#trace.xdpException(prog.id, act, this.ifindex);
-        pool.put(h);
-      }
-    }
-    if (nTx > 0) this.tunXdpOne(tx, nTx);
-    return passed;
-  }
-
-  /**
-   * XDP_TX of the offloaded program: the frames enter the tap's Rx path, which runs the tap's
-   * own XDP program on them (the RFC's dropper) as tun_xdp_one() does for each; one batch
-   * call here. Without a program, or on XDP_PASS, the frame would go up the host stack
-   * (not modelled yet: counted under rxp_pass and returned).
-   * @see tun_xdp_one() (RFC 09/18, 10/18)
-   */
-  tunXdpOne(frames: Uint32Array, n: number): void {
-    const s = this.stats.v, pool = this.#pool, prog = this.rxProg;
-    if (prog === null) {
-      for (let i = 0; i < n; i++) pool.put(frames[i]!);
-      s[R_RXP_PASS] += n;
-      return;
-    }
-    const ctxs = this.#ctxs, dv = this.#vm.mem.dv;
-    for (let i = 0; i < n; i++) {
-      const c = pool.ctxOf(frames[i]!);
-      ctxs[i] = c;
-      dv.setUint32(c + XDP_MD_INGRESS_IFINDEX, this.ifindex, true);
-    }
-    const v = this.#verdicts;
-    runXdpBatch(this.#vm, prog, ctxs, n, v);
-    for (let i = 0; i < n; i++) {
-      const act = v[i]!;
-      if (act === XDP_DROP) s[R_RXP_DROP]++;
-      else if (act === XDP_PASS) s[R_RXP_PASS]++;
-      else {
-        // XDP_TX back out of the tap and redirects from the tap are not modelled yet: dropped, traced.
-        if (act === XDP_TX) s[R_RXP_TX]++;
-        else if (act === XDP_REDIRECT) s[R_RXP_REDIRECT]++;
-        else if (act === XDP_ABORTED) s[R_RXP_ABORTED]++;
-        else s[R_RXP_UNKNOWN]++;
-        this.#trace.xdpException(prog.id, act, this.ifindex);
-      }
-      pool.put(frames[i]!);
-    }
+    return this.xdp.run(batch, n, out);
   }
 }

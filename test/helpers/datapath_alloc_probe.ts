@@ -19,7 +19,7 @@ const s = setupDatapath({
 const mem = s.kernel.mem, vm = s.kernel.vm;
 let woken = 0;
 const waker: Waker = { notify(): void { woken++; } };
-const producer = new Producer(mem, s.sh, vm, s.nicProg, waker, { size: 64, flows: 1, ratePps: 0, lineBps: 0 }, REAL_CLOCK);
+const producer = new Producer(mem, s.sh, vm, { nic: s.nicProg, placement: 0, offload: null, rx: null }, waker, { size: 64, flows: 1, ratePps: 0, lineBps: 0 }, REAL_CLOCK);
 const vhost = new VhostSide(mem, s.sh, vm, s.offload, s.rx, REAL_CLOCK, 0);
 
 function move(n: number): void {

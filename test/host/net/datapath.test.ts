@@ -12,9 +12,9 @@ import { PROGRAMS_DIR, REPO_ROOT } from "../../helpers/repo.ts";
 
 const REDIRECT = "xdp_redirect_map.o";
 
-function checkConservation(r: DatapathResult): void {
+function checkConservation(r: DatapathResult, placement: "recvmsg" | "net_xmit" | "xdp_xmit" = "recvmsg"): void {
   const c = r.counters, f = r.fates;
-  const nic = c.nic!, dm = c.devmap!, br = c.bridge!, tx = c.tun_xmit!, tr = c.tun_recv!, g = c.guest!;
+  const nic = c.nic!, dm = c.devmap!, br = c.bridge!, tx = c.tun_xmit!, tr = c.tun_recv!, xd = c.tun_xdp!, g = c.guest!;
   expect(f.dropped + f.tx + f.passed + f.errors, "sent = dropped + tx + passed + errors").toBe(f.sent);
   expect(nic.rx_packets! + nic.rx_missed!, "wire -> NIC").toBe(c.pktgen!.sent);
   expect(nic.xdp_drop! + nic.xdp_tx! + nic.xdp_pass! + nic.xdp_redirect! + nic.xdp_aborted! + nic.xdp_unknown!, "NIC verdicts")
@@ -22,13 +22,15 @@ function checkConservation(r: DatapathResult): void {
   expect(dm.enqueued! + nic.redirect_err!, "redirects").toBe(nic.xdp_redirect);
   expect(br.rx, "XDP_PASS -> bridge").toBe(nic.xdp_pass);
   expect(tx.net_xmit!, "bridge -> tun_net_xmit").toBe(br.forwarded! + br.flooded! - nic.tx_packets!);
-  expect(tx.tx_packets! + tx.tx_dropped!, "into tun").toBe(dm.enqueued! + tx.net_xmit!);
+  const verdicts = xd.off_drop! + xd.off_tx! + xd.off_pass! + xd.off_redirect! + xd.off_aborted! + xd.off_unknown!;
+  const inProducer = placement !== "recvmsg";
+  // With a producer-side placement only XDP_PASS frames enter the ring.
+  expect(tx.tx_packets! + tx.tx_dropped!, "into tun").toBe(dm.enqueued! + tx.net_xmit! - (inProducer ? verdicts - xd.off_pass! : 0));
   expect(tr.consumed, "tun ring drained by vhost").toBe(tx.tx_packets);
-  expect(tr.off_drop! + tr.off_tx! + tr.off_pass! + tr.off_redirect! + tr.off_aborted! + tr.off_unknown!, "offload verdicts")
-    .toBe(tr.consumed);
-  expect(tr.rxp_drop! + tr.rxp_pass! + tr.rxp_tx! + tr.rxp_redirect! + tr.rxp_aborted! + tr.rxp_unknown!, "tap Rx path")
-    .toBe(tr.off_tx);
-  expect(g.delivered! + g.ring_full!, "to the guest").toBe(tr.off_pass);
+  expect(verdicts, "offload verdicts").toBe(inProducer ? dm.enqueued! + tx.net_xmit! : tr.consumed);
+  expect(xd.rxp_drop! + xd.rxp_pass! + xd.rxp_tx! + xd.rxp_redirect! + xd.rxp_aborted! + xd.rxp_unknown!, "tap Rx path")
+    .toBe(xd.off_tx);
+  expect(g.delivered! + g.ring_full!, "to the guest").toBe(inProducer ? tr.consumed : xd.off_pass);
   expect(c.guest_consumer!.consumed, "guest stub drained").toBe(g.delivered);
   // The wake-up mechanism: every sk_data_ready() reached vhost's poll and ended one way.
   const w = c.vhost_wakers!;
@@ -37,7 +39,7 @@ function checkConservation(r: DatapathResult): void {
   expect(tr.copies).toBe(0);
 }
 
-const run = (nicProg: string | null, offloadProg: string, count: number, extra: object = {}) =>
+const run = (nicProg: string | null, offloadProg: string, count: number, extra: Record<string, unknown> = {}) =>
   runDatapath({ programsDir: PROGRAMS_DIR, nicProg, offloadProg, rxProg: "xdp_drop.o", count, ...extra });
 
 describe("Case 1: NIC-B XDP_REDIRECT -> devmap -> tun_xdp_xmit -> vhost (offloaded program in tun_recvmsg)", () => {
@@ -46,7 +48,7 @@ describe("Case 1: NIC-B XDP_REDIRECT -> devmap -> tun_xdp_xmit -> vhost (offload
     checkConservation(r);
     const c = r.counters;
     expect(c.nic!.xdp_redirect).toBe(c.nic!.rx_packets);
-    expect(c.tun_recv!.off_drop).toBe(c.tun_recv!.consumed);
+    expect(c.tun_xdp!.off_drop).toBe(c.tun_recv!.consumed);
     expect(c.tun_recv!.consumed).toBeGreaterThan(0);
     expect(c.tun_recv!.xdp_frames).toBe(c.tun_recv!.consumed);
     expect(r.rxcnt).toEqual(new Map([[IPPROTO_UDP, c.tun_recv!.consumed]]));
@@ -61,10 +63,10 @@ describe("Case 1: NIC-B XDP_REDIRECT -> devmap -> tun_xdp_xmit -> vhost (offload
   it("xdp2: every XDP_TX'ed frame is seen and dropped by the tap's Rx-path XDP", async () => {
     const r = await run(REDIRECT, "xdp2.o", 50_000);
     checkConservation(r);
-    const tr = r.counters.tun_recv!;
-    expect(tr.off_tx).toBe(tr.consumed);
-    expect(tr.rxp_drop).toBe(tr.off_tx);
-    expect(r.fates.tx).toBe(tr.off_tx);
+    const tr = r.counters.tun_recv!, xd = r.counters.tun_xdp!;
+    expect(xd.off_tx).toBe(tr.consumed);
+    expect(xd.rxp_drop).toBe(xd.off_tx);
+    expect(r.fates.tx).toBe(xd.off_tx);
     expect(r.rxcnt).toEqual(new Map([[IPPROTO_UDP, tr.consumed]]));
   }, 120_000);
 });
@@ -78,7 +80,7 @@ describe("Case 2: NIC-B XDP_PASS -> bridge -> tun_net_xmit -> vhost", () => {
       expect(c.bridge!.rx).toBe(c.nic!.rx_packets);
       expect(c.tun_xmit!.sk_data_ready).toBe(c.tun_xmit!.tx_packets);
       expect(c.tun_recv!.xdp_frames).toBe(0);
-      if (prog === "xdp2.o") expect(c.tun_recv!.rxp_drop).toBe(c.tun_recv!.off_tx);
+      if (prog === "xdp2.o") expect(c.tun_xdp!.rxp_drop).toBe(c.tun_xdp!.off_tx);
       expect(r.rxcnt).toEqual(new Map([[IPPROTO_UDP, c.tun_recv!.consumed]]));
     }, 120_000);
   }
@@ -110,6 +112,20 @@ describe("Case 2: NIC-B XDP_PASS -> bridge -> tun_net_xmit -> vhost", () => {
     checkConservation(r);
     expect(r.fates.passed + r.counters.guest!.ring_full!).toBe(r.counters.tun_recv!.consumed);
     expect(r.fates.passed).toBeGreaterThan(0);
+  }, 120_000);
+});
+
+describe("where the offloaded program runs (tun_recvmsg, or the RFC's rejected tun_net_xmit / tun_xdp_xmit)", () => {
+  it("net_xmit (Case 2) and xdp_xmit (Case 1) run it in the producer thread: same verdicts, nothing reaches vhost", async () => {
+    for (const [nic, placement] of [[null, "net_xmit"], [REDIRECT, "xdp_xmit"]] as const) {
+      const r = await run(nic, "xdp1.o", 20_000, { placement });
+      checkConservation(r, placement);
+      const c = r.counters;
+      expect(c.tun_xdp!.off_drop, placement).toBe(r.fates.sent - c.nic!.rx_missed!);
+      expect(c.tun_recv!.consumed, placement).toBe(0);
+      expect(c.tun_xmit!.tx_packets, placement).toBe(0);
+      expect(r.rxcnt).toEqual(new Map([[IPPROTO_UDP, c.tun_xdp!.off_drop]]));
+    }
   }, 120_000);
 });
 

@@ -7,16 +7,20 @@ import { describe, expect, it } from "vitest";
 import { setupDatapath, readCounters, datapathFates } from "../../../host/net/datapath.ts";
 import { Producer, VhostSide } from "../../../host/net/datapath_parts.ts";
 import { VirtualScheduler, VirtualWaker } from "../../../shared/sched/virtual.ts";
+import { TUN_XDP_IN_NET_XMIT, TUN_XDP_IN_RECVMSG, TUN_XDP_IN_XDP_XMIT } from "../../../host/net/tun.ts";
 import { PROGRAMS_DIR } from "../../helpers/repo.ts";
 
 /** `packets` arrivals, one NAPI poll of `burst` packets every `gapNs`, worker wake latency `latencyNs`. */
-function simulate(nicProg: string | null, packets: number, burst: number, gapNs: number, latencyNs: number) {
-  const s = setupDatapath({ programsDir: PROGRAMS_DIR, nicProg, offloadProg: "xdp1.o", rxProg: "xdp_drop.o", count: packets });
+function simulate(nicProg: string | null, packets: number, burst: number, gapNs: number, latencyNs: number,
+  offloadProg = "xdp1.o", placement = TUN_XDP_IN_RECVMSG) {
+  const s = setupDatapath({ programsDir: PROGRAMS_DIR, nicProg, offloadProg, rxProg: "xdp_drop.o", count: packets });
   const sched = new VirtualScheduler();
   const waker = new VirtualWaker(sched, latencyNs);
   const cfg = { size: 64, flows: 1, ratePps: 0, lineBps: 0 };
-  const producer = new Producer(s.kernel.mem, s.sh, s.kernel.vm, s.nicProg, waker, cfg, sched.clock);
-  const vhost = new VhostSide(s.kernel.mem, s.sh, s.kernel.vm, s.offload, s.rx, sched.clock, 0);
+  const inRecvmsg = placement === TUN_XDP_IN_RECVMSG;
+  const producer = new Producer(s.kernel.mem, s.sh, s.kernel.vm, { nic: s.nicProg, placement, offload: s.offload, rx: s.rx },
+    waker, cfg, sched.clock);
+  const vhost = new VhostSide(s.kernel.mem, s.sh, s.kernel.vm, inRecvmsg ? s.offload : null, inRecvmsg ? s.rx : null, sched.clock, 0);
   waker.task = vhost.dev;
   vhost.dev.step(); // the worker starts and goes to sleep
   for (let i = 0; i * burst < packets; i++) sched.at(i * gapNs, () => producer.step(burst));
@@ -49,5 +53,28 @@ describe("the datapath on the virtual clock", () => {
     expect(c.tun_xmit!.sk_data_ready).toBe(50);
     expect(c.vhost_wakers!.wakes).toBe(50);
     expect(c.tun_recv!.batch_max).toBe(64);
+  });
+
+  it("the three placements give the same verdicts; only recvmsg makes vhost run the program (and pay the wakes in Case 2)", () => {
+    for (const prog of ["xdp1.o", "xdp2.o"]) {
+      const recv2 = simulate(null, 300, 1, 1000, 300, prog, TUN_XDP_IN_RECVMSG);
+      const net2 = simulate(null, 300, 1, 1000, 300, prog, TUN_XDP_IN_NET_XMIT);
+      const recv1 = simulate("xdp_redirect_map.o", 640, 64, 1000, 300, prog, TUN_XDP_IN_RECVMSG);
+      const xdp1 = simulate("xdp_redirect_map.o", 640, 64, 1000, 300, prog, TUN_XDP_IN_XDP_XMIT);
+      for (const r of [net2, recv1, xdp1]) {
+        expect(r.c.tun_xdp!.off_drop! / r.fates.sent, prog).toBe(recv2.c.tun_xdp!.off_drop! / recv2.fates.sent);
+        expect(r.c.tun_xdp!.off_tx! / r.fates.sent, prog).toBe(recv2.c.tun_xdp!.off_tx! / recv2.fates.sent);
+        expect(r.c.tun_xdp!.rxp_drop, prog).toBe(r.c.tun_xdp!.off_tx);
+      }
+      // Case 2: with the program in tun_net_xmit nothing is produced, so nothing wakes vhost.
+      expect(recv2.c.vhost_wakers!.wakes).toBe(300);
+      expect(net2.c.tun_xmit!.sk_data_ready).toBe(0);
+      expect(net2.c.vhost_wakers!.wakes).toBe(0);
+      expect(net2.c.tun_recv!.consumed).toBe(0);
+      // Case 1: tun_xdp_xmit still flushes (sk_data_ready per poll) but vhost finds nothing.
+      expect(xdp1.c.tun_xmit!.sk_data_ready).toBe(recv1.c.tun_xmit!.sk_data_ready);
+      expect(xdp1.c.tun_recv!.consumed).toBe(0);
+      expect(recv1.c.tun_recv!.consumed).toBe(640);
+    }
   });
 });

@@ -60,8 +60,8 @@ function setup(offload: string | BpfProg | null, rx: string | null, busyloopTime
   // vhost side (its own handles on the same structs)
   const poolV = PagePool.at(mem, pool.addr);
   const recv = new TunRecv(mem, tunSh, poolV, kernel.vm, trace);
-  recv.offloadProg = typeof offload === "string" ? load(kernel, offload) : offload;
-  recv.rxProg = rx === null ? null : load(kernel, rx);
+  recv.xdp.offloadProg = typeof offload === "string" ? load(kernel, offload) : offload;
+  recv.xdp.rxProg = rx === null ? null : load(kernel, rx);
   const devV = VhostDev.at(mem, dev.addr, dev.workerStats, { notify() { throw new Error("worker woke itself"); } }, true);
   const guest = new GuestStub(mem, guestSh, poolV, false);
   const guestC = new GuestStub(mem, guestSh, poolV, true);
@@ -88,6 +88,11 @@ function setup(offload: string | BpfProg | null, rx: string | null, busyloopTime
   return { kernel, mem, pool, trace, xmit, devW, devV, recv, net, guestC, waker, clock, frame, runWorker };
 }
 
+/** tun_recvmsg's counters and the offloaded program's, in one object. */
+function recvAndXdp(p: ReturnType<typeof setup>): Record<string, number> {
+  return { ...p.recv.stats.read(), ...p.recv.xdp.stats.read() };
+}
+
 describe("vhost wake-up protocol (tun_net_xmit: sk_data_ready per packet)", () => {
   it("a worker that drains and sleeps between packets costs one real wake per packet", () => {
     const p = setup("xdp1.o", null);
@@ -99,7 +104,7 @@ describe("vhost wake-up protocol (tun_net_xmit: sk_data_ready per packet)", () =
     const w = p.devW.stats.read();
     expect(p.waker.n).toBe(10);
     expect(w).toMatchObject({ poll_attempts: 10, wakes: 10, wake_queued: 0, wake_running: 0, poll_disarmed: 0 });
-    expect(p.recv.stats.read()).toMatchObject({ consumed: 10, off_drop: 10 });
+    expect(recvAndXdp(p)).toMatchObject({ consumed: 10, off_drop: 10 });
     expect(p.pool.freeCountQuiesced()).toBe(POOL);
   });
 
@@ -111,7 +116,7 @@ describe("vhost wake-up protocol (tun_net_xmit: sk_data_ready per packet)", () =
     expect(p.waker.n).toBe(1);
     expect(p.devW.stats.read()).toMatchObject({ wakes: 1, wake_queued: 9 });
     // one recvmsg takes all 10; xdp1 drops them, so vhost sees none and re-arms
-    expect(p.recv.stats.read()).toMatchObject({ consume_calls: 1, consumed: 10, batch_max: 10, off_drop: 10 });
+    expect(recvAndXdp(p)).toMatchObject({ consume_calls: 1, consumed: 10, batch_max: 10, off_drop: 10 });
   });
 
   it("a full ring tail-drops in tun_net_xmit (tx_dropped) without a wake-up attempt", () => {
@@ -136,7 +141,7 @@ describe("tun_xdp_xmit (devmap bulks)", () => {
     expect(p.xmit.stats.read()).toMatchObject({ xdp_xmit: 4, xdp_xmit_flush: 1, sk_data_ready: 1, tx_packets: 64 });
     expect(p.waker.n).toBe(1);
     p.runWorker();
-    expect(p.recv.stats.read()).toMatchObject({ consumed: 64, xdp_frames: 64, batch_max: 64, off_drop: 64 });
+    expect(recvAndXdp(p)).toMatchObject({ consumed: 64, xdp_frames: 64, batch_max: 64, off_drop: 64 });
   });
 });
 
@@ -146,7 +151,7 @@ describe("the offloaded program's verdicts in tun_consume_packets", () => {
     p.devV.step();
     for (let i = 0; i < 100; i++) p.xmit.tunNetXmit(p.frame());
     p.runWorker();
-    expect(p.recv.stats.read()).toMatchObject({ consumed: 100, off_tx: 100, rxp_drop: 100, off_pass: 0 });
+    expect(recvAndXdp(p)).toMatchObject({ consumed: 100, off_tx: 100, rxp_drop: 100, off_pass: 0 });
     expect(p.pool.freeCountQuiesced()).toBe(POOL);
   });
 
@@ -170,7 +175,7 @@ describe("the offloaded program's verdicts in tun_consume_packets", () => {
     p.devV.step();
     for (let i = 0; i < 3; i++) p.xmit.tunNetXmit(p.frame());
     p.runWorker();
-    expect(p.recv.stats.read()).toMatchObject({ off_unknown: 3, off_drop: 0 });
+    expect(recvAndXdp(p)).toMatchObject({ off_unknown: 3, off_drop: 0 });
     expect(p.trace.read()).toEqual(new Array(3).fill({ event: TRACE_XDP_EXCEPTION, progId: 77, action: 7, ifindex: 5 }));
     expect(p.pool.freeCountQuiesced()).toBe(POOL);
   });
@@ -199,7 +204,7 @@ describe("busy polling (busyloop timeout)", () => {
     expect(p.devV.step()).toBe(STEP_RAN);
     expect(p.devV.step()).toBe(STEP_SLEEP);
     expect(p.net.stats.read()).toMatchObject({ rx_busy_polls: 2, rx_runs: 2 });
-    expect(p.recv.stats.read()).toMatchObject({ consumed: 3, off_drop: 3 });
+    expect(recvAndXdp(p)).toMatchObject({ consumed: 3, off_drop: 3 });
     expect(p.devW.stats.read()).toMatchObject({ wakes: 2, poll_disarmed: 1 });
   });
 });
