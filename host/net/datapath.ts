@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { once } from "node:events";
+import { MessageChannel, type MessagePort, type Worker } from "node:worker_threads";
 import { BpfKernel } from "../../shared/bpf/syscall.ts";
 import { loadObject } from "../../shared/bpf/libbpf/libbpf.ts";
 import { openObject } from "../../shared/bpf/libbpf/object.ts";
@@ -14,19 +15,19 @@ import type { BpfProg } from "../../shared/bpf/runtime/prog.ts";
 import { BPF_MAP_TYPE_DEVMAP } from "../../shared/bpf/isa/uapi.ts";
 import { exportBpfThread } from "../../shared/bpf/thread_view.ts";
 import { spawnTsWorker } from "../../shared/sched/ts_worker.ts";
-import { stopTask } from "../../shared/sched/futex.ts";
+import { FutexWaker, stopTask } from "../../shared/sched/futex.ts";
 import { StatBlock } from "../../shared/sched/stats.ts";
 import { EINVAL, ETIMEDOUT, KernelError } from "../../shared/errno.ts";
 import { PagePool } from "./page_pool.ts";
 import { TraceRing, type TraceRecord } from "./trace.ts";
 import { NIC_STATS, nicInit } from "./nic.ts";
 import { TUN_RECV_STATS, TUN_XDP_IN_RECVMSG, TUN_XDP_PLACEMENTS, TUN_XDP_STATS, TUN_XMIT_STATS, tunInit } from "./tun.ts";
-import { VhostDev, VHOST_WAKER_STATS, VHOST_WORKER_STATS } from "./vhost.ts";
+import { VhostDev, VHOST_WAKER_STATS, VHOST_WORK_CTL, VHOST_WORKER_STATS, VW_STATE, VW_STOP } from "./vhost.ts";
 import { VhostNet, VHOST_NET_STATS } from "./vhost_net.ts";
 import { GUEST_STUB_STATS, GuestStub, guestStubInit } from "./guest_stub.ts";
 import { DEVMAP_STATS, DevMapCpu } from "./devmap.ts";
 import { BRIDGE_STATS, Bridge } from "./bridge.ts";
-import { PKTGEN_STATS, pktgenInit } from "./pktgen.ts";
+import { PKTGEN_STATS, pktgenInit, type PktgenConfig } from "./pktgen.ts";
 import type { DatapathShared } from "./datapath_shared.ts";
 import type { SoftirqThreadData } from "./softirq_thread.ts";
 import type { VhostThreadData } from "./vhost_thread.ts";
@@ -89,7 +90,7 @@ export function layoutDatapath(kernel: BpfKernel, size: number, flows: number, p
   return {
     memory: mem.memory, pool: pool.addr, trace: TraceRing.init(mem, 256).addr,
     nic: nicInit(mem, NIC_IFINDEX), tun: tunInit(mem, TAP_IFINDEX),
-    vhost: { ...dev, netStats: VhostNet.initStats(mem) },
+    vhost: { ...dev, netStats: VhostNet.initStats(mem), ctlStats: StatBlock.init(mem, VHOST_WAKER_STATS).addr },
     guest: guestStubInit(mem, 256), devmapStats: DevMapCpu.initStats(mem), bridgeStats: Bridge.initStats(mem),
     pktgen: pktgenInit(mem, size, flows),
   };
@@ -107,6 +108,7 @@ export function readCounters(kernel: BpfKernel, sh: DatapathShared): Record<stri
     tun_recv: StatBlock.at(m, sh.tun.recvStats, TUN_RECV_STATS).read(),
     tun_xdp: StatBlock.at(m, sh.tun.xdpStats, TUN_XDP_STATS).read(),
     vhost_wakers: StatBlock.at(m, sh.vhost.wakerStats, VHOST_WAKER_STATS).read(),
+    vhost_ctl: StatBlock.at(m, sh.vhost.ctlStats, VHOST_WAKER_STATS).read(),
     vhost_worker: StatBlock.at(m, sh.vhost.workerStats, VHOST_WORKER_STATS).read(),
     vhost_net: StatBlock.at(m, sh.vhost.netStats, VHOST_NET_STATS).read(),
     guest: StatBlock.at(m, sh.guest.stats, GUEST_STUB_STATS).read(),
@@ -165,70 +167,187 @@ export function setupDatapath(o: DatapathOptions): DatapathSetup {
   return { kernel, sh, nicProg, offload, rx };
 }
 
-/** Runs `count` packets through the topology on real threads and returns every counter. */
-export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
-  const { kernel, sh, nicProg, offload, rx } = setupDatapath(o);
-  const placement = TUN_XDP_PLACEMENTS.indexOf(o.placement ?? "recvmsg");
-  if (placement < 0) throw new KernelError(EINVAL, `unknown placement ${o.placement}`);
-  const inRecvmsg = placement === TUN_XDP_IN_RECVMSG;
-  const tapProgs = [offload, rx].filter((p): p is BpfProg => p !== null);
-  const vImage = exportBpfThread(kernel, inRecvmsg ? tapProgs : []);
-  const pImage = exportBpfThread(kernel, [...(nicProg === null ? [] : [nicProg]), ...(inRecvmsg ? [] : tapProgs)]);
-  const deadline = Date.now() + (o.timeoutMs ?? 60_000);
+/** A running host datapath: the vhost worker thread up, traffic runs started on request. */
+export class HostDatapath {
+  readonly kernel: BpfKernel;
+  readonly sh: DatapathShared;
+  readonly nicProg: BpfProg | null;
+  /** The offloaded program and the tap's Rx-path program currently attached. */
+  offload: BpfProg | null;
+  rx: BpfProg | null;
+  /** TUN_XDP_IN_*. */
+  readonly placement: number;
+  readonly #o: DatapathOptions;
+  readonly #vw: Worker;
+  readonly #vMsgs: Array<Record<string, unknown>>;
+  readonly #vErr: Promise<never>;
+  readonly #ctl: MessagePort;
+  readonly #ctlReplies: Map<number, { ok: boolean; error?: string }>;
+  /** The control plane's handle on the vhost device (its own counter block). */
+  readonly #ctlDev: VhostDev;
+  #seq: number;
+  #loop: Record<string, number> | null;
 
-  const vData: VhostThreadData = {
-    sh, image: vImage, offloadProgId: inRecvmsg ? offload?.id ?? 0 : 0, rxProgId: inRecvmsg ? rx?.id ?? 0 : 0,
-    busyloopTimeoutNs: o.busyloopTimeoutNs ?? 0, cpu: 1,
-  };
-  const vw = spawnTsWorker(new URL("./vhost_thread.ts", import.meta.url), vData);
-  const vMsgs: Array<Record<string, unknown>> = [];
-  vw.on("message", (m) => vMsgs.push(m as Record<string, unknown>));
-  const vErr = once(vw, "error").then(([e]) => { throw e; });
-  await Promise.race([waitFor(() => vMsgs.length > 0, deadline, "vhost thread start"), vErr]);
+  private constructor(o: DatapathOptions, s: DatapathSetup, placement: number, vw: Worker, ctl: MessagePort,
+    vMsgs: Array<Record<string, unknown>>, vErr: Promise<never>) {
+    this.kernel = s.kernel;
+    this.sh = s.sh;
+    this.nicProg = s.nicProg;
+    this.offload = s.offload;
+    this.rx = s.rx;
+    this.placement = placement;
+    this.#o = o;
+    this.#vw = vw;
+    this.#vMsgs = vMsgs;
+    this.#vErr = vErr;
+    this.#ctl = ctl;
+    this.#ctlReplies = new Map();
+    ctl.on("message", (m: { seq: number; ok: boolean; error?: string }) => this.#ctlReplies.set(m.seq, m));
+    const i32 = new Int32Array(s.kernel.mem.memory.buffer);
+    this.#ctlDev = VhostDev.at(s.kernel.mem, s.sh.vhost.addr, s.sh.vhost.ctlStats, new FutexWaker(i32, s.sh.vhost.addr >> 2), false);
+    this.#seq = 0;
+    this.#loop = null;
+  }
 
-  const pData: SoftirqThreadData = {
-    sh, image: pImage, nicProgId: nicProg?.id ?? 0, count: o.count, cpu: 0, placement,
-    offloadProgId: inRecvmsg ? 0 : offload?.id ?? 0, rxProgId: inRecvmsg ? 0 : rx?.id ?? 0,
-    pktgen: { size: o.size ?? 64, flows: o.flows ?? 1, ratePps: o.ratePps ?? 0, lineBps: o.lineBps ?? 0 },
-  };
-  const pw = spawnTsWorker(new URL("./softirq_thread.ts", import.meta.url), pData);
-  const pErr = once(pw, "error").then(([e]) => { throw e; });
-  const [pMsg] = await withDeadline(Promise.race([once(pw, "message"), pErr, vErr]), deadline, "the producer thread's run") as
-    [{ wallMs: number }];
-  // Its counters are final once it reported; do not wait for its event loop to empty.
-  await withDeadline(pw.terminate(), deadline, "the producer thread's exit");
+  /** Sets up the kernel and the structures and starts the vhost worker thread. */
+  static async start(o: DatapathOptions): Promise<HostDatapath> {
+    const s = setupDatapath(o);
+    const placement = TUN_XDP_PLACEMENTS.indexOf(o.placement ?? "recvmsg");
+    if (placement < 0) throw new KernelError(EINVAL, `unknown placement ${o.placement}`);
+    const inRecvmsg = placement === TUN_XDP_IN_RECVMSG;
+    const tapProgs = [s.offload, s.rx].filter((p): p is BpfProg => p !== null);
+    const { port1, port2 } = new MessageChannel();
+    const vData: VhostThreadData = {
+      sh: s.sh, image: exportBpfThread(s.kernel, inRecvmsg ? tapProgs : []), ctl: port2,
+      offloadProgId: inRecvmsg ? s.offload?.id ?? 0 : 0, rxProgId: inRecvmsg ? s.rx?.id ?? 0 : 0,
+      busyloopTimeoutNs: o.busyloopTimeoutNs ?? 0, cpu: 1,
+    };
+    const vw = spawnTsWorker(new URL("./vhost_thread.ts", import.meta.url), vData, [port2]);
+    const vMsgs: Array<Record<string, unknown>> = [];
+    vw.on("message", (m) => vMsgs.push(m as Record<string, unknown>));
+    const vErr = once(vw, "error").then(([e]) => { throw e; });
+    vErr.catch(() => {});
+    await Promise.race([waitFor(() => vMsgs.length > 0, Date.now() + (o.timeoutMs ?? 60_000), "vhost thread start"), vErr]);
+    return new HostDatapath(o, s, placement, vw, port1, vMsgs, vErr);
+  }
 
-  // Drain: everything tun queued is consumed by the vhost worker; the guest stub is emptied here.
-  const pool = PagePool.at(kernel.mem, sh.pool);
-  const guest = new GuestStub(kernel.mem, sh.guest, pool, true);
-  const tunX = StatBlock.at(kernel.mem, sh.tun.xmitStats, TUN_XMIT_STATS);
-  const tunR = StatBlock.at(kernel.mem, sh.tun.recvStats, TUN_RECV_STATS);
-  await Promise.race([waitFor(() => {
-    guest.poll(1 << 20);
-    return tunR.v[1]! === tunX.v[0]!; // consumed === tx_packets
-  }, deadline, "vhost drain"), vErr]);
-  const i32 = new Int32Array(kernel.mem.memory.buffer);
-  const vdev = sh.vhost.addr >> 2;
-  stopTask(i32, vdev, vdev + 1);
-  await Promise.race([waitFor(() => vMsgs.length > 1, deadline, "vhost thread stop"), vErr]);
-  await withDeadline(vw.terminate(), deadline, "the vhost thread's exit");
-  guest.poll(1 << 20);
+  /** Runs `count` packets from pktgen on a producer thread; resolves when it sent them all. */
+  async pktgen(count: number, cfg: Partial<PktgenConfig> = {}): Promise<{ wallMs: number }> {
+    const o = this.#o, deadline = Date.now() + (o.timeoutMs ?? 60_000);
+    const inRecvmsg = this.placement === TUN_XDP_IN_RECVMSG;
+    const tapProgs = [this.offload, this.rx].filter((p): p is BpfProg => p !== null);
+    const pData: SoftirqThreadData = {
+      sh: this.sh, image: exportBpfThread(this.kernel, [...(this.nicProg === null ? [] : [this.nicProg]), ...(inRecvmsg ? [] : tapProgs)]),
+      nicProgId: this.nicProg?.id ?? 0, count, cpu: 0, placement: this.placement,
+      offloadProgId: inRecvmsg ? 0 : this.offload?.id ?? 0, rxProgId: inRecvmsg ? 0 : this.rx?.id ?? 0,
+      pktgen: {
+        size: o.size ?? 64, flows: o.flows ?? 1, ratePps: cfg.ratePps ?? o.ratePps ?? 0, lineBps: cfg.lineBps ?? o.lineBps ?? 0,
+      },
+    };
+    const pw = spawnTsWorker(new URL("./softirq_thread.ts", import.meta.url), pData);
+    const pErr = once(pw, "error").then(([e]) => { throw e; });
+    pErr.catch(() => {});
+    try {
+      const [msg] = await withDeadline(Promise.race([once(pw, "message"), pErr, this.#vErr]), deadline,
+        "the producer thread's run") as [{ wallMs: number }];
+      return msg;
+    } finally {
+      // Its counters are final once it reported; do not wait for its event loop to empty.
+      await withDeadline(pw.terminate(), deadline, "the producer thread's exit");
+    }
+  }
 
-  const counters = readCounters(kernel, sh);
-  let rxcnt: Map<number, number> | null = null;
-  const map = offload?.usedMaps.find((m) => m.name === "rxcnt");
-  if (map !== undefined) {
-    rxcnt = new Map();
+  /** Waits until the vhost worker consumed everything tun queued; empties the guest stub. */
+  async drain(): Promise<void> {
+    const m = this.kernel.mem, sh = this.sh;
+    const guest = new GuestStub(m, sh.guest, PagePool.at(m, sh.pool), true);
+    const tunX = StatBlock.at(m, sh.tun.xmitStats, TUN_XMIT_STATS);
+    const tunR = StatBlock.at(m, sh.tun.recvStats, TUN_RECV_STATS);
+    await Promise.race([waitFor(() => {
+      guest.poll(1 << 20);
+      return tunR.v[1]! === tunX.v[0]!; // consumed === tx_packets
+    }, Date.now() + (this.#o.timeoutMs ?? 60_000), "vhost drain"), this.#vErr]);
+  }
+
+  /**
+   * Attaches `obj` (a .o in the programs directory; null detaches) as the offloaded program:
+   * loaded into the host kernel, then handed to the thread of the placement. For recvmsg that is
+   * the running vhost worker: a control work queued on it (the kernel's ioctl + vhost flush)
+   * applies it between two handler runs; the producer placements take it on their next run.
+   */
+  async attachOffload(obj: string | null): Promise<void> {
+    const prog = obj === null ? null : loadProg(this.kernel, this.#o.programsDir, obj);
+    this.offload = prog;
+    if (this.placement !== TUN_XDP_IN_RECVMSG) return;
+    const image = exportBpfThread(this.kernel, prog === null ? [] : [prog], 0);
+    await this.#control({ op: "attach", image, offloadProgId: prog?.id ?? 0 });
+  }
+
+  /** VHOST_SET_VRING_BUSYLOOP_TIMEOUT (QEMU's poll-us) on the running worker, in ns. */
+  async setBusyloopTimeout(ns: number): Promise<void> {
+    await this.#control({ op: "busyloop", ns });
+  }
+
+  async #control(msg: Record<string, unknown>): Promise<void> {
+    const seq = ++this.#seq;
+    this.#ctl.postMessage({ ...msg, seq });
+    this.#ctlDev.vhostWorkQueue(VHOST_WORK_CTL);
+    await Promise.race([waitFor(() => this.#ctlReplies.has(seq), Date.now() + (this.#o.timeoutMs ?? 60_000),
+      `vhost control ${String(msg.op)}`), this.#vErr]);
+    const r = this.#ctlReplies.get(seq)!;
+    this.#ctlReplies.delete(seq);
+    if (!r.ok) throw new KernelError(EINVAL, `vhost control ${String(msg.op)}: ${r.error ?? "failed"}`);
+  }
+
+  counters(): Record<string, Record<string, number>> {
+    return readCounters(this.kernel, this.sh);
+  }
+
+  /** The offloaded program's rxcnt map (xdp1/xdp2), protocol -> count; null without one. */
+  rxcnt(): Map<number, number> | null {
+    const map = this.offload?.usedMaps.find((m) => m.name === "rxcnt");
+    if (map === undefined) return null;
+    const out = new Map<number, number>();
     const v = new Uint8Array(map.userValueSize);
     for (let k = 0; k < map.maxEntries; k++) {
       if (map.sysLookup(Uint8Array.of(k & 0xff, k >> 8, 0, 0), v) !== 0) continue;
       const n = Number(new DataView(v.buffer).getBigUint64(0, true));
-      if (n !== 0) rxcnt.set(k, n);
+      if (n !== 0) out.set(k, n);
     }
+    return out;
   }
+
+  /** Stops the vhost worker (kthread_stop) and returns its loop counts. */
+  async stop(): Promise<Record<string, number>> {
+    if (this.#loop !== null) return this.#loop;
+    const deadline = Date.now() + (this.#o.timeoutMs ?? 60_000);
+    const i32 = new Int32Array(this.kernel.mem.memory.buffer);
+    const vdev = this.sh.vhost.addr >> 2;
+    stopTask(i32, vdev + VW_STATE, vdev + VW_STOP);
+    await Promise.race([waitFor(() => this.#vMsgs.length > 1, deadline, "vhost thread stop"), this.#vErr]);
+    await withDeadline(this.#vw.terminate(), deadline, "the vhost thread's exit");
+    this.#ctl.close();
+    this.#loop = (this.#vMsgs[1]!.loop ?? {}) as Record<string, number>;
+    return this.#loop;
+  }
+}
+
+/** Runs `count` packets through the topology on real threads and returns every counter. */
+export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
+  const d = await HostDatapath.start(o);
+  let wallMs = 0;
+  let loop: Record<string, number>;
+  try {
+    wallMs = (await d.pktgen(o.count)).wallMs;
+    await d.drain();
+  } finally {
+    loop = await d.stop();
+  }
+  new GuestStub(d.kernel.mem, d.sh.guest, PagePool.at(d.kernel.mem, d.sh.pool), true).poll(1 << 20);
+  const counters = d.counters();
   return {
-    counters, fates: datapathFates(counters), rxcnt, trace: TraceRing.at(kernel.mem, sh.trace).read(),
-    producerWallMs: pMsg.wallMs, vhostLoop: (vMsgs[1]!.loop ?? {}) as Record<string, number>,
+    counters, fates: datapathFates(counters), rxcnt: d.rxcnt(), trace: TraceRing.at(d.kernel.mem, d.sh.trace).read(),
+    producerWallMs: wallMs, vhostLoop: loop,
   };
 }
 

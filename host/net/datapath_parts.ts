@@ -77,6 +77,8 @@ export class Producer {
     let left = count;
     while (left > 0) left -= this.step(left < NAPI_POLL_WEIGHT ? left : NAPI_POLL_WEIGHT);
     while (!this.nic.rxRing.isEmpty()) this.nic.napiPoll(NAPI_POLL_WEIGHT);
+    // This thread's alloc cache goes back to the pool for the next run.
+    this.pool.flushCache();
   }
 }
 

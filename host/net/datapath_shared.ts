@@ -11,6 +11,8 @@ export interface VhostShared {
   wakerStats: number;
   workerStats: number;
   netStats: number;
+  /** Waker-side counters of the control plane's own wakes (control work). */
+  ctlStats: number;
 }
 
 export interface DatapathShared {

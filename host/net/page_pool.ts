@@ -97,6 +97,11 @@ export class PagePool {
     else this.ring.produceLocked(h);
   }
 
+  /** Gives this handle's alloc cache back to the ring (the allocating thread is going away). */
+  flushCache(): void {
+    while (this.#cacheLen > 0) this.ring.produceLocked(this.#cache[--this.#cacheLen]!);
+  }
+
   /** Returns a frame from any other thread. @see page_pool_put_full_page(), xdp_return_frame() */
   put(h: number): void {
     // The ring has a slot for every frame of the pool and its lazy batch, so this cannot fail.

@@ -31,6 +31,13 @@ export const VHOST_MAX_WORKS = 8;
 /** Work ids of vhost-net's two virtqueues (VHOST_NET_VQ_RX, VHOST_NET_VQ_TX). */
 export const VHOST_NET_VQ_RX = 0;
 export const VHOST_NET_VQ_TX = 1;
+/**
+ * The control work: configuration changes (a program attached to the tap, a busyloop timeout)
+ * applied by the worker between two handler runs. The kernel's ioctls take the vq mutex and
+ * flush the worker (vhost_dev_flush: a work queued and waited for); here the worker owns its
+ * objects, so the change itself is that work.
+ */
+export const VHOST_WORK_CTL = 2;
 
 /** Counters of the waker side (producer threads calling vhost_poll_wakeup/vhost_work_queue). */
 export const VHOST_WAKER_STATS = [

@@ -87,8 +87,9 @@ export function exportBpfThread(kernel: BpfKernel, progs: readonly BpfProg[], ar
       });
     }
   }
-  const lo = kernel.mem.alloc(arenaBytes, 4096);
-  if (lo === 0) throw new KernelError(ENOMEM, "no memory for a thread arena");
+  // An image added to a running thread (BpfThreadKernel.addImage) needs no arena: arenaBytes 0.
+  const lo = arenaBytes === 0 ? 0 : kernel.mem.alloc(arenaBytes, 4096);
+  if (lo === 0 && arenaBytes !== 0) throw new KernelError(ENOMEM, "no memory for a thread arena");
   return {
     memory: kernel.mem.memory, arena: [lo, lo + arenaBytes], nCpus: kernel.nCpus, maps: [...maps.values()],
     progs: progs.map((p) => ({
@@ -119,7 +120,17 @@ export class BpfThreadKernel implements BpfMapEnv {
     const byAddr = this.#byAddr;
     this.vm = new BpfVm(this.mem, XDP_HELPERS, { ...env, mapByAddr: (a) => byAddr.get(a) });
     this.vm.cpu = cpu;
+    this.addImage(image);
+  }
+
+  /**
+   * Adds the maps and programs of another image of the same kernel (a program attached while
+   * the thread runs). The owner may have grown the memory since: the views are refreshed first.
+   */
+  addImage(image: BpfThreadImage): void {
+    this.mem.refresh();
     for (const mi of image.maps) {
+      if (this.maps.has(mi.id)) continue;
       const m = mi.attr.mapType === BPF_MAP_TYPE_DEVMAP
         ? DevMap.view(this, mi.attr, mi.id, mi.addr, mi.valuesStart)
         : ArrayMap.view(this, mi.attr, mi.id, mi.addr, mi.valuesStart, mi.valuesEnd);

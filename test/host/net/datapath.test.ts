@@ -5,7 +5,8 @@
 // the map counters the offloaded program kept, and the wake-up mechanism's
 // counts and directions; never timings.
 import { describe, expect, it } from "vitest";
-import { runDatapath, type DatapathResult } from "../../../host/net/datapath.ts";
+import { HostDatapath, runDatapath, type DatapathResult } from "../../../host/net/datapath.ts";
+import { PagePool } from "../../../host/net/page_pool.ts";
 import { IPPROTO_UDP } from "../../../shared/net/headers.ts";
 import path from "node:path";
 import { PROGRAMS_DIR, REPO_ROOT } from "../../helpers/repo.ts";
@@ -145,4 +146,31 @@ describe("the steady-state datapath allocates nothing per packet", () => {
       expect(fates.tx).toBe(fates.sent);
     }, 180_000);
   }
+});
+
+describe("a long-lived host datapath (HostDatapath)", () => {
+  it("attaches the offloaded program to the running vhost thread; traffic runs twice; every frame returns to the pool", async () => {
+    const d = await HostDatapath.start({ programsDir: PROGRAMS_DIR, nicProg: null, offloadProg: null, rxProg: "xdp_drop.o", count: 0 });
+    try {
+      await d.pktgen(200);
+      await d.drain();
+      let c = d.counters();
+      expect(c.tun_recv!.consumed).toBe(200);
+      expect(c.guest!.delivered! + c.guest!.ring_full!).toBe(200);
+      expect(c.tun_xdp!.runs).toBe(0);
+      await d.attachOffload("xdp1.o");
+      await d.setBusyloopTimeout(0);
+      await d.pktgen(300);
+      await d.drain();
+      c = d.counters();
+      expect(c.tun_recv!.consumed).toBe(500);
+      expect(c.tun_xdp!.off_drop).toBe(300);
+      expect(d.rxcnt()).toEqual(new Map([[IPPROTO_UDP, 300]]));
+      expect(c.vhost_ctl!.wakes! + c.vhost_ctl!.wake_running! + c.vhost_ctl!.wake_queued!).toBe(2);
+    } finally {
+      await d.stop();
+    }
+    const pool = PagePool.at(d.kernel.mem, d.sh.pool);
+    expect(pool.freeCountQuiesced()).toBe(pool.count);
+  }, 120_000);
 });
