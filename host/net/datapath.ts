@@ -27,7 +27,9 @@ import { VhostNet, VHOST_NET_STATS } from "./vhost_net.ts";
 import { GUEST_STUB_STATS, GuestStub, guestStubInit } from "./guest_stub.ts";
 import { DEVMAP_STATS, DevMapCpu } from "./devmap.ts";
 import { BRIDGE_STATS, Bridge } from "./bridge.ts";
-import { PKTGEN_STATS, pktgenInit, type PktgenConfig } from "./pktgen.ts";
+import { PKTGEN_STATS, pktgenInit, pktgenInitPcap, type PktgenConfig } from "./pktgen.ts";
+import { CaptureFile, CaptureRing } from "./capture.ts";
+import { readPcap, type PcapPacket } from "../../shared/net/pcap.ts";
 import type { DatapathShared } from "./datapath_shared.ts";
 import type { SoftirqThreadData } from "./softirq_thread.ts";
 import type { VhostThreadData } from "./vhost_thread.ts";
@@ -54,7 +56,14 @@ export interface DatapathOptions {
   busyloopTimeoutNs?: number;
   poolFrames?: number;
   timeoutMs?: number;
+  /** Write nic_rx.pcap, tap_tx.pcap, tap_rx.pcap and guest_rx.pcap here. */
+  captureDir?: string;
+  /** Replay the packets of this pcap file instead of generating `flows` x `size`. */
+  pcap?: string;
 }
+
+/** The capture points and their files. */
+export const CAPTURE_POINTS = ["nic_rx", "tap_tx", "tap_rx", "guest_rx"] as const;
 
 /** Every packet's final fate; sent = dropped + tx + passed + errors. */
 export interface DatapathFates {
@@ -83,8 +92,10 @@ export interface DatapathResult {
 }
 
 /** Lays out the shared structures of one datapath in `kernel`'s memory (owner thread, setup time). */
-export function layoutDatapath(kernel: BpfKernel, size: number, flows: number, poolFrames: number): DatapathShared {
+export function layoutDatapath(kernel: BpfKernel, size: number, flows: number, poolFrames: number,
+  opts: { capture?: boolean; pcap?: PcapPacket[] } = {}): DatapathShared {
   const mem = kernel.mem;
+  const cap = () => (opts.capture === true ? CaptureRing.init(mem).addr : 0);
   const pool = PagePool.create(mem, poolFrames);
   const dev = VhostDev.init(mem);
   return {
@@ -92,7 +103,8 @@ export function layoutDatapath(kernel: BpfKernel, size: number, flows: number, p
     nic: nicInit(mem, NIC_IFINDEX), tun: tunInit(mem, TAP_IFINDEX),
     vhost: { ...dev, netStats: VhostNet.initStats(mem), ctlStats: StatBlock.init(mem, VHOST_WAKER_STATS).addr },
     guest: guestStubInit(mem, 256), devmapStats: DevMapCpu.initStats(mem), bridgeStats: Bridge.initStats(mem),
-    pktgen: pktgenInit(mem, size, flows),
+    pktgen: opts.pcap !== undefined ? pktgenInitPcap(mem, opts.pcap) : pktgenInit(mem, size, flows),
+    captures: { nicRx: cap(), tapTx: cap(), tapRx: cap(), guestRx: cap() },
   };
 }
 
@@ -163,7 +175,8 @@ export function setupDatapath(o: DatapathOptions): DatapathSetup {
   }
   const offload = o.offloadProg === null ? null : loadProg(kernel, o.programsDir, o.offloadProg);
   const rx = o.rxProg === null ? null : loadProg(kernel, o.programsDir, o.rxProg);
-  const sh = layoutDatapath(kernel, o.size ?? 64, o.flows ?? 1, o.poolFrames ?? 4096);
+  const pcap = o.pcap === undefined ? undefined : readPcap(readFileSync(o.pcap)).packets;
+  const sh = layoutDatapath(kernel, o.size ?? 64, o.flows ?? 1, o.poolFrames ?? 4096, { capture: o.captureDir !== undefined, pcap });
   return { kernel, sh, nicProg, offload, rx };
 }
 
@@ -187,6 +200,8 @@ export class HostDatapath {
   readonly #ctlDev: VhostDev;
   #seq: number;
   #loop: Record<string, number> | null;
+  /** Open capture files by point, when capturing. */
+  readonly captures: Map<string, CaptureFile>;
 
   private constructor(o: DatapathOptions, s: DatapathSetup, placement: number, vw: Worker, ctl: MessagePort,
     vMsgs: Array<Record<string, unknown>>, vErr: Promise<never>) {
@@ -207,6 +222,19 @@ export class HostDatapath {
     this.#ctlDev = VhostDev.at(s.kernel.mem, s.sh.vhost.addr, s.sh.vhost.ctlStats, new FutexWaker(i32, s.sh.vhost.addr >> 2), false);
     this.#seq = 0;
     this.#loop = null;
+    this.captures = new Map();
+    if (o.captureDir !== undefined) {
+      const c = s.sh.captures;
+      const addrs = [c.nicRx, c.tapTx, c.tapRx, c.guestRx];
+      CAPTURE_POINTS.forEach((name, i) => {
+        this.captures.set(name, new CaptureFile(path.join(o.captureDir!, `${name}.pcap`), CaptureRing.at(s.kernel.mem, addrs[i]!)));
+      });
+    }
+  }
+
+  /** Moves captured records into their files (the control plane's side of the capture rings). */
+  drainCaptures(): void {
+    for (const f of this.captures.values()) f.drain();
   }
 
   /** Sets up the kernel and the structures and starts the vhost worker thread. */
@@ -247,11 +275,13 @@ export class HostDatapath {
     const pw = spawnTsWorker(new URL("./softirq_thread.ts", import.meta.url), pData);
     const pErr = once(pw, "error").then(([e]) => { throw e; });
     pErr.catch(() => {});
+    const iv = this.captures.size > 0 ? setInterval(() => this.drainCaptures(), 2) : undefined;
     try {
       const [msg] = await withDeadline(Promise.race([once(pw, "message"), pErr, this.#vErr]), deadline,
         "the producer thread's run") as [{ wallMs: number }];
       return msg;
     } finally {
+      clearInterval(iv);
       // Its counters are final once it reported; do not wait for its event loop to empty.
       await withDeadline(pw.terminate(), deadline, "the producer thread's exit");
     }
@@ -265,6 +295,7 @@ export class HostDatapath {
     const tunR = StatBlock.at(m, sh.tun.recvStats, TUN_RECV_STATS);
     await Promise.race([waitFor(() => {
       guest.poll(1 << 20);
+      this.drainCaptures();
       return tunR.v[1]! === tunX.v[0]!; // consumed === tx_packets
     }, Date.now() + (this.#o.timeoutMs ?? 60_000), "vhost drain"), this.#vErr]);
   }
@@ -327,6 +358,7 @@ export class HostDatapath {
     await Promise.race([waitFor(() => this.#vMsgs.length > 1, deadline, "vhost thread stop"), this.#vErr]);
     await withDeadline(this.#vw.terminate(), deadline, "the vhost thread's exit");
     this.#ctl.close();
+    for (const f of this.captures.values()) f.close();
     this.#loop = (this.#vMsgs[1]!.loop ?? {}) as Record<string, number>;
     return this.#loop;
   }

@@ -17,6 +17,11 @@ import { VhostDev, VHOST_NET_VQ_RX } from "./vhost.ts";
 import { VhostNet } from "./vhost_net.ts";
 import { GuestStub } from "./guest_stub.ts";
 import { Pktgen, type PktgenConfig } from "./pktgen.ts";
+import { CaptureRing } from "./capture.ts";
+
+function captureAt(mem: BpfMemory, addr: number): CaptureRing | null {
+  return addr === 0 ? null : CaptureRing.at(mem, addr);
+}
 
 /** The programs of the producer side: NIC-B's, and the tap's when the placement puts them there. */
 export interface ProducerProgs {
@@ -50,9 +55,12 @@ export class Producer {
       const xdp = new TunXdp(mem, sh.tun, this.pool, vm, trace, true);
       xdp.offloadProg = progs.offload;
       xdp.rxProg = progs.rx;
+      xdp.rxCapture = captureAt(mem, sh.captures.tapRx);
       this.tun.xdp = xdp;
       this.tun.placement = progs.placement;
     }
+    this.nic.rxCapture = captureAt(mem, sh.captures.nicRx);
+    this.tun.txCapture = captureAt(mem, sh.captures.tapTx);
     this.vhost = VhostDev.at(mem, sh.vhost.addr, sh.vhost.wakerStats, waker, false);
     this.tun.waiter = { dev: this.vhost, id: VHOST_NET_VQ_RX };
     this.devmap = new DevMapCpu(mem, sh.devmapStats, this.pool);
@@ -108,6 +116,8 @@ export class VhostSide {
     this.tun.xdp.offloadProg = offloadProg;
     this.tun.xdp.rxProg = rxProg;
     this.guest = new GuestStub(mem, sh.guest, pool, false);
+    this.guest.capture = captureAt(mem, sh.captures.guestRx);
+    if (offloadProg !== null || rxProg !== null) this.tun.xdp.rxCapture = captureAt(mem, sh.captures.tapRx);
     this.net = new VhostNet(mem, sh.vhost.netStats, this.dev, this.tun, this.guest, clock, busyloopTimeoutNs);
   }
 }

@@ -15,6 +15,14 @@ export interface VhostShared {
   ctlStats: number;
 }
 
+/** Capture rings of the four capture points (0: off). */
+export interface CaptureShared {
+  nicRx: number;
+  tapTx: number;
+  tapRx: number;
+  guestRx: number;
+}
+
 export interface DatapathShared {
   memory: WebAssembly.Memory;
   pool: number;
@@ -26,4 +34,5 @@ export interface DatapathShared {
   devmapStats: number;
   bridgeStats: number;
   pktgen: PktgenShared;
+  captures: CaptureShared;
 }

@@ -51,7 +51,7 @@ export class DevMapCpu {
   readonly #flushList: XdpDevBulkQueue[];
   #flushCount: number;
   readonly #pool: PagePool;
-  readonly #dv: DataView;
+  readonly #mem: BpfMemory;
 
   constructor(mem: BpfMemory, statsAddr: number, pool: PagePool) {
     this.stats = StatBlock.at(mem, statsAddr, DEVMAP_STATS);
@@ -59,7 +59,7 @@ export class DevMapCpu {
     this.#flushList = [];
     this.#flushCount = 0;
     this.#pool = pool;
-    this.#dv = mem.dv;
+    this.#mem = mem;
   }
 
   static initStats(mem: BpfMemory): number {
@@ -78,7 +78,8 @@ export class DevMapCpu {
    * @see xdp_do_redirect(), dev_map_enqueue()
    */
   xdpDoRedirect(h: number, ctx: number): number {
-    const bq = this.#bqs.get(this.#dv.getUint32(ctx + XDP_CTX_REDIRECT, true));
+    // mem.dv, not a cached view: the owner may have grown the memory since this side was built.
+    const bq = this.#bqs.get(this.#mem.dv.getUint32(ctx + XDP_CTX_REDIRECT, true));
     if (bq === undefined) {
       this.stats.v[D_REDIRECT_ERR]++;
       this.#pool.recycleDirect(h);

@@ -8,6 +8,7 @@ import type { BpfMemory } from "../../shared/bpf/runtime/memory.ts";
 import { StatBlock } from "../../shared/sched/stats.ts";
 import { PtrRing } from "./ptr_ring.ts";
 import type { PagePool } from "./page_pool.ts";
+import type { CaptureRing } from "./capture.ts";
 
 export const GUEST_STUB_STATS = ["delivered", "ring_full", "consumed"] as const;
 const G_DELIVERED = 0, G_RING_FULL = 1, G_CONSUMED = 2;
@@ -32,21 +33,32 @@ export class GuestStub {
   readonly stats: StatBlock;
   readonly #pool: PagePool;
   readonly #tmp: Uint32Array;
+  readonly #mem: BpfMemory;
+  /** Capture point "guest rx": frames handed to the guest; null when off. */
+  capture: CaptureRing | null;
 
   constructor(mem: BpfMemory, sh: GuestStubShared, pool: PagePool, isConsumer: boolean) {
     this.ring = PtrRing.at(mem, sh.ring);
     this.stats = StatBlock.at(mem, isConsumer ? sh.consumerStats : sh.stats, GUEST_STUB_STATS);
     this.#pool = pool;
     this.#tmp = new Uint32Array(64);
+    this.#mem = mem;
+    this.capture = null;
   }
 
   /** vhost side: one frame for the guest; a full ring drops it (the guest had no rx buffers). */
   deliver(h: number): void {
-    if (this.ring.produce(h) !== 0) {
+    if (this.ring.isFull()) {
       this.stats.v[G_RING_FULL]++;
       this.#pool.put(h);
       return;
     }
+    // Captured before it is produced: once in the ring the consumer may recycle it at once.
+    if (this.capture !== null) {
+      const dv = this.#mem.dv, c = this.#pool.ctxOf(h), d = dv.getUint32(c, true);
+      this.capture.capture(d, dv.getUint32(c + 4, true) - d);
+    }
+    this.ring.produce(h);
     this.stats.v[G_DELIVERED]++;
   }
 

@@ -19,6 +19,7 @@ import { PtrRing } from "./ptr_ring.ts";
 import type { PagePool } from "./page_pool.ts";
 import type { DevMapCpu } from "./devmap.ts";
 import type { TraceRing } from "./trace.ts";
+import type { CaptureRing } from "./capture.ts";
 
 /** NAPI_POLL_WEIGHT. */
 export const NAPI_POLL_WEIGHT = 64;
@@ -64,6 +65,8 @@ export class Nic {
   xdpProg: BpfProg | null;
   redirect: DevMapCpu | null;
   stack: NetifReceive | null;
+  /** Capture point "NIC rx": frames as they arrive from the wire, before XDP; null when off. */
+  rxCapture: CaptureRing | null;
   readonly #handles: Uint32Array;
   readonly #ctxs: Uint32Array;
   readonly #verdicts: Uint32Array;
@@ -79,6 +82,7 @@ export class Nic {
     this.xdpProg = null;
     this.redirect = null;
     this.stack = null;
+    this.rxCapture = null;
     this.#handles = new Uint32Array(NAPI_POLL_WEIGHT);
     this.#ctxs = new Uint32Array(NAPI_POLL_WEIGHT);
     this.#verdicts = new Uint32Array(NAPI_POLL_WEIGHT);
@@ -99,6 +103,7 @@ export class Nic {
     const mem = this.#mem;
     mem.u8.copyWithin(pool.dataOf(h), srcAddr, srcAddr + len);
     s[N_DMA]++;
+    if (this.rxCapture !== null) this.rxCapture.capture(pool.dataOf(h), len);
     pool.prepare(mem.dv, h, len, this.ifindex, 0);
     if (this.rxRing.produce(h) !== 0) {
       s[N_MISSED]++;

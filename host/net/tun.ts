@@ -28,6 +28,7 @@ import type { PagePool } from "./page_pool.ts";
 import type { VhostDev } from "./vhost.ts";
 import type { TraceRing } from "./trace.ts";
 import type { XdpXmitDev } from "./devmap.ts";
+import type { CaptureRing } from "./capture.ts";
 
 /** Tag of xdp_frame entries in the ring (tun's TUN_XDP_FLAG, 0x1UL). */
 export const TUN_XDP_FLAG = 1;
@@ -120,6 +121,8 @@ export class TunXdp {
   offloadProg: BpfProg | null;
   /** The tap's own Rx-path XDP program (native XDP on the tap), null when none. */
   rxProg: BpfProg | null;
+  /** Capture point "tap rx": frames entering the tap's Rx path (XDP_TX of the offloaded program); null when off. */
+  rxCapture: CaptureRing | null;
   readonly #ctxs: Uint32Array;
   readonly #verdicts: Uint32Array;
   readonly #tx: Uint32Array;
@@ -133,6 +136,7 @@ export class TunXdp {
     this.#inAllocContext = inAllocContext;
     this.offloadProg = null;
     this.rxProg = null;
+    this.rxCapture = null;
     this.#ctxs = new Uint32Array(MAX_TAP_BATCH);
     this.#verdicts = new Uint32Array(MAX_TAP_BATCH);
     this.#tx = new Uint32Array(MAX_TAP_BATCH);
@@ -197,6 +201,14 @@ export class TunXdp {
    */
   tunXdpOne(frames: Uint32Array, n: number): void {
     const s = this.stats.v, pool = this.#pool, prog = this.rxProg;
+    const cap = this.rxCapture;
+    if (cap !== null) {
+      const dv = this.#vm.mem.dv;
+      for (let i = 0; i < n; i++) {
+        const c = pool.ctxOf(frames[i]!), d = dv.getUint32(c, true);
+        cap.capture(d, dv.getUint32(c + 4, true) - d);
+      }
+    }
     if (prog === null) {
       for (let i = 0; i < n; i++) this.#free(frames[i]!);
       s[T_RXP_PASS] += n;
@@ -238,6 +250,9 @@ export class TunXmit implements XdpXmitDev {
   placement: number;
   /** The program runner for the producer-side placements, null otherwise. */
   xdp: TunXdp | null;
+  /** Capture point "tap tx": frames the tap sends towards the guest (entering the ring); null when off. */
+  txCapture: CaptureRing | null;
+  readonly #mem: BpfMemory;
   readonly #one: Uint32Array;
   readonly #pass: Uint32Array;
 
@@ -249,8 +264,15 @@ export class TunXmit implements XdpXmitDev {
     this.waiter = null;
     this.placement = TUN_XDP_IN_RECVMSG;
     this.xdp = null;
+    this.txCapture = null;
+    this.#mem = mem;
     this.#one = new Uint32Array(1);
     this.#pass = new Uint32Array(MAX_TAP_BATCH);
+  }
+
+  #capture(h: number): void {
+    const dv = this.#mem.dv, c = this.#pool.ctxOf(h), d = dv.getUint32(c, true);
+    this.txCapture!.capture(d, dv.getUint32(c + 4, true) - d);
   }
 
   /** sock_def_readable(): wakes whoever waits on the socket. */
@@ -275,6 +297,9 @@ export class TunXmit implements XdpXmitDev {
       if (xdp.run(this.#one, 1, this.#one) === 0) return 0;
       h = this.#one[0]!;
     }
+    // Captured before it is produced: once in the ring the consumer may recycle it at once.
+    // (One producer thread: a ring that is not full now takes the entry.)
+    if (this.txCapture !== null && !this.ring.isFull()) this.#capture(h);
     if (this.ring.produceLocked(h) !== 0) {
       s[X_TX_DROPPED]++;
       this.#pool.recycleDirect(h);
@@ -305,6 +330,7 @@ export class TunXmit implements XdpXmitDev {
       ring.producerLock();
       for (let i = 0; i < m; i++) {
         const h = src[i]!;
+        if (this.txCapture !== null && !ring.isFull()) this.#capture(h);
         if (ring.produce(h | TUN_XDP_FLAG) !== 0) {
           this.#pool.recycleDirect(h);
           drops++;
