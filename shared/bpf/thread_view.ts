@@ -9,9 +9,12 @@
 // crosses threads per packet.
 //
 // Which maps a thread can reach: those whose whole state is in the shared
-// memory (ARRAY, PERCPU_ARRAY, DEVMAP with 4-byte values). The others keep
-// keys and links in the owner's JS arrays; exporting a program that uses one
-// fails with EOPNOTSUPP naming the map, never with a silently diverging copy.
+// memory (ARRAY, PERCPU_ARRAY, DEVMAP with 4-byte values, and HASH and
+// PERCPU_HASH, which keep their table there on a shared memory). The others
+// (LRU hashes, whose lookups write JS lists; DEVMAP_HASH; PROG_ARRAY; devmap
+// entries with a program) keep state in the owner's JS objects; exporting a
+// program that uses one fails with EOPNOTSUPP naming the map, never with a
+// silently diverging copy.
 import { BpfMemory } from "./runtime/memory.ts";
 import { BpfVm, type BpfVmEnv } from "./runtime/vm.ts";
 import { BpfProg, type InsnAux } from "./runtime/prog.ts";
@@ -21,6 +24,7 @@ import type { BpfKernel } from "./syscall.ts";
 import type { BpfMap, BpfMapAttr, BpfMapEnv } from "./maps/map.ts";
 import { ArrayMap } from "./maps/array_map.ts";
 import { DevMap } from "./maps/devmap.ts";
+import { HashMap } from "./maps/hashtab.ts";
 import { EINVAL, ENOMEM, EOPNOTSUPP, KernelError } from "../errno.ts";
 import { BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_PERCPU_ARRAY, MAP_TYPE_NAMES } from "./isa/uapi.ts";
 
@@ -31,6 +35,8 @@ export interface BpfMapImage {
   readonly addr: number;
   readonly valuesStart: number;
   readonly valuesEnd: number;
+  /** HASH/PERCPU_HASH: the address of the shared table; 0 otherwise. */
+  readonly table: number;
 }
 
 /** What a thread needs to rebuild one program (structured-cloneable). */
@@ -65,6 +71,7 @@ export const BPF_THREAD_ARENA_BYTES = 64 * 1024;
 export function mapThreadUnsupported(m: BpfMap): string | null {
   if (m.mapType === BPF_MAP_TYPE_ARRAY || m.mapType === BPF_MAP_TYPE_PERCPU_ARRAY) return null;
   if (m.mapType === BPF_MAP_TYPE_DEVMAP && m.valueSize === 4) return null;
+  if (m instanceof HashMap && m.tableAddr !== 0) return null;
   const what = m.mapType === BPF_MAP_TYPE_DEVMAP ? "devmap entries with a program (8-byte values)" : `${MAP_TYPE_NAMES[m.mapType] ?? `type ${m.mapType}`} maps`;
   return `map ${m.id} (${m.name}): ${what} keep their state in the owner thread and cannot be used from a datapath thread yet`;
 }
@@ -83,6 +90,7 @@ export function exportBpfThread(kernel: BpfKernel, progs: readonly BpfProg[], ar
       if (why !== null) throw new KernelError(EOPNOTSUPP, `prog ${p.id} (${p.name}): ${why}`);
       maps.set(m.id, {
         id: m.id, addr: m.addr, valuesStart: m.valuesStart, valuesEnd: m.valuesEnd,
+        table: m instanceof HashMap ? m.tableAddr : 0,
         attr: { mapType: m.mapType, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, mapFlags: m.mapFlags, name: m.name },
       });
     }
@@ -133,7 +141,9 @@ export class BpfThreadKernel implements BpfMapEnv {
       if (this.maps.has(mi.id)) continue;
       const m = mi.attr.mapType === BPF_MAP_TYPE_DEVMAP
         ? DevMap.view(this, mi.attr, mi.id, mi.addr, mi.valuesStart)
-        : ArrayMap.view(this, mi.attr, mi.id, mi.addr, mi.valuesStart, mi.valuesEnd);
+        : mi.table !== 0
+          ? HashMap.view(this, mi.attr, mi.id, mi.addr, mi.valuesStart, mi.valuesEnd, mi.table)
+          : ArrayMap.view(this, mi.attr, mi.id, mi.addr, mi.valuesStart, mi.valuesEnd);
       this.maps.set(m.id, m);
       this.#byAddr.set(m.addr, m);
       this.vm.addMapRegion(m, (m.mapFlags & BPF_F_RDONLY_PROG) === 0);

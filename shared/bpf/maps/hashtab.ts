@@ -16,6 +16,16 @@
 // spare, so a value pointer a program still holds keeps pointing at the old,
 // intact value until that CPU replaces another element. Per-CPU maps update
 // in place. Deleted elements return to the pool (LIFO).
+//
+// On a shared BpfMemory (host datapath threads), HASH and PERCPU_HASH keep
+// that bookkeeping (buckets, links, hashes, keys, free stack, spares, counts)
+// in a table block of the shared memory instead of JS arrays, so that another
+// thread can build a view of the same map (HashMap.view). Writers (update and
+// delete, from programs or the syscall side, on any thread) take the table's
+// spinlock, as the kernel's per-bucket locks serialise them; lookups take no
+// lock, as the kernel's RCU readers: a lookup racing with an update finds the
+// old or the new element. LRU maps (whose lookups write their lists) keep JS
+// state and stay on their owner's thread.
 import type { BpfMapAttr, BpfMapEnv } from "./map.ts";
 import { E2BIG, EEXIST, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP, EPERM } from "../../errno.ts";
 import {
@@ -76,6 +86,21 @@ function seedFor(id: number): number {
   return h >>> 0;
 }
 
+// Words of the shared table header.
+const T_LOCK = 0, T_FREE_TOP = 1, T_COUNT = 2, T_N_ELEMS = 3, T_N_BUCKETS = 4, T_POOLED = 5, T_N_EXTRA = 6;
+const TABLE_HDR_BYTES = 64;
+
+/** Byte offsets of the arrays in a shared table. */
+function tableLayout(nBuckets: number, nElems: number, pooled: number, nExtra: number, keySize: number) {
+  const buckets = TABLE_HDR_BYTES;
+  const next = buckets + 4 * nBuckets;
+  const hashes = next + 4 * nElems;
+  const free = hashes + 4 * nElems;
+  const extra = free + 4 * pooled;
+  const keys = extra + 4 * nExtra;
+  return { buckets, next, hashes, free, extra, keys, bytes: keys + nElems * keySize };
+}
+
 /** HASH, PERCPU_HASH, LRU_HASH and LRU_PERCPU_HASH maps. */
 export class HashMap extends MapBase {
   readonly isPercpu: boolean;
@@ -98,14 +123,18 @@ export class HashMap extends MapBase {
   readonly #keys: Uint8Array;
   /** Free elements (non-LRU maps), used as a stack. */
   readonly #free: Int32Array;
-  #freeTop: number;
   /** Spare element per CPU (plain HASH only). */
   readonly #extra: Int32Array;
   readonly #lru: BpfLru | null;
-  #count: number;
+  /** Lock, free stack top and element count (T_* words): in the shared table, or a private array. */
+  readonly #st: Int32Array;
+  /** Address of the shared table block, 0 when the bookkeeping is in JS arrays. */
+  readonly tableAddr: number;
+  readonly #tableBytes: number;
 
   private constructor(
     env: BpfMapEnv, attr: BpfMapAttr, id: number, layout: MapLayout, mem: [number, number], nElems: number,
+    table: { addr: number; bytes: number; isNew: boolean } | null = null,
   ) {
     super(env, attr, id, layout, mem);
     this.isPercpu = isPercpuType(attr.mapType);
@@ -117,21 +146,48 @@ export class HashMap extends MapBase {
     this.#nCpus = env.nCpus;
     this.#stride = roundUp8(attr.valueSize);
     this.#elemBytes = this.isPercpu ? this.#stride * env.nCpus : this.#stride;
-    this.#buckets = new Int32Array(this.nBuckets).fill(-1);
-    this.#next = new Int32Array(nElems).fill(-1);
-    this.#hashes = new Uint32Array(nElems);
-    this.#keys = new Uint8Array(nElems * attr.keySize);
     const hasExtra = !this.isPercpu && !this.isLru;
     const pooled = this.isLru ? 0 : layout.maxEntries;
-    this.#free = new Int32Array(pooled);
-    // Stack top is the end: element 0 is handed out first.
-    for (let i = 0; i < pooled; i++) this.#free[i] = pooled - 1 - i;
-    this.#freeTop = pooled;
-    this.#extra = new Int32Array(hasExtra ? env.nCpus : 0);
-    for (let c = 0; c < this.#extra.length; c++) this.#extra[c] = layout.maxEntries + c;
+    const nExtra = hasExtra ? env.nCpus : 0;
+    if (table === null) {
+      this.tableAddr = 0;
+      this.#tableBytes = 0;
+      this.#st = new Int32Array(8);
+      this.#buckets = new Int32Array(this.nBuckets);
+      this.#next = new Int32Array(nElems);
+      this.#hashes = new Uint32Array(nElems);
+      this.#keys = new Uint8Array(nElems * attr.keySize);
+      this.#free = new Int32Array(pooled);
+      this.#extra = new Int32Array(nExtra);
+    } else {
+      const buf = env.mem.memory.buffer, a = table.addr;
+      const t = tableLayout(this.nBuckets, nElems, pooled, nExtra, attr.keySize);
+      this.tableAddr = a;
+      this.#tableBytes = table.bytes;
+      this.#st = new Int32Array(buf, a, TABLE_HDR_BYTES >> 2);
+      this.#buckets = new Int32Array(buf, a + t.buckets, this.nBuckets);
+      this.#next = new Int32Array(buf, a + t.next, nElems);
+      this.#hashes = new Uint32Array(buf, a + t.hashes, nElems);
+      this.#keys = new Uint8Array(buf, a + t.keys, nElems * attr.keySize);
+      this.#free = new Int32Array(buf, a + t.free, pooled);
+      this.#extra = new Int32Array(buf, a + t.extra, nExtra);
+    }
+    if (table === null || table.isNew) {
+      const st = this.#st;
+      st[T_N_ELEMS] = nElems;
+      st[T_N_BUCKETS] = this.nBuckets;
+      st[T_POOLED] = pooled;
+      st[T_N_EXTRA] = nExtra;
+      this.#buckets.fill(-1);
+      this.#next.fill(-1);
+      // Stack top is the end: element 0 is handed out first.
+      for (let i = 0; i < pooled; i++) this.#free[i] = pooled - 1 - i;
+      st[T_FREE_TOP] = pooled;
+      for (let c = 0; c < nExtra; c++) this.#extra[c] = layout.maxEntries + c;
+      st[T_COUNT] = 0;
+    }
     const nLists = (attr.mapFlags & BPF_F_NO_COMMON_LRU) !== 0 ? env.nCpus : 1;
     this.#lru = this.isLru ? new BpfLru(nElems, nLists) : null;
-    this.#count = 0;
   }
 
   /**
@@ -161,14 +217,66 @@ export class HashMap extends MapBase {
       valuesBytes: nElems * stride * (percpu ? env.nCpus : 1),
       valuesAlign: 8,
     };
+    if (env.mem.shared && !lru) {
+      const pooled = maxEntries, nExtra = percpu ? 0 : env.nCpus;
+      const bytes = tableLayout(roundupPowOfTwo(maxEntries), nElems, pooled, nExtra, attr.keySize).bytes;
+      let addr = 0;
+      try {
+        addr = env.mem.alloc(bytes, 64);
+      } catch {
+        addr = 0;
+      }
+      if (addr === 0) return -ENOMEM;
+      const mem = allocMapMemory(env, layout);
+      if (typeof mem === "number") {
+        env.mem.free(addr, bytes, 64);
+        return mem;
+      }
+      return new HashMap(env, attr, id, layout, mem, nElems, { addr, bytes, isNew: true });
+    }
     const mem = allocMapMemory(env, layout);
     if (typeof mem === "number") return mem;
     return constructOrNomem(env, layout, mem, () => new HashMap(env, attr, id, layout, mem, nElems));
   }
 
+  /**
+   * Another thread's handle on an existing HASH or PERCPU_HASH map of a shared memory
+   * (thread_view.ts): the same values and table, nothing allocated.
+   */
+  static view(env: BpfMapEnv, attr: BpfMapAttr, id: number, addr: number, valuesStart: number, valuesEnd: number,
+    tableAddr: number): HashMap {
+    const percpu = isPercpuType(attr.mapType);
+    const stride = roundUp8(attr.valueSize);
+    const st = new Int32Array(env.mem.memory.buffer, tableAddr, TABLE_HDR_BYTES >> 2);
+    const nElems = st[T_N_ELEMS]!;
+    const layout: MapLayout = {
+      maxEntries: st[T_POOLED]!, mapFlags: attr.mapFlags, userValueSize: percpu ? stride * env.nCpus : attr.valueSize,
+      valuesBytes: valuesEnd - valuesStart, valuesAlign: 8,
+    };
+    const bytes = tableLayout(st[T_N_BUCKETS]!, nElems, st[T_POOLED]!, st[T_N_EXTRA]!, attr.keySize).bytes;
+    return new HashMap(env, attr, id, layout, [addr, valuesStart], nElems, { addr: tableAddr, bytes, isNew: false });
+  }
+
+  /** The table's spinlock (writers on a shared table); no-op for a private one. */
+  #lock(): void {
+    if (this.tableAddr === 0) return;
+    const st = this.#st;
+    while (Atomics.compareExchange(st, T_LOCK, 0, 1) !== 0) {
+      while (Atomics.load(st, T_LOCK) !== 0) { /* spin: the holder runs a few stores */ }
+    }
+  }
+
+  #unlock(): void {
+    if (this.tableAddr !== 0) Atomics.store(this.#st, T_LOCK, 0);
+  }
+
+  protected override releaseEntries(): void {
+    if (this.tableAddr !== 0) this.env.mem.free(this.tableAddr, this.#tableBytes, 64);
+  }
+
   /** Elements currently in the map. */
   get count(): number {
-    return this.#count;
+    return this.#st[T_COUNT]!;
   }
 
   /**
@@ -190,8 +298,9 @@ export class HashMap extends MapBase {
       else if (!this.isLru) usage += SIZEOF_POINTER * n;
     } else {
       const llistNode = SIZEOF_POINTER;
-      usage += (elemSize + llistNode) * this.#count;
-      if (this.isPercpu) usage += (llistNode + SIZEOF_POINTER) * this.#count + this.#stride * n * this.#count;
+      const count = this.#st[T_COUNT]!;
+      usage += (elemSize + llistNode) * count;
+      if (this.isPercpu) usage += (llistNode + SIZEOF_POINTER) * count + this.#stride * n * count;
     }
     return usage;
   }
@@ -277,7 +386,7 @@ export class HashMap extends MapBase {
     if (e < 0) return -1;
     lru.remove(e);
     this.#unlink(e);
-    this.#count--;
+    this.#st[T_COUNT]!--;
     return e;
   }
 
@@ -286,6 +395,13 @@ export class HashMap extends MapBase {
   #update(kbuf: Uint8Array, koff: number, vbuf: Uint8Array, voff: number, flags: number, allCpus: boolean): number {
     // No value here has a bpf_spin_lock, so BPF_F_LOCK is as invalid as unknown bits.
     if (!(flags === 0 || flags === BPF_NOEXIST || flags === BPF_EXIST)) return -EINVAL;
+    this.#lock();
+    const r = this.#updateLocked(kbuf, koff, vbuf, voff, flags, allCpus);
+    this.#unlock();
+    return r;
+  }
+
+  #updateLocked(kbuf: Uint8Array, koff: number, vbuf: Uint8Array, voff: number, flags: number, allCpus: boolean): number {
     if (this.#lru !== null) {
       return this.isPercpu ? this.#updateLruPercpu(this.#lru, kbuf, koff, vbuf, voff, flags, allCpus)
         : this.#updateLru(this.#lru, kbuf, koff, vbuf, voff, flags);
@@ -299,12 +415,13 @@ export class HashMap extends MapBase {
         this.#writePercpu(old, vbuf, voff, allCpus, false);
         return 0;
       }
-      if (this.#freeTop === 0) return -E2BIG;
-      const e = this.#free[--this.#freeTop]!;
+      const st = this.#st;
+      if (st[T_FREE_TOP] === 0) return -E2BIG;
+      const e = this.#free[--st[T_FREE_TOP]!]!;
       this.#setKey(e, kbuf, koff, hash);
       this.#writePercpu(e, vbuf, voff, allCpus, true);
       this.#linkHead(e);
-      this.#count++;
+      st[T_COUNT]!++;
       return 0;
     }
     let e: number;
@@ -314,8 +431,9 @@ export class HashMap extends MapBase {
       e = this.#extra[cpu]!;
       this.#extra[cpu] = old;
     } else {
-      if (this.#freeTop === 0) return -E2BIG;
-      e = this.#free[--this.#freeTop]!;
+      const st = this.#st;
+      if (st[T_FREE_TOP] === 0) return -E2BIG;
+      e = this.#free[--st[T_FREE_TOP]!]!;
     }
     this.#setKey(e, kbuf, koff, hash);
     copyBytes(this.env.mem.u8, this.#valueAddr(e, 0), vbuf, voff, this.valueSize);
@@ -323,7 +441,7 @@ export class HashMap extends MapBase {
     // in the kernel always find one of the two).
     this.#linkHead(e);
     if (old >= 0) this.#unlink(old);
-    else this.#count++;
+    else this.#st[T_COUNT]!++;
     return 0;
   }
 
@@ -347,7 +465,7 @@ export class HashMap extends MapBase {
       lru.remove(old);
       lru.pushFree(old);
     } else {
-      this.#count++;
+      this.#st[T_COUNT]!++;
     }
     return 0;
   }
@@ -377,21 +495,26 @@ export class HashMap extends MapBase {
     this.#writePercpu(e, vbuf, voff, allCpus, true);
     this.#linkHead(e);
     lru.addHead(e);
-    this.#count++;
+    this.#st[T_COUNT]!++;
     return 0;
   }
 
   #delete(buf: Uint8Array, off: number): number {
+    this.#lock();
     const e = this.#find(buf, off, this.#hash(buf, off));
-    if (e < 0) return -ENOENT;
+    if (e < 0) {
+      this.#unlock();
+      return -ENOENT;
+    }
     this.#unlink(e);
     if (this.#lru !== null) {
       this.#lru.remove(e);
       this.#lru.pushFree(e);
     } else {
-      this.#free[this.#freeTop++] = e;
+      this.#free[this.#st[T_FREE_TOP]!++] = e;
     }
-    this.#count--;
+    this.#st[T_COUNT]!--;
+    this.#unlock();
     return 0;
   }
 

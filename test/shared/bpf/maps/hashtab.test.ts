@@ -1,5 +1,7 @@
-// HASH and PERCPU_HASH (kernel/bpf/hashtab.c semantics with the default preallocated pool).
-import { describe, expect, it } from "vitest";
+// HASH and PERCPU_HASH (kernel/bpf/hashtab.c semantics with the default preallocated pool),
+// on a private memory and on a shared one (bookkeeping in a table of the shared memory,
+// writers under its spinlock): the same behaviour on both.
+import { beforeAll, describe, expect, it } from "vitest";
 import type { BpfMapAttr, BpfMapEnv } from "../../../../shared/bpf/maps/map.ts";
 import { HashMap, jhash } from "../../../../shared/bpf/maps/index.ts";
 import { E2BIG, EEXIST, EINVAL, ENOENT } from "../../../../shared/errno.ts";
@@ -9,8 +11,11 @@ import {
 } from "../../../../shared/bpf/isa/uapi.ts";
 import { createMapOk, keysInOrder, makeMapEnv, place, u32 } from "./map_test_util.ts";
 
+/** Set by each pass of the suite below. */
+let onSharedMemory = false;
+
 function makeEnv(nCpus = 4): BpfMapEnv {
-  return makeMapEnv({ nCpus });
+  return makeMapEnv({ nCpus, sharedMemory: onSharedMemory });
 }
 
 function attr(mapType: number, keySize: number, valueSize: number, maxEntries: number, mapFlags = 0): BpfMapAttr {
@@ -29,6 +34,11 @@ function readU32At(env: BpfMapEnv, addr: number): number {
 function bucketOf(key: number, nBuckets: number): number {
   return jhash(u32(key), 0, 4, 0) & (nBuckets - 1);
 }
+
+for (const shared of [false, true]) describe(shared ? "on a shared memory" : "on a private memory", () => {
+beforeAll(() => {
+  onSharedMemory = shared;
+});
 
 describe("HASH", () => {
   it("lookupElem() returns 0 when the key is absent and the value address once it is present", () => {
@@ -263,4 +273,10 @@ describe("PERCPU_HASH", () => {
     expect(m.sysUpdate(u32(2), new Uint8Array(16), 3)).toBe(-EINVAL);
     m.free();
   });
+});
+
+it("keeps its bookkeeping where the memory says (a shared table only on a shared memory)", () => {
+  const m = mk(makeEnv(), attr(BPF_MAP_TYPE_HASH, 4, 8, 16));
+  expect(m.tableAddr !== 0).toBe(shared);
+});
 });

@@ -18,13 +18,15 @@ export interface TestMapEnvOptions {
   progs?: Iterable<readonly [number, unknown]>;
   /** The netdevs hasIfindex() knows; every ifindex exists when not given. */
   ifindexes?: Iterable<number>;
+  /** A shared BpfMemory (what host datapath threads use); private when not given. */
+  sharedMemory?: boolean;
 }
 
 export function makeMapEnv(opts: TestMapEnvOptions = {}): TestMapEnv {
   const progs = new Map<number, unknown>(opts.progs ?? []);
   const netdevs = opts.ifindexes === undefined ? null : new Set(opts.ifindexes);
   return {
-    mem: new BpfMemory(),
+    mem: BpfMemory.create({ shared: opts.sharedMemory === true }),
     nCpus: opts.nCpus ?? 4,
     cpu: 0,
     progs,
