@@ -88,6 +88,11 @@ export interface DatapathResult {
   rxcnt: Map<number, number> | null;
   trace: TraceRecord[];
   producerWallMs: number;
+  /** CPU time of the producer thread during its run (ms; NaN without /proc). */
+  producerCpuMs: number;
+  /** From the first packet until the vhost worker drained the last (ms): the producer's run plus the drain. */
+  wallMs: number;
+  /** The vhost thread's loop counts, with its CPU time (cpuMs). */
   vhostLoop: Record<string, number>;
 }
 
@@ -260,7 +265,7 @@ export class HostDatapath {
   }
 
   /** Runs `count` packets from pktgen on a producer thread; resolves when it sent them all. */
-  async pktgen(count: number, cfg: Partial<PktgenConfig> = {}): Promise<{ wallMs: number }> {
+  async pktgen(count: number, cfg: Partial<PktgenConfig> = {}): Promise<{ wallMs: number; cpuMs: number }> {
     const o = this.#o, deadline = Date.now() + (o.timeoutMs ?? 60_000);
     const inRecvmsg = this.placement === TUN_XDP_IN_RECVMSG;
     const tapProgs = [this.offload, this.rx].filter((p): p is BpfProg => p !== null);
@@ -278,7 +283,7 @@ export class HostDatapath {
     const iv = this.captures.size > 0 ? setInterval(() => this.drainCaptures(), 2) : undefined;
     try {
       const [msg] = await withDeadline(Promise.race([once(pw, "message"), pErr, this.#vErr]), deadline,
-        "the producer thread's run") as [{ wallMs: number }];
+        "the producer thread's run") as [{ wallMs: number; cpuMs: number }];
       return msg;
     } finally {
       clearInterval(iv);
@@ -367,11 +372,14 @@ export class HostDatapath {
 /** Runs `count` packets through the topology on real threads and returns every counter. */
 export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
   const d = await HostDatapath.start(o);
-  let wallMs = 0;
+  let p = { wallMs: 0, cpuMs: NaN }, wallMs = 0;
   let loop: Record<string, number>;
   try {
-    wallMs = (await d.pktgen(o.count)).wallMs;
+    p = await d.pktgen(o.count);
+    const t1 = performance.now();
     await d.drain();
+    // The producer's own run (not its thread's start-up), then the vhost worker's tail.
+    wallMs = p.wallMs + (performance.now() - t1);
   } finally {
     loop = await d.stop();
   }
@@ -379,7 +387,7 @@ export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
   const counters = d.counters();
   return {
     counters, fates: datapathFates(counters), rxcnt: d.rxcnt(), trace: TraceRing.at(d.kernel.mem, d.sh.trace).read(),
-    producerWallMs: wallMs, vhostLoop: loop,
+    producerWallMs: p.wallMs, producerCpuMs: p.cpuMs, wallMs, vhostLoop: loop,
   };
 }
 

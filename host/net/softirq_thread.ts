@@ -8,6 +8,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { BpfThreadKernel, type BpfThreadImage } from "../../shared/bpf/thread_view.ts";
 import { FutexWaker } from "../../shared/sched/futex.ts";
+import { threadCpuMs } from "../../shared/sched/sched.ts";
 import type { PktgenConfig } from "./pktgen.ts";
 import type { DatapathShared } from "./datapath_shared.ts";
 import { buildProducer } from "./datapath_parts.ts";
@@ -31,6 +32,6 @@ const prog = (id: number) => (id === 0 ? null : k.progs.get(id)!);
 const p = buildProducer(k.mem, d.sh, k.vm, {
   nic: prog(d.nicProgId), placement: d.placement, offload: prog(d.offloadProgId), rx: prog(d.rxProgId),
 }, (i32, idx) => new FutexWaker(i32, idx), d.pktgen);
-const t0 = performance.now();
+const t0 = performance.now(), c0 = threadCpuMs();
 p.run(d.count);
-parentPort!.postMessage({ wallMs: performance.now() - t0 });
+parentPort!.postMessage({ wallMs: performance.now() - t0, cpuMs: threadCpuMs() - c0 });

@@ -12,7 +12,7 @@
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import { BpfThreadKernel, type BpfThreadImage } from "../../shared/bpf/thread_view.ts";
 import { runTask, TaskLoopStats } from "../../shared/sched/futex.ts";
-import { REAL_CLOCK } from "../../shared/sched/sched.ts";
+import { REAL_CLOCK, threadCpuMs } from "../../shared/sched/sched.ts";
 import type { DatapathShared } from "./datapath_shared.ts";
 import { VhostSide } from "./datapath_parts.ts";
 import { VHOST_WORK_CTL } from "./vhost.ts";
@@ -59,5 +59,6 @@ v.dev.setWork(VHOST_WORK_CTL, control);
 
 const stats = new TaskLoopStats();
 parentPort!.postMessage({ ready: true });
+const c0 = threadCpuMs();
 runTask(v.dev, v.dev.words, v.dev.stateIdx, v.dev.stopIdx, stats);
-parentPort!.postMessage({ loop: { ...stats } });
+parentPort!.postMessage({ loop: { ...stats, cpuMs: threadCpuMs() - c0 } });

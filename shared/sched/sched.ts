@@ -5,6 +5,7 @@
 // Counterparts: wake_up_process()/try_to_wake_up() (kernel/sched/core.c) and
 // the schedule() at the bottom of a kthread's loop (drivers/vhost/vhost.c
 // vhost_worker()).
+import { readFileSync } from "node:fs";
 
 /** One step of a task's loop ran; call step() again. */
 export const STEP_RAN = 0;
@@ -49,3 +50,17 @@ export const REAL_CLOCK: Clock = {
     return performance.now() * 1e6;
   },
 };
+
+/**
+ * CPU time (user + system) of the calling thread in ms, from /proc/thread-self/stat (fields 14
+ * and 15, in USER_HZ = 100 ticks); NaN where /proc is missing. Setup and report time only.
+ */
+export function threadCpuMs(): number {
+  try {
+    // A synchronous read runs on the calling thread, so thread-self is this thread.
+    const f = readFileSync("/proc/thread-self/stat", "utf8").split(") ")[1]!.split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return NaN;
+  }
+}
