@@ -8,8 +8,10 @@
 // A VirtualWaker is the Waker a producer-side component calls when it moved a
 // task from TASK_INTERRUPTIBLE to TASK_RUNNING: it schedules the task to run
 // after `latencyNs`. Running a task means calling step() until it returns
-// STEP_SLEEP. Busy polling (STEP_POLL) is not simulated yet: a poll is ended
-// at once as if it had timed out.
+// STEP_SLEEP or STEP_POLL. A polling task stays registered with the scheduler
+// until its pollCheck() turns true after some event (it resumes at that
+// event's time: arrivals end the poll at once, as a spinning CPU sees them)
+// or its deadline passes (a timeout event).
 import { STEP_POLL, STEP_SLEEP, type Clock, type Task, type Waker } from "./sched.ts";
 
 export class VirtualClock implements Clock {
@@ -31,12 +33,42 @@ export class VirtualScheduler {
   #seq: number;
   /** Events run so far. */
   events: number;
+  /** Tasks busy polling (until pollCheck() or their deadline), with the number of their current poll. */
+  readonly #pollers: Map<Task, number>;
+  #polls: number;
 
   constructor() {
     this.clock = new VirtualClock();
     this.#heap = [];
     this.#seq = 0;
     this.events = 0;
+    this.#pollers = new Map();
+    this.#polls = 0;
+  }
+
+  /** Runs `task` until it sleeps or polls; a polling task is watched until it finds work or times out. */
+  runTask(task: Task): void {
+    if (runTaskVirtual(task) !== STEP_POLL) return;
+    const poll = ++this.#polls;
+    this.#pollers.set(task, poll);
+    this.at(task.pollDeadlineNs, () => {
+      // Only if this very poll is still running (the task may have polled again since).
+      if (this.#pollers.get(task) !== poll) return;
+      this.#pollers.delete(task);
+      task.pollEnd(false);
+      this.runTask(task);
+    });
+  }
+
+  /** After each event: pollers that now see work stop polling and run. */
+  #checkPollers(): void {
+    if (this.#pollers.size === 0) return;
+    for (const t of this.#pollers.keys()) {
+      if (!t.pollCheck()) continue;
+      this.#pollers.delete(t);
+      t.pollEnd(true);
+      this.runTask(t);
+    }
   }
 
   /** Runs `fn` at virtual time `atNs` (events at the same time run in the order scheduled). */
@@ -74,6 +106,7 @@ export class VirtualScheduler {
       this.clock.t = e.at;
       this.events++;
       e.fn();
+      this.#checkPollers();
     }
     if (this.clock.t < untilNs) this.clock.t = untilNs;
   }
@@ -83,14 +116,11 @@ function before(a: Ev, b: Ev): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
 
-/** Runs `task` until it sleeps (every step in zero virtual time). Returns the steps taken. */
+/** Runs `task` (every step in zero virtual time) until it returns STEP_SLEEP or STEP_POLL, which it returns. */
 export function runTaskVirtual(task: Task): number {
-  let steps = 0;
   for (;;) {
     const r = task.step();
-    steps++;
-    if (r === STEP_SLEEP) return steps;
-    if (r === STEP_POLL) task.pollEnd(false);
+    if (r === STEP_SLEEP || r === STEP_POLL) return r;
   }
 }
 
@@ -107,7 +137,7 @@ export class VirtualWaker implements Waker {
     this.latencyNs = latencyNs;
     this.task = null;
     this.#run = () => {
-      if (this.task !== null) runTaskVirtual(this.task);
+      if (this.task !== null) sched.runTask(this.task);
     };
   }
 
