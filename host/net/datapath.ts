@@ -14,7 +14,7 @@ import { openObject } from "../../shared/bpf/libbpf/object.ts";
 import type { BpfProg } from "../../shared/bpf/runtime/prog.ts";
 import { BPF_MAP_TYPE_DEVMAP } from "../../shared/bpf/isa/uapi.ts";
 import { exportBpfThread } from "../../shared/bpf/thread_view.ts";
-import { spawnTsWorker } from "../../shared/sched/ts_worker.ts";
+import { spawnTsWorker } from "../../shared/sched/thread_spawn.ts";
 import { FutexWaker, stopTask } from "../../shared/sched/futex.ts";
 import { StatBlock } from "../../shared/sched/stats.ts";
 import { EINVAL, ETIMEDOUT, KernelError } from "../../shared/errno.ts";
@@ -31,8 +31,8 @@ import { PKTGEN_STATS, pktgenInit, pktgenInitPcap, type PktgenConfig } from "./p
 import { CaptureFile, CaptureRing } from "./capture.ts";
 import { readPcap, type PcapPacket } from "../../shared/net/pcap.ts";
 import type { DatapathShared } from "./datapath_shared.ts";
-import type { SoftirqThreadData } from "./softirq_thread.ts";
-import type { VhostThreadData } from "./vhost_thread.ts";
+import type { SoftirqThreadData } from "./softirq_worker.ts";
+import type { VhostThreadData } from "./vhost_worker.ts";
 
 export const NIC_IFINDEX = 2;
 export const TAP_IFINDEX = 3;
@@ -255,7 +255,7 @@ export class HostDatapath {
       offloadProgId: inRecvmsg ? s.offload?.id ?? 0 : 0, rxProgId: inRecvmsg ? s.rx?.id ?? 0 : 0,
       busyloopTimeoutNs: o.busyloopTimeoutNs ?? 0, cpu: 1,
     };
-    const vw = spawnTsWorker(new URL("./vhost_thread.ts", import.meta.url), vData, [port2]);
+    const vw = spawnTsWorker(new URL("./vhost_worker.ts", import.meta.url), vData, [port2]);
     const vMsgs: Array<Record<string, unknown>> = [];
     vw.on("message", (m) => vMsgs.push(m as Record<string, unknown>));
     const vErr = once(vw, "error").then(([e]) => { throw e; });
@@ -277,7 +277,7 @@ export class HostDatapath {
         size: o.size ?? 64, flows: o.flows ?? 1, ratePps: cfg.ratePps ?? o.ratePps ?? 0, lineBps: cfg.lineBps ?? o.lineBps ?? 0,
       },
     };
-    const pw = spawnTsWorker(new URL("./softirq_thread.ts", import.meta.url), pData);
+    const pw = spawnTsWorker(new URL("./softirq_worker.ts", import.meta.url), pData);
     const pErr = once(pw, "error").then(([e]) => { throw e; });
     pErr.catch(() => {});
     const iv = this.captures.size > 0 ? setInterval(() => this.drainCaptures(), 2) : undefined;

@@ -1,5 +1,5 @@
 // Assembly of the datapath's two sides from the shared structures, used by the
-// thread entry points (softirq_thread.ts, vhost_thread.ts) and, unchanged, by
+// thread entry points (softirq_worker.ts, vhost_worker.ts) and, unchanged, by
 // single-thread drivers (tests, the allocation probe, the virtual clock): the
 // same component objects whichever driver runs them.
 import type { BpfMemory } from "../../shared/bpf/runtime/memory.ts";

@@ -5,7 +5,7 @@ import { once } from "node:events";
 import { BpfMemory } from "../../../shared/bpf/runtime/memory.ts";
 import { PtrRing } from "../../../host/net/ptr_ring.ts";
 import { ENOSPC } from "../../../shared/errno.ts";
-import { spawnTsWorker } from "../../../shared/sched/ts_worker.ts";
+import { spawnTsWorker } from "../../../shared/sched/thread_spawn.ts";
 
 describe("ptr_ring on one thread", () => {
   it("fills to exactly size entries, then -ENOSPC; FIFO order; empty gives 0", () => {

@@ -11,7 +11,7 @@ import { loadObject } from "../../../shared/bpf/libbpf/libbpf.ts";
 import { openObject } from "../../../shared/bpf/libbpf/object.ts";
 import { XdpFrame } from "../../../shared/bpf/runtime/xdp.ts";
 import { exportBpfThread } from "../../../shared/bpf/thread_view.ts";
-import { spawnTsWorker } from "../../../shared/sched/ts_worker.ts";
+import { spawnTsWorker } from "../../../shared/sched/thread_spawn.ts";
 import { buildFrame } from "../../../shared/net/packets.ts";
 import { IPPROTO_TCP, IPPROTO_UDP } from "../../../shared/net/headers.ts";
 import { E2BIG, EINVAL, EOPNOTSUPP, KernelError } from "../../../shared/errno.ts";
