@@ -58,8 +58,11 @@ export const TUN_RECV_STATS = [
   "batch_max",
   "xdp_frames", // entries that were xdp_frames (Case 1) rather than skbs (Case 2)
   "copies", // payload copies on this side (none: frames move by handle)
+  // Sizes of the non-empty batches, log2 buckets: 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64.
+  "batch_1", "batch_2_3", "batch_4_7", "batch_8_15", "batch_16_31", "batch_32_63", "batch_64",
 ] as const;
 export const R_CONSUME_CALLS = 0, R_CONSUMED = 1, R_CONSUME_EMPTY = 2, R_BATCH_MAX = 3, R_XDP_FRAMES = 4, R_COPIES = 5;
+const R_BATCH_HIST = 6;
 
 /** Counters of the offloaded program's runs and the tap's Rx path (written by the thread of the placement). */
 export const TUN_XDP_STATS = [
@@ -395,6 +398,7 @@ export class TunRecv {
     }
     s[R_CONSUMED] += n;
     if (n > s[R_BATCH_MAX]!) s[R_BATCH_MAX] = n;
+    s[R_BATCH_HIST + 31 - Math.clz32(n)]++;
     let xdpFrames = 0;
     for (let i = 0; i < n; i++) xdpFrames += batch[i]! & TUN_XDP_FLAG;
     s[R_XDP_FRAMES] += xdpFrames;

@@ -45,6 +45,7 @@ describe("the datapath on the virtual clock", () => {
     expect(c.vhost_wakers!.wakes).toBe(100);
     expect(c.vhost_wakers!.wake_queued).toBe(200);
     expect(c.tun_recv!.batch_max).toBe(3);
+    expect(c.tun_recv).toMatchObject({ batch_1: 0, batch_2_3: 100, batch_4_7: 0 });
   });
 
   it("Case 1: one wake attempt per NAPI poll of 64 (flush), so wakes per packet stay below 1/64", () => {
@@ -53,6 +54,7 @@ describe("the datapath on the virtual clock", () => {
     expect(c.tun_xmit!.sk_data_ready).toBe(50);
     expect(c.vhost_wakers!.wakes).toBe(50);
     expect(c.tun_recv!.batch_max).toBe(64);
+    expect(c.tun_recv).toMatchObject({ batch_64: 50, batch_32_63: 0, batch_1: 0 });
   });
 
   it("the three placements give the same verdicts; only recvmsg makes vhost run the program (and pay the wakes in Case 2)", () => {
