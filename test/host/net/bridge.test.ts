@@ -11,7 +11,12 @@ import { Bridge, type BridgePort } from "../../../host/net/bridge.ts";
 
 class Port implements BridgePort {
   readonly got: number[] = [];
-  constructor(readonly ifindex: number, readonly pool: PagePool) {}
+  readonly ifindex: number;
+  readonly pool: PagePool;
+  constructor(ifindex: number, pool: PagePool) {
+    this.ifindex = ifindex;
+    this.pool = pool;
+  }
   ndoStartXmit(h: number): number {
     this.got.push(h);
     this.pool.recycleDirect(h);
