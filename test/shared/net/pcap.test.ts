@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import {
   LINKTYPE_ETHERNET, MAXIMUM_SNAPLEN, PCAP_HDR_LEN, PCAP_MAGIC_NS, PCAP_MAGIC_US, PCAP_REC_HDR_LEN, PcapReplay, PcapWriter,
-  l4ProtoOf, parsePcap, readPcap, type PcapFile, type PcapPrecision,
+  PcapStreamParser, l4ProtoOf, parsePcap, pcapStreamRecords, readPcap, readPcapFile, type PcapFile, type PcapPrecision,
 } from "../../../shared/net/pcap.ts";
 import { buildFrame, testCorpus, type FrameSpec } from "../../../shared/net/packets.ts";
 import {
@@ -207,6 +207,55 @@ describe("pcap writer and reader", () => {
     const r = readPcap(Buffer.concat(w));
     expect(r.packets[0]!.tsNs).toBe(1000e9 + 5);
     expect(r.packets[0]!.len).toBe(64);
+  });
+});
+
+describe("streaming", () => {
+  const file = (() => {
+    const dir = tmp(), f = path.join(dir, "s.pcap");
+    const w = PcapWriter.open(f, { snaplen: 128, precision: "ns" });
+    mixedFrames().forEach((fr, i) => w.capture(fr, 0, fr.length, 10 + i, i * 3));
+    expect(w.capture(mixedFrames()[0]!, 0, 60, 1, 1e9)).toBe(false); // tsNsec out of range: dropped
+    w.close();
+    return f;
+  })();
+
+  it("PcapStreamParser fed in chunks of every size from 1 to 97 bytes gives parsePcap's records", () => {
+    const bytes = readFileSync(file), whole = readPcapFile(file);
+    expect(whole.records.length).toBe(mixedFrames().length);
+    for (let size = 1; size <= 97; size++) {
+      const p = new PcapStreamParser();
+      const got: Array<[number, number, string]> = [];
+      for (let at = 0; at < bytes.length; at += size) {
+        for (const r of p.push(bytes.subarray(at, at + size))) got.push([r.tsNs, r.len, Buffer.from(r.data).toString("hex")]);
+      }
+      p.end();
+      expect(got).toEqual(whole.records.map((r) => [r.tsNs, r.len, Buffer.from(r.data).toString("hex")]));
+    }
+  });
+
+  it("pcapStreamRecords over a read stream; a truncated stream ends in EINVAL; readPcapFile of a missing file is ENOENT", async () => {
+    const { createReadStream, writeFileSync } = await import("node:fs");
+    let n = 0;
+    for await (const r of pcapStreamRecords(createReadStream(file, { highWaterMark: 37 }))) {
+      expect(l4ProtoOf(r.data)).toBe(l4ProtoOf(mixedFrames()[n]!));
+      n++;
+    }
+    expect(n).toBe(mixedFrames().length);
+    const cut = file + ".cut";
+    writeFileSync(cut, readFileSync(file).subarray(0, 130));
+    const it = pcapStreamRecords(createReadStream(cut, { highWaterMark: 16 }), "cut.pcap");
+    await expect((async () => {
+      for await (const _r of it) void _r;
+    })()).rejects.toMatchObject({ errno: EINVAL, message: expect.stringMatching(/^pcap: cut\.pcap: truncated packet 2 at offset \d+/) });
+    expect(() => readPcapFile(path.join(path.dirname(file), "nope.pcap"))).toThrowError(expect.objectContaining({ code: "ENOENT" }));
+  });
+
+  it.skipIf(tcpdumpMissing !== null)("records streamed from a pipe out of the real tcpdump (-r F -w -)", async () => {
+    const child = spawn("tcpdump", ["-r", file, "-w", "-"], { stdio: ["ignore", "pipe", "ignore"] });
+    const got: number[] = [];
+    for await (const r of pcapStreamRecords(child.stdout!, "tcpdump stdout")) got.push(r.len);
+    expect(got).toEqual(mixedFrames().map((f) => f.length));
   });
 });
 
