@@ -317,9 +317,17 @@ export class VringDriver {
   disable_cb(): void {
     if ((this.availFlagsShadow & VRING_AVAIL_F_NO_INTERRUPT) !== 0) return;
     this.availFlagsShadow |= VRING_AVAIL_F_NO_INTERRUPT;
-    if (this.event) this.dv.setUint16(this.usedEventAddr, 0, true);
-    else this.dv.setUint16(this.layout.avail + VRING_AVAIL_FLAGS, this.availFlagsShadow, true);
     this.driverEvtDirty = true;
+    if (this.event) {
+      // used_event already lies behind the device's used idx: the device stays
+      // quiet without being told at once; the 0 travels with the next batch.
+      this.dv.setUint16(this.usedEventAddr, 0, true);
+    } else {
+      // The flag is the only thing that silences the device: tell it now.
+      this.dv.setUint16(this.layout.avail + VRING_AVAIL_FLAGS, this.availFlagsShadow, true);
+      this.syncDriverEvt();
+      this.out.flush();
+    }
   }
 
   /** virtqueue_enable_cb_prepare_split(): returns the used idx to poll() against. */
