@@ -1,0 +1,181 @@
+// Hostile rings: a guest that writes whatever it likes into the records the
+// device reads its ring from. Each shape must mark that device broken (needs
+// reset) with QEMU's reason, make it process nothing more until a reset, never
+// throw; another device (another queue pair) keeps moving packets meanwhile.
+import { describe, expect, it } from "vitest";
+import { VRING_DESC_F_NEXT, VRING_DESC_F_WRITE, VIRTIO_CONFIG_S_NEEDS_RESET, VRING_DESC_F_INDIRECT } from "../../../shared/virtio/virtio_ring.ts";
+import { FrameBuf, FrameWriter, VQF_REC_AVAIL_IDX, VQF_REC_KICK, type FrameSink } from "../../../shared/virtio/vring_frame.ts";
+import { devicePutUsed, VirtioDeviceSide } from "../../../shared/virtio/vring_device.ts";
+import { BUF_BASE, makePair } from "./vq_pair.ts";
+
+/** A sink that keeps the last frame's bytes (the hostile guest's output). */
+class CaptureSink implements FrameSink {
+  readonly fb = new FrameBuf(1 << 16);
+  last = new Uint8Array(0);
+  acquire(): FrameBuf {
+    return this.fb;
+  }
+  submit(fb: FrameBuf): void {
+    this.last = fb.u8.slice(0, fb.len);
+  }
+}
+
+type Desc = [index: number, next: number, flags: number, len: number, addr: number, addrHi?: number];
+
+/** One frame: an AVAIL record per chain (queue q), the avail idx, a kick. */
+function hostileFrame(q: number, chains: { pos: number; head: number; descs: Desc[] }[], availIdx: number): Uint8Array {
+  const sink = new CaptureSink();
+  const w = new FrameWriter(sink);
+  for (const c of chains) {
+    let o = w.beginAvail(q, c.pos, c.head, c.descs.length);
+    for (const [index, next, flags, len, addr, hi] of c.descs) o = w.availDesc(o, index, next, flags, len, addr, hi ?? 0);
+  }
+  w.simple(VQF_REC_AVAIL_IDX, q, availIdx);
+  w.simple(VQF_REC_KICK, q, availIdx);
+  w.flush();
+  return sink.last;
+}
+
+const W = VRING_DESC_F_WRITE;
+const N = VRING_DESC_F_NEXT;
+const MEM = 4 << 20;
+
+const SHAPES: { name: string; q?: number; frame: () => Uint8Array; reason: string }[] = [
+  {
+    name: "descriptor loop (0 -> 1 -> 0)",
+    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 1, W | N, 64, BUF_BASE], [1, 0, W | N, 64, BUF_BASE]] }], 1),
+    reason: "Looped descriptor",
+  },
+  {
+    name: "self loop",
+    frame: () => hostileFrame(0, [{ pos: 0, head: 5, descs: [[5, 5, W | N, 64, BUF_BASE]] }], 1),
+    reason: "Looped descriptor",
+  },
+  {
+    name: "head index out of range",
+    frame: () => hostileFrame(0, [{ pos: 0, head: 300, descs: [[0, 0, W, 64, BUF_BASE]] }], 1),
+    reason: "Guest says index 300 is available",
+  },
+  {
+    name: "next index out of range",
+    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 256, W | N, 64, BUF_BASE]] }], 1),
+    reason: "Desc next is 256",
+  },
+  {
+    name: "descriptor table index out of range in the record",
+    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[4000, 0, W, 64, BUF_BASE]] }], 1),
+    reason: "Desc index is 4000 > 255",
+  },
+  {
+    name: "address past the guest's declared memory",
+    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 0, W, 64, MEM - 10]] }], 1),
+    reason: "virtio: bogus descriptor or out of resources",
+  },
+  {
+    name: "address above 4 GiB",
+    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 0, W, 64, 0, 1]] }], 1),
+    reason: "virtio: bogus descriptor or out of resources",
+  },
+  {
+    name: "zero length",
+    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 0, W, 0, BUF_BASE]] }], 1),
+    reason: "virtio: zero sized buffers are not allowed",
+  },
+  {
+    name: "avail idx running more than a ring ahead",
+    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 0, W, 64, BUF_BASE]] }], 257),
+    reason: "Guest moved used index from 0 to 257",
+  },
+  {
+    name: "readable descriptor on the receive queue",
+    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 0, 0, 64, BUF_BASE]] }], 1),
+    reason: "virtio-net receive queue contains no in buffers",
+  },
+  {
+    name: "write-only descriptor on the transmit queue",
+    q: 1,
+    frame: () => hostileFrame(1, [{ pos: 0, head: 0, descs: [[0, 0, W, 64, BUF_BASE]] }], 1),
+    reason: "virtio-net header not in first element",
+  },
+  {
+    name: "readable after writable",
+    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 1, W | N, 64, BUF_BASE], [1, 0, 0, 64, BUF_BASE]] }], 1),
+    reason: "Incorrect order for descriptors",
+  },
+  {
+    name: "indirect descriptor not negotiated",
+    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 0, VRING_DESC_F_INDIRECT, 64, BUF_BASE]] }], 1),
+    reason: "Indirect descriptors not negotiated",
+  },
+  {
+    name: "garbage instead of a frame",
+    frame: () => {
+      const f = hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 0, W, 64, BUF_BASE]] }], 1);
+      f[20] = 0xff; // record length now overruns the frame
+      f[21] = 0xff;
+      return f;
+    },
+    reason: "virtio: malformed data-channel frame",
+  },
+];
+
+describe("hostile rings mark the device broken with QEMU's reason; the other device keeps running", () => {
+  for (const s of SHAPES) {
+    it(s.name, () => {
+      const bad = makePair({ memSize: MEM });
+      const good = makePair({ memSize: MEM });
+      let errors = 0;
+      bad.dev.onError = () => errors++;
+      const q = s.q ?? 0;
+      // The device pops on each kick, as handle_rx / handle_tx would.
+      bad.dev.vqs[q]!.onKick = (vq) => {
+        while (vq.pop() >= 0);
+      };
+      good.rx.try_fill_recv();
+      let goodGot = 0;
+      good.rx.onPacket = () => goodGot++;
+      const pkt = new Uint8Array(64);
+
+      const f = s.frame();
+      expect(() => bad.dev.receive(f, 0, f.length)).not.toThrow();
+      expect(bad.dev.broken).toBe(true);
+      expect(bad.dev.reason).toBe(s.reason);
+      expect(bad.dev.status & VIRTIO_CONFIG_S_NEEDS_RESET).toBe(VIRTIO_CONFIG_S_NEEDS_RESET);
+      expect([bad.drv.needsReset, bad.drv.reason]).toEqual([true, s.reason]);
+      expect(errors).toBe(1);
+
+      // Broken: a valid frame afterwards is not processed, nothing is popped or written.
+      const ok = hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 0, W, 2048, BUF_BASE]] }], 1);
+      bad.dev.receive(ok, 0, ok.length);
+      expect(bad.dev.vqs[0]!.pop()).toBe(-1);
+      expect(devicePutUsed(bad.devRx, pkt, 0, 64)).toBeLessThan(0);
+      expect(errors).toBe(1);
+
+      // The other device moves its packets.
+      for (let i = 0; i < 100; i++) expect(devicePutUsed(good.devRx, pkt, 0, 64)).toBe(64);
+      good.dev.flush();
+      while (good.rx.napiScheduled) good.rx.poll(64);
+      expect([goodGot, good.dev.broken]).toEqual([100, false]);
+
+      // Reset brings the broken device back.
+      bad.dev.vqs[q]!.onKick = null;
+      bad.drv.reset();
+      expect([bad.dev.broken, bad.dev.reason, bad.dev.status]).toEqual([false, "", 0]);
+      bad.rx.try_fill_recv();
+      let got = 0;
+      bad.rx.onPacket = () => got++;
+      for (let i = 0; i < 10; i++) expect(devicePutUsed(bad.devRx, pkt, 0, 64)).toBe(64);
+      bad.dev.flush();
+      while (bad.rx.napiScheduled) bad.rx.poll(64);
+      expect(got).toBe(10);
+    });
+  }
+
+  it("a device is never confused by records for a queue it does not have", () => {
+    const d = makePair({ memSize: MEM });
+    const f = hostileFrame(7, [{ pos: 0, head: 0, descs: [[0, 0, W, 64, BUF_BASE]] }], 1);
+    d.dev.receive(f, 0, f.length);
+    expect([d.dev.broken, d.dev.reason]).toEqual([true, "Invalid queue index 7"]);
+    expect(d.dev instanceof VirtioDeviceSide).toBe(true);
+  });
+});
