@@ -122,8 +122,14 @@ export class VhostUserChannel implements FrameSink {
     });
   }
 
-  /** Whether a producer may write now. */
+  /** Whether a producer may write now; when not, `onDrain` fires once it may again. */
   get writable(): boolean {
+    if (this.canWrite()) return true;
+    this.wantDrain = true;
+    return false;
+  }
+
+  private canWrite(): boolean {
     return !this.closed && this.freeBufs.length > 0 && this.socket.writableLength <= this.highWaterBytes;
   }
 
@@ -150,7 +156,7 @@ export class VhostUserChannel implements FrameSink {
   }
 
   private maybeDrained(): void {
-    if (!this.wantDrain || !this.writable) return;
+    if (!this.wantDrain || !this.canWrite()) return;
     this.wantDrain = false;
     if (this.onDrain !== null) this.onDrain();
   }
