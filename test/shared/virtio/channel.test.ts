@@ -162,7 +162,7 @@ describe("frame reader and device under mutated frames", () => {
     const good = cap[0]!;
     let broken = 0;
     for (let iter = 0; iter < 3000; iter++) {
-      const p = makePair({ memSize: 1 << 18, nbufs: 8 });
+      const p = makePair({ memSize: 1 << 18, nbufs: 8, frameCapacity: 8192 });
       p.devRx.onKick = (vq) => {
         while (vq.pop() >= 0);
       };

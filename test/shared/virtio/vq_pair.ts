@@ -13,6 +13,7 @@ export interface PairOpts {
   nbufs?: number;
   bufSize?: number;
   refill?: "budget" | "half-ring";
+  frameCapacity?: number;
 }
 
 export const BUF_BASE = 0x10000;
@@ -21,8 +22,8 @@ export function makePair(o: PairOpts = {}) {
   const num = o.num ?? 256;
   const memSize = o.memSize ?? 4 << 20;
   const eventIdx = o.eventIdx ?? true;
-  const g2d = new LoopbackSink();
-  const d2g = new LoopbackSink();
+  const g2d = new LoopbackSink(o.frameCapacity);
+  const d2g = new LoopbackSink(o.frameCapacity);
   const gw = new FrameWriter(g2d);
   const dw = new FrameWriter(d2g);
   const mem = new Uint8Array(memSize);
