@@ -1,7 +1,7 @@
 // virtio-net constants: feature bits, the control virtqueue ack and the XDP
 // offload control class, spelled as in include/uapi/linux/virtio_net.h and
 // virtio_config.h (virtio 1.2 §5.1). The message table that carries the class
-// is shared/proto/messages.ts; the split-ring layout joins this file with the datapath.
+// is shared/proto/messages.ts; the split-ring layout is virtio_ring.ts beside it.
 //
 // Feature bit VIRTIO_NET_F_XDP_OFFLOAD (bit 58: in the device-specific range
 // 50-127 of virtio 1.3 §6, and unused by Linux's and QEMU's virtio_net.h,
