@@ -19,6 +19,9 @@
 // and at most one interrupt, decided by event idx). When pop() finds nothing,
 // `enableNotification()` and wait for onKick; it returns true when entries
 // arrived meanwhile (vhost_enable_notify's re-check), then disable and go on.
+// handle_tx: `pop()`, read the packet at `outData[elem.dataOff[k], + elem.len[k])`
+// (the bytes the driver shipped with the descriptor), `putUsed(head, null, 0, 0)`,
+// `flush()` once per batch.
 import {
   VIRTIO_CONFIG_S_NEEDS_RESET,
   VRING_AVAIL_F_NO_INTERRUPT,
@@ -30,8 +33,10 @@ import {
   vring_need_event,
 } from "./virtio_ring.ts";
 import {
+  copyBytes,
   FrameWriter,
   readFrame,
+  VQF_AVAIL_F_DATA,
   rd16,
   rd32,
   VQF_DESC_ENTRY_SIZE,
@@ -62,6 +67,11 @@ export class VirtQueueElement {
   /** Buffers in chain order: readable ones first. */
   readonly addr: Float64Array;
   readonly len: Uint32Array;
+  /**
+   * Per readable buffer: offset of its bytes in the queue's `outData` (they came
+   * with the descriptor), or -1 when the driver did not ship them.
+   */
+  readonly dataOff: Int32Array;
   constructor(num: number) {
     this.head = -1;
     this.inNum = 0;
@@ -70,6 +80,7 @@ export class VirtQueueElement {
     this.outBytes = 0;
     this.addr = new Float64Array(num);
     this.len = new Uint32Array(num);
+    this.dataOff = new Int32Array(num);
   }
 }
 
@@ -86,6 +97,13 @@ export class DeviceVirtqueue {
   readonly descFlags: Uint16Array;
   readonly descNext: Uint16Array;
   readonly availRing: Uint16Array;
+  /**
+   * Bytes of readable buffers shipped with their descriptors (transmit
+   * queues): `maxOutLen` bytes per descriptor index; `descDataLen` -1 when none.
+   */
+  readonly maxOutLen: number;
+  readonly outData: Uint8Array;
+  readonly descDataLen: Int32Array;
   shadowAvailIdx: number;
   availFlags: number;
   usedEvent: number;
@@ -112,13 +130,13 @@ export class DeviceVirtqueue {
   interrupts: number;
   interruptsSuppressed: number;
   recheckInterrupts: number;
-  /** Packets whose bytes were copied into a USED record (copy 1 of 2 on RX). */
+  /** Packets whose bytes were copied: into a USED record (copy 1 of 2 on RX), from an AVAIL record into `outData` (copy 2 of 2 on TX). */
   copies: number;
   copiedBytes: number;
   /** Packets larger than the popped chain (dropped, chain returned with len 0). */
   tooBig: number;
 
-  constructor(dev: VirtioDeviceSide, index: number, num: number, dir: number) {
+  constructor(dev: VirtioDeviceSide, index: number, num: number, dir: number, maxOutLen = 0) {
     this.dev = dev;
     this.index = index;
     this.num = num;
@@ -129,6 +147,9 @@ export class DeviceVirtqueue {
     this.descFlags = new Uint16Array(num);
     this.descNext = new Uint16Array(num);
     this.availRing = new Uint16Array(num);
+    this.maxOutLen = maxOutLen;
+    this.outData = new Uint8Array(num * maxOutLen);
+    this.descDataLen = new Int32Array(num).fill(-1);
     this.shadowAvailIdx = 0;
     this.availFlags = 0;
     this.usedEvent = 0;
@@ -160,6 +181,7 @@ export class DeviceVirtqueue {
     this.descFlags.fill(0);
     this.descNext.fill(0);
     this.availRing.fill(0);
+    this.descDataLen.fill(-1);
     this.shadowAvailIdx = 0;
     this.availFlags = 0;
     this.usedEvent = 0;
@@ -223,6 +245,7 @@ export class DeviceVirtqueue {
         if (el.inNum > 0) return dev.error0("Incorrect order for descriptors");
         el.addr[n] = addr;
         el.len[n] = len;
+        el.dataOff[n] = this.descDataLen[i]! === len ? i * this.maxOutLen : -1;
         el.outNum++;
         el.outBytes += len;
       }
@@ -345,17 +368,36 @@ export class DeviceVirtqueue {
   /** Apply one driver record to the shadow. Returns false when the device went broken. */
   onRecord(type: number, arg: number, b: Uint8Array, body: number, bodyLen: number): boolean {
     const dev = this.dev;
-    switch (type) {
+    switch (type & 0xff) {
       case VQF_REC_AVAIL: {
-        if (bodyLen % VQF_DESC_ENTRY_SIZE !== 0) return dev.error0("virtio: malformed avail record") >= 0;
-        const n = bodyLen / VQF_DESC_ENTRY_SIZE;
-        for (let k = 0, o = body; k < n; k++, o += VQF_DESC_ENTRY_SIZE) {
+        const withData = ((type >>> 8) & VQF_AVAIL_F_DATA) !== 0;
+        const end = body + bodyLen;
+        let o = body;
+        while (o < end) {
+          if (end - o < VQF_DESC_ENTRY_SIZE) return dev.error0("virtio: malformed avail record") >= 0;
           const index = rd16(b, o);
           if (index >= this.num) return dev.error2("Desc index is %u > %u", index, this.num - 1) >= 0;
+          const flags = rd16(b, o + 4);
+          const len = rd32(b, o + 8);
           this.descNext[index] = rd16(b, o + 2);
-          this.descFlags[index] = rd16(b, o + 4);
-          this.descLen[index] = rd32(b, o + 8);
+          this.descFlags[index] = flags;
+          this.descLen[index] = len;
           this.descAddr[index] = rd32(b, o + 12) + rd32(b, o + 16) * 4294967296;
+          this.descDataLen[index] = -1;
+          o += VQF_DESC_ENTRY_SIZE;
+          if (withData && (flags & VRING_DESC_F_WRITE) === 0) {
+            const padded = (len + 3) & ~3;
+            if (len > end - o || padded > end - o) return dev.error0("virtio: malformed avail record") >= 0;
+            if (this.maxOutLen > 0) {
+              if (len > this.maxOutLen) return dev.error2("virtio: buffer of %u bytes exceeds the data channel's %u", len, this.maxOutLen) >= 0;
+              // Copy 2 of 2 on TX: from the frame into the descriptor's staging slot.
+              copyBytes(this.outData, index * this.maxOutLen, b, o, len);
+              this.descDataLen[index] = len;
+              this.copies++;
+              this.copiedBytes += len;
+            }
+            o += padded;
+          }
         }
         this.availRing[arg & this.mask] = arg >>> 16;
         return true;
@@ -394,8 +436,11 @@ export interface VirtioDeviceOpts {
   readonly memSize: number;
   readonly eventIdx: boolean;
   readonly out: FrameWriter;
-  /** Queues as [size, direction] (virtio-net: rx0, tx0, rx1, tx1, ...). */
-  readonly queues: readonly (readonly [number, number])[];
+  /**
+   * Queues as [size, direction, maxOutLen] (virtio-net: rx0, tx0, rx1, tx1, ...);
+   * maxOutLen > 0 keeps the bytes the driver ships with readable buffers (transmit queues).
+   */
+  readonly queues: readonly (readonly [number, number, number?])[];
   readonly name?: string;
 }
 
@@ -425,9 +470,9 @@ export class VirtioDeviceSide implements FrameHandler {
     this.out = o.out;
     this.vqs = [];
     for (let i = 0; i < o.queues.length; i++) {
-      const [num, dir] = o.queues[i]!;
+      const [num, dir, maxOutLen] = o.queues[i]!;
       if (!isPowerOfTwo(num)) throw new RangeError(`Invalid queue size: ${num}`);
-      this.vqs.push(new DeviceVirtqueue(this, i, num, dir));
+      this.vqs.push(new DeviceVirtqueue(this, i, num, dir, maxOutLen ?? 0));
     }
     this.status = 0;
     this.broken = false;
@@ -443,7 +488,7 @@ export class VirtioDeviceSide implements FrameHandler {
   }
 
   onRecord(type: number, queue: number, arg: number, b: Uint8Array, body: number, bodyLen: number): boolean {
-    if (type === VQF_REC_RESET) {
+    if ((type & 0xff) === VQF_REC_RESET) {
       this.reset();
       return true;
     }

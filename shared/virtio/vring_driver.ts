@@ -76,6 +76,11 @@ export interface VringDriverOpts {
   readonly out: FrameWriter;
   /** Used ring alignment (4096 legacy; 4 packs the ring). */
   readonly align?: number;
+  /**
+   * Ship readable buffers' bytes with their descriptors (transmit queues: the
+   * device cannot read guest memory). Off for receive queues.
+   */
+  readonly outData?: boolean;
 }
 
 /** One split virtqueue, driver side (struct vring_virtqueue, split part). */
@@ -87,6 +92,7 @@ export class VringDriver {
   readonly layout: VringLayout;
   readonly event: boolean;
   readonly out: FrameWriter;
+  readonly outData: boolean;
   private readonly mask: number;
   private readonly usedEventAddr: number;
   private readonly availEventAddr: number;
@@ -115,7 +121,7 @@ export class VringDriver {
   kickPrepares: number;
   interrupts: number;
   spuriousInterrupts: number;
-  /** Copies of packet bytes from a frame into guest buffers (copy 2 of 2 on RX). */
+  /** Copies of packet bytes: frame into guest buffers (copy 2 of 2 on RX), guest buffers into the frame (copy 1 of 2 on TX). */
   copies: number;
   copiedBytes: number;
 
@@ -128,6 +134,7 @@ export class VringDriver {
     if (this.layout.desc + this.layout.size > o.mem.byteLength) throw new RangeError("Ring does not fit in guest memory");
     this.event = o.eventIdx;
     this.out = o.out;
+    this.outData = o.outData ?? false;
     this.mask = o.num - 1;
     this.usedEventAddr = this.layout.avail + vring_used_event_off(o.num);
     this.availEventAddr = this.layout.used + vring_avail_event_off(o.num);
@@ -187,7 +194,12 @@ export class VringDriver {
     if (total === 0 || token < 0) return -EINVAL;
     if (this.numFree < total) return -ENOSPC;
     const head = this.freeHead;
-    let w = this.out.beginAvail(this.index, this.availIdxShadow, head, total);
+    let dataBytes = -1;
+    if (this.outData) {
+      dataBytes = 0;
+      for (let k = 0; k < outNum; k++) dataBytes += (lens[k]! + 3) & ~3;
+    }
+    let w = this.out.beginAvail(this.index, this.availIdxShadow, head, total, dataBytes);
     if (w < 0) return -EAGAIN;
     const dv = this.dv;
     let i = head;
@@ -201,6 +213,12 @@ export class VringDriver {
       dv.setUint16(a + VRING_DESC_FLAGS, flags, true);
       const next = dv.getUint16(a + VRING_DESC_NEXT, true);
       w = this.out.availDesc(w, i, next, flags, lens[k]!, addr, 0);
+      // Copy 1 of 2 on TX: the packet into the frame (nothing checks the guest's own addresses here).
+      if (dataBytes >= 0 && k < outNum) {
+        w = this.out.availData(w, this.mem, addr, lens[k]!);
+        this.copies++;
+        this.copiedBytes += lens[k]!;
+      }
       i = next;
     }
     this.numFree -= total;
@@ -362,7 +380,7 @@ export class VringDriver {
   /** Apply one device record to guest memory. Returns false when the queue went broken. */
   onRecord(type: number, arg: number, b: Uint8Array, body: number, bodyLen: number): boolean {
     const dv = this.dv;
-    switch (type) {
+    switch (type & 0xff) {
       case VQF_REC_USED: {
         if (bodyLen < VQF_USED_BODY_SIZE) return this.bad();
         const id = rd32(b, body);

@@ -16,7 +16,10 @@
 //
 //   AVAIL        g->d  arg = avail position (u16) | head << 16; body ndesc × 20 B
 //                      {index u16, next u16, flags u16, pad u16, len u32, addr_lo u32, addr_hi u32}:
-//                      the chain's table entries as the driver wrote them (resolved by the driver)
+//                      the chain's table entries as the driver wrote them (resolved by the driver).
+//                      With record flag VQF_AVAIL_F_DATA (transmit queues) each readable entry is
+//                      followed by its buffer's `len` bytes, padded to 4: the device cannot read
+//                      guest memory, so what it must read travels with the descriptor (copy 1 of 2 on TX)
 //   AVAIL_IDX    g->d  arg = avail->idx
 //   KICK         g->d  arg = avail->idx the kick was decided on (virtqueue_notify)
 //   DRIVER_EVT   g->d  arg = used_event | avail->flags << 16
@@ -55,6 +58,9 @@ export const VQF_REC_INTERRUPT = 7;
 export const VQF_REC_DEVICE_EVT = 8;
 export const VQF_REC_NEEDS_RESET = 9;
 export const VQF_REC_RESET = 10;
+
+/** Record flag of AVAIL: readable buffers' bytes follow their entries. */
+export const VQF_AVAIL_F_DATA = 1;
 
 /** Default frame capacity: 64 × (64-byte packet + 24 B record) fits many times over. */
 export const VQF_DEFAULT_CAPACITY = 256 * 1024;
@@ -142,11 +148,11 @@ export class FrameWriter {
     return fb;
   }
 
-  private header(fb: FrameBuf, type: number, queue: number, recLen: number, arg: number): number {
+  private header(fb: FrameBuf, type: number, queue: number, recLen: number, arg: number, flags = 0): number {
     const o = fb.len;
     const dv = fb.dv;
     dv.setUint8(o, type);
-    dv.setUint8(o + 1, 0);
+    dv.setUint8(o + 1, flags);
     dv.setUint16(o + 2, queue, true);
     dv.setUint32(o + 4, recLen, true);
     dv.setUint32(o + 8, arg >>> 0, true);
@@ -168,11 +174,22 @@ export class FrameWriter {
    * Start an AVAIL record of `ndesc` entries; fill them with availDesc(). Returns
    * the offset of the first entry, or -1 under backpressure.
    */
-  beginAvail(queue: number, availPos: number, head: number, ndesc: number): number {
-    const len = VQF_REC_HDR_SIZE + ndesc * VQF_DESC_ENTRY_SIZE;
+  beginAvail(queue: number, availPos: number, head: number, ndesc: number, dataBytes = -1): number {
+    const len = VQF_REC_HDR_SIZE + ndesc * VQF_DESC_ENTRY_SIZE + (dataBytes > 0 ? dataBytes : 0);
     const fb = this.reserve(len);
     if (fb === null) return -1;
-    return this.header(fb, VQF_REC_AVAIL, queue, len, (availPos & 0xffff) | ((head & 0xffff) << 16));
+    const arg = (availPos & 0xffff) | ((head & 0xffff) << 16);
+    return this.header(fb, VQF_REC_AVAIL, queue, len, arg, dataBytes >= 0 ? VQF_AVAIL_F_DATA : 0);
+  }
+
+  /**
+   * The bytes of a readable buffer after its entry (VQF_AVAIL_F_DATA records):
+   * the driver's one copy of a transmitted packet. Returns the next offset (4-aligned).
+   */
+  availData(off: number, src: Uint8Array, srcOff: number, len: number): number {
+    copyBytes(this.fb!.u8, off, src, srcOff, len);
+    this.payloadBytes += len;
+    return off + ((len + 3) & ~3);
   }
 
   /** Write one descriptor entry of an AVAIL record at `off`; returns the next offset. */
@@ -247,7 +264,8 @@ export class FrameWriter {
 /** Per-record callbacks of a frame reader (implemented by the driver or the device side). */
 export interface FrameHandler {
   /**
-   * One record: `b[body, body + bodyLen)` is its body. Returns false to stop
+   * One record: `type` is the record type with its flags byte in bits 8-15
+   * (mask with 0xff for the type), `b[body, body + bodyLen)` its body. Returns false to stop
    * reading the frame (the handler marked itself broken).
    */
   onRecord(type: number, queue: number, arg: number, b: Uint8Array, body: number, bodyLen: number): boolean;
@@ -268,7 +286,7 @@ export function readFrame(b: Uint8Array, off: number, len: number, h: FrameHandl
     if (o + VQF_REC_HDR_SIZE > end) return -1;
     const recLen = rd32(b, o + 4);
     if (recLen < VQF_REC_HDR_SIZE || (recLen & 3) !== 0 || o + recLen > end) return -1;
-    if (!h.onRecord(b[o]!, rd16(b, o + 2), rd32(b, o + 8), b, o + VQF_REC_HDR_SIZE, recLen - VQF_REC_HDR_SIZE)) return 0;
+    if (!h.onRecord(b[o]! | (b[o + 1]! << 8), rd16(b, o + 2), rd32(b, o + 8), b, o + VQF_REC_HDR_SIZE, recLen - VQF_REC_HDR_SIZE)) return 0;
     o += recLen;
   }
   return o === end ? 0 : -1;
