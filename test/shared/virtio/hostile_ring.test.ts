@@ -23,12 +23,18 @@ class CaptureSink implements FrameSink {
 type Desc = [index: number, next: number, flags: number, len: number, addr: number, addrHi?: number];
 
 /** One frame: an AVAIL record per chain (queue q), the avail idx, a kick. */
-function hostileFrame(q: number, chains: { pos: number; head: number; descs: Desc[] }[], availIdx: number): Uint8Array {
+function hostileFrame(q: number, chains: { pos: number; head: number; descs: Desc[]; data?: number }[], availIdx: number): Uint8Array {
   const sink = new CaptureSink();
   const w = new FrameWriter(sink);
+  const bytes = new Uint8Array(1 << 14);
   for (const c of chains) {
-    let o = w.beginAvail(q, c.pos, c.head, c.descs.length);
-    for (const [index, next, flags, len, addr, hi] of c.descs) o = w.availDesc(o, index, next, flags, len, addr, hi ?? 0);
+    // `data`: bytes shipped after each readable entry (VQF_AVAIL_F_DATA), whatever its len says.
+    const padded = c.data === undefined ? -1 : ((c.data + 3) & ~3) * c.descs.filter((d) => (d[2] & W) === 0).length;
+    let o = w.beginAvail(q, c.pos, c.head, c.descs.length, padded);
+    for (const [index, next, flags, len, addr, hi] of c.descs) {
+      o = w.availDesc(o, index, next, flags, len, addr, hi ?? 0);
+      if (c.data !== undefined && (flags & W) === 0) o = w.availData(o, bytes, 0, c.data);
+    }
   }
   w.simple(VQF_REC_AVAIL_IDX, q, availIdx);
   w.simple(VQF_REC_KICK, q, availIdx);
@@ -96,6 +102,18 @@ const SHAPES: { name: string; q?: number; frame: () => Uint8Array; reason: strin
     q: 1,
     frame: () => hostileFrame(1, [{ pos: 0, head: 0, descs: [[0, 0, W, 64, BUF_BASE]] }], 1),
     reason: "virtio-net header not in first element",
+  },
+  {
+    name: "transmit data shorter than its descriptor's len",
+    q: 1,
+    frame: () => hostileFrame(1, [{ pos: 0, head: 0, descs: [[0, 0, 0, 64, BUF_BASE]], data: 16 }], 1),
+    reason: "virtio: malformed avail record",
+  },
+  {
+    name: "transmit buffer larger than the channel's per-descriptor slot",
+    q: 1,
+    frame: () => hostileFrame(1, [{ pos: 0, head: 0, descs: [[0, 0, 0, 4000, BUF_BASE]], data: 4000 }], 1),
+    reason: "virtio: buffer of 4000 bytes exceeds the data channel's 2048",
   },
   {
     name: "readable after writable",
