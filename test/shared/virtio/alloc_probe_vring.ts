@@ -1,8 +1,10 @@
 // Child-process probe for the no-allocation rule on the virtqueue datapath:
 // run under `node --trace-gc`, it moves packets device -> frame -> guest RX
 // queue in one process (loopback sinks: codec, shadow ring, driver ring, NAPI
-// poll, refill, event idx), warms up, prints BEGIN, moves N packets, prints
-// END. The parent counts scavenges between the markers.
+// poll, refill, event idx) and as many guest -> device on the TX queue (bytes
+// shipped with the descriptors, staged by the device, completions reaped),
+// warms up, prints BEGIN, moves N packets each way, prints END. The parent
+// counts scavenges between the markers.
 // Usage: node --trace-gc --import tsx alloc_probe_vring.ts [packets] [eventIdx 0|1]
 import { devicePutUsed } from "../../../shared/virtio/vring_device.ts";
 import { makePair } from "./vq_pair.ts";
@@ -15,6 +17,25 @@ p.rx.onPacket = (m, off, len) => {
   sum = (sum + m[off]! + len) | 0;
 };
 p.rx.try_fill_recv();
+const TX_BASE = 0x10000 + 512 * 2048;
+let txSeen = 0;
+p.devTx.onKick = (vq) => {
+  for (let head = vq.pop(); head >= 0; head = vq.pop()) {
+    txSeen += vq.outData[vq.elem.dataOff[0]!]! & 1;
+    vq.putUsed(head, null, 0, 0);
+  }
+  vq.dev.flush();
+  vq.enableNotification();
+};
+
+function transmit(n: number): void {
+  const q = p.txq;
+  for (let i = 0; i < n; i++) {
+    while (q.get_buf() >= 0);
+    if (q.add_outbuf(TX_BASE + (i & 63) * 128, 64, i & 63) < 0) break;
+  }
+  q.kick();
+}
 
 function move(n: number): void {
   let left = n;
@@ -27,10 +48,11 @@ function move(n: number): void {
     // One NAPI poll (it refills and re-arms); the device re-enables when the ring ran dry.
     p.rx.poll(64);
     if (k === 0) p.devRx.enableNotification();
+    transmit(k);
   }
 }
 
 move(200_000);
 process.stdout.write("BEGIN\n");
 move(runs);
-process.stdout.write(`END ${sum} ${p.rx.packets}\n`);
+process.stdout.write(`END ${sum} ${p.rx.packets} ${p.devTx.copies} ${txSeen}\n`);
