@@ -68,7 +68,7 @@ export class GuestStub {
     while (done < budget) {
       const n = this.ring.consumeBatched(this.#tmp, 0, Math.min(64, budget - done));
       if (n === 0) break;
-      for (let i = 0; i < n; i++) this.#pool.put(this.#tmp[i]!);
+      this.#pool.putBulk(this.#tmp, n);
       done += n;
     }
     this.stats.v[G_CONSUMED] += done;

@@ -101,17 +101,23 @@ export class Nic {
       return -1;
     }
     const mem = this.#mem;
-    mem.u8.copyWithin(pool.dataOf(h), srcAddr, srcAddr + len);
+    pool.dmaCopy(mem, pool.dataOf(h), srcAddr, len);
     s[N_DMA]++;
     if (this.rxCapture !== null) this.rxCapture.capture(pool.dataOf(h), len);
-    pool.prepare(mem.dv, h, len, this.ifindex, 0);
-    if (this.rxRing.produce(h) !== 0) {
+    pool.prepareU32(h, len, this.ifindex, 0);
+    // The descriptor becomes visible to the poll with the burst: wireFlush().
+    if (this.rxRing.produceNoPublish(h) !== 0) {
       s[N_MISSED]++;
       pool.recycleDirect(h);
       return -1;
     }
     s[N_RX]++;
     return 0;
+  }
+
+  /** End of a burst from the wire: the descriptors written so far are visible to napiPoll(). */
+  wireFlush(): void {
+    this.rxRing.publish();
   }
 
   /** One NAPI poll: up to `budget` frames through XDP and on. Returns the frames processed. */

@@ -31,13 +31,16 @@ export class PagePool {
   readonly ctxBase: number;
   readonly count: number;
   readonly ring: PtrRing;
-  readonly #u32: Uint32Array;
+  /** View of the memory (re-made only if it no longer covers an address: setup-time growth). */
+  #u32: Uint32Array;
   /** This thread's alloc cache (only the allocating thread uses it). */
   readonly #cache: Uint32Array;
   #cacheLen: number;
+  readonly #mem: BpfMemory;
 
   private constructor(mem: BpfMemory, addr: number) {
     this.addr = addr;
+    this.#mem = mem;
     this.#u32 = new Uint32Array(mem.memory.buffer);
     const h = addr >> 2;
     this.frameBase = this.#u32[h + H_FRAMES]!;
@@ -106,6 +109,60 @@ export class PagePool {
   put(h: number): void {
     // The ring has a slot for every frame of the pool and its lazy batch, so this cannot fail.
     this.ring.produceLocked(h & ~0xfff);
+  }
+
+  /**
+   * Returns hs[0..n) from any other thread under one producer lock and one publish (tag bits
+   * are cleared in place). @see xdp_return_frame_bulk(), page_pool_put_page_bulk()
+   */
+  putBulk(hs: Uint32Array, n: number): void {
+    if (n <= 0) return;
+    for (let i = 0; i < n; i++) hs[i] = hs[i]! & ~0xfff;
+    // The ring has a slot for every frame of the pool and its lazy batch: all of them fit.
+    this.ring.produceBulkLocked(hs, 0, n);
+  }
+
+  /** A view covering [0, end) of `mem` (the cached one unless the memory grew past it). */
+  #view(end: number): Uint32Array {
+    let u32 = this.#u32;
+    if (end > u32.byteLength) u32 = this.#u32 = new Uint32Array(this.#mem.memory.buffer);
+    return u32;
+  }
+
+  /**
+   * The NIC's DMA of a received frame into buffer data `dst`: `len` bytes from `src` (one copy
+   * of the bytes, as the hardware writes them). Word-aligned frames up to 256 bytes move as
+   * words (rounded up to a word: the frame's tailroom and the 64-byte padded source cover it);
+   * others through copyWithin.
+   */
+  dmaCopy(mem: BpfMemory, dst: number, src: number, len: number): void {
+    if (((src | dst) & 3) === 0 && len <= 256) {
+      const u32 = this.#view((src > dst ? src : dst) + len + 4);
+      let d = dst >> 2, s = src >> 2;
+      const end = s + ((len + 3) >> 2);
+      while (s < end) u32[d++] = u32[s++]!;
+    } else {
+      mem.u8.copyWithin(dst, src, src + len);
+    }
+  }
+
+  /**
+   * prepare() through this handle's word view (the NIC's per-packet path: no DataView call per
+   * field).
+   */
+  prepareU32(h: number, len: number, ingressIfindex: number, rxQueueIndex: number): void {
+    const c = this.ctxOf(h) >> 2, frame = h & ~0xfff, data = frame + XDP_PACKET_HEADROOM;
+    const u32 = this.#view((c << 2) + XDP_CTX_BLOCK);
+    u32[c + (XDP_MD_DATA >> 2)] = data;
+    u32[c + (XDP_MD_DATA_END >> 2)] = data + len;
+    u32[c + (XDP_MD_DATA_META >> 2)] = data;
+    u32[c + (XDP_MD_INGRESS_IFINDEX >> 2)] = ingressIfindex;
+    u32[c + (XDP_MD_RX_QUEUE_INDEX >> 2)] = rxQueueIndex;
+    u32[c + (XDP_MD_EGRESS_IFINDEX >> 2)] = 0;
+    u32[c + (XDP_CTX_FRAME_START >> 2)] = frame;
+    u32[c + (XDP_CTX_FRAME_SZ >> 2)] = XDP_FRAME_SZ;
+    u32[c + (XDP_CTX_REDIRECT >> 2)] = 0;
+    u32[c + (XDP_CTX_REDIRECT_MAP >> 2)] = 0;
   }
 
   /**

@@ -121,6 +121,7 @@ export class Pktgen {
       s[P_SENT]++;
       if (++this.#flow === sh.count) this.#flow = 0;
     }
+    nic.wireFlush();
     return sent;
   }
 }

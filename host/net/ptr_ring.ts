@@ -8,21 +8,36 @@
 //
 // Threads: the struct lives in BpfMemory (a shared memory when the host runs
 // threads), so PtrRing.at() rebuilds the same ring on another thread. One
-// producer and one consumer need no lock: the producer publishes a handle with
-// an Atomics.store after writing the frame, the consumer reads it with an
-// Atomics.load before reading the frame (the kernel's smp_wmb()/READ_ONCE
-// pairing). The *Locked variants take a spinlock word, as ptr_ring_produce()
-// and ptr_ring_consume_batched() take producer_lock/consumer_lock, for rings
-// with several producers (a page_pool's recycle ring).
+// producer and one consumer need no lock. Visibility is batched: slots are
+// written and zeroed with plain stores; the producer then publishes a count
+// of produced entries with one Atomics.store (a release: the frames and slots
+// written before it are visible to whoever loads that count), once per entry
+// for produce() and once per bulk for produceNoPublish() ... publish() (NIC
+// rx descriptors per burst, tun_xdp_xmit()'s bulk under one producer lock, a
+// page_pool's bulk return); the consumer loads the count once per batch (the
+// acquire) and reads only slots below it. This is the kernel's
+// smp_wmb()/READ_ONCE pairing, paid once per batch rather than with a
+// sequentially consistent store per slot (which is what an x86 `xchg`
+// costs). The producer still finds a slot free by reading it (an atomic load,
+// a plain mov on x86): the consumer's lazy zeroing keeps its semantics. The
+// *Locked variants take a spinlock word, as ptr_ring_produce() and
+// ptr_ring_consume_batched() take producer_lock/consumer_lock, for rings with
+// several producers (a page_pool's recycle ring); a producer publishes
+// before it unlocks.
 import type { BpfMemory } from "../../shared/bpf/runtime/memory.ts";
 import { ENOMEM, ENOSPC, KernelError } from "../../shared/errno.ts";
 
 // Word offsets in the struct (producer side, consumer side and constants on separate 64-byte lines).
 const W_PRODUCER = 0;
 const W_PRODUCER_LOCK = 1;
+/** Entries produced (mod 2^32), the producer's own count; W_PUBLISHED is what the consumer may read. */
+const W_PRODUCED = 2;
+const W_PUBLISHED = 3;
 const W_CONSUMER_HEAD = 16;
 const W_CONSUMER_TAIL = 17;
 const W_CONSUMER_LOCK = 18;
+/** Entries consumed (mod 2^32): with W_PUBLISHED, what is available. */
+const W_CONSUMED = 19;
 const W_SIZE = 32;
 const W_BATCH = 33;
 const W_QUEUE = 48;
@@ -88,13 +103,43 @@ export class PtrRing {
    * Caller is the only producer (or holds the producer lock). @see __ptr_ring_produce()
    */
   produce(h: number): number {
+    const r = this.produceNoPublish(h);
+    if (r === 0) this.publish();
+    return r;
+  }
+
+  /**
+   * produce() without making the entry visible yet: a bulk of these ends with one publish()
+   * (before the producer lock is released, for the locked variants). @see __ptr_ring_produce()
+   */
+  produceNoPublish(h: number): number {
     const i32 = this.#i32, w = this.#w;
     const p = i32[w + W_PRODUCER]!;
     if (Atomics.load(i32, this.#q + p) !== 0) return -ENOSPC;
-    // Release: the frame written before is visible to whoever loads this slot.
-    Atomics.store(i32, this.#q + p, h);
+    i32[this.#q + p] = h;
     i32[w + W_PRODUCER] = p + 1 >= this.size ? 0 : p + 1;
+    i32[w + W_PRODUCED] = (i32[w + W_PRODUCED]! + 1) | 0;
     return 0;
+  }
+
+  /** Release: every entry produced so far (and the frames written before them) becomes visible to the consumer. */
+  publish(): void {
+    const i32 = this.#i32, w = this.#w;
+    Atomics.store(i32, w + W_PUBLISHED, i32[w + W_PRODUCED]!);
+  }
+
+  /**
+   * hs[off..off+n) under one producer lock and one publish; stops at the first that does not
+   * fit. Returns how many it produced. @see ptr_ring_produce() (a bulk of them)
+   */
+  produceBulkLocked(hs: Uint32Array | Int32Array, off: number, n: number): number {
+    const lock = this.#w + W_PRODUCER_LOCK;
+    spinLock(this.#i32, lock);
+    let i = 0;
+    while (i < n && this.produceNoPublish(hs[off + i]!) === 0) i++;
+    this.publish();
+    Atomics.store(this.#i32, lock, 0);
+    return i;
   }
 
   /** produce() under the producer spinlock (several producers). @see ptr_ring_produce() */
@@ -111,7 +156,9 @@ export class PtrRing {
     spinLock(this.#i32, this.#w + W_PRODUCER_LOCK);
   }
 
+  /** Publishes what was produced under the lock, then releases it. */
   producerUnlock(): void {
+    this.publish();
     Atomics.store(this.#i32, this.#w + W_PRODUCER_LOCK, 0);
   }
 
@@ -119,8 +166,10 @@ export class PtrRing {
 
   /** The handle at the consumer head, 0 when empty. @see __ptr_ring_peek() */
   peek(): number {
-    const i32 = this.#i32;
-    return Atomics.load(i32, this.#q + i32[this.#w + W_CONSUMER_HEAD]!);
+    const i32 = this.#i32, w = this.#w;
+    // Acquire: the published count; the slot below it and its frame are then visible.
+    if (Atomics.load(i32, w + W_PUBLISHED) === i32[w + W_CONSUMED]) return 0;
+    return i32[this.#q + i32[w + W_CONSUMER_HEAD]!]!;
   }
 
   /** True when there is nothing to consume (consumer side). @see __ptr_ring_empty() */
@@ -137,7 +186,7 @@ export class PtrRing {
       // Zero in reverse order, so the producer sees the first slot free only when the whole
       // run is free (it stops at the first taken slot anyway).
       const tail = i32[w + W_CONSUMER_TAIL]!;
-      while (--head >= tail) Atomics.store(i32, q + head, 0);
+      while (--head >= tail) i32[q + head] = 0;
       i32[w + W_CONSUMER_TAIL] = consumerHead + 1;
     }
     let next = consumerHead + 1;
@@ -151,7 +200,11 @@ export class PtrRing {
   /** Takes the handle at the head; 0 when empty. @see __ptr_ring_consume() */
   consume(): number {
     const h = this.peek();
-    if (h !== 0) this.#discardOne();
+    if (h !== 0) {
+      this.#discardOne();
+      const i32 = this.#i32;
+      i32[this.#w + W_CONSUMED] = (i32[this.#w + W_CONSUMED]! + 1) | 0;
+    }
     return h;
   }
 
@@ -159,14 +212,17 @@ export class PtrRing {
    * Takes up to `n` handles into out[off..off+n). Returns how many. @see __ptr_ring_consume_batched()
    */
   consumeBatched(out: Uint32Array | Int32Array, off: number, n: number): number {
-    let i = 0;
-    for (; i < n; i++) {
-      const h = this.peek();
-      if (h === 0) break;
-      out[off + i] = h;
+    const i32 = this.#i32, w = this.#w, q = this.#q;
+    // One acquire for the whole batch: every slot below the published count is readable.
+    const consumed = i32[w + W_CONSUMED]!;
+    const avail = (Atomics.load(i32, w + W_PUBLISHED) - consumed) | 0;
+    if (avail < n) n = avail;
+    for (let i = 0; i < n; i++) {
+      out[off + i] = i32[q + i32[w + W_CONSUMER_HEAD]!]!;
       this.#discardOne();
     }
-    return i;
+    if (n > 0) i32[w + W_CONSUMED] = (consumed + n) | 0;
+    return n > 0 ? n : 0;
   }
 
   /** consumeBatched() under the consumer spinlock. @see ptr_ring_consume_batched() */

@@ -129,6 +129,9 @@ export class TunXdp {
   readonly #ctxs: Uint32Array;
   readonly #verdicts: Uint32Array;
   readonly #tx: Uint32Array;
+  /** Frames to return to the pool at the end of this batch (outside the allocating thread). */
+  readonly #ret: Uint32Array;
+  #nRet: number;
 
   constructor(mem: BpfMemory, sh: TunShared, pool: PagePool, vm: BpfVm, trace: TraceRing, inAllocContext: boolean) {
     this.ifindex = sh.ifindex;
@@ -143,11 +146,21 @@ export class TunXdp {
     this.#ctxs = new Uint32Array(MAX_TAP_BATCH);
     this.#verdicts = new Uint32Array(MAX_TAP_BATCH);
     this.#tx = new Uint32Array(MAX_TAP_BATCH);
+    this.#ret = new Uint32Array(MAX_TAP_BATCH);
+    this.#nRet = 0;
   }
 
   #free(h: number): void {
     if (this.#inAllocContext) this.#pool.recycleDirect(h);
-    else this.#pool.put(h);
+    else this.#ret[this.#nRet++] = h;
+  }
+
+  /** The batch's frames go back to the pool in one bulk (xdp_return_frame_bulk at the end of the batch). */
+  #flushFree(): void {
+    if (this.#nRet > 0) {
+      this.#pool.putBulk(this.#ret, this.#nRet);
+      this.#nRet = 0;
+    }
   }
 
   /**
@@ -192,6 +205,7 @@ export class TunXdp {
       }
     }
     if (nTx > 0) this.tunXdpOne(tx, nTx);
+    this.#flushFree();
     return passed;
   }
 
@@ -215,6 +229,7 @@ export class TunXdp {
     if (prog === null) {
       for (let i = 0; i < n; i++) this.#free(frames[i]!);
       s[T_RXP_PASS] += n;
+      this.#flushFree();
       return;
     }
     const ctxs = this.#ctxs, dv = this.#vm.mem.dv;
@@ -239,6 +254,7 @@ export class TunXdp {
       }
       this.#free(frames[i]!);
     }
+    this.#flushFree();
   }
 }
 
@@ -334,7 +350,7 @@ export class TunXmit implements XdpXmitDev {
       for (let i = 0; i < m; i++) {
         const h = src[i]!;
         if (this.txCapture !== null && !ring.isFull()) this.#capture(h);
-        if (ring.produce(h | TUN_XDP_FLAG) !== 0) {
+        if (ring.produceNoPublish(h | TUN_XDP_FLAG) !== 0) {
           this.#pool.recycleDirect(h);
           drops++;
         }
