@@ -14,14 +14,17 @@
 import type { BpfProg } from "../runtime/prog.ts";
 import type { BpfMap } from "../maps/map.ts";
 import { hasGenLookup } from "../maps/array_map.ts";
+import { hasGenRedirect } from "../maps/devmap.ts";
 import {
-  FAULT_BAD_INSN, FAULT_BUDGET, FAULT_CALL_DEPTH, FAULT_HELPER_ARG, FAULT_READ, FAULT_WRITE,
+  FAULT_BAD_INSN, FAULT_BUDGET, FAULT_CALL_DEPTH, FAULT_HELPER_ARG, FAULT_READ, FAULT_WRITE, XDP_CTX_REDIRECT,
+  XDP_CTX_REDIRECT_MAP,
 } from "../runtime/vm.ts";
 import {
-  BPF_ADD, BPF_ALU, BPF_ALU64, BPF_AND, BPF_CMPXCHG, BPF_FETCH, BPF_FUNC_map_lookup_elem, BPF_FUNC_tail_call, BPF_JMP,
+  BPF_ADD, BPF_ALU, BPF_ALU64, BPF_AND, BPF_CMPXCHG, BPF_FETCH, BPF_FUNC_map_lookup_elem, BPF_FUNC_redirect_map,
+  BPF_FUNC_tail_call, BPF_JMP,
   BPF_JMP32, BPF_LDX, BPF_MOV, BPF_OR, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, BPF_ST, BPF_STX,
   BPF_SUB, BPF_XCHG, BPF_XOR, MAX_BPF_STACK, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, XDP_MD_DATA, XDP_MD_DATA_END,
-  XDP_MD_DATA_META,
+  XDP_MD_DATA_META, XDP_ABORTED, XDP_REDIRECT,
 } from "../isa/uapi.ts";
 import {
   INSN_TABLE, K_JMP, K_JMP32, K_LD_ABS, K_LD_IND, bpfClass, bpfOp, usesDstReg, usesSrcReg,
@@ -535,8 +538,41 @@ export class FuncCompiler {
       this.kind[0] = K_MAP;
       return;
     }
+    if (imm === BPF_FUNC_redirect_map && hasGenRedirect(m)) {
+      this.redirectMapInline(m.maxEntries, m.valuesStart, m.valueSize, m.id);
+      this.setUnknown(0);
+      return;
+    }
     this.helperCall(pc, () => b.i32(imm));
     this.setUnknown(0);
+  }
+
+  /**
+   * Inlined bpf_redirect_map() on a DEVMAP (the helper's semantics, helpers.ts redirectMap):
+   * flags (r3) outside BPF_F_ACTION_MASK | BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS give
+   * XDP_ABORTED; key r2 (u64) below max_entries with a non-zero ifindex word records the target
+   * (ifindex, map id) in the context's redirect slots and gives XDP_REDIRECT; otherwise the
+   * action in the low two bits of flags.
+   */
+  redirectMapInline(maxEntries: number, valuesStart: number, valueSize: number, mapId: number): void {
+    const b = this.b;
+    // Flags: bits other than 0x1b, in either half, abort.
+    b.get(3).i64(~0x1b, -1).op(OP.i64_and).op(OP.i64_eqz).u8(OP.if).u8(BLOCK_VOID);
+    b.i32(0).set(L_T32);
+    b.get(2).i64u(maxEntries).op(OP.i64_lt_u).u8(OP.if).u8(BLOCK_VOID);
+    b.get(2).op(OP.i32_wrap_i64).i32(valueSize).op(OP.i32_mul).mem(OP.i32_load, valuesStart).set(L_T32);
+    b.op(OP.end);
+    b.get(L_T32).op(OP.i32_eqz).u8(OP.if).u8(BLOCK_VOID);
+    b.get(3).i64u(3).op(OP.i64_and).set(0);
+    b.u8(OP.else);
+    this.stLoad32u(ST_CTX_LO);
+    b.op(OP.i32_wrap_i64).tee(L_T32B).get(L_T32).mem(OP.i32_store, XDP_CTX_REDIRECT);
+    b.get(L_T32B).i32(mapId).mem(OP.i32_store, XDP_CTX_REDIRECT_MAP);
+    b.i64u(XDP_REDIRECT).set(0);
+    b.op(OP.end);
+    b.u8(OP.else);
+    b.i64u(XDP_ABORTED).set(0);
+    b.op(OP.end);
   }
 
   loadInsn(pc: number, c: number, d: number, s: number, off: number): void {

@@ -113,6 +113,16 @@ abstract class DevMapBase extends MapBase {
   }
 }
 
+/**
+ * True when the JIT may inline bpf_redirect_map() on `m` (kernel: do_misc_fixups() turning the
+ * call into a direct call of the map's map_redirect, __bpf_xdp_redirect_map with
+ * __dev_map_lookup_elem): a DEVMAP, whose entry is present exactly when its ifindex word in the
+ * value area is non-zero (on the owner, as on a view: updates never store ifindex 0).
+ */
+export function hasGenRedirect(m: unknown): m is DevMap {
+  return m instanceof DevMap;
+}
+
 /** DEVMAP: slot = key. */
 export class DevMap extends DevMapBase {
   readonly #present: Uint8Array;
