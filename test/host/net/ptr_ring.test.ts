@@ -46,6 +46,28 @@ describe("ptr_ring on one thread", () => {
     expect(out[63]).toBe(2015);
   });
 
+  it("entries produced without a publish stay invisible until publish(); the full check still reads the slots", () => {
+    const mem = BpfMemory.create();
+    const r = PtrRing.init(mem, 64);
+    const out = new Uint32Array(64);
+    for (let i = 1; i <= 5; i++) expect(r.produceNoPublish(i)).toBe(0);
+    expect(r.isEmpty()).toBe(true);
+    expect(r.peek()).toBe(0);
+    expect(r.consumeBatched(out, 0, 64)).toBe(0);
+    r.publish();
+    expect(r.peek()).toBe(1);
+    expect(r.consumeBatched(out, 0, 3)).toBe(3);
+    expect([...out.subarray(0, 3)]).toEqual([1, 2, 3]);
+    // A bulk under the lock: stops at the first slot still taken, publishes what it produced.
+    const bulk = Uint32Array.from({ length: 70 }, (_, i) => 100 + i);
+    expect(r.produceBulkLocked(bulk, 0, 70)).toBe(59); // 64 slots, 2 unconsumed, 3 consumed but not yet zeroed
+    expect(r.consumeBatched(out, 0, 64)).toBe(61);
+    expect(out[0]).toBe(4);
+    expect(out[2]).toBe(100);
+    expect(out[60]).toBe(158);
+    expect(r.isEmpty()).toBe(true);
+  });
+
   it("another handle on the same struct (PtrRing.at) sees the same ring", () => {
     const mem = BpfMemory.create();
     const a = PtrRing.init(mem, 32);
@@ -58,13 +80,14 @@ describe("ptr_ring on one thread", () => {
 });
 
 describe("ptr_ring across threads", () => {
-  for (const locked of [false, true]) {
-    it(`a producer Worker's ${locked ? "locked " : ""}handles all arrive once, in order, at the main thread`, async () => {
+  for (const mode of ["single", "locked", "bulk", "bulkLocked"] as const) {
+    const locked = mode === "locked" || mode === "bulkLocked";
+    it(`a producer Worker's handles (${mode}) all arrive once, in order, at the main thread`, async () => {
       const mem = BpfMemory.create({ shared: true });
       const ring = PtrRing.init(mem, 256);
       const n = 300_000;
       const w = spawnTsWorker(new URL("./ptr_ring_producer.ts", import.meta.url),
-        { memory: mem.memory, addr: ring.addr, n, deadlineMs: 30_000, locked });
+        { memory: mem.memory, addr: ring.addr, n, deadlineMs: 30_000, mode });
       const done = once(w, "message");
       const out = new Uint32Array(64);
       let expectNext = 1, bad = 0;
