@@ -52,6 +52,9 @@ export class DevMapCpu {
   #flushCount: number;
   readonly #pool: PagePool;
   readonly #mem: BpfMemory;
+  #lastBq: XdpDevBulkQueue | null;
+  /** Frames enqueued since the last flush (added to the shared counter by devFlush()). */
+  #enqueued: number;
 
   constructor(mem: BpfMemory, statsAddr: number, pool: PagePool) {
     this.stats = StatBlock.at(mem, statsAddr, DEVMAP_STATS);
@@ -60,6 +63,8 @@ export class DevMapCpu {
     this.#flushCount = 0;
     this.#pool = pool;
     this.#mem = mem;
+    this.#lastBq = null;
+    this.#enqueued = 0;
   }
 
   static initStats(mem: BpfMemory): number {
@@ -79,11 +84,17 @@ export class DevMapCpu {
    */
   xdpDoRedirect(h: number, ctx: number): number {
     // mem.dv, not a cached view: the owner may have grown the memory since this side was built.
-    const bq = this.#bqs.get(this.#mem.dv.getUint32(ctx + XDP_CTX_REDIRECT, true));
-    if (bq === undefined) {
-      this.stats.v[D_REDIRECT_ERR]++;
-      this.#pool.recycleDirect(h);
-      return -1;
+    const ifindex = this.#mem.dv.getUint32(ctx + XDP_CTX_REDIRECT, true);
+    // The last target's queue, without a lookup (a NAPI poll mostly redirects to one device).
+    let bq = this.#lastBq;
+    if (bq === null || bq.dev.ifindex !== ifindex) {
+      const found = this.#bqs.get(ifindex);
+      if (found === undefined) {
+        this.stats.v[D_REDIRECT_ERR]++;
+        this.#pool.recycleDirect(h);
+        return -1;
+      }
+      bq = this.#lastBq = found;
     }
     this.bqEnqueue(bq, h);
     return 0;
@@ -96,7 +107,7 @@ export class DevMapCpu {
       this.bqXmitAll(bq, 0);
     }
     bq.q[bq.count++] = h;
-    this.stats.v[D_ENQUEUED]++;
+    this.#enqueued++;
     if (!bq.onFlushList) {
       bq.onFlushList = true;
       this.#flushList[this.#flushCount++] = bq;
@@ -114,6 +125,8 @@ export class DevMapCpu {
 
   /** End of a NAPI poll: every queue on the flush list goes out with XDP_XMIT_FLUSH. @see __dev_flush() */
   devFlush(): void {
+    this.stats.v[D_ENQUEUED] += this.#enqueued;
+    this.#enqueued = 0;
     const list = this.#flushList;
     for (let i = 0; i < this.#flushCount; i++) {
       const bq = list[i]!;

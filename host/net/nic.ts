@@ -70,6 +70,10 @@ export class Nic {
   readonly #handles: Uint32Array;
   readonly #ctxs: Uint32Array;
   readonly #verdicts: Uint32Array;
+  /** Counts of the burst in progress (wireReceive), added to the shared counters by wireFlush(). */
+  #burstRx = 0;
+  #burstMissed = 0;
+  #burstDma = 0;
 
   constructor(mem: BpfMemory, sh: NicShared, pool: PagePool, vm: BpfVm, trace: TraceRing) {
     this.ifindex = sh.ifindex;
@@ -94,30 +98,34 @@ export class Nic {
    * -1 when it was missed (no buffer, or the RX ring full).
    */
   wireReceive(srcAddr: number, len: number): number {
-    const s = this.stats.v, pool = this.pool;
+    const pool = this.pool;
     const h = pool.alloc();
     if (h === 0) {
-      s[N_MISSED]++;
+      this.#burstMissed++;
       return -1;
     }
-    const mem = this.#mem;
-    pool.dmaCopy(mem, pool.dataOf(h), srcAddr, len);
-    s[N_DMA]++;
+    pool.dmaCopy(this.#mem, pool.dataOf(h), srcAddr, len);
+    this.#burstDma++;
     if (this.rxCapture !== null) this.rxCapture.capture(pool.dataOf(h), len);
     pool.prepareU32(h, len, this.ifindex, 0);
     // The descriptor becomes visible to the poll with the burst: wireFlush().
     if (this.rxRing.produceNoPublish(h) !== 0) {
-      s[N_MISSED]++;
+      this.#burstMissed++;
       pool.recycleDirect(h);
       return -1;
     }
-    s[N_RX]++;
+    this.#burstRx++;
     return 0;
   }
 
-  /** End of a burst from the wire: the descriptors written so far are visible to napiPoll(). */
+  /** End of a burst from the wire: its descriptors become visible to napiPoll(), its counts to readers. */
   wireFlush(): void {
     this.rxRing.publish();
+    const s = this.stats.v;
+    s[N_RX] += this.#burstRx;
+    s[N_MISSED] += this.#burstMissed;
+    s[N_DMA] += this.#burstDma;
+    this.#burstRx = this.#burstMissed = this.#burstDma = 0;
   }
 
   /** One NAPI poll: up to `budget` frames through XDP and on. Returns the frames processed. */
@@ -135,18 +143,19 @@ export class Nic {
     for (let i = 0; i < n; i++) ctxs[i] = pool.ctxOf(hs[i]!);
     runXdpBatch(this.#vm, prog, ctxs, n, v);
     const redirect = this.redirect;
+    let drop = 0, redir = 0;
     for (let i = 0; i < n; i++) {
       const h = hs[i]!, act = v[i]!;
-      if (act === XDP_DROP) {
-        s[N_DROP]++;
-        pool.recycleDirect(h);
-      } else if (act === XDP_REDIRECT) {
-        s[N_REDIRECT]++;
+      if (act === XDP_REDIRECT) {
+        redir++;
         if (redirect === null || redirect.xdpDoRedirect(h, ctxs[i]!) !== 0) {
           s[N_REDIRECT_ERR]++;
           if (redirect === null) pool.recycleDirect(h);
           this.#trace.xdpException(prog.id, act, this.ifindex);
         }
+      } else if (act === XDP_DROP) {
+        drop++;
+        pool.recycleDirect(h);
       } else if (act === XDP_PASS) {
         this.#pass(h);
       } else if (act === XDP_TX) {
@@ -160,6 +169,8 @@ export class Nic {
         pool.recycleDirect(h);
       }
     }
+    s[N_DROP] += drop;
+    s[N_REDIRECT] += redir;
     // xdp_do_flush(): the devmap bulk queues go out once per poll.
     if (redirect !== null) redirect.devFlush();
     return n;

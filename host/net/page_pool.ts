@@ -33,6 +33,7 @@ export class PagePool {
   readonly ring: PtrRing;
   /** View of the memory (re-made only if it no longer covers an address: setup-time growth). */
   #u32: Uint32Array;
+  #viewEnd: number;
   /** This thread's alloc cache (only the allocating thread uses it). */
   readonly #cache: Uint32Array;
   #cacheLen: number;
@@ -42,6 +43,7 @@ export class PagePool {
     this.addr = addr;
     this.#mem = mem;
     this.#u32 = new Uint32Array(mem.memory.buffer);
+    this.#viewEnd = this.#u32.byteLength;
     const h = addr >> 2;
     this.frameBase = this.#u32[h + H_FRAMES]!;
     this.ctxBase = this.#u32[h + H_CTXS]!;
@@ -124,9 +126,11 @@ export class PagePool {
 
   /** A view covering [0, end) of `mem` (the cached one unless the memory grew past it). */
   #view(end: number): Uint32Array {
-    let u32 = this.#u32;
-    if (end > u32.byteLength) u32 = this.#u32 = new Uint32Array(this.#mem.memory.buffer);
-    return u32;
+    if (end > this.#viewEnd) {
+      this.#u32 = new Uint32Array(this.#mem.memory.buffer);
+      this.#viewEnd = this.#u32.byteLength;
+    }
+    return this.#u32;
   }
 
   /**

@@ -115,13 +115,18 @@ export class Pktgen {
       this.#nextNs += due * this.#gapNs;
       n = due;
     }
+    let missed = 0, flow = this.#flow;
+    const count = sh.count;
     for (; sent < n; sent++) {
-      const t = tw + 2 * this.#flow;
-      if (nic.wireReceive(u32[t]!, u32[t + 1]!) !== 0) s[P_MISSED]++;
-      s[P_SENT]++;
-      if (++this.#flow === sh.count) this.#flow = 0;
+      const t = tw + 2 * flow;
+      if (nic.wireReceive(u32[t]!, u32[t + 1]!) !== 0) missed++;
+      if (++flow === count) flow = 0;
     }
+    this.#flow = flow;
+    // The burst's descriptors become visible to the poll, its counters to readers.
     nic.wireFlush();
+    s[P_SENT] += sent;
+    s[P_MISSED] += missed;
     return sent;
   }
 }

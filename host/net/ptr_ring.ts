@@ -212,17 +212,32 @@ export class PtrRing {
    * Takes up to `n` handles into out[off..off+n). Returns how many. @see __ptr_ring_consume_batched()
    */
   consumeBatched(out: Uint32Array | Int32Array, off: number, n: number): number {
-    const i32 = this.#i32, w = this.#w, q = this.#q;
+    const i32 = this.#i32, w = this.#w, q = this.#q, size = this.size, batch = this.#batch;
     // One acquire for the whole batch: every slot below the published count is readable.
     const consumed = i32[w + W_CONSUMED]!;
     const avail = (Atomics.load(i32, w + W_PUBLISHED) - consumed) | 0;
     if (avail < n) n = avail;
+    if (n <= 0) return 0;
+    // __ptr_ring_discard_one() per entry, on locals: head and tail written back once.
+    let head = i32[w + W_CONSUMER_HEAD]!, tail = i32[w + W_CONSUMER_TAIL]!;
     for (let i = 0; i < n; i++) {
-      out[off + i] = i32[q + i32[w + W_CONSUMER_HEAD]!]!;
-      this.#discardOne();
+      out[off + i] = i32[q + head]!;
+      let h = head + 1;
+      if (h - tail >= batch || h >= size) {
+        // Zero in reverse order, so the producer sees the first slot free only when the whole run is.
+        while (--h >= tail) i32[q + h] = 0;
+        tail = head + 1;
+      }
+      head++;
+      if (head >= size) {
+        head = 0;
+        tail = 0;
+      }
     }
-    if (n > 0) i32[w + W_CONSUMED] = (consumed + n) | 0;
-    return n > 0 ? n : 0;
+    i32[w + W_CONSUMER_HEAD] = head;
+    i32[w + W_CONSUMER_TAIL] = tail;
+    i32[w + W_CONSUMED] = (consumed + n) | 0;
+    return n;
   }
 
   /** consumeBatched() under the consumer spinlock. @see ptr_ring_consume_batched() */
