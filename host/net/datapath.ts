@@ -55,6 +55,8 @@ export interface DatapathOptions {
   lineBps?: number;
   busyloopTimeoutNs?: number;
   poolFrames?: number;
+  /** The tap's tx_queue_len: its tx ptr_ring's size (default TUN_TX_QUEUE_LEN, 1000, what `ip tuntap add` gives). */
+  txQueueLen?: number;
   timeoutMs?: number;
   /** Write nic_rx.pcap, tap_tx.pcap, tap_rx.pcap and guest_rx.pcap here. */
   captureDir?: string;
@@ -98,14 +100,14 @@ export interface DatapathResult {
 
 /** Lays out the shared structures of one datapath in `kernel`'s memory (owner thread, setup time). */
 export function layoutDatapath(kernel: BpfKernel, size: number, flows: number, poolFrames: number,
-  opts: { capture?: boolean; pcap?: PcapPacket[] } = {}): DatapathShared {
+  opts: { capture?: boolean; pcap?: PcapPacket[]; txQueueLen?: number } = {}): DatapathShared {
   const mem = kernel.mem;
   const cap = () => (opts.capture === true ? CaptureRing.init(mem).addr : 0);
   const pool = PagePool.create(mem, poolFrames);
   const dev = VhostDev.init(mem);
   return {
     memory: mem.memory, pool: pool.addr, trace: TraceRing.init(mem, 256).addr,
-    nic: nicInit(mem, NIC_IFINDEX), tun: tunInit(mem, TAP_IFINDEX),
+    nic: nicInit(mem, NIC_IFINDEX), tun: tunInit(mem, TAP_IFINDEX, opts.txQueueLen),
     vhost: { ...dev, netStats: VhostNet.initStats(mem), ctlStats: StatBlock.init(mem, VHOST_WAKER_STATS).addr },
     guest: guestStubInit(mem, 256), devmapStats: DevMapCpu.initStats(mem), bridgeStats: Bridge.initStats(mem),
     pktgen: opts.pcap !== undefined ? pktgenInitPcap(mem, opts.pcap) : pktgenInit(mem, size, flows),
@@ -181,7 +183,9 @@ export function setupDatapath(o: DatapathOptions): DatapathSetup {
   const offload = o.offloadProg === null ? null : loadProg(kernel, o.programsDir, o.offloadProg);
   const rx = o.rxProg === null ? null : loadProg(kernel, o.programsDir, o.rxProg);
   const pcap = o.pcap === undefined ? undefined : readPcap(readFileSync(o.pcap)).packets;
-  const sh = layoutDatapath(kernel, o.size ?? 64, o.flows ?? 1, o.poolFrames ?? 4096, { capture: o.captureDir !== undefined, pcap });
+  const sh = layoutDatapath(kernel, o.size ?? 64, o.flows ?? 1, o.poolFrames ?? 4096, {
+    capture: o.captureDir !== undefined, pcap, txQueueLen: o.txQueueLen,
+  });
   return { kernel, sh, nicProg, offload, rx };
 }
 
