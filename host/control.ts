@@ -8,17 +8,23 @@ import { VIRTIO_NET_F_XDP_OFFLOAD, featureBit } from "../shared/virtio/virtio_ne
 import { checkMapCaps, checkProgCaps, progNeeds } from "../shared/bpf/offload/caps.ts";
 import { BpfInsns, BPF_INSN_SZ } from "../shared/bpf/isa/insn.ts";
 import { BPF_PROG_TYPE_XDP } from "../shared/bpf/isa/uapi.ts";
-import { EBADF, EINVAL, ENODEV, EPERM, EPROTO, KernelError, errnoName, strerror } from "../shared/errno.ts";
+import { EBADF, EINVAL, ENODEV, EOPNOTSUPP, EPERM, EPROTO, KernelError, errnoName, strerror } from "../shared/errno.ts";
 import type { HostSession, OffloadState } from "./offload_state.ts";
 import type { Tap } from "./tap.ts";
 import { hostShowJson } from "./show.ts";
+import { findTap, type TapDatapaths } from "./tap_datapath.ts";
 import type { LogFn } from "../shared/runtime_dir.ts";
 
 
 export interface HostConfig {
   caps: OffloadCaps;
   log: LogFn;
+  /** The taps' datapaths (the `vxo host` daemon); without it taps are attach points only. */
+  datapaths?: TapDatapaths;
 }
+
+/** The device name `vxo host pktgen --dev` accepts: NIC-A, pktgen's port onto the wire to NIC-B. */
+export const PKTGEN_DEV = "nic0";
 
 function session(ch: Channel): HostSession {
   const s = ch.owner as HostSession | null;
@@ -60,8 +66,14 @@ export function registerHostHandlers(ch: Channel, st: OffloadState, cfg: HostCon
     ch.owner = s;
     cfg.log("session_open", { guest: s.guest, session: s.id, taps: s.taps.map((t) => t.name), capBpf: s.capBpf });
     ch.onClose(() => {
-      const n = st.resetSession(s, true);
-      cfg.log("session_close", { guest: s.guest, session: s.id, freedMaps: n.maps, freedProgs: n.progs });
+      const close = () => {
+        const n = st.resetSession(s, true);
+        cfg.log("session_close", { guest: s.guest, session: s.id, freedMaps: n.maps, freedProgs: n.progs });
+      };
+      // The taps' datapaths stop first: their threads run the session's programs and reach its maps.
+      const dps = cfg.datapaths;
+      if (dps === undefined || !s.taps.some((t) => dps.has(t))) close();
+      else void Promise.all(s.taps.map((t) => dps.stop(t))).finally(close);
     });
     return { protoVersion: VXO_PROTO_VERSION, features: BigInt(req.features) & offered, caps: cfg.caps };
   });
@@ -134,14 +146,14 @@ export function registerHostHandlers(ch: Channel, st: OffloadState, cfg: HostCon
       throw new KernelError(EBADF, `Cannot attach: expected program ${req.expectedId}: ${strerror(EBADF)}`);
     }
     tap.checkAttach(req.id, req.flags, req.expectedId);
-    st.setTapProg(tap, req.id);
-    cfg.log("xdp_attach", { guest: s.guest, tap: tap.name, prog: req.id });
-    return {};
+    return attach(st, cfg, s, tap, req.id);
   });
 
-  ch.handle(MSG.HOST_PROG_DETACH, (req) => {
+  ch.handle(MSG.HOST_PROG_DETACH, async (req) => {
     const s = session(ch);
     const tap = tapOf(s, req.tap);
+    // The datapath lets go of the program before the slot's reference goes.
+    await cfg.datapaths?.attach(tap, null);
     st.setTapProg(tap, 0);
     cfg.log("xdp_detach", { guest: s.guest, tap: tap.name });
     return {};
@@ -154,14 +166,56 @@ export function registerHostHandlers(ch: Channel, st: OffloadState, cfg: HostCon
     return {};
   });
 
-  ch.handle(MSG.HOST_RESET, () => {
+  ch.handle(MSG.HOST_RESET, async () => {
     const s = session(ch);
+    // A reset device's taps lose their datapaths (restarted at the next attach or traffic).
+    const dps = cfg.datapaths;
+    if (dps !== undefined) await Promise.all(s.taps.map((t) => dps.stop(t)));
     const n = st.resetSession(s, false);
     cfg.log("session_reset", { guest: s.guest, freedMaps: n.maps, freedProgs: n.progs });
     return n;
   });
 
   ch.handle(MSG.HOST_SHOW, () => ({ json: JSON.stringify(hostShowJson(st)) }));
+
+  ch.handle(MSG.HOST_PKTGEN, async (req) => {
+    const dps = needDatapaths(cfg);
+    if (req.dev !== PKTGEN_DEV) throw new KernelError(ENODEV, `Cannot find device "${req.dev}"`);
+    if (req.count === 0) throw new KernelError(EINVAL, "pktgen: count must be at least 1");
+    const tap = findTap(st.taps, req.tap);
+    cfg.log("pktgen_start", { tap: tap.name, count: req.count, size: req.size, case: req.case, ratePps: req.ratePps, flows: req.flows });
+    const r = await dps.pktgen(tap, {
+      count: req.count, size: req.size, ratePps: req.ratePps, flows: req.flows, case: req.case,
+      pcap: req.pcap.length === 0 ? null : req.pcap,
+    });
+    cfg.log("pktgen_done", { tap: tap.name, sent: r.fates.sent, usec: r.usec, xdpMpps: r.xdpMpps });
+    return { json: JSON.stringify(r) };
+  });
+
+  ch.handle(MSG.HOST_STATS, async () => ({ json: JSON.stringify(await needDatapaths(cfg).stats(st.taps)) }));
+}
+
+function needDatapaths(cfg: HostConfig): TapDatapaths {
+  if (cfg.datapaths === undefined) throw new KernelError(EOPNOTSUPP, "this host runs no datapath");
+  return cfg.datapaths;
+}
+
+/** HOST_PROG_ATTACH after its checks: the tap's datapath runs the program, then the slot holds it. */
+async function attach(st: OffloadState, cfg: HostConfig, s: HostSession, tap: Tap, id: number): Promise<Record<string, never>> {
+  const prog = st.kernel.progs.get(id);
+  if (cfg.datapaths !== undefined && prog !== undefined) {
+    // Same slot again (a REPLACE with itself) needs nothing of the datapath.
+    if (tap.progId !== id) await cfg.datapaths.attach(tap, prog);
+  }
+  if (st.ownedProg(s, id) === undefined) {
+    // freed (session reset or closed) while the datapath took it: take it back out
+    if (st.taps.includes(tap)) await cfg.datapaths?.attach(tap, null);
+    else await cfg.datapaths?.stop(tap);
+    throw new KernelError(EBADF, `Cannot attach program ${id}: ${strerror(EBADF)}: not a program of this device`);
+  }
+  st.setTapProg(tap, id);
+  cfg.log("xdp_attach", { guest: s.guest, tap: tap.name, prog: id });
+  return {};
 }
 
 type ProgLoadReq = { tap: number; name: string; license: string; insns: Uint8Array };

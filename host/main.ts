@@ -8,6 +8,7 @@ import { type RunningProc, announceListening, jsonLog, runUntilSignal } from "..
 import { registerHostHandlers } from "./control.ts";
 import { OffloadState } from "./offload_state.ts";
 import { shutdownVerifier } from "../shared/bpf/verifier/pool.ts";
+import { DEFAULT_TAP_RX_PROG, TapDatapaths, type XdpOffloadHook } from "./tap_datapath.ts";
 
 export interface HostOptions {
   listen: string;
@@ -15,26 +16,37 @@ export interface HostOptions {
   backend: "host";
   /** Map types the host offers for offload (capability negotiation). */
   mapTypes?: readonly number[];
+  /** Where the offloaded program runs in each tap's datapath (default recvmsg, the RFC's). */
+  xdpOffloadHook?: XdpOffloadHook;
+  /** The taps' Rx-path XDP program (default xdp_drop.o; null: none). */
+  tapRxProg?: string | null;
 }
 
 export interface RunningHost extends RunningProc {
   readonly state: OffloadState;
+  readonly datapaths: TapDatapaths;
 }
 
 /** Starts the host: listens, prints `listening URL`, registers in the runtime dir. */
 export async function startHost(o: HostOptions): Promise<RunningHost> {
   const log = jsonLog("host");
-  const state = new OffloadState(new BpfKernel());
+  // A shared memory: the taps' datapath threads run the offloaded programs and reach their maps.
+  const state = new OffloadState(new BpfKernel({ sharedMemory: true }));
   const caps = defaultCaps(o.mapTypes ?? OFFLOADABLE_MAP_TYPES);
-  const l: Listener = await listen(o.listen, (ch) => registerHostHandlers(ch, state, { caps, log }));
+  const datapaths = new TapDatapaths(state.kernel, {
+    hook: o.xdpOffloadHook ?? "recvmsg", tapRxProg: o.tapRxProg === undefined ? DEFAULT_TAP_RX_PROG : o.tapRxProg, log,
+  });
+  const l: Listener = await listen(o.listen, (ch) => registerHostHandlers(ch, state, { caps, log, datapaths }));
   const unregister = announceListening("host", o.name, l.url, log, { backend: o.backend });
   return {
     url: l.url,
     state,
+    datapaths,
     stop: async () => {
       await shutdownVerifier(); // loads still verifying are answered EINTR
       unregister();
       await l.close();
+      await datapaths.stopAll(); // no datapath thread outlives the host
       log("exit", {});
     },
   };

@@ -17,7 +17,7 @@ import { exportBpfThread } from "../../shared/bpf/thread_view.ts";
 import { spawnTsWorker } from "../../shared/sched/thread_spawn.ts";
 import { FutexWaker, stopTask } from "../../shared/sched/futex.ts";
 import { StatBlock } from "../../shared/sched/stats.ts";
-import { EINVAL, ETIMEDOUT, KernelError } from "../../shared/errno.ts";
+import { ECANCELED, EINVAL, ETIMEDOUT, KernelError } from "../../shared/errno.ts";
 import { PagePool } from "./page_pool.ts";
 import { TraceRing, type TraceRecord } from "./trace.ts";
 import { NIC_STATS, nicInit } from "./nic.ts";
@@ -62,6 +62,8 @@ export interface DatapathOptions {
   captureDir?: string;
   /** Replay the packets of this pcap file instead of generating `flows` x `size`. */
   pcap?: string;
+  /** NIC-B's and the tap's ifindex in the kernel (default NIC_IFINDEX, TAP_IFINDEX). */
+  ifindex?: { nic: number; tap: number };
 }
 
 /** The capture points and their files. */
@@ -100,14 +102,14 @@ export interface DatapathResult {
 
 /** Lays out the shared structures of one datapath in `kernel`'s memory (owner thread, setup time). */
 export function layoutDatapath(kernel: BpfKernel, size: number, flows: number, poolFrames: number,
-  opts: { capture?: boolean; pcap?: PcapPacket[]; txQueueLen?: number } = {}): DatapathShared {
+  opts: { capture?: boolean; pcap?: PcapPacket[]; txQueueLen?: number; ifindex?: { nic: number; tap: number } } = {}): DatapathShared {
   const mem = kernel.mem;
   const cap = () => (opts.capture === true ? CaptureRing.init(mem).addr : 0);
   const pool = PagePool.create(mem, poolFrames);
   const dev = VhostDev.init(mem);
   return {
     memory: mem.memory, pool: pool.addr, trace: TraceRing.init(mem, 256).addr,
-    nic: nicInit(mem, NIC_IFINDEX), tun: tunInit(mem, TAP_IFINDEX, opts.txQueueLen),
+    nic: nicInit(mem, opts.ifindex?.nic ?? NIC_IFINDEX), tun: tunInit(mem, opts.ifindex?.tap ?? TAP_IFINDEX, opts.txQueueLen),
     vhost: { ...dev, netStats: VhostNet.initStats(mem), ctlStats: StatBlock.init(mem, VHOST_WAKER_STATS).addr },
     guest: guestStubInit(mem, 256), devmapStats: DevMapCpu.initStats(mem), bridgeStats: Bridge.initStats(mem),
     pktgen: opts.pcap !== undefined ? pktgenInitPcap(mem, opts.pcap) : pktgenInit(mem, size, flows),
@@ -184,7 +186,7 @@ export function setupDatapath(o: DatapathOptions): DatapathSetup {
   const rx = o.rxProg === null ? null : loadProg(kernel, o.programsDir, o.rxProg);
   const pcap = o.pcap === undefined ? undefined : readPcap(readFileSync(o.pcap)).packets;
   const sh = layoutDatapath(kernel, o.size ?? 64, o.flows ?? 1, o.poolFrames ?? 4096, {
-    capture: o.captureDir !== undefined, pcap, txQueueLen: o.txQueueLen,
+    capture: o.captureDir !== undefined, pcap, txQueueLen: o.txQueueLen, ifindex: o.ifindex,
   });
   return { kernel, sh, nicProg, offload, rx };
 }
@@ -209,6 +211,12 @@ export class HostDatapath {
   readonly #ctlDev: VhostDev;
   #seq: number;
   #loop: Record<string, number> | null;
+  #producer: Worker | null;
+  #guest: GuestStub | null;
+  /** Rejects (ECANCELED) when stop() begins: a run or a drain in progress ends with it. */
+  readonly #halted: Promise<never>;
+  #halt: (e: Error) => void;
+  #isHalted: boolean;
   /** Open capture files by point, when capturing. */
   readonly captures: Map<string, CaptureFile>;
 
@@ -231,6 +239,14 @@ export class HostDatapath {
     this.#ctlDev = VhostDev.at(s.kernel.mem, s.sh.vhost.addr, s.sh.vhost.ctlStats, new FutexWaker(i32, s.sh.vhost.addr >> 2), false);
     this.#seq = 0;
     this.#loop = null;
+    this.#producer = null;
+    this.#guest = null;
+    this.#halt = () => {};
+    this.#isHalted = false;
+    this.#halted = new Promise<never>((_, reject) => {
+      this.#halt = reject;
+    });
+    this.#halted.catch(() => {});
     this.captures = new Map();
     if (o.captureDir !== undefined) {
       const c = s.sh.captures;
@@ -247,8 +263,16 @@ export class HostDatapath {
   }
 
   /** Sets up the kernel and the structures and starts the vhost worker thread. */
-  static async start(o: DatapathOptions): Promise<HostDatapath> {
-    const s = setupDatapath(o);
+  static start(o: DatapathOptions): Promise<HostDatapath> {
+    return HostDatapath.startWith(o, setupDatapath(o));
+  }
+
+  /**
+   * Starts the vhost worker thread of a datapath set up by the caller in a kernel it owns (the host
+   * daemon: its BpfKernel with a shared memory, one datapath per tap; `layoutDatapath` with the tap's
+   * ifindex). `o` gives the placement, timeouts, busyloop and pktgen defaults; its program names are unused.
+   */
+  static async startWith(o: DatapathOptions, s: DatapathSetup): Promise<HostDatapath> {
     const placement = TUN_XDP_PLACEMENTS.indexOf(o.placement ?? "recvmsg");
     if (placement < 0) throw new KernelError(EINVAL, `unknown placement ${o.placement}`);
     const inRecvmsg = placement === TUN_XDP_IN_RECVMSG;
@@ -269,44 +293,72 @@ export class HostDatapath {
   }
 
   /** Runs `count` packets from pktgen on a producer thread; resolves when it sent them all. */
-  async pktgen(count: number, cfg: Partial<PktgenConfig> = {}): Promise<{ wallMs: number; cpuMs: number }> {
-    const o = this.#o, deadline = Date.now() + (o.timeoutMs ?? 60_000);
+  async pktgen(count: number, cfg: Partial<PktgenConfig> & { nicProg?: BpfProg | null; pollGuest?: boolean; timeoutMs?: number } = {}):
+    Promise<{ wallMs: number; cpuMs: number }> {
+    const o = this.#o, deadline = Date.now() + (cfg.timeoutMs ?? o.timeoutMs ?? 60_000);
     const inRecvmsg = this.placement === TUN_XDP_IN_RECVMSG;
     const tapProgs = [this.offload, this.rx].filter((p): p is BpfProg => p !== null);
+    const nicProg = cfg.nicProg === undefined ? this.nicProg : cfg.nicProg;
     const pData: SoftirqThreadData = {
-      sh: this.sh, image: exportBpfThread(this.kernel, [...(this.nicProg === null ? [] : [this.nicProg]), ...(inRecvmsg ? [] : tapProgs)]),
-      nicProgId: this.nicProg?.id ?? 0, count, cpu: 0, placement: this.placement,
+      sh: this.sh, image: exportBpfThread(this.kernel, [...(nicProg === null ? [] : [nicProg]), ...(inRecvmsg ? [] : tapProgs)]),
+      nicProgId: nicProg?.id ?? 0, count, cpu: 0, placement: this.placement,
       offloadProgId: inRecvmsg ? 0 : this.offload?.id ?? 0, rxProgId: inRecvmsg ? 0 : this.rx?.id ?? 0,
       pktgen: {
-        size: o.size ?? 64, flows: o.flows ?? 1, ratePps: cfg.ratePps ?? o.ratePps ?? 0, lineBps: cfg.lineBps ?? o.lineBps ?? 0,
+        size: cfg.size ?? o.size ?? 64, flows: cfg.flows ?? o.flows ?? 1, ratePps: cfg.ratePps ?? o.ratePps ?? 0,
+        lineBps: cfg.lineBps ?? o.lineBps ?? 0,
       },
     };
     const pw = spawnTsWorker(new URL("./softirq_worker.ts", import.meta.url), pData);
+    this.#producer = pw;
     const pErr = once(pw, "error").then(([e]) => { throw e; });
     pErr.catch(() => {});
-    const iv = this.captures.size > 0 ? setInterval(() => this.drainCaptures(), 2) : undefined;
+    const guest = cfg.pollGuest === true ? this.#guestConsumer() : null;
+    const iv = this.captures.size > 0 || guest !== null ? setInterval(() => {
+      this.drainCaptures();
+      guest?.poll(1 << 20);
+    }, 2) : undefined;
     try {
-      const [msg] = await withDeadline(Promise.race([once(pw, "message"), pErr, this.#vErr]), deadline,
+      const [msg] = await withDeadline(Promise.race([once(pw, "message"), pErr, this.#vErr, this.#halted]), deadline,
         "the producer thread's run") as [{ wallMs: number; cpuMs: number }];
       return msg;
     } finally {
       clearInterval(iv);
       // Its counters are final once it reported; do not wait for its event loop to empty.
       await withDeadline(pw.terminate(), deadline, "the producer thread's exit");
+      this.#producer = null;
     }
+  }
+
+  /** The control plane's consumer side of the guest stub (one per datapath: it owns the consumer index). */
+  #guestConsumer(): GuestStub {
+    this.#guest ??= new GuestStub(this.kernel.mem, this.sh.guest, PagePool.at(this.kernel.mem, this.sh.pool), true);
+    return this.#guest;
+  }
+
+  /**
+   * New pktgen templates for the next runs (`flows` UDP packets of `size` bytes, or a pcap's packets);
+   * pktgen's counter block stays. Owner thread, between runs.
+   */
+  setTemplates(t: { size: number; flows: number } | { pcap: PcapPacket[] }): void {
+    const mem = this.kernel.mem, old = this.sh.pktgen;
+    const n = "pcap" in t ? pktgenInitPcap(mem, t.pcap) : pktgenInit(mem, t.size, t.flows);
+    const oldStats = StatBlock.at(mem, old.stats, PKTGEN_STATS).v;
+    new Float64Array(mem.memory.buffer, n.stats, PKTGEN_STATS.length).set(oldStats);
+    this.sh.pktgen = n;
   }
 
   /** Waits until the vhost worker consumed everything tun queued; empties the guest stub. */
   async drain(): Promise<void> {
     const m = this.kernel.mem, sh = this.sh;
-    const guest = new GuestStub(m, sh.guest, PagePool.at(m, sh.pool), true);
+    const guest = this.#guestConsumer();
     const tunX = StatBlock.at(m, sh.tun.xmitStats, TUN_XMIT_STATS);
     const tunR = StatBlock.at(m, sh.tun.recvStats, TUN_RECV_STATS);
     await Promise.race([waitFor(() => {
+      if (this.#isHalted) return true;
       guest.poll(1 << 20);
       this.drainCaptures();
       return tunR.v[1]! === tunX.v[0]!; // consumed === tx_packets
-    }, Date.now() + (this.#o.timeoutMs ?? 60_000), "vhost drain"), this.#vErr]);
+    }, Date.now() + (this.#o.timeoutMs ?? 60_000), "vhost drain"), this.#vErr, this.#halted]);
   }
 
   /**
@@ -316,10 +368,19 @@ export class HostDatapath {
    * applies it between two handler runs; the producer placements take it on their next run.
    */
   async attachOffload(obj: string | null): Promise<void> {
-    const prog = obj === null ? null : loadProg(this.kernel, this.#o.programsDir, obj);
+    await this.attachOffloadProg(obj === null ? null : loadProg(this.kernel, this.#o.programsDir, obj));
+  }
+
+  /**
+   * Attaches a program already loaded in the datapath's kernel (the host daemon: the one the guest
+   * offloaded) as the offloaded program; null detaches. Resolves once the thread of the placement
+   * runs it (recvmsg) or will on its next run (producer placements). Throws EOPNOTSUPP when one of its
+   * maps cannot be reached from another thread.
+   */
+  async attachOffloadProg(prog: BpfProg | null): Promise<void> {
+    const image = exportBpfThread(this.kernel, prog === null ? [] : [prog], 0);
     this.offload = prog;
     if (this.placement !== TUN_XDP_IN_RECVMSG) return;
-    const image = exportBpfThread(this.kernel, prog === null ? [] : [prog], 0);
     await this.#control({ op: "attach", image, offloadProgId: prog?.id ?? 0 });
   }
 
@@ -360,7 +421,11 @@ export class HostDatapath {
   /** Stops the vhost worker (kthread_stop) and returns its loop counts. */
   async stop(): Promise<Record<string, number>> {
     if (this.#loop !== null) return this.#loop;
+    this.#isHalted = true;
+    this.#halt(new KernelError(ECANCELED, "datapath stopped"));
     const deadline = Date.now() + (this.#o.timeoutMs ?? 60_000);
+    // A producer still running (the host is going away mid-run) goes first: it would wake a stopped worker.
+    if (this.#producer !== null) await withDeadline(this.#producer.terminate(), deadline, "the producer thread's exit");
     const i32 = new Int32Array(this.kernel.mem.memory.buffer);
     const vdev = this.sh.vhost.addr >> 2;
     stopTask(i32, vdev + VW_STATE, vdev + VW_STOP);

@@ -146,6 +146,16 @@ export const MSG = {
   HOST_PROG_FREE: { op: 19, name: "HOST_PROG_FREE", dir: "shim→host", kind: "request", req: struct({ id: u32 }), res: none },
   HOST_RESET: { op: 20, name: "HOST_RESET", dir: "shim→host", kind: "request", req: none, res: struct({ maps: u32, progs: u32 }) },
   HOST_SHOW: { op: 21, name: "HOST_SHOW", dir: "cli→host", kind: "request", req: none, res: struct({ json: str(16 << 20) }) },
+  /** `vxo host pktgen`: one run into a tap's datapath (tap "" = the first); the report as JSON. */
+  HOST_PKTGEN: {
+    op: 22, name: "HOST_PKTGEN", dir: "cli→host", kind: "request",
+    req: struct({
+      dev: str(64), tap: str(64), count: u32, size: u32, ratePps: u32, flows: u32, case: u8, pcap: bytes(64 << 20),
+    }),
+    res: struct({ json: str(16 << 20) }),
+  },
+  /** `vxo host stats`: every tap's datapath counters (and per guest), as JSON. */
+  HOST_STATS: { op: 23, name: "HOST_STATS", dir: "cli→host", kind: "request", req: none, res: struct({ json: str(16 << 20) }) },
   MONITOR: { op: 30, name: "MONITOR", dir: "cli→shim", kind: "request", req: struct({ cmdline: str(4096) }), res: struct({ output: str(1 << 20) }) },
   EXEC: {
     op: 40, name: "EXEC", dir: "cli→guest", kind: "request",

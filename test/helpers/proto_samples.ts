@@ -40,6 +40,8 @@ export const MSG_SAMPLES: Record<keyof typeof MSG, unknown> = {
   HOST_PROG_FREE: { id: 1 },
   HOST_RESET: {},
   HOST_SHOW: {},
+  HOST_PKTGEN: { dev: "nic0", tap: "", count: 1, size: 64, ratePps: 0, flows: 1, case: 1, pcap: new Uint8Array(0) },
+  HOST_STATS: {},
   MONITOR: { cmdline: "info status" },
   EXEC: { argv: ["ip", "link", "show"], files: [] },
 };

@@ -1,0 +1,359 @@
+// The datapath behind each tap of the `vxo host` daemon: one HostDatapath
+// (host/net/datapath.ts) per tap, laid out in the daemon's BpfKernel (a shared
+// memory), so that the program a guest offloaded to the tap runs on the tap's
+// vhost thread and updates the very maps the guest reads through its shim.
+// In the kernel this is the tun device and its vhost-net worker living as long
+// as the tap (drivers/net/tun.c, drivers/vhost/net.c): started here lazily, at
+// the first attach or the first traffic, and stopped (its Workers terminated)
+// when the tap goes (session close, reset, host exit).
+//
+// Host configuration, not the guest's: where the offloaded program runs
+// (--xdp-offload-hook, tun_recvmsg by default as in the RFC) and the tap's own
+// Rx-path XDP program (--tap-rx-prog, xdp_drop.o by default: the RFC's dropper
+// of what the offloaded program sent back with XDP_TX). Traffic comes from
+// `vxo host pktgen`: pktgen -> NIC-A -> wire -> NIC-B -> (Case 1: NIC-B's
+// native XDP redirect through a devmap to the tap; Case 2: the bridge) -> tun
+// -> vhost. NIC-B's redirect program (xdp_redirect_map.o, slot 0 -> the tap) is
+// the host's own, loaded at the first Case 1 run.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import type { BpfKernel } from "../shared/bpf/syscall.ts";
+import { loadObject } from "../shared/bpf/libbpf/libbpf.ts";
+import { openObject } from "../shared/bpf/libbpf/object.ts";
+import type { BpfProg } from "../shared/bpf/runtime/prog.ts";
+import { BPF_MAP_TYPE_DEVMAP } from "../shared/bpf/isa/uapi.ts";
+import { EINVAL, ENODEV, KernelError } from "../shared/errno.ts";
+import { readPcap } from "../shared/net/pcap.ts";
+import { HostDatapath, datapathFates, layoutDatapath, type DatapathFates } from "./net/datapath.ts";
+import { TUN_XDP_PLACEMENTS } from "./net/tun.ts";
+import { PagePool } from "./net/page_pool.ts";
+import { XDP_FRAME_SZ } from "../shared/bpf/runtime/xdp.ts";
+import { XDP_CTX_BLOCK } from "../shared/bpf/runtime/vm.ts";
+import type { LogFn } from "../shared/runtime_dir.ts";
+import type { Tap } from "./tap.ts";
+
+/** Where the offloaded program runs (tun_recvmsg in vhost, or the producer's tun_net_xmit / tun_xdp_xmit). */
+export type XdpOffloadHook = (typeof TUN_XDP_PLACEMENTS)[number];
+export const XDP_OFFLOAD_HOOKS: readonly XdpOffloadHook[] = TUN_XDP_PLACEMENTS;
+
+/** The sample programs beside the sources and beside dist/ (both one level below the repository root). */
+export const SCENARIO_PROGRAMS = fileURLToPath(new URL("../scenarios/programs/", import.meta.url));
+export const DEFAULT_TAP_RX_PROG = path.join(SCENARIO_PROGRAMS, "xdp_drop.o");
+const REDIRECT_PROG = path.join(SCENARIO_PROGRAMS, "xdp_redirect_map.o");
+
+export interface TapDatapathConfig {
+  hook: XdpOffloadHook;
+  /** The tap's Rx-path XDP program (an object file), null for none. */
+  tapRxProg: string | null;
+  /** Frames in each tap's page_pool. */
+  poolFrames?: number;
+  log: LogFn;
+}
+
+/** `vxo host pktgen` parameters (pktgen's own names: count, pkt_size, rate, flows). */
+export interface PktgenParams {
+  count: number;
+  size: number;
+  ratePps: number;
+  flows: number;
+  /** 1: NIC-B redirects through its devmap to the tap; 2: NIC-B passes to the bridge. */
+  case: number;
+  /** A pcap file's bytes to replay instead of generated UDP packets. */
+  pcap: Uint8Array | null;
+}
+
+/** What `vxo host pktgen` prints at the end. */
+export interface PktgenReport {
+  tap: string;
+  guest: string;
+  case: number;
+  hook: XdpOffloadHook;
+  count: number;
+  size: number;
+  flows: number;
+  /** The offloaded program's name, or null when the tap has none. */
+  offload: string | null;
+  /** From the first packet until vhost drained the last; the producer's run (c) and the drain (d). */
+  usec: number;
+  usecProducer: number;
+  usecDrain: number;
+  pps: number;
+  /** Packets the measured XDP program (the offloaded one; NIC-B's without one) ran on. */
+  xdpPackets: number;
+  xdpMpps: number;
+  /** Fates of this run's packets (sent = dropped + tx + passed + errors). */
+  fates: DatapathFates;
+  /** Counters moved by this run, per stage. */
+  delta: Record<string, Record<string, number>>;
+}
+
+/** One tap in `vxo host stats`. */
+export interface TapStats {
+  tap: string;
+  ifindex: number;
+  guest: string;
+  nic: number;
+  running: boolean;
+  hook: XdpOffloadHook;
+  offload: string | null;
+  rxProg: string | null;
+  counters: Record<string, Record<string, number>>;
+  fates: DatapathFates | null;
+}
+
+export interface HostStats {
+  taps: TapStats[];
+  /** Per guest: its taps' counters and fates summed. */
+  guests: Array<{ guest: string; taps: string[]; counters: Record<string, Record<string, number>>; fates: DatapathFates }>;
+}
+
+interface Entry {
+  dp: Promise<HostDatapath>;
+  /** NIC-B's redirect program (Case 1), loaded at the first Case 1 run. */
+  redirect: BpfProg | null;
+  rx: BpfProg | null;
+  /** Operations on one tap's datapath run one at a time. */
+  chain: Promise<unknown>;
+  nicIfindex: number;
+}
+
+function loadHostProg(kernel: BpfKernel, file: string): BpfProg {
+  const loaded = loadObject(kernel, openObject(readFileSync(file), { file }));
+  const p = loaded.progList[0];
+  if (p === undefined) throw new KernelError(EINVAL, `${file}: no program`);
+  return p;
+}
+
+function freeHostProg(kernel: BpfKernel, p: BpfProg | null): void {
+  if (p === null) return;
+  const maps = p.usedMaps.map((m) => m.id);
+  kernel.progFree(p.id);
+  for (const id of maps) kernel.mapFree(id);
+}
+
+const sub = (a: Record<string, Record<string, number>>, b: Record<string, Record<string, number>>) => {
+  const o: Record<string, Record<string, number>> = {};
+  for (const [stage, c] of Object.entries(a)) {
+    const d: Record<string, number> = {};
+    for (const [k, v] of Object.entries(c)) d[k] = k === "batch_max" ? v : v - (b[stage]?.[k] ?? 0);
+    o[stage] = d;
+  }
+  return o;
+};
+
+/** The datapaths of every tap of one host kernel. */
+export class TapDatapaths {
+  readonly kernel: BpfKernel;
+  readonly cfg: TapDatapathConfig;
+  readonly #entries: Map<Tap, Entry>;
+  readonly #stopping: Map<Tap, Promise<void>>;
+
+  constructor(kernel: BpfKernel, cfg: TapDatapathConfig) {
+    if (!kernel.mem.shared) throw new KernelError(EINVAL, "tap datapaths need a kernel on a shared memory");
+    this.kernel = kernel;
+    this.cfg = cfg;
+    this.#entries = new Map();
+    this.#stopping = new Map();
+  }
+
+  /** Whether `tap` has a datapath, running or stopping. */
+  has(tap: Tap): boolean {
+    return this.#entries.has(tap) || this.#stopping.has(tap);
+  }
+
+  #entry(tap: Tap): Entry {
+    let e = this.#entries.get(tap);
+    if (e !== undefined) return e;
+    const k = this.kernel, nicIfindex = 10000 + tap.ifindex;
+    const rx = this.cfg.tapRxProg === null ? null : loadHostProg(k, this.cfg.tapRxProg);
+    k.addNetdev(nicIfindex, `nicb-${tap.name}`);
+    const sh = layoutDatapath(k, 64, 1, this.cfg.poolFrames ?? 4096, { ifindex: { nic: nicIfindex, tap: tap.ifindex } });
+    const prog = tap.progId === 0 ? null : k.progs.get(tap.progId) ?? null;
+    const dp = HostDatapath.startWith({
+      programsDir: SCENARIO_PROGRAMS, nicProg: null, offloadProg: null, rxProg: null, placement: this.cfg.hook, count: 0,
+      timeoutMs: 120_000,
+    }, { kernel: k, sh, nicProg: null, offload: prog, rx });
+    e = { dp, redirect: null, rx, chain: dp, nicIfindex };
+    this.#entries.set(tap, e);
+    dp.then(() => this.cfg.log("datapath_start", { tap: tap.name, guest: tap.guest, hook: this.cfg.hook, rxProg: rx?.name ?? null }),
+      (err: unknown) => this.cfg.log("datapath_error", { tap: tap.name, error: String(err) }));
+    return e;
+  }
+
+  /** Runs `fn` on `tap`'s datapath (started if need be) after the operations queued before it. */
+  #run<T>(tap: Tap, fn: (dp: HostDatapath, e: Entry) => Promise<T>): Promise<T> {
+    const e = this.#entry(tap);
+    const r = e.chain.then(() => e.dp).then((dp) => fn(dp, e));
+    e.chain = r.catch(() => undefined);
+    return r;
+  }
+
+  /** Hands `prog` (loaded in this kernel; null detaches) to `tap`'s datapath as its offloaded program. */
+  attach(tap: Tap, prog: BpfProg | null): Promise<void> {
+    if (prog === null && !this.#entries.has(tap)) return Promise.resolve();
+    return this.#run(tap, (dp) => dp.attachOffloadProg(prog));
+  }
+
+  /** Stops `tap`'s datapath (its Workers terminated) and frees the host's own programs of it. */
+  stop(tap: Tap): Promise<void> {
+    const e = this.#entries.get(tap);
+    if (e === undefined) return this.#stopping.get(tap) ?? Promise.resolve();
+    this.#entries.delete(tap);
+    const p = this.#stop(tap, e);
+    this.#stopping.set(tap, p);
+    void p.finally(() => {
+      if (this.#stopping.get(tap) === p) this.#stopping.delete(tap);
+    });
+    return p;
+  }
+
+  async #stop(tap: Tap, e: Entry): Promise<void> {
+    // Not after the queued operations: a pktgen run in progress ends (ECANCELED) with the datapath.
+    let stopped = false;
+    try {
+      const dp = await e.dp;
+      await dp.stop();
+      stopped = true;
+    } catch {
+      // it never started (logged then), or a thread did not exit in time: its memory stays allocated
+    }
+    await e.chain;
+    if (stopped) {
+      // Both threads are gone: the frames (the bulk of a datapath's memory) go back to the allocator,
+      // where the next tap's page_pool of the same size finds them. The rings and counter blocks
+      // (a few KiB) are not reclaimed.
+      const pool = PagePool.at(this.kernel.mem, (await e.dp).sh.pool);
+      this.kernel.mem.free(pool.frameBase, pool.count * XDP_FRAME_SZ, XDP_FRAME_SZ);
+      this.kernel.mem.free(pool.ctxBase, pool.count * XDP_CTX_BLOCK, 64);
+    }
+    freeHostProg(this.kernel, e.redirect);
+    freeHostProg(this.kernel, e.rx);
+    this.kernel.netdevs.delete(e.nicIfindex);
+    this.cfg.log("datapath_stop", { tap: tap.name, guest: tap.guest });
+  }
+
+  /** Stops every datapath, including those already stopping (their taps went). */
+  async stopAll(): Promise<void> {
+    await Promise.all([...[...this.#entries.keys()].map((t) => this.stop(t)), ...this.#stopping.values()]);
+  }
+
+  /** One `vxo host pktgen` run into `tap`: sends, waits for vhost to drain it, reports this run's counters. */
+  pktgen(tap: Tap, p: PktgenParams): Promise<PktgenReport> {
+    if (p.case !== 1 && p.case !== 2) throw new KernelError(EINVAL, `pktgen: case ${p.case} is not 1 (devmap redirect) or 2 (bridge)`);
+    return this.#run(tap, async (dp, e) => {
+      if (p.case === 1 && e.redirect === null) {
+        const r = loadHostProg(this.kernel, REDIRECT_PROG);
+        for (const m of r.usedMaps) {
+          if (m.mapType !== BPF_MAP_TYPE_DEVMAP) continue;
+          const rc = m.sysUpdate(Uint8Array.of(0, 0, 0, 0), new Uint8Array(new Uint32Array([tap.ifindex]).buffer), 0);
+          if (rc !== 0) throw new KernelError(-rc, `Cannot point NIC-B's devmap at ${tap.name}`);
+        }
+        e.redirect = r;
+      }
+      let size = p.size;
+      if (p.pcap !== null) {
+        const f = readPcap(p.pcap, "pcap");
+        dp.setTemplates({ pcap: f.packets });
+        size = Math.round(f.packets.reduce((a, q) => a + q.data.length, 0) / Math.max(1, f.packets.length));
+      } else {
+        dp.setTemplates({ size: p.size, flows: p.flows });
+      }
+      const before = dp.counters();
+      const r = await dp.pktgen(p.count, { nicProg: p.case === 1 ? e.redirect : null, ratePps: p.ratePps, size, flows: p.flows,
+        pollGuest: true, timeoutMs: Math.max(120_000, p.ratePps > 0 ? (p.count / p.ratePps) * 2000 + 60_000 : 0) });
+      const t1 = performance.now();
+      await dp.drain();
+      const drainMs = performance.now() - t1;
+      const delta = sub(dp.counters(), before);
+      const tx = delta.tun_xdp!;
+      const xdpPackets = dp.offload !== null
+        ? tx.off_drop! + tx.off_tx! + tx.off_pass! + tx.off_redirect! + tx.off_aborted! + tx.off_unknown!
+        : ((n) => n.xdp_drop! + n.xdp_tx! + n.xdp_pass! + n.xdp_redirect! + n.xdp_aborted! + n.xdp_unknown!)(delta.nic!);
+      const usec = (r.wallMs + drainMs) * 1000;
+      return {
+        tap: tap.name, guest: tap.guest, case: p.case, hook: this.cfg.hook, count: p.count, size, flows: p.flows,
+        offload: dp.offload?.name ?? null, usec: Math.round(usec), usecProducer: Math.round(r.wallMs * 1000),
+        usecDrain: Math.round(drainMs * 1000), pps: Math.round(delta.pktgen!.sent! / (usec / 1e6)),
+        xdpPackets, xdpMpps: xdpPackets / usec, fates: datapathFates(delta), delta,
+      };
+    });
+  }
+
+  /** Counters of every tap (zeros and running: false for taps whose datapath has not started). */
+  async stats(taps: readonly Tap[]): Promise<HostStats> {
+    const out: HostStats = { taps: [], guests: [] };
+    for (const t of taps) {
+      const e = this.#entries.get(t);
+      const dp = e === undefined ? null : await e.dp.catch(() => null);
+      const counters = dp === null ? {} : dp.counters();
+      out.taps.push({
+        tap: t.name, ifindex: t.ifindex, guest: t.guest, nic: t.nic, running: dp !== null, hook: this.cfg.hook,
+        offload: dp?.offload?.name ?? null, rxProg: e?.rx?.name ?? null, counters, fates: dp === null ? null : datapathFates(counters),
+      });
+    }
+    for (const ts of out.taps) {
+      let g = out.guests.find((x) => x.guest === ts.guest);
+      if (g === undefined) {
+        g = { guest: ts.guest, taps: [], counters: {}, fates: { sent: 0, dropped: 0, tx: 0, passed: 0, errors: 0 } };
+        out.guests.push(g);
+      }
+      g.taps.push(ts.tap);
+      for (const [stage, c] of Object.entries(ts.counters)) {
+        const d = (g.counters[stage] ??= {});
+        for (const [k, v] of Object.entries(c)) d[k] = k === "batch_max" ? Math.max(d[k] ?? 0, v) : (d[k] ?? 0) + v;
+      }
+      if (ts.fates !== null) for (const k of Object.keys(g.fates) as Array<keyof DatapathFates>) g.fates[k] += ts.fates[k];
+    }
+    return out;
+  }
+}
+
+/** The tap named `name` (or the first tap when empty). Throws ENODEV. */
+export function findTap(taps: readonly Tap[], name: string): Tap {
+  const t = name === "" ? taps[0] : taps.find((x) => x.name === name);
+  if (t === undefined) throw new KernelError(ENODEV, name === "" ? "Cannot send: no tap (no guest connected)" : `Cannot find device "${name}"`);
+  return t;
+}
+
+/** `vxo host stats` as ethtool -S prints: a header per device, then "     name: value". */
+export function renderHostStats(s: HostStats): string {
+  const lines: string[] = [];
+  const block = (c: Record<string, Record<string, number>>) => {
+    for (const [stage, kv] of Object.entries(c)) for (const [k, v] of Object.entries(kv)) lines.push(`     ${stage}.${k}: ${v}`);
+  };
+  for (const t of s.taps) {
+    lines.push(`${t.tap}: guest ${t.guest} nic ${t.nic} hook ${t.hook}${t.offload === null ? "" : ` xdpoffload ${t.offload}`}` +
+      `${t.rxProg === null ? "" : ` rx_prog ${t.rxProg}`}${t.running ? "" : " datapath not started"}`);
+    if (t.fates !== null) {
+      const f = t.fates;
+      lines.push(`     sent: ${f.sent}`, `     dropped: ${f.dropped}`, `     tx: ${f.tx}`, `     passed: ${f.passed}`, `     errors: ${f.errors}`);
+    }
+    block(t.counters);
+  }
+  for (const g of s.guests) {
+    const f = g.fates;
+    lines.push(`guest ${g.guest}: taps ${g.taps.join(",")}`);
+    lines.push(`     sent: ${f.sent}`, `     dropped: ${f.dropped}`, `     tx: ${f.tx}`, `     passed: ${f.passed}`, `     errors: ${f.errors}`);
+  }
+  if (lines.length === 0) lines.push("no taps");
+  return lines.join("\n") + "\n";
+}
+
+/** pktgen's "Result:" lines (/proc/net/pktgen/DEV), then the fates and the counters this run moved. */
+export function renderPktgen(r: PktgenReport): string {
+  const bps = Math.round(r.pps * r.size * 8);
+  const f = r.fates;
+  const lines = [
+    `Params: count ${r.count}  pkt_size: ${r.size}  flows: ${r.flows}  case: ${r.case}  dst: ${r.tap} (guest ${r.guest})  ` +
+      `xdp_offload_hook: ${r.hook}  xdpoffload: ${r.offload ?? "none"}`,
+    `Result: OK: ${r.usec}(c${r.usecProducer}+d${r.usecDrain}) usec, ${f.sent} (${r.size}byte,0frags)`,
+    `  ${r.pps}pps ${Math.round(bps / 1e6)}Mb/sec (${bps}bps) errors: ${f.errors}`,
+    `  xdp: ${r.xdpPackets} packets, ${r.xdpMpps.toFixed(3)} Mpps`,
+    `  sent: ${f.sent}  dropped: ${f.dropped}  tx: ${f.tx}  passed: ${f.passed}  errors: ${f.errors}`,
+  ];
+  for (const [stage, kv] of Object.entries(r.delta)) {
+    for (const [k, v] of Object.entries(kv)) if (v !== 0) lines.push(`     ${stage}.${k}: ${v}`);
+  }
+  return lines.join("\n") + "\n";
+}
