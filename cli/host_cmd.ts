@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { EINVAL, KernelError } from "../shared/errno.ts";
 import type { HostShow } from "../host/show.ts";
 import type { HostStats, PktgenReport } from "../host/tap_datapath.ts";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { withProc } from "./remote.ts";
 
@@ -80,6 +80,18 @@ export function addHostCommands(program: Command): void {
       process.stdout.write(o.json === true ? JSON.stringify(r) + "\n" : renderPktgen(r));
     });
   host
+    .command("capture")
+    .description("write what a capture point of a tap's datapath sees to a pcap file (tcpdump -w)")
+    .argument("[host]", "host name or ws:// URL", "host")
+    .requiredOption("--point <point>", "nic-rx, tap-tx, tap-rx or guest-rx")
+    .requiredOption("--file <file>", "pcap file to write")
+    .option("--count <n>", "stop after this many packets (tcpdump -c)", intArg("count", 1, 0xffffffff), 1000)
+    .option("--tap <tap>", "tap (default: the first)", "")
+    .option("--timeout <s>", "stop after this many seconds (0: no limit)", intArg("timeout", 0, 86400), 0)
+    .action(async (name: string, o: { point: string; file: string; count: number; tap: string; timeout: number }) => {
+      await runCapture(name, o);
+    });
+  host
     .command("stats")
     .description("per-stage datapath counters of every tap and guest (ethtool -S style)")
     .argument("[host]", "host name or ws:// URL", "host")
@@ -89,6 +101,24 @@ export function addHostCommands(program: Command): void {
       const { renderHostStats } = await import("../host/tap_datapath.ts");
       process.stdout.write(o.json === true ? JSON.stringify(s) + "\n" : renderHostStats(s));
     });
+}
+
+/**
+ * `vxo host capture`: records at a capture point of a tap's datapath into a pcap file, as
+ * `tcpdump -i DEV -w FILE -c COUNT` does; "listening on" (stderr) once the point records.
+ */
+export async function runCapture(nameOrUrl: string, o: { point: string; file: string; count: number; tap: string; timeout: number },
+  progress: NodeJS.WritableStream = process.stderr): Promise<{ captured: number; dropped: number }> {
+  return withProc("host", nameOrUrl, "host-capture", async (ch, MSG) => {
+    const s = await ch.request(MSG.HOST_CAPTURE_START, { tap: o.tap, point: o.point, count: o.count, timeoutMs: o.timeout * 1000 });
+    if (!s.ok) throw new KernelError(s.errno, `capture: ${s.message}`);
+    progress.write(`listening on ${s.body.tap} point ${o.point}, link-type EN10MB (Ethernet), snapshot length 256 bytes\n`);
+    const w = await ch.request(MSG.HOST_CAPTURE_WAIT, { id: s.body.id }, o.timeout === 0 ? 0x7fffffff : o.timeout * 1000 + 30_000);
+    if (!w.ok) throw new KernelError(w.errno, `capture: ${w.message}`);
+    await writeFile(o.file, w.body.pcap);
+    progress.write(`${w.body.captured} packets captured\n${w.body.dropped} packets dropped by kernel\n`);
+    return { captured: w.body.captured, dropped: w.body.dropped };
+  });
 }
 
 interface PktgenOpts {

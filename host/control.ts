@@ -193,6 +193,26 @@ export function registerHostHandlers(ch: Channel, st: OffloadState, cfg: HostCon
   });
 
   ch.handle(MSG.HOST_STATS, async () => ({ json: JSON.stringify(await needDatapaths(cfg).stats(st.taps)) }));
+
+  // Captures started on this connection end with it.
+  const captures = new Set<number>();
+  ch.onClose(() => {
+    for (const id of captures) cfg.datapaths?.captureStop(id);
+  });
+  ch.handle(MSG.HOST_CAPTURE_START, async (req) => {
+    const dps = needDatapaths(cfg);
+    const tap = findTap(st.taps, req.tap);
+    if (req.count === 0) throw new KernelError(EINVAL, "capture: count must be at least 1");
+    const id = await dps.captureStart(tap, req.point, req.count, req.timeoutMs === 0 ? 0x7fffffff : req.timeoutMs);
+    captures.add(id);
+    cfg.log("capture_start", { tap: tap.name, point: req.point, count: req.count, id });
+    return { id, tap: tap.name };
+  });
+  ch.handle(MSG.HOST_CAPTURE_WAIT, async (req) => {
+    const r = await needDatapaths(cfg).captureWait(req.id);
+    captures.delete(req.id);
+    return r;
+  });
 }
 
 function needDatapaths(cfg: HostConfig): TapDatapaths {

@@ -15,7 +15,8 @@
 // native XDP redirect through a devmap to the tap; Case 2: the bridge) -> tun
 // -> vhost. NIC-B's redirect program (xdp_redirect_map.o, slot 0 -> the tap) is
 // the host's own, loaded at the first Case 1 run.
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import type { BpfKernel } from "../shared/bpf/syscall.ts";
@@ -23,8 +24,10 @@ import { loadObject } from "../shared/bpf/libbpf/libbpf.ts";
 import { openObject } from "../shared/bpf/libbpf/object.ts";
 import type { BpfProg } from "../shared/bpf/runtime/prog.ts";
 import { BPF_MAP_TYPE_DEVMAP } from "../shared/bpf/isa/uapi.ts";
-import { EINVAL, ENODEV, KernelError } from "../shared/errno.ts";
-import { readPcap } from "../shared/net/pcap.ts";
+import { EBUSY, EINVAL, ENODEV, ENOENT, KernelError } from "../shared/errno.ts";
+import { PCAP_HDR_LEN, PCAP_REC_HDR_LEN, readPcap } from "../shared/net/pcap.ts";
+import { CaptureFile, CaptureRing } from "./net/capture.ts";
+import type { CaptureShared } from "./net/datapath_shared.ts";
 import { HostDatapath, datapathFates, layoutDatapath, type DatapathFates } from "./net/datapath.ts";
 import { TUN_XDP_PLACEMENTS } from "./net/tun.ts";
 import { PagePool } from "./net/page_pool.ts";
@@ -108,6 +111,35 @@ export interface HostStats {
   guests: Array<{ guest: string; taps: string[]; counters: Record<string, Record<string, number>>; fates: DatapathFates }>;
 }
 
+/** `vxo host capture --point` names (tcpdump on the NIC, on the tap's two directions, in the guest). */
+export const CAPTURE_POINT_KEYS: Readonly<Record<string, keyof CaptureShared>> = {
+  "nic-rx": "nicRx", "tap-tx": "tapTx", "tap-rx": "tapRx", "guest-rx": "guestRx",
+};
+export type CapturePointName = string;
+
+export interface CaptureResult {
+  pcap: Uint8Array;
+  captured: number;
+  /** Records lost because the capture ring was full (the packets themselves went on). */
+  dropped: number;
+}
+
+interface Capture {
+  id: number;
+  tap: Tap;
+  point: string;
+  ring: CaptureRing;
+  file: CaptureFile;
+  dir: string;
+  count: number;
+  start: number;
+  dropped0: number;
+  deadline: number;
+  timer: NodeJS.Timeout;
+  done: Promise<CaptureResult>;
+  resolve: (r: CaptureResult) => void;
+}
+
 interface Entry {
   dp: Promise<HostDatapath>;
   /** NIC-B's redirect program (Case 1), loaded at the first Case 1 run. */
@@ -148,6 +180,8 @@ export class TapDatapaths {
   readonly cfg: TapDatapathConfig;
   readonly #entries: Map<Tap, Entry>;
   readonly #stopping: Map<Tap, Promise<void>>;
+  readonly #captures: Map<number, Capture>;
+  #nextCapture: number;
 
   constructor(kernel: BpfKernel, cfg: TapDatapathConfig) {
     if (!kernel.mem.shared) throw new KernelError(EINVAL, "tap datapaths need a kernel on a shared memory");
@@ -155,6 +189,71 @@ export class TapDatapaths {
     this.cfg = cfg;
     this.#entries = new Map();
     this.#stopping = new Map();
+    this.#captures = new Map();
+    this.#nextCapture = 1;
+  }
+
+  /**
+   * Starts recording at `point` of `tap`'s datapath (started if need be): resolves with a capture id
+   * once the point records. One capture per point at a time (EBUSY).
+   */
+  captureStart(tap: Tap, point: CapturePointName, count: number, timeoutMs: number): Promise<number> {
+    const key = CAPTURE_POINT_KEYS[point];
+    if (key === undefined) throw new KernelError(EINVAL, `Unknown capture point '${point}' (${Object.keys(CAPTURE_POINT_KEYS).join(", ")})`);
+    return this.#run(tap, async (dp) => {
+      for (const c of this.#captures.values()) {
+        if (c.tap === tap && c.point === point) throw new KernelError(EBUSY, `Cannot capture at ${point} of ${tap.name}: a capture is running there`);
+      }
+      const ring = CaptureRing.at(this.kernel.mem, dp.sh.captures[key]);
+      const dir = mkdtempSync(path.join(tmpdir(), "vxo-capture-"));
+      const file = new CaptureFile(path.join(dir, `${point}.pcap`), ring);
+      const id = this.#nextCapture++;
+      let resolve: (r: CaptureResult) => void = () => {};
+      const done = new Promise<CaptureResult>((r) => {
+        resolve = r;
+      });
+      const c: Capture = {
+        id, tap, point, ring, file, dir, count, start: ring.written, dropped0: ring.dropped, done, resolve,
+        timer: setInterval(() => {
+          c.file.drain();
+          if (c.ring.written - c.start >= c.count || Date.now() > c.deadline) this.#captureEnd(c);
+        }, 5),
+        deadline: Date.now() + timeoutMs,
+      };
+      this.#captures.set(id, c);
+      ring.enabled = true;
+      return id;
+    });
+  }
+
+  /** Waits for capture `id` to end (its count reached, its timeout, or the datapath stopped); the pcap file's bytes. */
+  captureWait(id: number): Promise<CaptureResult> {
+    const c = this.#captures.get(id);
+    if (c === undefined) throw new KernelError(ENOENT, `No capture ${id}`);
+    return c.done;
+  }
+
+  /** Ends capture `id` now (its client went away). */
+  captureStop(id: number): void {
+    const c = this.#captures.get(id);
+    if (c !== undefined) this.#captureEnd(c);
+  }
+
+  #captureEnd(c: Capture): void {
+    if (!this.#captures.delete(c.id)) return;
+    clearInterval(c.timer);
+    c.ring.enabled = false;
+    c.file.close();
+    const bytes = readFileSync(c.file.path);
+    rmSync(c.dir, { recursive: true, force: true });
+    // tcpdump -c N: the first N records (the writer may have recorded a few more before it saw the switch).
+    let off = PCAP_HDR_LEN, n = 0;
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    while (off + PCAP_REC_HDR_LEN <= bytes.length && n < c.count) {
+      off += PCAP_REC_HDR_LEN + dv.getUint32(off + 8, true);
+      n++;
+    }
+    c.resolve({ pcap: new Uint8Array(bytes.subarray(0, off)), captured: n, dropped: c.ring.dropped - c.dropped0 });
   }
 
   /** Whether `tap` has a datapath, running or stopping. */
@@ -168,7 +267,10 @@ export class TapDatapaths {
     const k = this.kernel, nicIfindex = 10000 + tap.ifindex;
     const rx = this.cfg.tapRxProg === null ? null : loadHostProg(k, this.cfg.tapRxProg);
     k.addNetdev(nicIfindex, `nicb-${tap.name}`);
-    const sh = layoutDatapath(k, 64, 1, this.cfg.poolFrames ?? 4096, { ifindex: { nic: nicIfindex, tap: tap.ifindex } });
+    const sh = layoutDatapath(k, 64, 1, this.cfg.poolFrames ?? 4096, { ifindex: { nic: nicIfindex, tap: tap.ifindex }, capture: true });
+    // The capture points exist from the start (the vhost thread takes its own at start) and record
+    // only while `vxo host capture` runs.
+    for (const a of Object.values(sh.captures)) CaptureRing.at(k.mem, a).enabled = false;
     const prog = tap.progId === 0 ? null : k.progs.get(tap.progId) ?? null;
     const dp = HostDatapath.startWith({
       programsDir: SCENARIO_PROGRAMS, nicProg: null, offloadProg: null, rxProg: null, placement: this.cfg.hook, count: 0,
@@ -209,6 +311,7 @@ export class TapDatapaths {
   }
 
   async #stop(tap: Tap, e: Entry): Promise<void> {
+    for (const c of this.#captures.values()) if (c.tap === tap) this.#captureEnd(c);
     // Not after the queued operations: a pktgen run in progress ends (ECANCELED) with the datapath.
     let stopped = false;
     try {

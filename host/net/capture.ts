@@ -10,7 +10,8 @@ import type { BpfMemory } from "../../shared/bpf/runtime/memory.ts";
 import { ENOMEM, KernelError } from "../../shared/errno.ts";
 import { PCAP_REC_HDR_LEN, pcapHeader, pcapRecordHeader } from "../../shared/net/pcap.ts";
 
-// Header words: [0] records written, [1] records dropped (writer); [2] slots, [3] snaplen.
+// Header words: [0] records written, [1] records dropped (writer); [2] slots, [3] snaplen;
+// [4] enabled (the control plane's switch: a disabled point records nothing and costs one load).
 const HDR_BYTES = 64;
 // Slot: [0] state (0 free, 1 full), [4] caplen, [8] len, [16] timestamp (f64, ns since the epoch), data at 24.
 const SLOT_HDR = 24;
@@ -35,8 +36,10 @@ export class CaptureRing {
     this.slots = this.#i32[(addr >> 2) + 2]!;
     this.snaplen = this.#i32[(addr >> 2) + 3]!;
     this.#slotBytes = (SLOT_HDR + this.snaplen + 7) & ~7;
-    this.#head = 0;
-    this.#tail = 0;
+    // Each slot written is counted in word 0: a handle made later (a producer thread's next run, a
+    // new reader of a drained ring) goes on from there.
+    this.#head = this.#i32[addr >> 2]!;
+    this.#tail = this.#head;
   }
 
   /** A ring of `slots` records of up to `snaplen` bytes (setup time, owner thread). */
@@ -48,6 +51,7 @@ export class CaptureRing {
     i32.fill(0, addr >> 2, (addr + HDR_BYTES + slots * slotBytes) >> 2);
     i32[(addr >> 2) + 2] = slots;
     i32[(addr >> 2) + 3] = snaplen;
+    i32[(addr >> 2) + 4] = 1;
     return new CaptureRing(mem, addr);
   }
 
@@ -58,6 +62,7 @@ export class CaptureRing {
   /** Writer (one thread): records the `len` bytes at `dataAddr`. */
   capture(dataAddr: number, len: number): void {
     const i32 = this.#i32, h = this.addr >> 2;
+    if (i32[h + 4] === 0) return;
     const slot = this.addr + HDR_BYTES + (this.#head % this.slots) * this.#slotBytes;
     if (Atomics.load(i32, slot >> 2) !== 0) {
       i32[h + 1]!++;
@@ -71,6 +76,14 @@ export class CaptureRing {
     Atomics.store(i32, slot >> 2, 1);
     this.#head++;
     i32[h]!++;
+  }
+
+  /** Whether the point records (set by the control plane; on from init()). */
+  get enabled(): boolean {
+    return Atomics.load(this.#i32, (this.addr >> 2) + 4) !== 0;
+  }
+  set enabled(on: boolean) {
+    Atomics.store(this.#i32, (this.addr >> 2) + 4, on ? 1 : 0);
   }
 
   /** Records written and dropped (ring full) so far. */

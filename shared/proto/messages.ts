@@ -156,6 +156,16 @@ export const MSG = {
   },
   /** `vxo host stats`: every tap's datapath counters (and per guest), as JSON. */
   HOST_STATS: { op: 23, name: "HOST_STATS", dir: "cli→host", kind: "request", req: none, res: struct({ json: str(16 << 20) }) },
+  /** `vxo host capture`: start recording at a capture point of a tap (tap "" = the first); answered once it records. */
+  HOST_CAPTURE_START: {
+    op: 24, name: "HOST_CAPTURE_START", dir: "cli→host", kind: "request",
+    req: struct({ tap: str(64), point: str(16), count: u32, timeoutMs: u32 }), res: struct({ id: u32, tap: str(64) }),
+  },
+  /** ... then wait for it to end (count or timeout): the pcap file's bytes. */
+  HOST_CAPTURE_WAIT: {
+    op: 25, name: "HOST_CAPTURE_WAIT", dir: "cli→host", kind: "request",
+    req: struct({ id: u32 }), res: struct({ pcap: bytes(64 << 20), captured: u32, dropped: u32 }),
+  },
   MONITOR: { op: 30, name: "MONITOR", dir: "cli→shim", kind: "request", req: struct({ cmdline: str(4096) }), res: struct({ output: str(1 << 20) }) },
   EXEC: {
     op: 40, name: "EXEC", dir: "cli→guest", kind: "request",

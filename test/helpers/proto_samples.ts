@@ -42,6 +42,8 @@ export const MSG_SAMPLES: Record<keyof typeof MSG, unknown> = {
   HOST_SHOW: {},
   HOST_PKTGEN: { dev: "nic0", tap: "", count: 1, size: 64, ratePps: 0, flows: 1, case: 1, pcap: new Uint8Array(0) },
   HOST_STATS: {},
+  HOST_CAPTURE_START: { tap: "", point: "tap-rx", count: 1, timeoutMs: 1 },
+  HOST_CAPTURE_WAIT: { id: 1 },
   MONITOR: { cmdline: "info status" },
   EXEC: { argv: ["ip", "link", "show"], files: [] },
 };

@@ -8,6 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import path from "node:path";
 import { execa } from "execa";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { Procs, waitFor, type VxoProc } from "../helpers/procs.ts";
 import { PROGRAMS_DIR, VXO_BIN } from "../helpers/repo.ts";
 import { guestExecRemote } from "../../cli/guest_cmd.ts";
@@ -15,6 +18,13 @@ import type { HostStats, PktgenReport, TapStats } from "../../host/tap_datapath.
 
 const P = (n: string) => path.join(PROGRAMS_DIR, `${n}.o`);
 const procs = new Procs();
+let tcpdumpMissing: string | null = null;
+try {
+  execFileSync("tcpdump", ["--version"], { stdio: "ignore" });
+} catch (e) {
+  tcpdumpMissing = String(e);
+  console.warn(`SKIP capture test: tcpdump not found (${tcpdumpMissing})`);
+}
 let host: VxoProc;
 let guest: VxoProc;
 
@@ -138,6 +148,38 @@ describe("vxo host pktgen / stats against a running host", () => {
     expect(r.fates.passed + r.fates.errors).toBe(2000);
     expect(r.fates.passed).toBeGreaterThan(0);
   }, 60_000);
+
+  it.skipIf(tcpdumpMissing !== null)("vxo host capture writes what tap-rx and nic-rx see; tcpdump -r reads it (xdp2's MAC swap at tap-rx)", async () => {
+    expect((await guestExecRemote(guest.url, ["ip", "link", "set", "dev", "eth0", "xdpoffload", "obj", P("xdp2")])).status).toBe(0);
+    const dir = mkdtempSync(path.join(tmpdir(), "vxo-dpcap-"));
+    const files = { "tap-rx": path.join(dir, "tap_rx.pcap"), "nic-rx": path.join(dir, "nic_rx.pcap") };
+    const caps = Object.entries(files).map(([point, file]) => {
+      const c = execa("node", [VXO_BIN, "host", "capture", host.url, "--point", point, "--file", file, "--count", "100", "--timeout", "60"],
+        { env: procs.env, reject: false, buffer: true });
+      const listening = new Promise<void>((resolve) => c.stderr!.on("data", (d: Buffer) => {
+        if (d.toString().includes("listening on")) resolve();
+      }));
+      return { c, listening };
+    });
+    await Promise.all(caps.map((x) => x.listening));
+    await pktgen(1000, 1);
+    for (const x of caps) {
+      const r = await x.c;
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      expect(String(r.stderr)).toContain("100 packets captured");
+    }
+    const read = (f: string) => execFileSync("tcpdump", ["-nn", "-e", "-r", f], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })
+      .trim().split("\n");
+    const nic = read(files["nic-rx"]), tapRx = read(files["tap-rx"]);
+    expect(nic).toHaveLength(100);
+    expect(tapRx).toHaveLength(100);
+    // xdp2 swapped the MAC addresses of what it sent back: tap-rx sees nic-rx's source as destination.
+    const macs = (l: string) => /^\S+ (\S+) > (\S+),/.exec(l)!.slice(1, 3);
+    const [src, dst] = macs(nic[0]!);
+    expect(macs(tapRx[0]!)).toEqual([dst, src]);
+    expect(nic[0]).toContain("UDP");
+    expect((await guestExecRemote(guest.url, ["ip", "link", "set", "dev", "eth0", "xdpoffload", "off"])).status).toBe(0);
+  }, 120_000);
 
   it("a guest exit stops its tap's datapath (the shim resets the device)", async () => {
     expect((await guestExecRemote(guest.url, ["ip", "link", "set", "dev", "eth0", "xdpoffload", "obj", P("xdp1")])).status).toBe(0);
