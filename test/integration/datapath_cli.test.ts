@@ -191,6 +191,27 @@ describe("vxo host pktgen / stats against a running host", () => {
   }, 60_000);
 });
 
+describe("--xdp-offload-hook net_xmit (the RFC's rejected placement, in the producer)", () => {
+  it("same verdicts; the program runs before the tun ring, so vhost consumes nothing of what it dropped", async () => {
+    const h = await procs.host(["--xdp-offload-hook", "net_xmit"], "host3");
+    const q = await procs.qemu(h.url, "dp3");
+    const g = await procs.guest(q.url, "dp3");
+    expect((await guestExecRemote(g.url, ["ip", "link", "set", "dev", "eth0", "xdpoffload", "obj", P("xdp1")])).status).toBe(0);
+    const r = JSON.parse(await cliOk(["host", "pktgen", h.url, "--dev", "nic0", "--count", "50000", "--case", "2", "--json"])) as PktgenReport;
+    expect(r.hook).toBe("net_xmit");
+    expect(r.fates.sent).toBe(50_000);
+    expect(r.fates.dropped).toBe(50_000 - r.fates.errors);
+    expect(r.fates.dropped).toBeGreaterThan(0);
+    expect(r.delta.tun_recv!.consumed).toBe(0);
+    expect(r.delta.vhost_wakers!.poll_attempts).toBe(0);
+    const m = await rxcnt(g);
+    expect(m.get(17)).toBe(r.fates.dropped);
+    const bad = await procs.cli(["host", "--listen", "ws://127.0.0.1:0", "--name", "host4", "--xdp-offload-hook", "ndo_start_xmit"]);
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toContain("Unknown XDP offload hook 'ndo_start_xmit'");
+  }, 120_000);
+});
+
 describe("host exit with traffic running", () => {
   it("SIGTERM while pktgen runs: the host exits 0 promptly, the pktgen client fails", async () => {
     const h = await procs.host([], "host2");
