@@ -278,8 +278,17 @@ export class TapDatapaths {
     }, { kernel: k, sh, nicProg: null, offload: prog, rx });
     e = { dp, redirect: null, rx, chain: dp, nicIfindex };
     this.#entries.set(tap, e);
+    const entry = e;
     dp.then(() => this.cfg.log("datapath_start", { tap: tap.name, guest: tap.guest, hook: this.cfg.hook, rxProg: rx?.name ?? null }),
-      (err: unknown) => this.cfg.log("datapath_error", { tap: tap.name, error: String(err) }));
+      (err: unknown) => {
+        // The next attach or run tries again from scratch.
+        this.cfg.log("datapath_error", { tap: tap.name, error: String(err) });
+        if (this.#entries.get(tap) === entry) {
+          this.#entries.delete(tap);
+          freeHostProg(k, entry.rx);
+          k.netdevs.delete(nicIfindex);
+        }
+      });
     return e;
   }
 
