@@ -104,21 +104,22 @@ export class DeviceVirtqueue {
   readonly maxOutLen: number;
   readonly outData: Uint8Array;
   readonly descDataLen: Int32Array;
-  shadowAvailIdx: number;
-  availFlags: number;
-  usedEvent: number;
+  // Set by reset() (the constructor calls it), as are the shadow arrays' contents.
+  shadowAvailIdx!: number;
+  availFlags!: number;
+  usedEvent!: number;
   // Device state (VirtQueue).
-  lastAvailIdx: number;
-  usedIdx: number;
+  lastAvailIdx!: number;
+  usedIdx!: number;
   /** Used entries filled, not yet flushed. */
-  pendingUsed: number;
-  signalledUsed: number;
-  signalledUsedValid: boolean;
+  pendingUsed!: number;
+  signalledUsed!: number;
+  signalledUsedValid!: boolean;
   /** Used idx at the last interrupt sent (for the DRIVER_EVT re-check). */
-  irqIdx: number;
-  inuse: number;
-  notification: boolean;
-  usedFlags: number;
+  irqIdx!: number;
+  inuse!: number;
+  notification!: boolean;
+  usedFlags!: number;
   /** Per head: writable capacity while in flight, -1 when not popped. */
   private readonly inflightCap: Int32Array;
   readonly elem: VirtQueueElement;
@@ -149,20 +150,8 @@ export class DeviceVirtqueue {
     this.availRing = new Uint16Array(num);
     this.maxOutLen = maxOutLen;
     this.outData = new Uint8Array(num * maxOutLen);
-    this.descDataLen = new Int32Array(num).fill(-1);
-    this.shadowAvailIdx = 0;
-    this.availFlags = 0;
-    this.usedEvent = 0;
-    this.lastAvailIdx = 0;
-    this.usedIdx = 0;
-    this.pendingUsed = 0;
-    this.signalledUsed = 0;
-    this.signalledUsedValid = false;
-    this.irqIdx = 0;
-    this.inuse = 0;
-    this.notification = true;
-    this.usedFlags = 0;
-    this.inflightCap = new Int32Array(num).fill(-1);
+    this.descDataLen = new Int32Array(num);
+    this.inflightCap = new Int32Array(num);
     this.elem = new VirtQueueElement(num);
     this.onKick = null;
     this.pops = 0;
@@ -173,8 +162,10 @@ export class DeviceVirtqueue {
     this.copies = 0;
     this.copiedBytes = 0;
     this.tooBig = 0;
+    this.reset();
   }
 
+  /** The shadow and device state as after a device reset (virtio_queue_reset); counters are kept. */
   reset(): void {
     this.descAddr.fill(0);
     this.descLen.fill(0);

@@ -98,19 +98,20 @@ export class VringDriver {
   private readonly availEventAddr: number;
   /** Per head: the caller's token (>= 0) or -1 (desc_state[].data). */
   private readonly data: Int32Array;
-  freeHead: number;
-  numFree: number;
-  numAdded: number;
-  lastUsedIdx: number;
-  availIdxShadow: number;
-  availFlagsShadow: number;
+  // Ring state, set by reset() (the constructor calls it).
+  freeHead!: number;
+  numFree!: number;
+  numAdded!: number;
+  lastUsedIdx!: number;
+  availIdxShadow!: number;
+  availFlagsShadow!: number;
   /** Avail idx carried by our last kick (what the device was told about). */
-  private kickedIdx: number;
+  private kickedIdx!: number;
   /** Avail idx shipped by the last kick_prepare (what the device can see). */
-  private publishedIdx: number;
+  private publishedIdx!: number;
   /** used_event / avail flags written since the last DRIVER_EVT. */
-  private driverEvtDirty: boolean;
-  broken: boolean;
+  private driverEvtDirty!: boolean;
+  broken!: boolean;
   /** Length the device wrote for the buffer returned by the last get_buf(). */
   lastLen: number;
   /** vring_interrupt() callback (the driver's vq callback: skb_recv_done schedules NAPI). */
@@ -139,16 +140,6 @@ export class VringDriver {
     this.usedEventAddr = this.layout.avail + vring_used_event_off(o.num);
     this.availEventAddr = this.layout.used + vring_avail_event_off(o.num);
     this.data = new Int32Array(o.num);
-    this.freeHead = 0;
-    this.numFree = 0;
-    this.numAdded = 0;
-    this.lastUsedIdx = 0;
-    this.availIdxShadow = 0;
-    this.availFlagsShadow = 0;
-    this.kickedIdx = 0;
-    this.publishedIdx = 0;
-    this.driverEvtDirty = false;
-    this.broken = false;
     this.lastLen = 0;
     this.callback = null;
     this.kicks = 0;
