@@ -9,7 +9,7 @@
 // (page_pool_recycle_direct), other threads through the ring
 // (page_pool_put_page -> ptr_ring_produce under the producer lock).
 import type { BpfMemory } from "../../shared/bpf/runtime/memory.ts";
-import { XDP_FRAME_SZ } from "../../shared/bpf/runtime/xdp.ts";
+import { XDP_FRAME_SZ, xdpPrepareBuff } from "../../shared/bpf/runtime/xdp.ts";
 import { XDP_CTX_BLOCK, XDP_CTX_FRAME_START, XDP_CTX_FRAME_SZ, XDP_CTX_REDIRECT, XDP_CTX_REDIRECT_MAP } from "../../shared/bpf/runtime/vm.ts";
 import {
   XDP_MD_DATA, XDP_MD_DATA_END, XDP_MD_DATA_META, XDP_MD_EGRESS_IFINDEX, XDP_MD_INGRESS_IFINDEX, XDP_MD_RX_QUEUE_INDEX,
@@ -174,17 +174,7 @@ export class PagePool {
    * data = frame + XDP_PACKET_HEADROOM (the caller writes the bytes at dataOf(h)).
    */
   prepare(dv: DataView, h: number, len: number, ingressIfindex: number, rxQueueIndex: number): void {
-    const c = this.ctxOf(h), frame = h & ~0xfff, data = frame + XDP_PACKET_HEADROOM;
-    dv.setUint32(c + XDP_MD_DATA, data, true);
-    dv.setUint32(c + XDP_MD_DATA_END, data + len, true);
-    dv.setUint32(c + XDP_MD_DATA_META, data, true);
-    dv.setUint32(c + XDP_MD_INGRESS_IFINDEX, ingressIfindex, true);
-    dv.setUint32(c + XDP_MD_RX_QUEUE_INDEX, rxQueueIndex, true);
-    dv.setUint32(c + XDP_MD_EGRESS_IFINDEX, 0, true);
-    dv.setUint32(c + XDP_CTX_FRAME_START, frame, true);
-    dv.setUint32(c + XDP_CTX_FRAME_SZ, XDP_FRAME_SZ, true);
-    dv.setUint32(c + XDP_CTX_REDIRECT, 0, true);
-    dv.setUint32(c + XDP_CTX_REDIRECT_MAP, 0, true);
+    xdpPrepareBuff(dv, this.ctxOf(h), h & ~0xfff, len, ingressIfindex, rxQueueIndex);
   }
 
   /**

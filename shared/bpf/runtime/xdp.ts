@@ -17,6 +17,25 @@ export const XDP_FRAME_SZ = 4096;
 /** Largest linear packet a frame holds: PAGE_SIZE - headroom - tailroom (test_run's max_data_sz). */
 export const XDP_MAX_DATA_SZ = XDP_FRAME_SZ - XDP_PACKET_HEADROOM - SKB_SHARED_INFO_SIZE;
 
+/**
+ * xdp_init_buff() + xdp_prepare_buff() on the context block at `ctx` of the frame at `frame`
+ * (page aligned): a packet of `len` bytes at data = frame + XDP_PACKET_HEADROOM, no metadata,
+ * no redirect pending. The caller checks `len`.
+ */
+export function xdpPrepareBuff(dv: DataView, ctx: number, frame: number, len: number, ingressIfindex: number, rxQueueIndex: number): void {
+  const data = frame + XDP_PACKET_HEADROOM;
+  dv.setUint32(ctx + XDP_MD_DATA, data, true);
+  dv.setUint32(ctx + XDP_MD_DATA_END, data + len, true);
+  dv.setUint32(ctx + XDP_MD_DATA_META, data, true);
+  dv.setUint32(ctx + XDP_MD_INGRESS_IFINDEX, ingressIfindex, true);
+  dv.setUint32(ctx + XDP_MD_RX_QUEUE_INDEX, rxQueueIndex, true);
+  dv.setUint32(ctx + XDP_MD_EGRESS_IFINDEX, 0, true);
+  dv.setUint32(ctx + XDP_CTX_FRAME_START, frame, true);
+  dv.setUint32(ctx + XDP_CTX_FRAME_SZ, XDP_FRAME_SZ, true);
+  dv.setUint32(ctx + XDP_CTX_REDIRECT, 0, true);
+  dv.setUint32(ctx + XDP_CTX_REDIRECT_MAP, 0, true);
+}
+
 /** A frame plus its context block, allocated once and reused for every packet. */
 export class XdpFrame {
   readonly frame: number;
@@ -32,17 +51,7 @@ export class XdpFrame {
    */
   prepare(vm: BpfVm, len: number, ingressIfindex: number, rxQueueIndex: number): number {
     if (len < 0 || len > XDP_MAX_DATA_SZ) return -1;
-    const dv = vm.mem.dv, c = this.ctx, data = this.frame + XDP_PACKET_HEADROOM;
-    dv.setUint32(c + XDP_MD_DATA, data, true);
-    dv.setUint32(c + XDP_MD_DATA_END, data + len, true);
-    dv.setUint32(c + XDP_MD_DATA_META, data, true);
-    dv.setUint32(c + XDP_MD_INGRESS_IFINDEX, ingressIfindex, true);
-    dv.setUint32(c + XDP_MD_RX_QUEUE_INDEX, rxQueueIndex, true);
-    dv.setUint32(c + XDP_MD_EGRESS_IFINDEX, 0, true);
-    dv.setUint32(c + XDP_CTX_FRAME_START, this.frame, true);
-    dv.setUint32(c + XDP_CTX_FRAME_SZ, XDP_FRAME_SZ, true);
-    dv.setUint32(c + XDP_CTX_REDIRECT, 0, true);
-    dv.setUint32(c + XDP_CTX_REDIRECT_MAP, 0, true);
+    xdpPrepareBuff(vm.mem.dv, this.ctx, this.frame, len, ingressIfindex, rxQueueIndex);
     return 0;
   }
 
