@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { VRING_DESC_F_NEXT, VRING_DESC_F_WRITE, VIRTIO_CONFIG_S_NEEDS_RESET, VRING_DESC_F_INDIRECT } from "../../../shared/virtio/virtio_ring.ts";
 import { FrameBuf, FrameWriter, VQF_REC_AVAIL_IDX, VQF_REC_KICK, type FrameSink } from "../../../shared/virtio/vring_frame.ts";
 import { devicePutUsed, VirtioDeviceSide } from "../../../shared/virtio/vring_device.ts";
-import { BUF_BASE, makePair } from "./vq_pair.ts";
+import { BUF_BASE, makePair, type Pair } from "./vq_pair.ts";
 
 /** A sink that keeps the last frame's bytes (the hostile guest's output). */
 class CaptureSink implements FrameSink {
@@ -46,96 +46,67 @@ const W = VRING_DESC_F_WRITE;
 const N = VRING_DESC_F_NEXT;
 const MEM = 4 << 20;
 
-const SHAPES: { name: string; q?: number; frame: () => Uint8Array; reason: string }[] = [
-  {
-    name: "descriptor loop (0 -> 1 -> 0)",
-    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 1, W | N, 64, BUF_BASE], [1, 0, W | N, 64, BUF_BASE]] }], 1),
-    reason: "Looped descriptor",
-  },
-  {
-    name: "self loop",
-    frame: () => hostileFrame(0, [{ pos: 0, head: 5, descs: [[5, 5, W | N, 64, BUF_BASE]] }], 1),
-    reason: "Looped descriptor",
-  },
-  {
-    name: "head index out of range",
-    frame: () => hostileFrame(0, [{ pos: 0, head: 300, descs: [[0, 0, W, 64, BUF_BASE]] }], 1),
-    reason: "Guest says index 300 is available",
-  },
-  {
-    name: "next index out of range",
-    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 256, W | N, 64, BUF_BASE]] }], 1),
-    reason: "Desc next is 256",
-  },
-  {
-    name: "descriptor table index out of range in the record",
-    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[4000, 0, W, 64, BUF_BASE]] }], 1),
-    reason: "Desc index is 4000 > 255",
-  },
-  {
-    name: "address past the guest's declared memory",
-    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 0, W, 64, MEM - 10]] }], 1),
-    reason: "virtio: bogus descriptor or out of resources",
-  },
-  {
-    name: "address above 4 GiB",
-    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 0, W, 64, 0, 1]] }], 1),
-    reason: "virtio: bogus descriptor or out of resources",
-  },
-  {
-    name: "zero length",
-    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 0, W, 0, BUF_BASE]] }], 1),
-    reason: "virtio: zero sized buffers are not allowed",
-  },
-  {
-    name: "avail idx running more than a ring ahead",
-    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 0, W, 64, BUF_BASE]] }], 257),
-    reason: "Guest moved used index from 0 to 257",
-  },
-  {
-    name: "readable descriptor on the receive queue",
-    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 0, 0, 64, BUF_BASE]] }], 1),
-    reason: "virtio-net receive queue contains no in buffers",
-  },
-  {
-    name: "write-only descriptor on the transmit queue",
-    q: 1,
-    frame: () => hostileFrame(1, [{ pos: 0, head: 0, descs: [[0, 0, W, 64, BUF_BASE]] }], 1),
-    reason: "virtio-net header not in first element",
-  },
-  {
-    name: "transmit data shorter than its descriptor's len",
-    q: 1,
-    frame: () => hostileFrame(1, [{ pos: 0, head: 0, descs: [[0, 0, 0, 64, BUF_BASE]], data: 16 }], 1),
-    reason: "virtio: malformed avail record",
-  },
-  {
-    name: "transmit buffer larger than the channel's per-descriptor slot",
-    q: 1,
-    frame: () => hostileFrame(1, [{ pos: 0, head: 0, descs: [[0, 0, 0, 4000, BUF_BASE]], data: 4000 }], 1),
-    reason: "virtio: buffer of 4000 bytes exceeds the data channel's 2048",
-  },
-  {
-    name: "readable after writable",
-    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 1, W | N, 64, BUF_BASE], [1, 0, 0, 64, BUF_BASE]] }], 1),
-    reason: "Incorrect order for descriptors",
-  },
-  {
-    name: "indirect descriptor not negotiated",
-    frame: () => hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 0, VRING_DESC_F_INDIRECT, 64, BUF_BASE]] }], 1),
-    reason: "Indirect descriptors not negotiated",
-  },
+/**
+ * One chain at avail position 0 of queue `q` (default 0, the receive queue), head `head`
+ * (default 0), published with avail idx `availIdx` (default 1); `mangle` then spoils the frame.
+ */
+interface Shape {
+  name: string;
+  q?: number;
+  head?: number;
+  descs: Desc[];
+  data?: number;
+  availIdx?: number;
+  mangle?: (frame: Uint8Array) => void;
+  reason: string;
+}
+
+function shapeFrame(s: Shape): Uint8Array {
+  const f = hostileFrame(s.q ?? 0, [{ pos: 0, head: s.head ?? 0, descs: s.descs, data: s.data }], s.availIdx ?? 1);
+  s.mangle?.(f);
+  return f;
+}
+
+const SHAPES: Shape[] = [
+  { name: "descriptor loop (0 -> 1 -> 0)", descs: [[0, 1, W | N, 64, BUF_BASE], [1, 0, W | N, 64, BUF_BASE]], reason: "Looped descriptor" },
+  { name: "self loop", head: 5, descs: [[5, 5, W | N, 64, BUF_BASE]], reason: "Looped descriptor" },
+  { name: "head index out of range", head: 300, descs: [[0, 0, W, 64, BUF_BASE]], reason: "Guest says index 300 is available" },
+  { name: "next index out of range", descs: [[0, 256, W | N, 64, BUF_BASE]], reason: "Desc next is 256" },
+  { name: "descriptor table index out of range in the record", descs: [[4000, 0, W, 64, BUF_BASE]], reason: "Desc index is 4000 > 255" },
+  { name: "address past the guest's declared memory", descs: [[0, 0, W, 64, MEM - 10]], reason: "virtio: bogus descriptor or out of resources" },
+  { name: "address above 4 GiB", descs: [[0, 0, W, 64, 0, 1]], reason: "virtio: bogus descriptor or out of resources" },
+  { name: "zero length", descs: [[0, 0, W, 0, BUF_BASE]], reason: "virtio: zero sized buffers are not allowed" },
+  { name: "avail idx running more than a ring ahead", descs: [[0, 0, W, 64, BUF_BASE]], availIdx: 257, reason: "Guest moved used index from 0 to 257" },
+  { name: "readable descriptor on the receive queue", descs: [[0, 0, 0, 64, BUF_BASE]], reason: "virtio-net receive queue contains no in buffers" },
+  { name: "write-only descriptor on the transmit queue", q: 1, descs: [[0, 0, W, 64, BUF_BASE]], reason: "virtio-net header not in first element" },
+  { name: "transmit data shorter than its descriptor's len", q: 1, descs: [[0, 0, 0, 64, BUF_BASE]], data: 16, reason: "virtio: malformed avail record" },
+  { name: "transmit buffer larger than the channel's per-descriptor slot", q: 1, descs: [[0, 0, 0, 4000, BUF_BASE]], data: 4000, reason: "virtio: buffer of 4000 bytes exceeds the data channel's 2048" },
+  { name: "readable after writable", descs: [[0, 1, W | N, 64, BUF_BASE], [1, 0, 0, 64, BUF_BASE]], reason: "Incorrect order for descriptors" },
+  { name: "indirect descriptor not negotiated", descs: [[0, 0, VRING_DESC_F_INDIRECT, 64, BUF_BASE]], reason: "Indirect descriptors not negotiated" },
   {
     name: "garbage instead of a frame",
-    frame: () => {
-      const f = hostileFrame(0, [{ pos: 0, head: 0, descs: [[0, 0, W, 64, BUF_BASE]] }], 1);
+    descs: [[0, 0, W, 64, BUF_BASE]],
+    mangle: (f) => {
       f[20] = 0xff; // record length now overruns the frame
       f[21] = 0xff;
-      return f;
     },
     reason: "virtio: malformed data-channel frame",
   },
 ];
+
+/**
+ * The device puts `n` packets of 64 bytes on the receive queue (the driver has filled it) and
+ * flushes; the driver polls until NAPI is done. Returns the packets the driver received.
+ */
+function deliver(p: Pair, n: number): number {
+  const pkt = new Uint8Array(64);
+  let got = 0;
+  p.rx.onPacket = () => got++;
+  for (let i = 0; i < n; i++) expect(devicePutUsed(p.devRx, pkt, 0, 64)).toBe(64);
+  p.dev.flush();
+  while (p.rx.napiScheduled) p.rx.poll(64);
+  return got;
+}
 
 describe("hostile rings mark the device broken with QEMU's reason; the other device keeps running", () => {
   for (const s of SHAPES) {
@@ -150,11 +121,9 @@ describe("hostile rings mark the device broken with QEMU's reason; the other dev
         while (vq.pop() >= 0);
       };
       good.rx.try_fill_recv();
-      let goodGot = 0;
-      good.rx.onPacket = () => goodGot++;
       const pkt = new Uint8Array(64);
 
-      const f = s.frame();
+      const f = shapeFrame(s);
       expect(() => bad.dev.receive(f, 0, f.length)).not.toThrow();
       expect(bad.dev.broken).toBe(true);
       expect(bad.dev.reason).toBe(s.reason);
@@ -170,22 +139,14 @@ describe("hostile rings mark the device broken with QEMU's reason; the other dev
       expect(errors).toBe(1);
 
       // The other device moves its packets.
-      for (let i = 0; i < 100; i++) expect(devicePutUsed(good.devRx, pkt, 0, 64)).toBe(64);
-      good.dev.flush();
-      while (good.rx.napiScheduled) good.rx.poll(64);
-      expect([goodGot, good.dev.broken]).toEqual([100, false]);
+      expect([deliver(good, 100), good.dev.broken]).toEqual([100, false]);
 
       // Reset brings the broken device back.
       bad.dev.vqs[q]!.onKick = null;
       bad.drv.reset();
       expect([bad.dev.broken, bad.dev.reason, bad.dev.status]).toEqual([false, "", 0]);
       bad.rx.try_fill_recv();
-      let got = 0;
-      bad.rx.onPacket = () => got++;
-      for (let i = 0; i < 10; i++) expect(devicePutUsed(bad.devRx, pkt, 0, 64)).toBe(64);
-      bad.dev.flush();
-      while (bad.rx.napiScheduled) bad.rx.poll(64);
-      expect(got).toBe(10);
+      expect(deliver(bad, 10)).toBe(10);
     });
   }
 
