@@ -5,9 +5,8 @@
 // pending signal, and the load is answered with the errno the canceller chose.
 // Each running verification owns its worker, so cancelling one never disturbs
 // another process client's load.
-import { Worker } from "node:worker_threads";
-import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
+import type { Worker } from "node:worker_threads";
+import { startWorker } from "../../sched/thread_spawn.ts";
 import { ECANCELED, EINTR, EIO, ENOMEM, KernelError } from "../../errno.ts";
 import type { BpfProgOffloadOps } from "../offload/offload.ts";
 import { loadOffloadHooks, runVerifyRequest, type VerifyRequest, type VerifyResponse } from "./verify_job.ts";
@@ -63,28 +62,9 @@ export interface VerifierPoolOptions {
   maxOldGenerationSizeMb?: number;
 }
 
-/** URL of tsx's ESM API (its "import" export; the CJS one cannot register ESM hooks from a worker). */
-function tsxEsmApi(from: string): string {
-  const meta = import.meta as ImportMeta & { resolve?: (s: string) => string };
-  if (typeof meta.resolve === "function") return meta.resolve("tsx/esm/api");
-  return pathToFileURL(createRequire(from).resolve("tsx/esm/api").replace(/\.cjs$/, ".mjs")).href;
-}
-
-/**
- * The worker entry: the .ts module when running from source (tsx, vitest; Node
- * 20 workers do not inherit the TS loader, so the worker registers tsx first),
- * else `verify_worker.js` beside the bundle that holds this code.
- */
+/** A worker running verify_worker (.ts from the sources, .js beside the bundle: startWorker()). */
 function spawnVerifyWorker(maxOldGenerationSizeMb: number): Worker {
-  const here = import.meta.url;
-  const resourceLimits = { maxOldGenerationSizeMb };
-  if (here.endsWith(".ts")) {
-    const entry = new URL("./verify_worker.ts", here).href;
-    const tsx = tsxEsmApi(here);
-    const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-    return new Worker(boot, { eval: true, resourceLimits });
-  }
-  return new Worker(new URL("./verify_worker.js", here), { resourceLimits });
+  return startWorker(new URL("./verify_worker.ts", import.meta.url), { resourceLimits: { maxOldGenerationSizeMb } });
 }
 
 /** Worker threads running bpf_check(), one verification per worker at a time. */
