@@ -1,26 +1,17 @@
 // `npx tsx test/bench/datapath_profile.ts case1|case2 xdp1.o|xdp2.o [N]`: the
 // datapath's producer side and vhost side driven alternately on this one
-// thread (as test/helpers/datapath_alloc_probe.ts does), each side timed
+// thread (test/helpers/datapath_one_thread.ts, as the allocation probe), each side timed
 // apart: ns per packet of the producer (pktgen, NIC-B, devmap or bridge,
 // tun's xmit) and of the vhost worker (handle_rx, tun_recvmsg, the offloaded
 // program, the tap's Rx path). Run under `node --cpu-prof --import tsx` for
 // a profile. No wakes or thread scheduling: the cost of the code itself.
-import { setupDatapath } from "../../host/net/datapath.ts";
-import { Producer, VhostSide } from "../../host/net/datapath_parts.ts";
-import { STEP_POLL, STEP_SLEEP, REAL_CLOCK, type Waker } from "../../shared/sched/sched.ts";
-import { PROGRAMS_DIR } from "../helpers/repo.ts";
+import type { Waker } from "../../shared/sched/sched.ts";
+import { oneThreadDatapath, runVhost } from "../helpers/datapath_one_thread.ts";
 
 const [which, obj, countArg] = process.argv.slice(2);
 const count = Number(countArg ?? "3000000");
-const s = setupDatapath({
-  programsDir: PROGRAMS_DIR, nicProg: which === "case1" ? "xdp_redirect_map.o" : null, offloadProg: obj ?? "xdp1.o",
-  rxProg: "xdp_drop.o", count,
-});
-const mem = s.kernel.mem, vm = s.kernel.vm;
 const waker: Waker = { notify(): void {} };
-const producer = new Producer(mem, s.sh, vm, { nic: s.nicProg, placement: 0, offload: null, rx: null }, waker,
-  { size: 64, flows: 1, ratePps: 0, lineBps: 0 }, REAL_CLOCK);
-const vhost = new VhostSide(mem, s.sh, vm, s.offload, s.rx, REAL_CLOCK, 0);
+const { producer, vhost } = oneThreadDatapath(which, obj, count, waker);
 
 let tProd = 0, tVhost = 0;
 function move(n: number, burst: number): void {
@@ -30,10 +21,7 @@ function move(n: number, burst: number): void {
     // Several NAPI polls per vhost run, as the threads interleave (the ring fills between runs).
     for (let b = 0; b < burst && left > 0; b++) left -= producer.step(left < 64 ? left : 64);
     const t1 = performance.now();
-    for (;;) {
-      const r = vhost.dev.step();
-      if (r === STEP_SLEEP || r === STEP_POLL) break;
-    }
+    runVhost(vhost);
     tProd += t1 - t0;
     tVhost += performance.now() - t1;
   }

@@ -5,32 +5,21 @@
 // moves N packets, prints END. The parent counts scavenges between the
 // markers. Argument 1: "case1" (NIC-B redirect -> devmap -> tun_xdp_xmit) or
 // "case2" (bridge -> tun_net_xmit); 2: the offloaded program; 3: packets.
-import { setupDatapath, datapathFates, readCounters } from "../../host/net/datapath.ts";
-import { Producer, VhostSide } from "../../host/net/datapath_parts.ts";
-import { STEP_POLL, STEP_SLEEP, REAL_CLOCK, type Waker } from "../../shared/sched/sched.ts";
-import { PROGRAMS_DIR } from "./repo.ts";
+import { datapathFates, readCounters } from "../../host/net/datapath.ts";
+import type { Waker } from "../../shared/sched/sched.ts";
+import { oneThreadDatapath, runVhost } from "./datapath_one_thread.ts";
 
 const [which, obj, countArg] = process.argv.slice(2);
 const count = Number(countArg ?? "2000000");
-const s = setupDatapath({
-  programsDir: PROGRAMS_DIR, nicProg: which === "case1" ? "xdp_redirect_map.o" : null, offloadProg: obj ?? "xdp1.o",
-  rxProg: "xdp_drop.o", count,
-});
-const mem = s.kernel.mem, vm = s.kernel.vm;
 let woken = 0;
 const waker: Waker = { notify(): void { woken++; } };
-const producer = new Producer(mem, s.sh, vm, { nic: s.nicProg, placement: 0, offload: null, rx: null }, waker, { size: 64, flows: 1, ratePps: 0, lineBps: 0 }, REAL_CLOCK);
-const vhost = new VhostSide(mem, s.sh, vm, s.offload, s.rx, REAL_CLOCK, 0);
+const { s, producer, vhost } = oneThreadDatapath(which, obj, count, waker);
 
 function move(n: number): void {
   let left = n;
   while (left > 0) {
     left -= producer.step(left < 64 ? left : 64);
-    // The worker runs until it sleeps (it never polls: no busyloop timeout).
-    for (;;) {
-      const r = vhost.dev.step();
-      if (r === STEP_SLEEP || r === STEP_POLL) break;
-    }
+    runVhost(vhost);
   }
 }
 
