@@ -8,6 +8,7 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import type { BpfMemory } from "../../shared/bpf/runtime/memory.ts";
 import { ENOMEM, KernelError } from "../../shared/errno.ts";
+import { XDP_MD_DATA, XDP_MD_DATA_END } from "../../shared/bpf/isa/uapi.ts";
 import { PCAP_REC_HDR_LEN, pcapHeader, pcapRecordHeader } from "../../shared/net/pcap.ts";
 
 // Header words: [0] records written, [1] records dropped (writer); [2] slots, [3] snaplen;
@@ -84,6 +85,13 @@ export class CaptureRing {
   }
   set enabled(on: boolean) {
     Atomics.store(this.#i32, (this.addr >> 2) + 4, on ? 1 : 0);
+  }
+
+  /** Writer: records the packet of the xdp_md block at `ctx` (data .. data_end); a disabled point reads nothing. */
+  captureXdp(ctx: number): void {
+    if (this.#i32[(this.addr >> 2) + 4] === 0) return;
+    const dv = this.#mem.dv, d = dv.getUint32(ctx + XDP_MD_DATA, true);
+    this.capture(d, dv.getUint32(ctx + XDP_MD_DATA_END, true) - d);
   }
 
   /** Records written and dropped (ring full) so far. */

@@ -33,7 +33,6 @@ export class GuestStub {
   readonly stats: StatBlock;
   readonly #pool: PagePool;
   readonly #tmp: Uint32Array;
-  readonly #mem: BpfMemory;
   /** Capture point "guest rx": frames handed to the guest; null when off. */
   capture: CaptureRing | null;
 
@@ -42,7 +41,6 @@ export class GuestStub {
     this.stats = StatBlock.at(mem, isConsumer ? sh.consumerStats : sh.stats, GUEST_STUB_STATS);
     this.#pool = pool;
     this.#tmp = new Uint32Array(64);
-    this.#mem = mem;
     this.capture = null;
   }
 
@@ -54,10 +52,7 @@ export class GuestStub {
       return;
     }
     // Captured before it is produced: once in the ring the consumer may recycle it at once.
-    if (this.capture !== null) {
-      const dv = this.#mem.dv, c = this.#pool.ctxOf(h), d = dv.getUint32(c, true);
-      this.capture.capture(d, dv.getUint32(c + 4, true) - d);
-    }
+    if (this.capture !== null) this.capture.captureXdp(this.#pool.ctxOf(h));
     this.ring.produce(h);
     this.stats.v[G_DELIVERED]++;
   }

@@ -219,13 +219,7 @@ export class TunXdp {
   tunXdpOne(frames: Uint32Array, n: number): void {
     const s = this.stats.v, pool = this.#pool, prog = this.rxProg;
     const cap = this.rxCapture;
-    if (cap !== null) {
-      const dv = this.#vm.mem.dv;
-      for (let i = 0; i < n; i++) {
-        const c = pool.ctxOf(frames[i]!), d = dv.getUint32(c, true);
-        cap.capture(d, dv.getUint32(c + 4, true) - d);
-      }
-    }
+    if (cap !== null) for (let i = 0; i < n; i++) cap.captureXdp(pool.ctxOf(frames[i]!));
     if (prog === null) {
       for (let i = 0; i < n; i++) this.#free(frames[i]!);
       s[T_RXP_PASS] += n;
@@ -271,7 +265,6 @@ export class TunXmit implements XdpXmitDev {
   xdp: TunXdp | null;
   /** Capture point "tap tx": frames the tap sends towards the guest (entering the ring); null when off. */
   txCapture: CaptureRing | null;
-  readonly #mem: BpfMemory;
   readonly #one: Uint32Array;
   readonly #pass: Uint32Array;
 
@@ -284,14 +277,12 @@ export class TunXmit implements XdpXmitDev {
     this.placement = TUN_XDP_IN_RECVMSG;
     this.xdp = null;
     this.txCapture = null;
-    this.#mem = mem;
     this.#one = new Uint32Array(1);
     this.#pass = new Uint32Array(MAX_TAP_BATCH);
   }
 
   #capture(h: number): void {
-    const dv = this.#mem.dv, c = this.#pool.ctxOf(h), d = dv.getUint32(c, true);
-    this.txCapture!.capture(d, dv.getUint32(c + 4, true) - d);
+    this.txCapture!.captureXdp(this.#pool.ctxOf(h));
   }
 
   /** sock_def_readable(): wakes whoever waits on the socket. */
