@@ -10,6 +10,7 @@ import { PagePool } from "../../../host/net/page_pool.ts";
 import { IPPROTO_UDP } from "../../../shared/net/headers.ts";
 import path from "node:path";
 import { PROGRAMS_DIR, REPO_ROOT } from "../../helpers/repo.ts";
+import { runGcProbe } from "../../helpers/gc_probe.ts";
 
 const REDIRECT = "xdp_redirect_map.o";
 
@@ -134,14 +135,8 @@ describe("the steady-state datapath allocates nothing per packet", () => {
   for (const which of ["case1", "case2"]) {
     it(`${which} with xdp2 (offloaded XDP_TX into the tap's Rx path): no scavenge over 2M packets`, async () => {
       // The same components the threads run, driven alternately on one thread under --trace-gc.
-      // Any per-packet allocation (even 16 bytes) over 2M packets is >= 32 MB of young garbage.
-      const { execa } = await import("execa");
-      const r = await execa("node", ["--trace-gc", "--import", "tsx", path.join(REPO_ROOT, "test/helpers/datapath_alloc_probe.ts"),
-        which, "xdp2.o", "2000000"]);
-      const out = r.stdout;
-      expect(out).toMatch(/END/);
-      const between = out.slice(out.indexOf("BEGIN"), out.indexOf("END"));
-      expect(between.split("\n").filter((l) => l.includes("Scavenge")).length).toBe(0);
+      const { out, scavenges } = await runGcProbe(path.join(REPO_ROOT, "test/helpers/datapath_alloc_probe.ts"), [which, "xdp2.o", "2000000"]);
+      expect(scavenges).toBe(0);
       const fates = JSON.parse(/FATES (\{.*\})/.exec(out)![1]!) as { sent: number; tx: number };
       expect(fates.tx).toBe(fates.sent);
     }, 180_000);

@@ -6,17 +6,15 @@
 // allocation of 16 bytes or more would be >= 32 MB of young garbage).
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { runGcProbe } from "../../helpers/gc_probe.ts";
 
 describe("virtqueue datapath", () => {
   for (const ev of ["1", "0"]) {
     it(`allocates nothing per packet over 2M packets (event idx ${ev === "1" ? "on" : "off"})`, async () => {
-      const { execa } = await import("execa");
       const probe = path.join(path.dirname(new URL(import.meta.url).pathname), "alloc_probe_vring.ts");
-      const r = await execa("node", ["--trace-gc", "--import", "tsx", probe, "2000000", ev]);
-      const out = r.stdout;
+      const { out, scavenges } = await runGcProbe(probe, ["2000000", ev]);
       expect(out).toMatch(/END -?\d+ \d+/);
-      const between = out.slice(out.indexOf("BEGIN"), out.indexOf("END"));
-      expect(between.split("\n").filter((l) => l.includes("Scavenge")).length).toBe(0);
+      expect(scavenges).toBe(0);
       const m = /END -?\d+ (\d+) (\d+)/.exec(out)!;
       expect(Number(m[1])).toBeGreaterThanOrEqual(2_200_000);
       expect(Number(m[2])).toBeGreaterThanOrEqual(2_000_000); // as many transmitted

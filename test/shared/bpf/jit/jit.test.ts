@@ -24,6 +24,7 @@ import { EINVAL, KernelError } from "../../../../shared/errno.ts";
 import { buildFrame, testCorpus } from "../../../../shared/net/packets.ts";
 import { IPPROTO_UDP } from "../../../../shared/net/headers.ts";
 import { PROGRAMS_DIR } from "../../../helpers/repo.ts";
+import { runGcProbe } from "../../../helpers/gc_probe.ts";
 
 const show = (r: RawResult) => ("r0" in r ? `r0=0x${r.r0.toString(16)}` : `errno ${r.errno}: ${r.message}`);
 
@@ -349,15 +350,10 @@ describe("compile failures", () => {
 describe("the JIT run paths", () => {
   for (const obj of ["xdp1.o", "xdp2.o"]) {
     it(`allocate nothing per packet: no scavenge over 2M single runs, 2M packets in batches of 64 and 2M batches of one, of ${obj}`, async () => {
-      // Any per-packet allocation (even 16 bytes) over 2M packets is >= 32 MB of young-generation
-      // garbage, more than the largest semi-space, so V8 would have to scavenge.
-      const { execa } = await import("execa");
       const probe = path.join(path.dirname(new URL(import.meta.url).pathname), "alloc_probe_jit.ts");
-      const r = await execa("node", ["--trace-gc", "--import", "tsx", probe, obj, "2000000"]);
-      const out = r.stdout;
+      const { out, scavenges } = await runGcProbe(probe, [obj, "2000000"]);
       expect(out).toMatch(/END \d+/);
-      const between = out.slice(out.indexOf("BEGIN"), out.indexOf("END"));
-      expect(between.split("\n").filter((l) => l.includes("Scavenge")).length).toBe(0);
+      expect(scavenges).toBe(0);
     }, 120_000);
   }
 });

@@ -2,7 +2,6 @@
 // (calls, frames, tail calls, runtime region checks, budget) and the
 // no-allocation rule of the run loop.
 import { describe, expect, it } from "vitest";
-import { execa } from "execa";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { assemble } from "../../../../shared/bpf/isa/asm.ts";
@@ -19,6 +18,7 @@ import { buildFrame, testCorpus } from "../../../../shared/net/packets.ts";
 import { IPPROTO_UDP } from "../../../../shared/net/headers.ts";
 import { EFAULT } from "../../../../shared/errno.ts";
 import { PROGRAMS_DIR, REPO_ROOT } from "../../../helpers/repo.ts";
+import { runGcProbe } from "../../../helpers/gc_probe.ts";
 
 const NO_MEM = new Uint8Array(0);
 const r0 = (asm: string, mem = NO_MEM) => {
@@ -140,13 +140,9 @@ describe("runtime regions", () => {
 describe("the run loop", () => {
   for (const obj of ["xdp1.o", "xdp2.o"]) {
     it(`allocates nothing per packet: no scavenge over 2M runs of ${obj}`, async () => {
-      // Any per-run allocation (even 16 bytes) over 2M runs is >= 32 MB of young-generation
-      // garbage, more than the largest semi-space, so V8 would have to scavenge.
-      const r = await execa("node", ["--trace-gc", "--import", "tsx", path.join(REPO_ROOT, "test/helpers/alloc_probe.ts"), obj, "2000000"]);
-      const out = r.stdout;
-      const between = out.slice(out.indexOf("BEGIN"), out.indexOf("END"));
+      const { out, scavenges } = await runGcProbe(path.join(REPO_ROOT, "test/helpers/alloc_probe.ts"), [obj, "2000000"]);
       expect(out).toMatch(/END \d+/);
-      expect(between.split("\n").filter((l) => l.includes("Scavenge")).length).toBe(0);
+      expect(scavenges).toBe(0);
     }, 120_000);
   }
 });
