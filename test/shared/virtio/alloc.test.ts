@@ -6,7 +6,7 @@
 // allocation of 16 bytes or more would be >= 32 MB of young garbage).
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { runGcProbe } from "../../helpers/gc_probe.ts";
+import { ONE_OFF_SCAVENGES, runGcProbe } from "../../helpers/gc_probe.ts";
 
 describe("virtqueue datapath", () => {
   for (const ev of ["1", "0"]) {
@@ -14,7 +14,7 @@ describe("virtqueue datapath", () => {
       const probe = path.join(path.dirname(new URL(import.meta.url).pathname), "alloc_probe_vring.ts");
       const { out, scavenges } = await runGcProbe(probe, ["2000000", ev]);
       expect(out).toMatch(/END -?\d+ \d+/);
-      expect(scavenges).toBe(0);
+      expect(scavenges).toBeLessThanOrEqual(ONE_OFF_SCAVENGES);
       const m = /END -?\d+ (\d+) (\d+)/.exec(out)!;
       expect(Number(m[1])).toBeGreaterThanOrEqual(2_200_000);
       expect(Number(m[2])).toBeGreaterThanOrEqual(2_000_000); // as many transmitted

@@ -81,7 +81,12 @@ describe("guest driver <-> device across processes", () => {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([all, new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`deadline: ${got} of ${N} received`)), 60_000)))]);
         clearTimeout(timer);
+        // The device reports when asked and after ending its side of the socket; the
+        // guest compares once its socket closed, so it has seen every frame sent before.
+        const closed = once(ch.socket, "close");
+        child.send({ report: true });
         const d = await report;
+        await closed;
         const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
         const cpu = process.cpuUsage(cpu0);
         // Conservation and order.

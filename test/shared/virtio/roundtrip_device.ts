@@ -68,26 +68,34 @@ function start(ch: VhostUserChannel): void {
       }
     }
     dev.flush();
-    if (sent >= total) {
-      const cpu = process.cpuUsage();
-      process.send!({
-        sent,
-        copies: vq.copies,
-        interrupts: vq.interrupts,
-        interruptsSuppressed: vq.interruptsSuppressed,
-        recheckInterrupts: vq.recheckInterrupts,
-        kicksReceived: vq.kicksReceived,
-        framesOut: ch.framesOut,
-        framesIn: ch.framesIn,
-        reassembledBytes: ch.reassembledBytes,
-        emptyRing,
-        throttled,
-        runs,
-        broken: dev.reason,
-        cpuMs: (cpu.user + cpu.system) / 1000,
-      });
-    }
   };
+  // The counters go to the test when it asks, after it received every packet:
+  // from then on incoming frames are ignored (so no re-check interrupt follows
+  // the report), and the report leaves once the socket has ended, i.e. after
+  // every frame sent before it, so both sides count the same notifications.
+  process.on("message", (m: { report?: boolean }) => {
+    if (m.report !== true) return;
+    ch.onFrame = null;
+    dev.flush();
+    const cpu = process.cpuUsage();
+    const report = {
+      sent,
+      copies: vq.copies,
+      interrupts: vq.interrupts,
+      interruptsSuppressed: vq.interruptsSuppressed,
+      recheckInterrupts: vq.recheckInterrupts,
+      kicksReceived: vq.kicksReceived,
+      framesOut: ch.framesOut,
+      framesIn: ch.framesIn,
+      reassembledBytes: ch.reassembledBytes,
+      emptyRing,
+      throttled,
+      runs,
+      broken: dev.reason,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+    };
+    ch.socket.end(() => process.send!(report));
+  });
   vq.onKick = schedule;
   ch.onDrain = schedule;
 }

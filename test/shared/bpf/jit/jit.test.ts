@@ -24,7 +24,7 @@ import { EINVAL, KernelError } from "../../../../shared/errno.ts";
 import { buildFrame, testCorpus } from "../../../../shared/net/packets.ts";
 import { IPPROTO_UDP } from "../../../../shared/net/headers.ts";
 import { PROGRAMS_DIR } from "../../../helpers/repo.ts";
-import { runGcProbe } from "../../../helpers/gc_probe.ts";
+import { ONE_OFF_SCAVENGES, runGcProbe } from "../../../helpers/gc_probe.ts";
 
 const show = (r: RawResult) => ("r0" in r ? `r0=0x${r.r0.toString(16)}` : `errno ${r.errno}: ${r.message}`);
 
@@ -353,7 +353,7 @@ describe("the JIT run paths", () => {
       const probe = path.join(path.dirname(new URL(import.meta.url).pathname), "alloc_probe_jit.ts");
       const { out, scavenges } = await runGcProbe(probe, [obj, "2000000"]);
       expect(out).toMatch(/END \d+/);
-      expect(scavenges).toBe(0);
+      expect(scavenges).toBeLessThanOrEqual(ONE_OFF_SCAVENGES);
     }, 120_000);
   }
 });
