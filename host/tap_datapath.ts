@@ -214,6 +214,8 @@ export class TapDatapaths {
       });
       const c: Capture = {
         id, tap, point, ring, file, dir, count, start: ring.written, dropped0: ring.dropped, done, resolve,
+        // The capture ring is filled by the datapath's Workers; this thread writes it to the pcap file on a
+        // 5 ms timer (the consumer's poll: its event loop cannot block on the ring) and ends at the count or deadline.
         timer: setInterval(() => {
           c.file.drain();
           if (c.ring.written - c.start >= c.count || Date.now() > c.deadline) this.#captureEnd(c);

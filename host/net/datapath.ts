@@ -203,10 +203,11 @@ export class HostDatapath {
   readonly placement: number;
   readonly #o: DatapathOptions;
   readonly #vw: Worker;
-  readonly #vMsgs: Array<Record<string, unknown>>;
+  readonly #vMsgs: MessageLog<Record<string, unknown>>;
   readonly #vErr: Promise<never>;
   readonly #ctl: MessagePort;
-  readonly #ctlReplies: Map<number, { ok: boolean; error?: string }>;
+  /** Control requests waiting for the worker's reply, by sequence number. */
+  readonly #ctlWaiters: Map<number, (r: { ok: boolean; error?: string }) => void>;
   /** The control plane's handle on the vhost device (its own counter block). */
   readonly #ctlDev: VhostDev;
   #seq: number;
@@ -221,7 +222,7 @@ export class HostDatapath {
   readonly captures: Map<string, CaptureFile>;
 
   private constructor(o: DatapathOptions, s: DatapathSetup, placement: number, vw: Worker, ctl: MessagePort,
-    vMsgs: Array<Record<string, unknown>>, vErr: Promise<never>) {
+    vMsgs: MessageLog<Record<string, unknown>>, vErr: Promise<never>) {
     this.kernel = s.kernel;
     this.sh = s.sh;
     this.nicProg = s.nicProg;
@@ -233,8 +234,12 @@ export class HostDatapath {
     this.#vMsgs = vMsgs;
     this.#vErr = vErr;
     this.#ctl = ctl;
-    this.#ctlReplies = new Map();
-    ctl.on("message", (m: { seq: number; ok: boolean; error?: string }) => this.#ctlReplies.set(m.seq, m));
+    this.#ctlWaiters = new Map();
+    ctl.on("message", (m: { seq: number; ok: boolean; error?: string }) => {
+      const w = this.#ctlWaiters.get(m.seq);
+      this.#ctlWaiters.delete(m.seq);
+      w?.(m);
+    });
     const i32 = new Int32Array(s.kernel.mem.memory.buffer);
     this.#ctlDev = VhostDev.at(s.kernel.mem, s.sh.vhost.addr, s.sh.vhost.ctlStats, new FutexWaker(i32, s.sh.vhost.addr >> 2), false);
     this.#seq = 0;
@@ -284,11 +289,11 @@ export class HostDatapath {
       busyloopTimeoutNs: o.busyloopTimeoutNs ?? 0, cpu: 1,
     };
     const vw = spawnTsWorker(new URL("./vhost_worker.ts", import.meta.url), vData, [port2]);
-    const vMsgs: Array<Record<string, unknown>> = [];
+    const vMsgs = new MessageLog<Record<string, unknown>>();
     vw.on("message", (m) => vMsgs.push(m as Record<string, unknown>));
     const vErr = once(vw, "error").then(([e]) => { throw e; });
     vErr.catch(() => {});
-    await Promise.race([waitFor(() => vMsgs.length > 0, Date.now() + (o.timeoutMs ?? 60_000), "vhost thread start"), vErr]);
+    await withDeadline(Promise.race([vMsgs.nth(0), vErr]), Date.now() + (o.timeoutMs ?? 60_000), "vhost thread start");
     return new HostDatapath(o, s, placement, vw, port1, vMsgs, vErr);
   }
 
@@ -313,6 +318,9 @@ export class HostDatapath {
     const pErr = once(pw, "error").then(([e]) => { throw e; });
     pErr.catch(() => {});
     const guest = cfg.pollGuest === true ? this.#guestConsumer() : null;
+    // The owner thread is the consumer of the capture rings and of the guest stub that the Workers fill;
+    // its event loop cannot block in Atomics.wait, so it empties them on a 2 ms timer while the run lasts
+    // (a consumer's poll, not a stand-in for a cost; the guest stub goes with the virtqueue wiring).
     const iv = this.captures.size > 0 || guest !== null ? setInterval(() => {
       this.drainCaptures();
       guest?.poll(1 << 20);
@@ -391,12 +399,15 @@ export class HostDatapath {
 
   async #control(msg: Record<string, unknown>): Promise<void> {
     const seq = ++this.#seq;
+    const reply = new Promise<{ ok: boolean; error?: string }>((resolve) => this.#ctlWaiters.set(seq, resolve));
     this.#ctl.postMessage({ ...msg, seq });
     this.#ctlDev.vhostWorkQueue(VHOST_WORK_CTL);
-    await Promise.race([waitFor(() => this.#ctlReplies.has(seq), Date.now() + (this.#o.timeoutMs ?? 60_000),
-      `vhost control ${String(msg.op)}`), this.#vErr]);
-    const r = this.#ctlReplies.get(seq)!;
-    this.#ctlReplies.delete(seq);
+    let r: { ok: boolean; error?: string };
+    try {
+      r = await withDeadline(Promise.race([reply, this.#vErr]), Date.now() + (this.#o.timeoutMs ?? 60_000), `vhost control ${String(msg.op)}`);
+    } finally {
+      this.#ctlWaiters.delete(seq);
+    }
     if (!r.ok) throw new KernelError(EINVAL, `vhost control ${String(msg.op)}: ${r.error ?? "failed"}`);
   }
 
@@ -429,11 +440,11 @@ export class HostDatapath {
     const i32 = new Int32Array(this.kernel.mem.memory.buffer);
     const vdev = this.sh.vhost.addr >> 2;
     stopTask(i32, vdev + VW_STATE, vdev + VW_STOP);
-    await Promise.race([waitFor(() => this.#vMsgs.length > 1, deadline, "vhost thread stop"), this.#vErr]);
+    await withDeadline(Promise.race([this.#vMsgs.nth(1), this.#vErr]), deadline, "vhost thread stop");
     await withDeadline(this.#vw.terminate(), deadline, "the vhost thread's exit");
     this.#ctl.close();
     for (const f of this.captures.values()) f.close();
-    this.#loop = (this.#vMsgs[1]!.loop ?? {}) as Record<string, number>;
+    this.#loop = (this.#vMsgs.items[1]!.loop ?? {}) as Record<string, number>;
     return this.#loop;
   }
 }
@@ -474,7 +485,31 @@ async function withDeadline<T>(p: Promise<T>, deadline: number, what: string): P
   }
 }
 
-/** Polls `cond` on the event loop until true; throws ETIMEDOUT after `deadline` (ms since epoch). */
+/** Messages a Worker posted, in order; nth(i) resolves when message i has arrived (no polling). */
+class MessageLog<T> {
+  readonly items: T[] = [];
+  #waiters: Array<[number, (m: T) => void]> = [];
+
+  push(m: T): void {
+    this.items.push(m);
+    const ready = this.#waiters.filter(([i]) => i < this.items.length);
+    this.#waiters = this.#waiters.filter(([i]) => i >= this.items.length);
+    for (const [i, resolve] of ready) resolve(this.items[i]!);
+  }
+
+  nth(i: number): Promise<T> {
+    if (i < this.items.length) return Promise.resolve(this.items[i]!);
+    return new Promise((resolve) => this.#waiters.push([i, resolve]));
+  }
+}
+
+/**
+ * Polls `cond` until true; throws ETIMEDOUT after `deadline` (ms since epoch). Only drain() uses it:
+ * its condition is a counter the vhost thread advances in shared memory, and the owner's event loop
+ * cannot block in Atomics.wait, so it looks again every millisecond (a wait for another thread's
+ * progress with a deadline, never a stand-in for a cost; Atomics.waitAsync on a word the vhost
+ * worker notifies would replace it).
+ */
 async function waitFor(cond: () => boolean, deadline: number, what: string): Promise<void> {
   while (!cond()) {
     if (Date.now() > deadline) throw new KernelError(ETIMEDOUT, `datapath: timed out waiting for ${what}`);
