@@ -97,6 +97,7 @@ async function attachLocal(k: GuestKernel, spec: BpfObjectSpec, ps: BpfProgSpec,
   k.loadedAt.set(prog.id, new Date());
   const old = k.eth0.slots[m];
   k.eth0.slots[m] = { progId: prog.id, mapIds: [...loaded.maps.values()].map((x) => x.id) };
+  k.syncDatapathXdp();
   if (old !== null) k.freeLocal(old);
 }
 
@@ -108,6 +109,7 @@ async function detach(k: GuestKernel, drv: VirtioNetDriver, flags: number, io: T
     else {
       const old = k.eth0.slots[m];
       k.eth0.slots[m] = null;
+      k.syncDatapathXdp();
       if (old !== null) k.freeLocal(old);
     }
   } catch (e) {

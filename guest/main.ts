@@ -12,6 +12,8 @@ import { VirtioNetDriver } from "./virtio_net.ts";
 import { offloadDeviceReset } from "./xdp_offload.ts";
 import { ipCommand, type ToolIo } from "./iproute.ts";
 import { bpftoolCommand } from "./bpftool.ts";
+import { ethtoolCommand } from "./ethtool.ts";
+import { startDataplane } from "./net/dataplane.ts";
 import { shutdownVerifier } from "../shared/bpf/verifier/pool.ts";
 
 export interface GuestOptions {
@@ -29,6 +31,7 @@ export async function guestExec(
   const tool = argv[0] ?? "";
   if (tool === "ip") status = await ipCommand(k, drv, argv.slice(1), io);
   else if (tool === "bpftool") status = await bpftoolCommand(k, drv, argv.slice(1), io);
+  else if (tool === "ethtool") status = ethtoolCommand(k, argv.slice(1), io);
   else {
     io.err.push(`sh: ${tool}: command not found`);
     status = 127;
@@ -48,6 +51,11 @@ export async function runGuest(o: GuestOptions): Promise<number> {
   const drv = await VirtioNetDriver.probe(o.qemu, o.name);
   const k = new GuestKernel(log);
   log("virtio_net_probe", { qemu: o.qemu, features: "0x" + drv.features.toString(16), xdpOffload: drv.hasXdpOffload });
+  // eth0's data queues; without them (a host that runs no datapath) the control path still works.
+  const dataplane = await startDataplane(k, drv, log).catch((e: unknown) => {
+    log("dataplane_unavailable", { error: String(e) });
+    return null;
+  });
   drv.ch.handle(MSG.DEVICE_RESET, (req) => {
     log("device_reset", { reason: req.reason });
     offloadDeviceReset(k);
@@ -75,6 +83,7 @@ export async function runGuest(o: GuestOptions): Promise<number> {
   const deviceGone = new Promise<number>((resolve) => drv.ch.onClose(() => resolve(1)));
   const status = await Promise.race([untilSignal().then(() => 0), deviceGone]);
   if (status !== 0) log("device_gone", { qemu: o.qemu });
+  dataplane?.close();
   await shutdownVerifier(); // a load still verifying is answered EINTR
   unregister();
   drv.ch.close();

@@ -10,6 +10,7 @@ import { XDP_MODES, devXdpAttach, type XdpMode, type XdpSlots } from "../shared/
 export { ExtackError, type XdpMode } from "../shared/net/dev_xdp.ts";
 import { ENOTCONN, KernelError } from "../shared/errno.ts";
 import type { LogFn } from "../shared/runtime_dir.ts";
+import type { VirtnetQueuePair } from "./net/virtnet.ts";
 
 /** XDP_ATTACHED_* (include/uapi/linux/if_link.h). */
 export const XDP_ATTACHED_NONE = 0;
@@ -82,13 +83,18 @@ export class GuestKernel {
   /** Wall-clock time of boot, ms: bpf_prog_info.load_time counts from it. */
   readonly bootTime: number;
   readonly log: LogFn;
+  /** eth0's receive and send queues once the data channel is up (dataplane.ts), null before. */
+  datapath: VirtnetQueuePair | null;
   /** Aborted when the device resets: offload loads in flight (their first pass) stop. */
   #device: AbortController;
 
   constructor(log: LogFn = () => {}) {
     this.log = log;
     this.#device = new AbortController();
-    this.bpf = new BpfKernel();
+    // A shared memory: the datapath's rings and receive pages live in it, and views of a shared
+    // memory survive its growth.
+    this.bpf = new BpfKernel({ sharedMemory: true });
+    this.datapath = null;
     this.eth0 = new GuestNetdev("eth0", 2, "52:54:00:12:34:56");
     this.bpf.addNetdev(2, "eth0");
     this.offloadedMaps = new Map();
@@ -106,6 +112,17 @@ export class GuestKernel {
   deviceReset(): void {
     this.#device.abort(new KernelError(ENOTCONN, "the device was reset meanwhile"));
     this.#device = new AbortController();
+  }
+
+  /**
+   * The program the datapath runs on receive: the DRV slot's (native XDP in virtnet_poll), else
+   * the SKB slot's (generic XDP, which runs on the same packets after the driver; here at the same
+   * place, counted the same). The HW slot's runs on the host.
+   */
+  syncDatapathXdp(): void {
+    if (this.datapath === null) return;
+    const slot = this.eth0.slots.drv ?? this.eth0.slots.skb;
+    this.datapath.xdpProg = slot === null ? null : this.bpf.progs.get(slot.progId) ?? null;
   }
 
   /** Releases a guest program and the maps created with it (local objects only). */

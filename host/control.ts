@@ -192,6 +192,14 @@ export function registerHostHandlers(ch: Channel, st: OffloadState, cfg: HostCon
     return { json: JSON.stringify(r) };
   });
 
+  ch.handle(MSG.HOST_VHOST_SET_BACKEND, async (req) => {
+    const s = session(ch);
+    const tap = tapOf(s, req.tap);
+    const path = await needDatapaths(cfg).vhostBackend(tap, req.memSize);
+    cfg.log("vhost_backend", { guest: s.guest, tap: tap.name, path });
+    return { path };
+  });
+
   ch.handle(MSG.HOST_STATS, async () => ({ json: JSON.stringify(await needDatapaths(cfg).stats(st.taps)) }));
 
   // Captures started on this connection end with it.

@@ -19,6 +19,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import net from "node:net";
 import type { BpfKernel } from "../shared/bpf/syscall.ts";
 import { loadObject } from "../shared/bpf/libbpf/libbpf.ts";
 import { openObject } from "../shared/bpf/libbpf/object.ts";
@@ -30,7 +31,7 @@ import { CaptureFile, CaptureRing } from "./net/capture.ts";
 import type { CaptureShared } from "./net/datapath_shared.ts";
 import { HostDatapath, datapathFates, layoutDatapath, type DatapathFates } from "./net/datapath.ts";
 import { TUN_XDP_PLACEMENTS } from "./net/tun.ts";
-import { PagePool } from "./net/page_pool.ts";
+import { PagePool } from "../shared/net/page_pool.ts";
 import { XDP_FRAME_SZ } from "../shared/bpf/runtime/xdp.ts";
 import { XDP_CTX_BLOCK } from "../shared/bpf/runtime/vm.ts";
 import type { LogFn } from "../shared/runtime_dir.ts";
@@ -142,6 +143,8 @@ interface Capture {
 
 interface Entry {
   dp: Promise<HostDatapath>;
+  /** The data channel's listener (VHOST_NET_SET_BACKEND), its path, the guest memory size announced. */
+  backend: { server: net.Server; path: string; memSize: number } | null;
   /** NIC-B's redirect program (Case 1), loaded at the first Case 1 run. */
   redirect: BpfProg | null;
   rx: BpfProg | null;
@@ -278,7 +281,7 @@ export class TapDatapaths {
       programsDir: SCENARIO_PROGRAMS, nicProg: null, offloadProg: null, rxProg: null, placement: this.cfg.hook, count: 0,
       timeoutMs: 120_000,
     }, { kernel: k, sh, nicProg: null, offload: prog, rx });
-    e = { dp, redirect: null, rx, chain: dp, nicIfindex };
+    e = { dp, backend: null, redirect: null, rx, chain: dp, nicIfindex };
     this.#entries.set(tap, e);
     const entry = e;
     dp.then(() => this.cfg.log("datapath_start", { tap: tap.name, guest: tap.guest, hook: this.cfg.hook, rxProg: rx?.name ?? null }),
@@ -302,6 +305,37 @@ export class TapDatapaths {
     return r;
   }
 
+  /**
+   * VHOST_NET_SET_BACKEND from the guest's device model: the tap's datapath runs, and a Unix
+   * socket listens for the guest's data channel (one guest at a time; a new connection after the
+   * old one closed is a new driver instance, which starts with a device reset). Returns its path.
+   */
+  vhostBackend(tap: Tap, memSize: number): Promise<string> {
+    if (memSize <= 0) throw new KernelError(EINVAL, "vhost backend: guest memory size must be positive");
+    return this.#run(tap, async (dp, e) => {
+      if (e.backend !== null) {
+        e.backend.memSize = memSize;
+        return e.backend.path;
+      }
+      const sock = path.join(tmpdir(), `vxo-vhost-${process.pid}-${tap.ifindex}-${Math.random().toString(36).slice(2, 8)}.sock`);
+      const backend = { server: net.createServer(), path: sock, memSize };
+      backend.server.on("connection", (s) => {
+        try {
+          dp.attachGuestSocket(s, backend.memSize);
+          this.cfg.log("vhost_connect", { tap: tap.name, guest: tap.guest });
+        } catch (err) {
+          this.cfg.log("vhost_refused", { tap: tap.name, error: String(err) });
+        }
+      });
+      await new Promise<void>((resolve, reject) => {
+        backend.server.once("error", reject);
+        backend.server.listen(sock, () => resolve());
+      });
+      e.backend = backend;
+      return sock;
+    });
+  }
+
   /** Hands `prog` (loaded in this kernel; null detaches) to `tap`'s datapath as its offloaded program. */
   attach(tap: Tap, prog: BpfProg | null): Promise<void> {
     if (prog === null && !this.#entries.has(tap)) return Promise.resolve();
@@ -323,6 +357,10 @@ export class TapDatapaths {
 
   async #stop(tap: Tap, e: Entry): Promise<void> {
     for (const c of this.#captures.values()) if (c.tap === tap) this.#captureEnd(c);
+    if (e.backend !== null) {
+      e.backend.server.close();
+      rmSync(e.backend.path, { force: true });
+    }
     // Not after the queued operations: a pktgen run in progress ends (ECANCELED) with the datapath.
     let stopped = false;
     try {
@@ -375,7 +413,7 @@ export class TapDatapaths {
       }
       const before = dp.counters();
       const r = await dp.pktgen(p.count, { nicProg: p.case === 1 ? e.redirect : null, ratePps: p.ratePps, size, flows: p.flows,
-        pollGuest: true, timeoutMs: Math.max(120_000, p.ratePps > 0 ? (p.count / p.ratePps) * 2000 + 60_000 : 0) });
+        timeoutMs: Math.max(120_000, p.ratePps > 0 ? (p.count / p.ratePps) * 2000 + 60_000 : 0) });
       const t1 = performance.now();
       await dp.drain();
       const drainMs = performance.now() - t1;

@@ -6,7 +6,7 @@
 import type { Channel } from "../shared/proto/channel.ts";
 import { MSG, VXO_PROTO_VERSION, type OffloadCaps } from "../shared/proto/messages.ts";
 import { VIRTIO_F_VERSION_1, VIRTIO_NET_CTRL_BPF, VIRTIO_NET_ERR, VIRTIO_NET_F_CTRL_VQ, VIRTIO_NET_F_MAC, VIRTIO_NET_F_STATUS, VIRTIO_NET_F_XDP_OFFLOAD, VIRTIO_NET_OK, featureBit } from "../shared/virtio/virtio_net.ts";
-import { EBUSY, EOPNOTSUPP, EPROTO, KernelError } from "../shared/errno.ts";
+import { EBUSY, ENOTCONN, EOPNOTSUPP, EPROTO, KernelError } from "../shared/errno.ts";
 import type { OffloadDevice } from "./offload.ts";
 import type { LogFn } from "../shared/runtime_dir.ts";
 
@@ -60,6 +60,15 @@ export class VirtioNetDevice {
       return { protoVersion: VXO_PROTO_VERSION, features: this.guestFeatures, caps: this.caps };
     });
     ch.handle(MSG.CTRL, (req) => this.#ctrl(ch, req.class, req.cmd, req.data));
+    ch.handle(MSG.VHOST_START, async (req) => {
+      if (ch !== this.guest) throw new KernelError(EPROTO, "Cannot start the data queues: driver has not negotiated features");
+      const host = this.offload.host;
+      if (host === null) throw new KernelError(ENOTCONN, "Cannot start vhost: no host connection");
+      const r = await host.request(MSG.HOST_VHOST_SET_BACKEND, { tap: 0, memSize: req.memSize });
+      if (!r.ok) throw new KernelError(r.errno, `vhost backend: ${r.message}`);
+      this.log("vhost_start", { guest: this.guestName, path: r.body.path });
+      return { path: r.body.path };
+    });
   }
 
   async #ctrl(ch: Channel, cls: number, cmd: number, data: unknown) {

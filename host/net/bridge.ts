@@ -8,7 +8,7 @@
 // copy): made and counted here.
 import type { BpfMemory } from "../../shared/bpf/runtime/memory.ts";
 import { StatBlock } from "../../shared/sched/stats.ts";
-import type { PagePool } from "./page_pool.ts";
+import type { PagePool } from "../../shared/net/page_pool.ts";
 import type { NetifReceive } from "./nic.ts";
 
 /** A bridge port: its device's ifindex and transmit function (ndo_start_xmit). */

@@ -17,14 +17,17 @@ import { exportBpfThread } from "../../shared/bpf/thread_view.ts";
 import { spawnTsWorker } from "../../shared/sched/thread_spawn.ts";
 import { FutexWaker, stopTask } from "../../shared/sched/futex.ts";
 import { StatBlock } from "../../shared/sched/stats.ts";
-import { ECANCELED, EINVAL, ETIMEDOUT, KernelError } from "../../shared/errno.ts";
-import { PagePool } from "./page_pool.ts";
+import { EBUSY, ECANCELED, EINVAL, ETIMEDOUT, KernelError } from "../../shared/errno.ts";
+import { PagePool } from "../../shared/net/page_pool.ts";
 import { TraceRing, type TraceRecord } from "./trace.ts";
 import { NIC_STATS, nicInit } from "./nic.ts";
 import { TUN_RECV_STATS, TUN_XDP_IN_RECVMSG, TUN_XDP_PLACEMENTS, TUN_XDP_STATS, TUN_XMIT_STATS, tunInit } from "./tun.ts";
 import { VhostDev, VHOST_WAKER_STATS, VHOST_WORK_CTL, VHOST_WORKER_STATS, VW_STATE, VW_STOP } from "./vhost.ts";
-import { VhostNet, VHOST_NET_STATS } from "./vhost_net.ts";
-import { GUEST_STUB_STATS, GuestStub, guestStubInit } from "./guest_stub.ts";
+import { VhostNet, VHOST_NET_STATS, VHOST_TX_POOL_FRAMES, vhostVirtioQueues } from "./vhost_net.ts";
+import { VhostUserRelay } from "./vhost_user.ts";
+import { ShmFrameQueue } from "../../shared/virtio/shm_frame_queue.ts";
+import { GUEST_THREAD_STATS, GuestThread, guestThreadInit } from "../../guest/net/virtnet_thread.ts";
+import type net from "node:net";
 import { DEVMAP_STATS, DevMapCpu } from "./devmap.ts";
 import { BRIDGE_STATS, Bridge } from "./bridge.ts";
 import { PKTGEN_STATS, pktgenInit, pktgenInitPcap, type PktgenConfig } from "./pktgen.ts";
@@ -64,6 +67,14 @@ export interface DatapathOptions {
   pcap?: string;
   /** NIC-B's and the tap's ifindex in the kernel (default NIC_IFINDEX, TAP_IFINDEX). */
   ifindex?: { nic: number; tap: number };
+  /**
+   * The guest behind the tap in runDatapath(): a guest thread in this process (default) with
+   * `guestProg` as its native XDP program, or none (nothing posts receive buffers: only what
+   * the offloaded program consumes leaves tun's ring).
+   */
+  guest?: "thread" | "none";
+  /** The guest's DRV-slot XDP program (a .o in programsDir), the non-offload mode. */
+  guestProg?: string | null;
 }
 
 /** The capture points and their files. */
@@ -76,11 +87,13 @@ export interface DatapathFates {
   dropped: number;
   /** XDP_TX of the offloaded program (then seen by the tap's Rx path), or of NIC-B's program. */
   tx: number;
-  /** Handed on to the guest. */
+  /** Handed on up the guest's stack (XDP_PASS of the guest's program, or every packet without one); without the guest's counters: copied into the guest. */
   passed: number;
   /**
-   * Every other fate: missed at the NIC, tail drops, redirect errors, aborted/unknown actions, no room in the
-   * guest, sent out of NIC-B by the bridge. (What the tap's Rx path does with XDP_TX'ed frames is under tx.)
+   * Every other fate: missed at the NIC, tail drops, redirect errors, aborted/unknown actions, packets too big
+   * for the guest's buffers or still waiting in vhost for a guest buffer, sent out of NIC-B by the bridge,
+   * the guest program's other verdicts and XDP_TX that found the guest's send queue full.
+   * (What the tap's Rx path does with XDP_TX'ed frames is under tx.)
    */
   errors: number;
 }
@@ -111,7 +124,11 @@ export function layoutDatapath(kernel: BpfKernel, size: number, flows: number, p
     memory: mem.memory, pool: pool.addr, trace: TraceRing.init(mem, 256).addr,
     nic: nicInit(mem, opts.ifindex?.nic ?? NIC_IFINDEX), tun: tunInit(mem, opts.ifindex?.tap ?? TAP_IFINDEX, opts.txQueueLen),
     vhost: { ...dev, netStats: VhostNet.initStats(mem), ctlStats: StatBlock.init(mem, VHOST_WAKER_STATS).addr },
-    guest: guestStubInit(mem, 256), devmapStats: DevMapCpu.initStats(mem), bridgeStats: Bridge.initStats(mem),
+    virtio: {
+      ...vhostVirtioQueues(mem), txPool: PagePool.create(mem, VHOST_TX_POOL_FRAMES).addr,
+      sendStats: StatBlock.init(mem, TUN_XDP_STATS).addr, kickStats: StatBlock.init(mem, VHOST_WAKER_STATS).addr,
+    },
+    devmapStats: DevMapCpu.initStats(mem), bridgeStats: Bridge.initStats(mem),
     pktgen: opts.pcap !== undefined ? pktgenInitPcap(mem, opts.pcap) : pktgenInit(mem, size, flows),
     captures: { nicRx: cap(), tapTx: cap(), tapRx: cap(), guestRx: cap() },
   };
@@ -132,22 +149,35 @@ export function readCounters(kernel: BpfKernel, sh: DatapathShared): Record<stri
     vhost_ctl: StatBlock.at(m, sh.vhost.ctlStats, VHOST_WAKER_STATS).read(),
     vhost_worker: StatBlock.at(m, sh.vhost.workerStats, VHOST_WORKER_STATS).read(),
     vhost_net: StatBlock.at(m, sh.vhost.netStats, VHOST_NET_STATS).read(),
-    guest: StatBlock.at(m, sh.guest.stats, GUEST_STUB_STATS).read(),
-    guest_consumer: StatBlock.at(m, sh.guest.consumerStats, GUEST_STUB_STATS).read(),
+    tun_sendmsg: StatBlock.at(m, sh.virtio.sendStats, TUN_XDP_STATS).read(),
+    vhost_kicks: StatBlock.at(m, sh.virtio.kickStats, VHOST_WAKER_STATS).read(),
   };
 }
 
-/** Final fates from the counters (after the datapath drained). */
+/**
+ * Final fates from the counters (after the datapath drained). With a `guest` stage (the guest
+ * thread's counters) the packets copied into the guest are followed through its program.
+ */
 export function datapathFates(c: Record<string, Record<string, number>>): DatapathFates {
-  const nic = c.nic!, tr = c.tun_xdp!, tx = c.tun_xmit!, dm = c.devmap!, br = c.bridge!, g = c.guest!;
-  const dropped = nic.xdp_drop! + tr.off_drop!;
-  const txd = nic.xdp_tx! + tr.off_tx!;
-  const passed = g.delivered!;
+  const nic = c.nic!, tr = c.tun_xdp!, tx = c.tun_xmit!, br = c.bridge!, vn = c.vhost_net!, g = c.guest;
+  let dropped = nic.xdp_drop! + tr.off_drop!;
+  let txd = nic.xdp_tx! + tr.off_tx!;
+  // Entries vhost took for the guest and has not placed yet (no guest buffer): still in flight.
+  const waiting = vn.rx_buf_entries! - vn.rx_packets! - vn.rx_too_big! - vn.rx_dropped!;
+  let passed = vn.rx_packets!;
   // tun_xdp_xmit's drops are counted by tun (tx_dropped) and again by the devmap (xmit_dropped): once here.
   // Bridge copies (flooding to several ports) add packets, so they are taken off the errors.
-  void dm;
-  const errors = nic.rx_missed! + nic.xdp_aborted! + nic.xdp_unknown! + nic.redirect_err! + nic.tx_packets! +
-    br.dropped! + tx.tx_dropped! + tr.off_redirect! + tr.off_aborted! + tr.off_unknown! + g.ring_full! - br.copies!;
+  let errors = nic.rx_missed! + nic.xdp_aborted! + nic.xdp_unknown! + nic.redirect_err! + nic.tx_packets! +
+    br.dropped! + tx.tx_dropped! + tr.off_redirect! + tr.off_aborted! + tr.off_unknown! + vn.rx_too_big! +
+    vn.rx_dropped! + waiting - br.copies!;
+  if (g !== undefined) {
+    // Copied into the guest: each packet's fate is its program's (received but not yet polled: in flight).
+    const unpolled = vn.rx_packets! - g.rx_queue_0_packets!;
+    dropped += g.xdp_drop!;
+    txd += g.xdp_tx!;
+    passed = g.xdp_pass!;
+    errors += g.xdp_other! + unpolled;
+  }
   return { sent: c.pktgen!.sent!, dropped, tx: txd, passed, errors };
 }
 
@@ -213,7 +243,14 @@ export class HostDatapath {
   #seq: number;
   #loop: Record<string, number> | null;
   #producer: Worker | null;
-  #guest: GuestStub | null;
+  /** The guest behind the tap: a thread of this process, or a guest process's data channel. */
+  #guestThread: GuestThread | null;
+  #guestThreadBlocks: { stats: number; stop: number } | null;
+  #relay: VhostUserRelay | null;
+  /** A guest thread ran (its counters stay readable after it stopped). */
+  #guestRan = false;
+  /** The guest side's handle on the vhost device (doorbells queue its handlers). */
+  readonly #kickDev: VhostDev;
   /** Rejects (ECANCELED) when stop() begins: a run or a drain in progress ends with it. */
   readonly #halted: Promise<never>;
   #halt: (e: Error) => void;
@@ -245,7 +282,10 @@ export class HostDatapath {
     this.#seq = 0;
     this.#loop = null;
     this.#producer = null;
-    this.#guest = null;
+    this.#guestThread = null;
+    this.#guestThreadBlocks = null;
+    this.#relay = null;
+    this.#kickDev = VhostDev.at(s.kernel.mem, s.sh.vhost.addr, s.sh.virtio.kickStats, new FutexWaker(i32, s.sh.vhost.addr >> 2), false);
     this.#halt = () => {};
     this.#isHalted = false;
     this.#halted = new Promise<never>((_, reject) => {
@@ -298,7 +338,7 @@ export class HostDatapath {
   }
 
   /** Runs `count` packets from pktgen on a producer thread; resolves when it sent them all. */
-  async pktgen(count: number, cfg: Partial<PktgenConfig> & { nicProg?: BpfProg | null; pollGuest?: boolean; timeoutMs?: number } = {}):
+  async pktgen(count: number, cfg: Partial<PktgenConfig> & { nicProg?: BpfProg | null; timeoutMs?: number } = {}):
     Promise<{ wallMs: number; cpuMs: number }> {
     const o = this.#o, deadline = Date.now() + (cfg.timeoutMs ?? o.timeoutMs ?? 60_000);
     const inRecvmsg = this.placement === TUN_XDP_IN_RECVMSG;
@@ -317,14 +357,10 @@ export class HostDatapath {
     this.#producer = pw;
     const pErr = once(pw, "error").then(([e]) => { throw e; });
     pErr.catch(() => {});
-    const guest = cfg.pollGuest === true ? this.#guestConsumer() : null;
-    // The owner thread is the consumer of the capture rings and of the guest stub that the Workers fill;
-    // its event loop cannot block in Atomics.wait, so it empties them on a 2 ms timer while the run lasts
-    // (a consumer's poll, not a stand-in for a cost; the guest stub goes with the virtqueue wiring).
-    const iv = this.captures.size > 0 || guest !== null ? setInterval(() => {
-      this.drainCaptures();
-      guest?.poll(1 << 20);
-    }, 2) : undefined;
+    // The owner thread is the consumer of the capture rings that the Workers fill; its event loop
+    // cannot block in Atomics.wait, so it empties them on a 2 ms timer while the run lasts (a
+    // consumer's poll, not a stand-in for a cost).
+    const iv = this.captures.size > 0 ? setInterval(() => this.drainCaptures(), 2) : undefined;
     try {
       const [msg] = await withDeadline(Promise.race([once(pw, "message"), pErr, this.#vErr, this.#halted]), deadline,
         "the producer thread's run") as [{ wallMs: number; cpuMs: number }];
@@ -337,10 +373,50 @@ export class HostDatapath {
     }
   }
 
-  /** The control plane's consumer side of the guest stub (one per datapath: it owns the consumer index). */
-  #guestConsumer(): GuestStub {
-    this.#guest ??= new GuestStub(this.kernel.mem, this.sh.guest, PagePool.at(this.kernel.mem, this.sh.pool), true);
-    return this.#guest;
+  /**
+   * Starts a guest thread behind the tap (virtnet_worker.ts: its own BPF kernel and memory, the
+   * device's frame queues) with `prog` (a .o path) in its DRV slot, null for none. One guest at a time.
+   */
+  async startGuestThread(prog: string | null): Promise<void> {
+    if (this.#guestThread !== null || this.#relay !== null) throw new KernelError(EBUSY, "the tap already has a guest");
+    this.#guestThreadBlocks ??= guestThreadInit(this.kernel.mem);
+    const b = this.#guestThreadBlocks;
+    new Float64Array(this.kernel.mem.memory.buffer, b.stats, GUEST_THREAD_STATS.length).fill(0);
+    this.#guestRan = true;
+    this.#guestThread = await GuestThread.start(this.kernel.mem, {
+      toDevice: this.sh.virtio.toDevice, toDriver: this.sh.virtio.toDriver,
+      vhost: { addr: this.sh.vhost.addr }, kickStats: this.sh.virtio.kickStats, stats: b.stats, stop: b.stop, prog, ifindex: 2,
+    }, this.#o.timeoutMs ?? 60_000);
+  }
+
+  /** Stops the guest thread; returns its CPU time (ms). */
+  async stopGuestThread(): Promise<number> {
+    const g = this.#guestThread;
+    if (g === null) return 0;
+    this.#guestThread = null;
+    return (await g.stop(this.#o.timeoutMs ?? 60_000)).cpuMs;
+  }
+
+  /**
+   * A guest process connected its data channel (`memSize`: its memory's bytes, the addresses the
+   * device accepts). Frames then flow between the socket and the device's queues until it closes.
+   */
+  attachGuestSocket(socket: net.Socket, memSize: number): VhostUserRelay {
+    if (this.#guestThread !== null || (this.#relay !== null && !this.#relay.closed)) {
+      socket.destroy();
+      throw new KernelError(EBUSY, "the tap already has a guest");
+    }
+    const relay = new VhostUserRelay(socket, ShmFrameQueue.at(this.kernel.mem.memory.buffer, this.sh.virtio.toDevice),
+      ShmFrameQueue.at(this.kernel.mem.memory.buffer, this.sh.virtio.toDriver), this.#kickDev, memSize, () => {
+        if (this.#relay === relay) this.#relay = null;
+      });
+    this.#relay = relay;
+    return relay;
+  }
+
+  /** Whether a guest (thread or process) is behind the tap. */
+  get hasGuest(): boolean {
+    return this.#guestThread !== null || this.#relay !== null;
   }
 
   /**
@@ -355,17 +431,27 @@ export class HostDatapath {
     this.sh.pktgen = n;
   }
 
-  /** Waits until the vhost worker consumed everything tun queued; empties the guest stub. */
+  /**
+   * Waits until the vhost worker consumed everything tun queued and, with a guest behind the
+   * tap, placed it in the guest (and, with a guest thread, until the guest polled it all and
+   * vhost took back what it transmitted).
+   */
   async drain(): Promise<void> {
     const m = this.kernel.mem, sh = this.sh;
-    const guest = this.#guestConsumer();
     const tunX = StatBlock.at(m, sh.tun.xmitStats, TUN_XMIT_STATS);
     const tunR = StatBlock.at(m, sh.tun.recvStats, TUN_RECV_STATS);
+    const vn = StatBlock.at(m, sh.vhost.netStats, VHOST_NET_STATS);
+    const gs = this.#guestThreadBlocks === null ? null : StatBlock.at(m, this.#guestThreadBlocks.stats, GUEST_THREAD_STATS);
+    const V = (k: string) => vn.v[VHOST_NET_STATS.indexOf(k as never)]!;
+    const G = (k: string) => gs!.v[GUEST_THREAD_STATS.indexOf(k as never)]!;
     await Promise.race([waitFor(() => {
       if (this.#isHalted) return true;
-      guest.poll(1 << 20);
       this.drainCaptures();
-      return tunR.v[1]! === tunX.v[0]!; // consumed === tx_packets
+      if (tunR.v[1]! !== tunX.v[0]!) return false; // consumed === tx_packets
+      if (!this.hasGuest) return true;
+      if (V("rx_buf_entries") - V("rx_packets") - V("rx_too_big") - V("rx_dropped") !== 0) return false;
+      if (this.#guestThread === null || gs === null) return true;
+      return G("rx_queue_0_packets") === V("rx_packets") && G("xdp_tx") === V("tx_packets");
     }, Date.now() + (this.#o.timeoutMs ?? 60_000), "vhost drain"), this.#vErr, this.#halted]);
   }
 
@@ -411,8 +497,13 @@ export class HostDatapath {
     if (!r.ok) throw new KernelError(EINVAL, `vhost control ${String(msg.op)}: ${r.error ?? "failed"}`);
   }
 
+  /** Every stage's counters; with a guest thread, its counters as stage `guest`. */
   counters(): Record<string, Record<string, number>> {
-    return readCounters(this.kernel, this.sh);
+    const c = readCounters(this.kernel, this.sh);
+    if (this.#guestThreadBlocks !== null && (this.#guestThread !== null || this.#guestRan)) {
+      c.guest = StatBlock.at(this.kernel.mem, this.#guestThreadBlocks.stats, GUEST_THREAD_STATS).read();
+    }
+    return c;
   }
 
   /** The offloaded program's rxcnt map (xdp1/xdp2), protocol -> count; null without one. */
@@ -437,6 +528,8 @@ export class HostDatapath {
     const deadline = Date.now() + (this.#o.timeoutMs ?? 60_000);
     // A producer still running (the host is going away mid-run) goes first: it would wake a stopped worker.
     if (this.#producer !== null) await withDeadline(this.#producer.terminate(), deadline, "the producer thread's exit");
+    await this.stopGuestThread();
+    this.#relay?.close();
     const i32 = new Int32Array(this.kernel.mem.memory.buffer);
     const vdev = this.sh.vhost.addr >> 2;
     stopTask(i32, vdev + VW_STATE, vdev + VW_STOP);
@@ -455,6 +548,9 @@ export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
   let p = { wallMs: 0, cpuMs: NaN }, wallMs = 0;
   let loop: Record<string, number>;
   try {
+    if ((o.guest ?? "thread") === "thread") {
+      await d.startGuestThread(o.guestProg === undefined || o.guestProg === null ? null : path.join(o.programsDir, o.guestProg));
+    }
     p = await d.pktgen(o.count);
     const t1 = performance.now();
     await d.drain();
@@ -463,7 +559,6 @@ export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
   } finally {
     loop = await d.stop();
   }
-  new GuestStub(d.kernel.mem, d.sh.guest, PagePool.at(d.kernel.mem, d.sh.pool), true).poll(1 << 20);
   const counters = d.counters();
   return {
     counters, fates: datapathFates(counters), rxcnt: d.rxcnt(), trace: TraceRing.at(d.kernel.mem, d.sh.trace).read(),

@@ -7,15 +7,14 @@ import type { BpfVm } from "../../shared/bpf/runtime/vm.ts";
 import type { BpfProg } from "../../shared/bpf/runtime/prog.ts";
 import { REAL_CLOCK, type Clock, type Waker } from "../../shared/sched/sched.ts";
 import type { DatapathShared } from "./datapath_shared.ts";
-import { PagePool } from "./page_pool.ts";
+import { PagePool } from "../../shared/net/page_pool.ts";
 import { TraceRing } from "./trace.ts";
 import { Nic, NAPI_POLL_WEIGHT } from "./nic.ts";
 import { DevMapCpu } from "./devmap.ts";
 import { Bridge } from "./bridge.ts";
 import { TunRecv, TunXdp, TunXmit, TUN_XDP_IN_RECVMSG } from "./tun.ts";
 import { VhostDev, VHOST_NET_VQ_RX } from "./vhost.ts";
-import { VhostNet } from "./vhost_net.ts";
-import { GuestStub } from "./guest_stub.ts";
+import { VhostNet, VhostVirtio } from "./vhost_net.ts";
 import { Pktgen, type PktgenConfig } from "./pktgen.ts";
 import { CaptureRing } from "./capture.ts";
 
@@ -97,14 +96,15 @@ export function buildProducer(mem: BpfMemory, sh: DatapathShared, vm: BpfVm, pro
 }
 
 /**
- * The vhost side: the worker's VhostDev, vhost-net's handlers, tun's consume side, the guest stub.
+ * The vhost side: the worker's VhostDev, vhost-net's handlers, tun's consume side, the device end
+ * of the guest's virtqueues.
  * `offloadProg`/`rxProg` are the programs run in tun_recvmsg (null unless that is the placement).
  */
 export class VhostSide {
   readonly dev: VhostDev;
   readonly net: VhostNet;
   readonly tun: TunRecv;
-  readonly guest: GuestStub;
+  readonly virtio: VhostVirtio;
 
   constructor(mem: BpfMemory, sh: DatapathShared, vm: BpfVm, offloadProg: BpfProg | null, rxProg: BpfProg | null,
     clock: Clock, busyloopTimeoutNs: number) {
@@ -115,10 +115,15 @@ export class VhostSide {
     this.tun = new TunRecv(mem, sh.tun, pool, vm, trace);
     this.tun.xdp.offloadProg = offloadProg;
     this.tun.xdp.rxProg = rxProg;
-    this.guest = new GuestStub(mem, sh.guest, pool, false);
-    this.guest.capture = captureAt(mem, sh.captures.guestRx);
     if (offloadProg !== null || rxProg !== null) this.tun.xdp.rxCapture = captureAt(mem, sh.captures.tapRx);
-    this.net = new VhostNet(mem, sh.vhost.netStats, this.dev, this.tun, this.guest, clock, busyloopTimeoutNs);
+    // tun_sendmsg's path into the tap's Rx program, with vhost's own pages (it allocates and frees them).
+    const txPool = PagePool.at(mem, sh.virtio.txPool);
+    const txXdp = new TunXdp(mem, { ...sh.tun, xdpStats: sh.virtio.sendStats }, txPool, vm, trace, true);
+    txXdp.rxProg = rxProg;
+    txXdp.rxCapture = captureAt(mem, sh.captures.tapRx);
+    this.virtio = new VhostVirtio(mem, sh.virtio, txPool, txXdp);
+    this.net = new VhostNet(mem, sh.vhost.netStats, this.dev, this.tun, this.virtio, pool, clock, busyloopTimeoutNs);
+    this.net.guestCapture = captureAt(mem, sh.captures.guestRx);
   }
 }
 

@@ -3,7 +3,7 @@
 // datapath threads find them (sent once in workerData).
 import type { NicShared } from "./nic.ts";
 import type { TunShared } from "./tun.ts";
-import type { GuestStubShared } from "./guest_stub.ts";
+import type { VhostVirtioShared } from "./vhost_net.ts";
 import type { PktgenShared } from "./pktgen.ts";
 
 export interface VhostShared {
@@ -30,7 +30,8 @@ export interface DatapathShared {
   nic: NicShared;
   tun: TunShared;
   vhost: VhostShared;
-  guest: GuestStubShared;
+  /** The guest's virtqueues as vhost reaches them (frame queues to and from the guest's side). */
+  virtio: VhostVirtioShared;
   devmapStats: number;
   bridgeStats: number;
   pktgen: PktgenShared;

@@ -9,7 +9,7 @@ import type { BpfMemory } from "../../shared/bpf/runtime/memory.ts";
 import { XDP_CTX_REDIRECT } from "../../shared/bpf/runtime/vm.ts";
 import { StatBlock } from "../../shared/sched/stats.ts";
 import { XDP_XMIT_FLUSH } from "./tun.ts";
-import type { PagePool } from "./page_pool.ts";
+import type { PagePool } from "../../shared/net/page_pool.ts";
 
 /** DEV_MAP_BULK_SIZE (XDP_BULK_QUEUE_SIZE): frames per bulk. */
 export const DEV_MAP_BULK_SIZE = 16;

@@ -38,6 +38,13 @@ export const VHOST_NET_VQ_TX = 1;
  * objects, so the change itself is that work.
  */
 export const VHOST_WORK_CTL = 2;
+/**
+ * The guest's ring-event work: apply the guest's frames and re-check interrupts. A guest that
+ * re-enables its callback (used_event moved) tells the device by a message, where the kernel's
+ * device would read the guest's memory when it next decides; the device must see it even while
+ * it has nothing else to do, or an interrupt it suppressed on the old used_event is never sent.
+ */
+export const VHOST_NET_VQ_EVT = 3;
 
 /** Counters of the waker side (producer threads calling vhost_poll_wakeup/vhost_work_queue). */
 export const VHOST_WAKER_STATS = [

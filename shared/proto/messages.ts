@@ -118,6 +118,14 @@ export const MSG = {
     res: struct({ ack: u8, errno: u16, message: msg, log, data: ctrlData }),
   },
   DEVICE_RESET: { op: 3, name: "DEVICE_RESET", dir: "shim→guest", kind: "notify", req: struct({ reason: msg }), res: none },
+  /**
+   * The driver set DRIVER_OK with its data queues (memSize: the guest memory its descriptors
+   * address): the device model starts the backend (QEMU's vhost_net_start) and answers where the
+   * guest's data channel connects (a Unix socket of the host: the rings' frames travel there).
+   */
+  VHOST_START: {
+    op: 4, name: "VHOST_START", dir: "guest→shim", kind: "request", req: struct({ memSize: u32 }), res: struct({ path: str(4096) }),
+  },
   HOST_MAP_CREATE: {
     op: 10, name: "HOST_MAP_CREATE", dir: "shim→host", kind: "request", req: struct({ tap: u8, ...mapAttr }), res: struct({ id: u32 }),
   },
@@ -165,6 +173,11 @@ export const MSG = {
   HOST_CAPTURE_WAIT: {
     op: 25, name: "HOST_CAPTURE_WAIT", dir: "cli→host", kind: "request",
     req: struct({ id: u32 }), res: struct({ pcap: bytes(64 << 20), captured: u32, dropped: u32 }),
+  },
+  /** VHOST_NET_SET_BACKEND for a tap: its vhost worker runs; the path its data channel listens on. */
+  HOST_VHOST_SET_BACKEND: {
+    op: 26, name: "HOST_VHOST_SET_BACKEND", dir: "shim→host", kind: "request", req: struct({ tap: u8, memSize: u32 }),
+    res: struct({ path: str(4096) }),
   },
   MONITOR: { op: 30, name: "MONITOR", dir: "cli→shim", kind: "request", req: struct({ cmdline: str(4096) }), res: struct({ output: str(1 << 20) }) },
   EXEC: {

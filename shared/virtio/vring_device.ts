@@ -441,7 +441,10 @@ export interface VirtioDeviceOpts {
  */
 export class VirtioDeviceSide implements FrameHandler {
   readonly name: string;
-  readonly memSize: number;
+  /** Guest memory bytes (addresses at or beyond are bogus); a reset may bring a new size. */
+  memSize: number;
+  /** Device resets seen (RESET records). */
+  resets: number;
   readonly eventIdx: boolean;
   readonly out: FrameWriter;
   readonly vqs: DeviceVirtqueue[];
@@ -469,6 +472,7 @@ export class VirtioDeviceSide implements FrameHandler {
     this.broken = false;
     this.reason = "";
     this.framesIn = 0;
+    this.resets = 0;
     this.onError = null;
   }
 
@@ -503,6 +507,7 @@ export class VirtioDeviceSide implements FrameHandler {
   /** Device reset (driver wrote status 0): shadows cleared, NEEDS_RESET cleared. */
   reset(): void {
     for (const vq of this.vqs) vq.reset();
+    this.resets++;
     this.status = 0;
     this.broken = false;
     this.reason = "";

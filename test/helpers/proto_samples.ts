@@ -28,6 +28,7 @@ export const MSG_SAMPLES: Record<keyof typeof MSG, unknown> = {
   HELLO: { protoVersion: 1, features: 1n << 58n, role: "guest", name: "vm", capBpf: true, nics: 1 },
   CTRL: { class: VIRTIO_NET_CTRL_BPF, cmd: 3, data: CTRL_SAMPLES[3] },
   DEVICE_RESET: { reason: "test" },
+  VHOST_START: { memSize: 1 << 24 },
   HOST_MAP_CREATE: { tap: 0, ...mapAttr },
   HOST_MAP_FREE: { id: 1 },
   HOST_MAP_LOOKUP: { id: 1, key },
@@ -44,6 +45,7 @@ export const MSG_SAMPLES: Record<keyof typeof MSG, unknown> = {
   HOST_STATS: {},
   HOST_CAPTURE_START: { tap: "", point: "tap-rx", count: 1, timeoutMs: 1 },
   HOST_CAPTURE_WAIT: { id: 1 },
+  HOST_VHOST_SET_BACKEND: { tap: 0, memSize: 1 << 24 },
   MONITOR: { cmdline: "info status" },
   EXEC: { argv: ["ip", "link", "show"], files: [] },
 };

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { BpfMemory } from "../../../shared/bpf/runtime/memory.ts";
 import { buildFrame } from "../../../shared/net/packets.ts";
 import { IPPROTO_UDP } from "../../../shared/net/headers.ts";
-import { PagePool } from "../../../host/net/page_pool.ts";
+import { PagePool } from "../../../shared/net/page_pool.ts";
 import { Bridge, type BridgePort } from "../../../host/net/bridge.ts";
 
 class Port implements BridgePort {

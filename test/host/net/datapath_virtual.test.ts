@@ -9,6 +9,7 @@ import { Producer, VhostSide } from "../../../host/net/datapath_parts.ts";
 import { VirtualScheduler, VirtualWaker } from "../../../shared/sched/virtual.ts";
 import { TUN_XDP_IN_NET_XMIT, TUN_XDP_IN_RECVMSG, TUN_XDP_IN_XDP_XMIT } from "../../../host/net/tun.ts";
 import { PROGRAMS_DIR } from "../../helpers/repo.ts";
+import { localGuest } from "../../../guest/net/virtnet_task.ts";
 
 /** `packets` arrivals, one NAPI poll of `burst` packets every `gapNs`, worker wake latency `latencyNs`. */
 function simulate(nicProg: string | null, packets: number, burst: number, gapNs: number, latencyNs: number,
@@ -23,7 +24,13 @@ function simulate(nicProg: string | null, packets: number, burst: number, gapNs:
   const vhost = new VhostSide(s.kernel.mem, s.sh, s.kernel.vm, inRecvmsg ? s.offload : null, inRecvmsg ? s.rx : null, sched.clock, busyloopTimeoutNs);
   waker.task = vhost.dev;
   vhost.dev.step(); // the worker starts and goes to sleep
-  for (let i = 0; i * burst < packets; i++) sched.at(i * gapNs, () => producer.step(burst));
+  // The guest posts its 256 receive buffers; its kick (own counters) makes vhost apply them before traffic starts.
+  const guest = localGuest(s.kernel.mem, s.sh.virtio, s.sh.vhost.addr, waker, null).task;
+  // The guest's vCPU runs whenever vhost sends it a frame (used entries, an interrupt), at no cost here.
+  vhost.virtio.outbound.onPublish = () => sched.at(sched.clock.nowNs(), () => guest.pump());
+  const t0 = 1_000_000;
+  sched.runUntil(t0);
+  for (let i = 0; i * burst < packets; i++) sched.at(t0 + i * gapNs, () => producer.step(burst));
   sched.runUntil(Number.MAX_SAFE_INTEGER);
   const c = readCounters(s.kernel, s.sh);
   return { c, fates: datapathFates(c) };
@@ -83,7 +90,8 @@ describe("the datapath on the virtual clock", () => {
   it("busy polling: a poll longer than the gap catches arrivals without a wake; a shorter one times out and re-arms", () => {
     // Packets that go on to the guest: one wake starts the worker, then every arrival lands in a poll.
     const pass = simulate(null, 200, 1, 1000, 300, "xdp_pass.o", TUN_XDP_IN_RECVMSG, 5000);
-    expect(pass.fates.passed + pass.c.guest!.ring_full!).toBe(200);
+    expect(pass.fates.passed).toBe(200);
+    expect(pass.c.vhost_net!.rx_copies).toBe(200);
     expect(pass.c.vhost_wakers!.wakes).toBe(1);
     expect(pass.c.vhost_wakers!.poll_disarmed).toBe(199);
     // The offloaded program drops everything: the peek after a successful poll finds nothing for the
@@ -97,6 +105,7 @@ describe("the datapath on the virtual clock", () => {
     expect(short.fates.dropped).toBe(200);
     // Each poll ends before the next arrival: re-armed, so every packet pays a wake again.
     expect(short.c.vhost_wakers!.wakes).toBe(200);
-    expect(short.c.vhost_net!.rx_busy_polls).toBe(200);
+    // One poll per packet, and one in the run the guest's first kick started (before the traffic).
+    expect(short.c.vhost_net!.rx_busy_polls).toBe(201);
   });
 });

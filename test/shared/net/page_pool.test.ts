@@ -5,7 +5,7 @@
 // so that every frame is free again.
 import { describe, expect, it } from "vitest";
 import { BpfMemory } from "../../../shared/bpf/runtime/memory.ts";
-import { PagePool } from "../../../host/net/page_pool.ts";
+import { PagePool } from "../../../shared/net/page_pool.ts";
 import { XDP_CTX_BLOCK } from "../../../shared/bpf/runtime/vm.ts";
 
 describe("page_pool", () => {

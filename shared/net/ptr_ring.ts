@@ -24,8 +24,8 @@
 // ptr_ring_consume_batched() take producer_lock/consumer_lock, for rings with
 // several producers (a page_pool's recycle ring); a producer publishes
 // before it unlocks.
-import type { BpfMemory } from "../../shared/bpf/runtime/memory.ts";
-import { ENOMEM, ENOSPC, KernelError } from "../../shared/errno.ts";
+import type { BpfMemory } from "../bpf/runtime/memory.ts";
+import { ENOMEM, ENOSPC, KernelError } from "../errno.ts";
 
 // Word offsets in the struct (producer side, consumer side and constants on separate 64-byte lines).
 const W_PRODUCER = 0;

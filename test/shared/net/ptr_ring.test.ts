@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { once } from "node:events";
 import { BpfMemory } from "../../../shared/bpf/runtime/memory.ts";
-import { PtrRing } from "../../../host/net/ptr_ring.ts";
+import { PtrRing } from "../../../shared/net/ptr_ring.ts";
 import { ENOSPC } from "../../../shared/errno.ts";
 import { spawnTsWorker } from "../../../shared/sched/thread_spawn.ts";
 

@@ -6,7 +6,7 @@
 // bursts of 1..37, the rest retried).
 import { parentPort, workerData } from "node:worker_threads";
 import { BpfMemory } from "../../../shared/bpf/runtime/memory.ts";
-import { PtrRing } from "../../../host/net/ptr_ring.ts";
+import { PtrRing } from "../../../shared/net/ptr_ring.ts";
 
 const { memory, addr, n, deadlineMs, mode } = workerData as {
   memory: WebAssembly.Memory; addr: number; n: number; deadlineMs: number; mode: "single" | "locked" | "bulk" | "bulkLocked";

@@ -1,4 +1,4 @@
-// The frame pool of the host datapath: net/core/page_pool.c. Every frame is
+// The frame pool of a datapath (the host's NIC and vhost, the guest's virtio-net): net/core/page_pool.c. Every frame is
 // preallocated in the (shared) BPF memory at setup, one page each
 // (XDP_FRAME_SZ), with its xdp_md context block in a parallel array; a frame
 // moves between stages and threads as a u32 handle (its address, page
@@ -8,14 +8,14 @@
 // recycle ring; that thread returns frames straight to the cache
 // (page_pool_recycle_direct), other threads through the ring
 // (page_pool_put_page -> ptr_ring_produce under the producer lock).
-import type { BpfMemory } from "../../shared/bpf/runtime/memory.ts";
-import { XDP_FRAME_SZ, xdpPrepareBuff } from "../../shared/bpf/runtime/xdp.ts";
-import { XDP_CTX_BLOCK, XDP_CTX_FRAME_START, XDP_CTX_FRAME_SZ, XDP_CTX_REDIRECT, XDP_CTX_REDIRECT_MAP } from "../../shared/bpf/runtime/vm.ts";
+import type { BpfMemory } from "../bpf/runtime/memory.ts";
+import { XDP_FRAME_SZ, xdpPrepareBuff } from "../bpf/runtime/xdp.ts";
+import { XDP_CTX_BLOCK, XDP_CTX_FRAME_START, XDP_CTX_FRAME_SZ, XDP_CTX_REDIRECT, XDP_CTX_REDIRECT_MAP } from "../bpf/runtime/vm.ts";
 import {
   XDP_MD_DATA, XDP_MD_DATA_END, XDP_MD_DATA_META, XDP_MD_EGRESS_IFINDEX, XDP_MD_INGRESS_IFINDEX, XDP_MD_RX_QUEUE_INDEX,
   XDP_PACKET_HEADROOM,
-} from "../../shared/bpf/isa/uapi.ts";
-import { ENOMEM, KernelError } from "../../shared/errno.ts";
+} from "../bpf/isa/uapi.ts";
+import { ENOMEM, KernelError } from "../errno.ts";
 import { PTR_RING_BATCH, PtrRing } from "./ptr_ring.ts";
 
 // Header words: frame base, ctx base, count, recycle ring address.
