@@ -2,7 +2,7 @@
 // into a private bpffs directory, runs each bpftool in a fresh network namespace, runs programs with
 // BPF_PROG_TEST_RUN (`bpftool prog run`) and dumps maps (`bpftool map dump`).
 import { execa, execaSync } from "execa";
-import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -124,18 +124,21 @@ export class KernelObject {
     }));
   }
 
-  /** Id of one of this object's maps, found through the programs' map_ids. */
+  /**
+   * Id of one of this object's maps, found through the map_ids of this object's own pinned programs
+   * (not every program on the system: other processes load the same objects, with maps of the same names).
+   */
   async mapIdByName(name: string): Promise<number> {
-    const progs = JSON.parse(await this.bpftool(["-j", "prog", "show"])) as Array<{ map_ids?: number[]; pinned?: string[] }>;
     const ids = new Set<number>();
-    for (const p of progs) for (const id of p.map_ids ?? []) ids.add(id);
-    for (const id of ids) {
-      const m = JSON.parse(await this.bpftool(["-j", "map", "show", "id", String(id)])) as { name?: string; pinned?: string[] };
-      if (m.name === name || (m.pinned ?? []).some((p) => p.startsWith(this.dir))) {
-        if (m.name === name) return id;
-      }
+    for (const f of readdirSync(`${this.dir}/progs`)) {
+      const p = JSON.parse(await this.bpftool(["-j", "prog", "show", "pinned", `${this.dir}/progs/${f}`])) as { map_ids?: number[] };
+      for (const id of p.map_ids ?? []) ids.add(id);
     }
-    throw new Error(`no map named ${name} among the loaded programs' maps`);
+    for (const id of ids) {
+      const m = JSON.parse(await this.bpftool(["-j", "map", "show", "id", String(id)])) as { name?: string };
+      if (m.name === name) return id;
+    }
+    throw new Error(`no map named ${name} among this object's programs' maps`);
   }
 
   async close(): Promise<void> {
