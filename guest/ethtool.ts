@@ -8,7 +8,8 @@ import type { ToolIo } from "./iproute.ts";
 
 export function ethtoolCommand(k: GuestKernel, argv: string[], io: ToolIo): number {
   const [opt, dev, ...rest] = argv;
-  if ((opt === "-S" || opt === "--statistics" || opt === "-i" || opt === "--driver") && dev !== undefined && rest.length === 0) {
+  if ((opt === "-S" || opt === "--statistics" || opt === "-i" || opt === "--driver" || opt === "-d" || opt === "--register-dump") &&
+    dev !== undefined && rest.length === 0) {
     if (dev !== k.eth0.name) {
       io.err.push(`netlink error: no device matches name (offset 24)`);
       io.err.push(`netlink error: No such device`);
@@ -21,6 +22,15 @@ export function ethtoolCommand(k: GuestKernel, argv: string[], io: ToolIo): numb
       return 0;
     }
     const qp = k.datapath;
+    if ((opt === "-d" || opt === "--register-dump") && qp !== null) {
+      // virtio_net has no get_regs; this dump is the emulator's: the driver's view of both virtqueues.
+      for (const [name, vq] of [["rx", qp.rxvq], ["tx", qp.txvq]] as const) {
+        const st = vq.debugState();
+        io.out.push(`${name}vq: ` + Object.entries(st).map(([a, b]) => `${a}=${b}`).join(" "));
+      }
+      io.out.push(`napi_scheduled=${qp.napiScheduled} polls=${qp.polls} refills=${qp.refills} free_pages=${qp.pool.freeCountQuiesced()}`);
+      return 0;
+    }
     if (qp === null) {
       io.err.push("no stats available");
       return 95; // EOPNOTSUPP, as ethtool exits with the ioctl's errno

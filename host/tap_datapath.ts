@@ -29,7 +29,7 @@ import { EBUSY, EINVAL, ENODEV, ENOENT, KernelError } from "../shared/errno.ts";
 import { PCAP_HDR_LEN, PCAP_REC_HDR_LEN, readPcap } from "../shared/net/pcap.ts";
 import { CaptureFile, CaptureRing } from "./net/capture.ts";
 import type { CaptureShared } from "./net/datapath_shared.ts";
-import { HostDatapath, datapathFates, layoutDatapath, type DatapathFates } from "./net/datapath.ts";
+import { HostDatapath, datapathFates, layoutDatapath, type DatapathFates, type VirtioState } from "./net/datapath.ts";
 import { TUN_XDP_PLACEMENTS } from "./net/tun.ts";
 import { PagePool } from "../shared/net/page_pool.ts";
 import { XDP_FRAME_SZ } from "../shared/bpf/runtime/xdp.ts";
@@ -104,6 +104,10 @@ export interface TapStats {
   rxProg: string | null;
   counters: Record<string, Record<string, number>>;
   fates: DatapathFates | null;
+  /** The device end of the guest's rings: broken (needs reset, as QEMU's virtio_error()) and why. */
+  virtio: VirtioState | null;
+  /** A guest's data channel is connected. */
+  guestConnected: boolean;
 }
 
 export interface HostStats {
@@ -442,6 +446,7 @@ export class TapDatapaths {
       out.taps.push({
         tap: t.name, ifindex: t.ifindex, guest: t.guest, nic: t.nic, running: dp !== null, hook: this.cfg.hook,
         offload: dp?.offload?.name ?? null, rxProg: e?.rx?.name ?? null, counters, fates: dp === null ? null : datapathFates(counters),
+        virtio: dp === null ? null : { ...dp.virtio }, guestConnected: dp?.hasGuest ?? false,
       });
     }
     for (const ts of out.taps) {
@@ -476,7 +481,9 @@ export function renderHostStats(s: HostStats): string {
   };
   for (const t of s.taps) {
     lines.push(`${t.tap}: guest ${t.guest} nic ${t.nic} hook ${t.hook}${t.offload === null ? "" : ` xdpoffload ${t.offload}`}` +
-      `${t.rxProg === null ? "" : ` rx_prog ${t.rxProg}`}${t.running ? "" : " datapath not started"}`);
+      `${t.rxProg === null ? "" : ` rx_prog ${t.rxProg}`}${t.running ? "" : " datapath not started"}` +
+      `${t.running && !t.guestConnected ? " no guest" : ""}`);
+    if (t.virtio?.broken === true) lines.push(`     virtio: NEEDS_RESET (${t.virtio.reason})`);
     if (t.fates !== null) {
       const f = t.fates;
       lines.push(`     sent: ${f.sent}`, `     dropped: ${f.dropped}`, `     tx: ${f.tx}`, `     passed: ${f.passed}`, `     errors: ${f.errors}`);

@@ -16,6 +16,7 @@ import { BPF_MAP_TYPE_DEVMAP } from "../../shared/bpf/isa/uapi.ts";
 import { exportBpfThread } from "../../shared/bpf/thread_view.ts";
 import { spawnTsWorker } from "../../shared/sched/thread_spawn.ts";
 import { FutexWaker, stopTask } from "../../shared/sched/futex.ts";
+import { TASK_INTERRUPTIBLE } from "../../shared/sched/sched.ts";
 import { StatBlock } from "../../shared/sched/stats.ts";
 import { EBUSY, ECANCELED, EINVAL, ETIMEDOUT, KernelError } from "../../shared/errno.ts";
 import { PagePool } from "../../shared/net/page_pool.ts";
@@ -113,6 +114,15 @@ export interface DatapathResult {
   vhostLoop: Record<string, number>;
 }
 
+/** The vhost-net device's view of the guest's rings (QEMU's VIRTIO_CONFIG_S_NEEDS_RESET and its message). */
+export interface VirtioState {
+  /** virtio_error() ran and the guest has not reset the device since. */
+  broken: boolean;
+  /** The last virtio_error() message. */
+  reason: string;
+  errors: number;
+}
+
 /** Lays out the shared structures of one datapath in `kernel`'s memory (owner thread, setup time). */
 export function layoutDatapath(kernel: BpfKernel, size: number, flows: number, poolFrames: number,
   opts: { capture?: boolean; pcap?: PcapPacket[]; txQueueLen?: number; ifindex?: { nic: number; tap: number } } = {}): DatapathShared {
@@ -162,8 +172,9 @@ export function datapathFates(c: Record<string, Record<string, number>>): Datapa
   const nic = c.nic!, tr = c.tun_xdp!, tx = c.tun_xmit!, br = c.bridge!, vn = c.vhost_net!, g = c.guest;
   let dropped = nic.xdp_drop! + tr.off_drop!;
   let txd = nic.xdp_tx! + tr.off_tx!;
-  // Entries vhost took for the guest and has not placed yet (no guest buffer): still in flight.
-  const waiting = vn.rx_buf_entries! - vn.rx_packets! - vn.rx_too_big! - vn.rx_dropped!;
+  // Entries vhost took for the guest and has not placed yet (no guest buffer, or a broken ring),
+  // and entries still in tun's ring: in flight.
+  const waiting = vn.rx_buf_entries! - vn.rx_packets! - vn.rx_too_big! - vn.rx_dropped! + tx.tx_packets! - c.tun_recv!.consumed!;
   let passed = vn.rx_packets!;
   // tun_xdp_xmit's drops are counted by tun (tx_dropped) and again by the devmap (xmit_dropped): once here.
   // Bridge copies (flooding to several ports) add packets, so they are taken off the errors.
@@ -257,6 +268,8 @@ export class HostDatapath {
   #isHalted: boolean;
   /** Open capture files by point, when capturing. */
   readonly captures: Map<string, CaptureFile>;
+  /** The device end of the guest's rings: broken (virtio_error(), needs reset) and why. */
+  virtio: VirtioState = { broken: false, reason: "", errors: 0 };
 
   private constructor(o: DatapathOptions, s: DatapathSetup, placement: number, vw: Worker, ctl: MessagePort,
     vMsgs: MessageLog<Record<string, unknown>>, vErr: Promise<never>) {
@@ -330,11 +343,24 @@ export class HostDatapath {
     };
     const vw = spawnTsWorker(new URL("./vhost_worker.ts", import.meta.url), vData, [port2]);
     const vMsgs = new MessageLog<Record<string, unknown>>();
-    vw.on("message", (m) => vMsgs.push(m as Record<string, unknown>));
+    const virtio: VirtioState = { broken: false, reason: "", errors: 0 };
+    vw.on("message", (m: Record<string, unknown>) => {
+      if (typeof m.virtioError === "string") {
+        virtio.broken = true;
+        virtio.reason = m.virtioError;
+        virtio.errors++;
+      } else if (m.virtioReset === true) {
+        virtio.broken = false;
+      } else {
+        vMsgs.push(m);
+      }
+    });
     const vErr = once(vw, "error").then(([e]) => { throw e; });
     vErr.catch(() => {});
     await withDeadline(Promise.race([vMsgs.nth(0), vErr]), Date.now() + (o.timeoutMs ?? 60_000), "vhost thread start");
-    return new HostDatapath(o, s, placement, vw, port1, vMsgs, vErr);
+    const dp = new HostDatapath(o, s, placement, vw, port1, vMsgs, vErr);
+    dp.virtio = virtio;
+    return dp;
   }
 
   /** Runs `count` packets from pktgen on a producer thread; resolves when it sent them all. */
@@ -443,10 +469,15 @@ export class HostDatapath {
     const vn = StatBlock.at(m, sh.vhost.netStats, VHOST_NET_STATS);
     const gs = this.#guestThreadBlocks === null ? null : StatBlock.at(m, this.#guestThreadBlocks.stats, GUEST_THREAD_STATS);
     const V = (k: string) => vn.v[VHOST_NET_STATS.indexOf(k as never)]!;
+    const i32 = new Int32Array(m.memory.buffer), stateIdx = (sh.vhost.addr >> 2) + VW_STATE;
     const G = (k: string) => gs!.v[GUEST_THREAD_STATS.indexOf(k as never)]!;
     await Promise.race([waitFor(() => {
       if (this.#isHalted) return true;
       this.drainCaptures();
+      // Nothing more can move: the guest's rings are broken (needs reset), or no guest is behind
+      // the tap and vhost went to sleep with what it could not place. What stays is counted.
+      const idle = Atomics.load(i32, stateIdx) === TASK_INTERRUPTIBLE && !this.#ctlDev.hasWork();
+      if (idle && (this.virtio.broken || !this.hasGuest)) return true;
       if (tunR.v[1]! !== tunX.v[0]!) return false; // consumed === tx_packets
       if (!this.hasGuest) return true;
       if (V("rx_buf_entries") - V("rx_packets") - V("rx_too_big") - V("rx_dropped") !== 0) return false;

@@ -76,12 +76,15 @@ export const VHOST_NET_STATS = [
   "resets", // device resets from the guest
   "rx_buf_entries", // entries recvmsg handed to vhost for the guest (XDP_PASS, or all without a program there)
   "evt_runs", // ring-event works run (the guest's used_event / flags changes applied while idle)
+  // The RX virtqueue's indices as the device last left them (a register dump, for debugging a stall).
+  "rxvq_avail_idx", "rxvq_last_avail_idx", "rxvq_used_idx", "rxvq_pending_used", "rxvq_used_event", "rxvq_irq_idx",
+  "rxvq_signalled_used", "rxvq_notification", "rxvq_recheck_irqs", "pending_rx",
 ] as const;
 const N_RX_RUNS = 0, N_RX_PACKETS = 1, N_RX_BUF_PRODUCE = 2, N_RX_BUF_EMPTY = 3, N_RX_WEIGHT = 4, N_RX_ENABLE_REQUEUE = 5;
 const N_RX_BUSY_POLLS = 6, N_RX_BUSYLOOP_INTR = 7, N_TX_RUNS = 8, N_RX_NO_BUFFERS = 9, N_RX_CHAN_FULL = 10;
 const N_RX_TOO_BIG = 11, N_RX_DROPPED = 12, N_RX_COPIES = 13, N_RX_SIGNALS = 14, N_RX_SIGNALS_SUPPRESSED = 15;
 const N_TX_PACKETS = 16, N_TX_COPIES = 17, N_TX_NO_PAGES = 18, N_TX_WEIGHT = 19, N_FRAMES_IN = 21, N_FRAMES_OUT = 22;
-const N_VIRTIO_ERRORS = 23, N_RESETS = 24, N_RX_BUF_ENTRIES = 25, N_EVT_RUNS = 26;
+const N_VIRTIO_ERRORS = 23, N_RESETS = 24, N_RX_BUF_ENTRIES = 25, N_EVT_RUNS = 26, N_RXVQ = 27;
 
 /** The shared parts of one vhost-net device's guest side (owner thread lays them out). */
 export interface VhostVirtioShared {
@@ -148,6 +151,8 @@ export class VhostNet {
   guestCapture: CaptureRing | null;
   /** Called once per virtio_error() with its reason (cold; the thread reports it to the control plane). */
   onVirtioError: ((reason: string) => void) | null;
+  /** Called when the guest resets a broken device (cold). */
+  onVirtioReset: (() => void) | null;
   /** vhost_net_buf: entries recvmsg handed back, [head, tail). */
   readonly #rxq: Uint32Array;
   #head: number;
@@ -176,6 +181,7 @@ export class VhostNet {
     this.busyloopTimeoutNs = busyloopTimeoutNs;
     this.guestCapture = null;
     this.onVirtioError = null;
+    this.onVirtioReset = null;
     this.#rxq = new Uint32Array(VHOST_NET_BATCH);
     this.#head = 0;
     this.#tail = 0;
@@ -210,10 +216,11 @@ export class VhostNet {
     for (;;) {
       const fb = q.peek();
       if (fb === null) return;
-      const resets = vdev.resets;
+      const resets = vdev.resets, wasBroken = vdev.broken;
       vdev.receive(fb.u8, 0, fb.len);
       if (vdev.resets !== resets) {
         this.stats.v[N_RESETS]++;
+        if (wasBroken && this.onVirtioReset !== null) this.onVirtioReset();
         // The guest's memory as it announced it at this reset (the relay wrote it).
         vdev.memSize = q.userWord > 0 ? q.userWord : vdev.memSize;
       }
@@ -238,6 +245,16 @@ export class VhostNet {
     s[N_FRAMES_OUT] = this.virtio.outbound.published;
     s[N_RX_SIGNALS] += vq.interrupts - before;
     s[N_RX_SIGNALS_SUPPRESSED] += vq.interruptsSuppressed - supp;
+    s[N_RXVQ] = vq.shadowAvailIdx;
+    s[N_RXVQ + 1] = vq.lastAvailIdx;
+    s[N_RXVQ + 2] = vq.usedIdx;
+    s[N_RXVQ + 3] = vq.pendingUsed;
+    s[N_RXVQ + 4] = vq.usedEvent;
+    s[N_RXVQ + 5] = vq.irqIdx;
+    s[N_RXVQ + 6] = vq.signalledUsed;
+    s[N_RXVQ + 7] = vq.notification ? 1 : 0;
+    s[N_RXVQ + 8] = vq.recheckInterrupts;
+    s[N_RXVQ + 9] = this.#tail - this.#head;
     this.#flushRet();
   }
 

@@ -56,6 +56,9 @@ function control(): number {
   }
 }
 v.dev.setWork(VHOST_WORK_CTL, control);
+// virtio_error() on the guest's rings (cold): the control plane shows it in `vxo host stats`.
+v.net.onVirtioError = (reason) => parentPort!.postMessage({ virtioError: reason });
+v.net.onVirtioReset = () => parentPort!.postMessage({ virtioReset: true });
 
 const stats = new TaskLoopStats();
 parentPort!.postMessage({ ready: true });

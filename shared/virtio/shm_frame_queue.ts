@@ -78,13 +78,21 @@ export class ShmFrameQueue {
 
   // ---- producer side (FrameSink) ----
 
-  /** The next free slot's buffer, or null when every slot is in flight. */
+  /**
+   * The next free slot's buffer, or null when every slot is in flight. A refusal marks the
+   * producer as waiting, so that the consumer's next release() reports it (and the producer is
+   * resumed): whatever the producer could not write, a record or a frame, it writes then.
+   */
   acquire(): FrameBuf | null {
     const i32 = this.#i32, w = this.#w;
     const tail = i32[w + Q_TAIL]!;
     if (((tail - Atomics.load(i32, w + Q_HEAD)) | 0) >= this.slots) {
-      this.full++;
-      return null;
+      Atomics.store(i32, w + Q_PROD_WAITS, 1);
+      // A release between the test and the mark did not see the mark: look again.
+      if (((tail - Atomics.load(i32, w + Q_HEAD)) | 0) >= this.slots) {
+        this.full++;
+        return null;
+      }
     }
     const fb = this.#bufs[(tail >>> 0) % this.slots]!;
     fb.len = 0;

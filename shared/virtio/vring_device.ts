@@ -117,6 +117,10 @@ export class DeviceVirtqueue {
   signalledUsedValid!: boolean;
   /** Used idx at the last interrupt sent (for the DRIVER_EVT re-check). */
   irqIdx!: number;
+  /** An interrupt the channel refused, owed at the next flush. */
+  irqPending!: boolean;
+  /** An avail_event (DEVICE_EVT) the channel refused, owed at the next flush; -1 when none. */
+  evtPending!: number;
   inuse!: number;
   notification!: boolean;
   usedFlags!: number;
@@ -182,6 +186,8 @@ export class DeviceVirtqueue {
     this.signalledUsed = 0;
     this.signalledUsedValid = false;
     this.irqIdx = 0;
+    this.irqPending = false;
+    this.evtPending = -1;
     this.inuse = 0;
     this.notification = true;
     this.usedFlags = 0;
@@ -302,7 +308,12 @@ export class DeviceVirtqueue {
    * an interrupt was sent, 0 when not, -EAGAIN under backpressure.
    */
   flushUsed(): number {
-    if (this.pendingUsed === 0 || this.dev.broken) return 0;
+    if (this.dev.broken) return 0;
+    // Records the channel refused earlier (its queue was full) go first: a lost interrupt or
+    // avail_event would leave the driver waiting for a notification that never comes.
+    if (this.evtPending >= 0) this.sendDeviceEvt(this.evtPending);
+    if (this.irqPending && this.pendingUsed === 0) return this.interrupt() ? 1 : -EAGAIN;
+    if (this.pendingUsed === 0) return 0;
     const newIdx = (this.usedIdx + this.pendingUsed) & 0xffff;
     if (!this.dev.out.simple(VQF_REC_USED_IDX, this.index, newIdx)) return -EAGAIN;
     this.usedIdx = newIdx;
@@ -317,13 +328,18 @@ export class DeviceVirtqueue {
     } else {
       notify = (this.availFlags & VRING_AVAIL_F_NO_INTERRUPT) === 0;
     }
-    if (notify) return this.interrupt() ? 1 : 0;
+    if (notify || this.irqPending) return this.interrupt() ? 1 : -EAGAIN;
     this.interruptsSuppressed++;
     return 0;
   }
 
+  /** The interrupt record; when the channel refuses it, it stays owed (irqPending) until the next flush. */
   private interrupt(): boolean {
-    if (!this.dev.out.simple(VQF_REC_INTERRUPT, this.index, this.usedIdx)) return false;
+    if (!this.dev.out.simple(VQF_REC_INTERRUPT, this.index, this.usedIdx)) {
+      this.irqPending = true;
+      return false;
+    }
+    this.irqPending = false;
     this.irqIdx = this.usedIdx;
     this.interrupts++;
     return true;
@@ -352,8 +368,10 @@ export class DeviceVirtqueue {
     }
   }
 
+  /** DEVICE_EVT; when the channel refuses it, the latest value stays owed (evtPending) until the next flush. */
   private sendDeviceEvt(availEvent: number): void {
-    this.dev.out.simple(VQF_REC_DEVICE_EVT, this.index, (availEvent & 0xffff) | (this.usedFlags << 16));
+    this.evtPending = this.dev.out.simple(VQF_REC_DEVICE_EVT, this.index, (availEvent & 0xffff) | (this.usedFlags << 16))
+      ? -1 : availEvent & 0xffff;
   }
 
   /** Apply one driver record to the shadow. Returns false when the device went broken. */

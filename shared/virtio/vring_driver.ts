@@ -256,6 +256,18 @@ export class VringDriver {
     return (this.dv.getUint16(this.layout.used + VRING_USED_FLAGS, true) & VRING_USED_F_NO_NOTIFY) === 0;
   }
 
+  /** The ring's indices and notification state (cold: a debugging dump). */
+  debugState(): Record<string, number | boolean> {
+    const dv = this.dv;
+    return {
+      num_free: this.numFree, last_used: this.lastUsedIdx, used_idx: dv.getUint16(this.layout.used + VRING_USED_IDX, true),
+      avail_idx: this.availIdxShadow, published: this.publishedIdx, kicked: this.kickedIdx,
+      used_event: dv.getUint16(this.usedEventAddr, true), avail_event: dv.getUint16(this.availEventAddr, true),
+      avail_flags: this.availFlagsShadow, evt_dirty: this.driverEvtDirty, broken: this.broken, kicks: this.kicks,
+      recheck_kicks: this.recheckKicks, interrupts: this.interrupts, spurious: this.spuriousInterrupts,
+    };
+  }
+
   /** virtqueue_notify(): the doorbell write, a KICK record. */
   notify(): void {
     this.kicks++;
