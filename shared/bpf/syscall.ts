@@ -8,6 +8,7 @@ import { BpfProg, LD_IMM64 } from "./runtime/prog.ts";
 import type { BpfInsns } from "./isa/insn.ts";
 import type { BpfMap, BpfMapAttr, BpfMapEnv } from "./maps/map.ts";
 import { createMap } from "./maps/index.ts";
+import { ProgArrayMap } from "./maps/prog_array.ts";
 import { checkStructure } from "./verifier/structural.ts";
 import { XDP_HELPERS } from "./runtime/helpers.ts";
 import { bpfCheck, type BpfProgOffloadOps } from "./verifier/index.ts";
@@ -97,6 +98,10 @@ export class BpfKernel implements BpfMapEnv {
   verifierLogLevel = 1;
   /** Verifier log of the last BPF_PROG_LOAD (empty when it did not verify). */
   lastVerifierLog: string[] = [];
+  /** References map slots hold on programs (PROG_ARRAY entries: bpf_prog_inc()). */
+  readonly #progRefs: Map<number, number> = new Map();
+  /** Programs whose loader reference is closed; freed with the last slot holding them. */
+  readonly #progClosed: Set<number> = new Set();
   /** Offload hooks of device-bound programs, for destroy(). */
   readonly #progOffload: Map<number, BpfProgOffloadOps> = new Map();
 
@@ -127,6 +132,23 @@ export class BpfKernel implements BpfMapEnv {
   progByFd(fd: number): unknown | null {
     return this.progs.get(fd) ?? null;
   }
+  progById(id: number): unknown | null {
+    return this.progs.get(id) ?? null;
+  }
+  progGet(prog: unknown): void {
+    const id = (prog as BpfProg).id;
+    this.#progRefs.set(id, (this.#progRefs.get(id) ?? 0) + 1);
+  }
+  progPut(prog: unknown): void {
+    const id = (prog as BpfProg).id;
+    const n = (this.#progRefs.get(id) ?? 1) - 1;
+    if (n > 0) {
+      this.#progRefs.set(id, n);
+      return;
+    }
+    this.#progRefs.delete(id);
+    if (this.#progClosed.has(id)) this.#releaseProg(prog as BpfProg);
+  }
   hasIfindex(ifindex: number): boolean {
     return this.netdevs.has(ifindex);
   }
@@ -154,7 +176,10 @@ export class BpfKernel implements BpfMapEnv {
     const m = this.maps.get(id);
     if (m === undefined || this.#mapClosed.has(id)) return -EBADF;
     this.#mapClosed.add(id);
-    if ((this.#mapUsers.get(id) ?? 0) === 0) this.#releaseMap(m);
+    // The last user reference of a prog array empties it (map_release_uref ->
+    // prog_array_map_clear); the programs it held may have been its last users.
+    if (m instanceof ProgArrayMap) m.clear();
+    if (this.maps.get(id) === m && (this.#mapUsers.get(id) ?? 0) === 0) this.#releaseMap(m);
     return 0;
   }
 
@@ -313,6 +338,16 @@ export class BpfKernel implements BpfMapEnv {
       prog.insnAux = vr.insnAux;
       prog.verifierStats = { processedInsns: vr.processedInsns, totalStates: vr.totalStates, peakStates: vr.peakStates, verifyNs: vr.verifyNs };
     }
+    // bpf_check_tail_call() (from bpf_prog_select_runtime()): every prog array the program
+    // uses must accept it as an owner would (same type; same device, or none, as the map).
+    for (const m of p.used) {
+      if (m instanceof ProgArrayMap && !m.progCompatible(prog)) {
+        this.#putMaps(p.used);
+        const message = `program cannot share prog array ${m.id} (${m.name}): ` +
+          (m.mapIfindex !== prog.ifindex ? (m.mapIfindex === 0 ? "a device-bound program cannot use a host prog array" : "offload device mismatch between prog and prog array") : "program type differs from the map's owner");
+        return { prog: null, errno: EINVAL, message, log: [message] };
+      }
+    }
     const offload = p.offload;
     if (offload !== null) {
       const rc = offload.translate?.(prog) ?? 0;
@@ -341,14 +376,30 @@ export class BpfKernel implements BpfMapEnv {
     }
   }
 
+  /**
+   * Closes the loader's reference (close(prog_fd)): the program goes now, or with the last
+   * prog array slot holding it. Returns 0 or -EBADF.
+   */
   progFree(id: number): number {
     const p = this.progs.get(id);
-    if (p === undefined) return -EBADF;
+    if (p === undefined || this.#progClosed.has(id)) return -EBADF;
+    this.#progClosed.add(id);
+    if ((this.#progRefs.get(id) ?? 0) === 0) this.#releaseProg(p);
+    return 0;
+  }
+
+  /** True while the loader's reference of program `id` is open (progFree() not called). */
+  progOpen(id: number): boolean {
+    return this.progs.has(id) && !this.#progClosed.has(id);
+  }
+
+  #releaseProg(p: BpfProg): void {
+    const id = p.id;
+    this.#progClosed.delete(id);
     this.#progOffload.get(id)?.destroy?.(p);
     this.#progOffload.delete(id);
     this.progs.delete(id);
     this.#putMaps(p.usedMaps); // bpf_free_used_maps()
-    return 0;
   }
 
   mapByAddr(addr: number): BpfMap | undefined {

@@ -9,12 +9,19 @@
 // crosses threads per packet.
 //
 // Which maps a thread can reach: those whose whole state is in the shared
-// memory (ARRAY, PERCPU_ARRAY, DEVMAP with 4-byte values, and HASH and
-// PERCPU_HASH, which keep their table there on a shared memory). The others
-// (LRU hashes, whose lookups write JS lists; DEVMAP_HASH; PROG_ARRAY; devmap
-// entries with a program) keep state in the owner's JS objects; exporting a
-// program that uses one fails with EOPNOTSUPP naming the map, never with a
-// silently diverging copy.
+// memory (ARRAY, PERCPU_ARRAY, DEVMAP with 4-byte values, HASH and
+// PERCPU_HASH, which keep their table there on a shared memory, and
+// PROG_ARRAY, whose slots hold program ids there). The others (LRU hashes,
+// whose lookups write JS lists; DEVMAP_HASH; devmap entries with a program)
+// keep state in the owner's JS objects; exporting a program that uses one
+// fails with EOPNOTSUPP naming the map, never with a silently diverging copy.
+//
+// Tail calls: the image of a program carries every program reachable from it
+// through the prog arrays it uses (their current slots, transitively), and a
+// thread resolves a slot's id among the programs it was given. A program put
+// into a slot later must reach the thread first (the owner adds its image,
+// then writes the slot), as the kernel's program exists before it is stored;
+// an id the thread does not know reads as an empty slot.
 import { BpfMemory } from "./runtime/memory.ts";
 import { BpfVm, type BpfVmEnv } from "./runtime/vm.ts";
 import { BpfProg, type InsnAux } from "./runtime/prog.ts";
@@ -25,8 +32,11 @@ import type { BpfMap, BpfMapAttr, BpfMapEnv } from "./maps/map.ts";
 import { ArrayMap } from "./maps/array_map.ts";
 import { DevMap } from "./maps/devmap.ts";
 import { HashMap } from "./maps/hashtab.ts";
+import { ProgArrayMap } from "./maps/prog_array.ts";
 import { EINVAL, ENOMEM, EOPNOTSUPP, KernelError } from "../errno.ts";
-import { BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_PERCPU_ARRAY, MAP_TYPE_NAMES } from "./isa/uapi.ts";
+import {
+  BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_DEVMAP, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PROG_ARRAY, MAP_TYPE_NAMES,
+} from "./isa/uapi.ts";
 
 /** What a thread needs to rebuild one map. */
 export interface BpfMapImage {
@@ -35,7 +45,7 @@ export interface BpfMapImage {
   readonly addr: number;
   readonly valuesStart: number;
   readonly valuesEnd: number;
-  /** HASH/PERCPU_HASH: the address of the shared table; 0 otherwise. */
+  /** HASH/PERCPU_HASH: the address of the shared table; PROG_ARRAY: its slot table; 0 otherwise. */
   readonly table: number;
 }
 
@@ -72,6 +82,7 @@ export function mapThreadUnsupported(m: BpfMap): string | null {
   if (m.mapType === BPF_MAP_TYPE_ARRAY || m.mapType === BPF_MAP_TYPE_PERCPU_ARRAY) return null;
   if (m.mapType === BPF_MAP_TYPE_DEVMAP && m.valueSize === 4) return null;
   if (m instanceof HashMap && m.tableAddr !== 0) return null;
+  if (m instanceof ProgArrayMap) return null;
   const what = m.mapType === BPF_MAP_TYPE_DEVMAP ? "devmap entries with a program (8-byte values)" : `${MAP_TYPE_NAMES[m.mapType] ?? `type ${m.mapType}`} maps`;
   return `map ${m.id} (${m.name}): ${what} keep their state in the owner thread and cannot be used from a datapath thread yet`;
 }
@@ -84,14 +95,18 @@ export function mapThreadUnsupported(m: BpfMap): string | null {
 export function exportBpfThread(kernel: BpfKernel, progs: readonly BpfProg[], arenaBytes = BPF_THREAD_ARENA_BYTES): BpfThreadImage {
   if (!kernel.mem.shared) throw new KernelError(EINVAL, "the kernel's BPF memory is not shared: create it with sharedMemory: true");
   const maps = new Map<number, BpfMapImage>();
-  for (const p of progs) {
+  const all = tailCallClosure(kernel, progs);
+  for (const p of all) {
     for (const m of p.usedMaps) {
       const why = mapThreadUnsupported(m);
       if (why !== null) throw new KernelError(EOPNOTSUPP, `prog ${p.id} (${p.name}): ${why}`);
       maps.set(m.id, {
         id: m.id, addr: m.addr, valuesStart: m.valuesStart, valuesEnd: m.valuesEnd,
-        table: m instanceof HashMap ? m.tableAddr : 0,
-        attr: { mapType: m.mapType, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, mapFlags: m.mapFlags, name: m.name },
+        table: m instanceof HashMap ? m.tableAddr : m instanceof ProgArrayMap ? m.slotsAddr : 0,
+        attr: {
+          mapType: m.mapType, keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, mapFlags: m.mapFlags, name: m.name,
+          mapIfindex: m instanceof ProgArrayMap ? m.mapIfindex : 0,
+        },
       });
     }
   }
@@ -100,12 +115,37 @@ export function exportBpfThread(kernel: BpfKernel, progs: readonly BpfProg[], ar
   if (lo === 0 && arenaBytes !== 0) throw new KernelError(ENOMEM, "no memory for a thread arena");
   return {
     memory: kernel.mem.memory, arena: [lo, lo + arenaBytes], nCpus: kernel.nCpus, maps: [...maps.values()],
-    progs: progs.map((p) => ({
+    progs: all.map((p) => ({
       id: p.id, name: p.name, progType: p.progType, insns: p.insns.toBytes(), ldLo: p.ldLo, ldHi: p.ldHi,
       usedMaps: p.usedMaps.map((m) => m.id), gplCompatible: p.gplCompatible, ifindex: p.ifindex, verified: p.verified,
       insnAux: p.insnAux,
     })),
   };
+}
+
+/**
+ * `progs` and every program their tail calls can reach now: the programs in the slots of the
+ * prog arrays they use, and so on. Each program once, `progs` first.
+ */
+export function tailCallClosure(kernel: BpfKernel, progs: readonly BpfProg[]): BpfProg[] {
+  const out: BpfProg[] = [];
+  const seen = new Set<number>();
+  const queue = [...progs];
+  while (queue.length > 0) {
+    const p = queue.shift()!;
+    if (seen.has(p.id)) continue;
+    seen.add(p.id);
+    out.push(p);
+    for (const m of p.usedMaps) {
+      if (!(m instanceof ProgArrayMap)) continue;
+      for (let i = 0; i < m.maxEntries; i++) {
+        const id = m.progIdAt(i);
+        const q = id === 0 ? undefined : kernel.progs.get(id);
+        if (q !== undefined && !seen.has(id)) queue.push(q);
+      }
+    }
+  }
+  return out;
 }
 
 /** Thread side: the programs and maps of an image, and a VM to run them on CPU `cpu`. */
@@ -141,6 +181,8 @@ export class BpfThreadKernel implements BpfMapEnv {
       if (this.maps.has(mi.id)) continue;
       const m = mi.attr.mapType === BPF_MAP_TYPE_DEVMAP
         ? DevMap.view(this, mi.attr, mi.id, mi.addr, mi.valuesStart)
+        : mi.attr.mapType === BPF_MAP_TYPE_PROG_ARRAY
+        ? ProgArrayMap.view(this, mi.attr, mi.id, mi.addr, mi.table)
         : mi.table !== 0
           ? HashMap.view(this, mi.attr, mi.id, mi.addr, mi.valuesStart, mi.valuesEnd, mi.table)
           : ArrayMap.view(this, mi.attr, mi.id, mi.addr, mi.valuesStart, mi.valuesEnd);
@@ -149,6 +191,7 @@ export class BpfThreadKernel implements BpfMapEnv {
       this.vm.addMapRegion(m, (m.mapFlags & BPF_F_RDONLY_PROG) === 0);
     }
     for (const pi of image.progs) {
+      if (this.progs.has(pi.id)) continue; // ids are never reused: the same program
       const insns = BpfInsns.fromBytes(pi.insns);
       const p = new BpfProg({
         id: pi.id, name: pi.name, progType: pi.progType, insns, gplCompatible: pi.gplCompatible,
@@ -166,6 +209,10 @@ export class BpfThreadKernel implements BpfMapEnv {
   // BpfMapEnv: control-plane checks happen on the owner's thread.
   progByFd(_fd: number): unknown | null {
     return null;
+  }
+  /** Tail-call targets: the programs this thread was given. */
+  progById(id: number): unknown | null {
+    return this.progs.get(id) ?? null;
   }
   hasIfindex(_ifindex: number): boolean {
     return false;

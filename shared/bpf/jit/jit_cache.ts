@@ -174,12 +174,13 @@ export class JitVm {
   tail(r2lo: number, r2hi: number, r3lo: number): number {
     const vm = this.vm;
     const st = this.view();
-    const target = vm.tailCallTarget(r2lo, r2hi, r3lo, st[ST_TAIL_CNT >> 2]!);
+    // The count lives in the state block; tailCallTarget() counts (or not) as the interpreter does.
+    vm.tailCallCnt = st[ST_TAIL_CNT >> 2]!;
+    const target = vm.tailCallTarget(r2lo, r2hi, r3lo);
+    st[ST_TAIL_CNT >> 2] = vm.tailCallCnt;
     if (target === null) return -1;
     const code = this.code(target);
     if (code === null) return -1;
-    st[ST_TAIL_CNT >> 2] = st[ST_TAIL_CNT >> 2]! + 1;
-    vm.tailCallCnt++;
     vm.prog = target;
     return code.slot;
   }

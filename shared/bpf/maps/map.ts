@@ -12,6 +12,8 @@ export interface BpfMapAttr {
   maxEntries: number;
   mapFlags: number;
   name: string;
+  /** Device the map is offloaded to (map_ifindex); 0 or absent for a host map. */
+  mapIfindex?: number;
   /** For map-in-map types (unused for now) and BTF ids, kept for show/dump. */
   btfKeyTypeId?: number;
   btfValueTypeId?: number;
@@ -26,6 +28,12 @@ export interface BpfMapEnv {
   cpu: number;
   /** Resolves a program fd given to a PROG_ARRAY update; null when unknown or of the wrong type. */
   progByFd(fd: number): unknown | null;
+  /** The program with this id as the running thread knows it (bpf_tail_call() targets); null when none. */
+  progById(id: number): unknown | null;
+  /** bpf_prog_inc(): a map slot holds the program (PROG_ARRAY); absent where nothing is reference counted. */
+  progGet?(prog: unknown): void;
+  /** bpf_prog_put(): the slot let go of it; the program goes with its last reference. */
+  progPut?(prog: unknown): void;
   /** True when a netdev with this ifindex exists (DEVMAP updates). */
   hasIfindex(ifindex: number): boolean;
 }

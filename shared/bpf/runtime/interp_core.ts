@@ -326,9 +326,8 @@ function interpExec(vm: BpfVm, ops: Int32Array, p0: number): number {
       case JMP_CALL: case JMP_CALL_X: { // helper call: BPF_CALL imm, or callx with the id in dst
         const id = (w & OP_MASK) === JMP_CALL ? ops[p | 2]! : R[d]!;
         if (id === BPF_FUNC_tail_call) {
-          const target = vm.tailCallTarget(R[R2_LO]!, R[R2_HI]!, R[R3_LO]!, vm.tailCallCnt);
+          const target = vm.tailCallTarget(R[R2_LO]!, R[R2_HI]!, R[R3_LO]!);
           if (target !== null) {
-            vm.tailCallCnt++;
             vm.prog = target;
             if (--budget < 0) return stop(vm, FAULT_BUDGET, 0);
             vm.budget = budget;

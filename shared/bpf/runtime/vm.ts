@@ -3,7 +3,7 @@
 // fault record. One BpfVm per CPU-like execution context; reused for every run,
 // so nothing here is allocated per packet.
 import { BpfMemory } from "./memory.ts";
-import { MAX_BPF_STACK, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, XDP_MD_SIZE } from "../isa/uapi.ts";
+import { BPF_MAP_TYPE_PROG_ARRAY, MAX_BPF_STACK, MAX_CALL_FRAMES, MAX_TAIL_CALL_CNT, XDP_MD_SIZE } from "../isa/uapi.ts";
 import type { BpfMap } from "../maps/map.ts";
 import type { BpfProg } from "./prog.ts";
 
@@ -211,19 +211,21 @@ export class BpfVm {
   }
 
   /**
-   * bpf_tail_call()'s target (the JMP_TAIL_CALL case of ___bpf_prog_run()): the program at
-   * `index` of the prog array at address (mapLo, mapHi), or null to fall through: no such map,
-   * index out of range, MAX_TAIL_CALL_CNT tail calls already made (`cnt`), or an empty slot.
-   * One lookup for both engines (the JIT calls it from its tail-call import).
+   * bpf_tail_call()'s target, in the order of the JMP_TAIL_CALL case of ___bpf_prog_run() (and
+   * of the x86 JIT's emit_bpf_tail_call_indirect()): no such map or index out of range falls
+   * through uncounted; MAX_TAIL_CALL_CNT calls made (vm.tailCallCnt) falls through; otherwise the
+   * call counts, empty slot or not, and the program in the slot (null: empty) is returned.
+   * One lookup for both engines (the JIT calls it from its tail-call import). Allocates nothing.
    */
-  tailCallTarget(mapLo: number, mapHi: number, index: number, cnt: number): BpfProg | null {
+  tailCallTarget(mapLo: number, mapHi: number, index: number): BpfProg | null {
     if (mapHi !== 0) return null;
-    const map = this.env.mapByAddr(mapLo >>> 0) as { progAt?: (i: number) => unknown; maxEntries: number } | undefined;
-    if (map === undefined || map.progAt === undefined) return null;
+    const map = this.env.mapByAddr(mapLo >>> 0);
+    if (map === undefined || map.mapType !== BPF_MAP_TYPE_PROG_ARRAY) return null;
     const i = index >>> 0;
     if (i >= map.maxEntries) return null;
-    if (cnt >= MAX_TAIL_CALL_CNT) return null;
-    return (map.progAt(i) as BpfProg | null) ?? null;
+    if (this.tailCallCnt >= MAX_TAIL_CALL_CNT) return null;
+    this.tailCallCnt++;
+    return ((map as unknown as { progAt(i: number): unknown }).progAt(i) as BpfProg | null) ?? null;
   }
 
   /** Records a fault (first one wins) and returns false for convenient use in helpers. */

@@ -5,6 +5,7 @@
 import { BpfMemory } from "../../../../shared/bpf/runtime/memory.ts";
 import type { BpfMap, BpfMapAttr, BpfMapEnv } from "../../../../shared/bpf/maps/map.ts";
 import { createMap } from "../../../../shared/bpf/maps/index.ts";
+import { progIdOf } from "../../../../shared/bpf/maps/map_common.ts";
 
 /** A map environment whose program table a test can fill (PROG_ARRAY, DEVMAP program fds). */
 export interface TestMapEnv extends BpfMapEnv {
@@ -31,6 +32,7 @@ export function makeMapEnv(opts: TestMapEnvOptions = {}): TestMapEnv {
     cpu: 0,
     progs,
     progByFd: (fd: number) => progs.get(fd) ?? null,
+    progById: (id: number) => [...progs.values()].find((p) => progIdOf(p) === id) ?? null,
     hasIfindex: (ifindex: number) => netdevs === null || netdevs.has(ifindex),
   };
 }

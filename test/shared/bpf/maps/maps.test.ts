@@ -79,11 +79,18 @@ describe("createMap() attribute checks", () => {
     expect(env.mem.usedBytes).toBe(before);
   });
 
-  it("createMap() builds a prog array of 2^32 - 1 slots without JS memory up front", () => {
-    const m = mk(env, attr(BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 0xffffffff));
-    expect(m.sysUpdate(u32(0xfffffffe), u32(10), BPF_ANY)).toBe(0);
+  it("createMap() returns -ENOMEM for a prog array of 2^32 - 1 slots (as the kernel here), leaving nothing allocated", () => {
+    // The slots live in BPF memory (4 bytes each, the kernel's pointers take 8): 16 GiB does not fit.
+    const before = env.mem.usedBytes;
+    expect(createMap(env, attr(BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 0xffffffff), 1)).toBe(-ENOMEM);
+    expect(env.mem.usedBytes).toBe(before);
+  });
+
+  it("createMap() builds a prog array of 2^20 slots; a slot far out reads back the program's id", () => {
+    const m = mk(env, attr(BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 1 << 20));
+    expect(m.sysUpdate(u32((1 << 20) - 1), u32(10), BPF_ANY)).toBe(0);
     const out = new Uint8Array(4);
-    expect(m.sysLookup(u32(0xfffffffe), out)).toBe(0);
+    expect(m.sysLookup(u32((1 << 20) - 1), out)).toBe(0);
     expect(out).toEqual(u32(100));
     m.free();
   });
