@@ -211,10 +211,11 @@ export class BpfVm {
   }
 
   /**
-   * bpf_tail_call()'s target, in the order of the JMP_TAIL_CALL case of ___bpf_prog_run() (and
-   * of the x86 JIT's emit_bpf_tail_call_indirect()): no such map or index out of range falls
-   * through uncounted; MAX_TAIL_CALL_CNT calls made (vm.tailCallCnt) falls through; otherwise the
-   * call counts, empty slot or not, and the program in the slot (null: empty) is returned.
+   * bpf_tail_call()'s target: no such map or index out of range falls through;
+   * MAX_TAIL_CALL_CNT calls made (vm.tailCallCnt) falls through; an empty slot falls through
+   * uncounted; otherwise the call counts and the program in the slot is returned. That is the
+   * x86-64 JIT's order (what `bpftool prog run` measures with the JIT on, checked by the
+   * xdp_tail_loop sample against the kernel); ___bpf_prog_run() would count the empty slot too.
    * One lookup for both engines (the JIT calls it from its tail-call import). Allocates nothing.
    */
   tailCallTarget(mapLo: number, mapHi: number, index: number): BpfProg | null {
@@ -224,8 +225,10 @@ export class BpfVm {
     const i = index >>> 0;
     if (i >= map.maxEntries) return null;
     if (this.tailCallCnt >= MAX_TAIL_CALL_CNT) return null;
+    const prog = (map as unknown as { progAt(i: number): unknown }).progAt(i) as BpfProg | null;
+    if (prog === null) return null;
     this.tailCallCnt++;
-    return ((map as unknown as { progAt(i: number): unknown }).progAt(i) as BpfProg | null) ?? null;
+    return prog;
   }
 
   /** Records a fault (first one wins) and returns false for convenient use in helpers. */
