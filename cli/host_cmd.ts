@@ -38,7 +38,7 @@ export function addHostCommands(program: Command): void {
     .option("--listen <url>", "ws://HOST:PORT to listen on (port 0: ephemeral)", "ws://127.0.0.1:0")
     .option("--backend <kind>", "execution backend", "host")
     .option("--name <name>", "name in the runtime directory", "host")
-    .option("--offload-map-types <list>", "map types offered for offload", "hash,array")
+    .option("--offload-map-types <list>", "map types offered for offload", "hash,array,prog_array")
     .option("--xdp-offload-hook <hook>", "where a tap runs the offloaded program: recvmsg (vhost, the RFC's), net_xmit or xdp_xmit", "recvmsg")
     .option("--tap-rx-prog <obj>", "XDP object for each tap's Rx path (XDP_TX'ed frames), 'none' for none (default: xdp_drop.o)")
     .action(async (o: { listen: string; backend: string; name: string; offloadMapTypes: string; xdpOffloadHook: string; tapRxProg?: string }) => {

@@ -7,13 +7,20 @@
 // kernel/bpf/offload.c).
 import type { BpfMap } from "../shared/bpf/maps/map.ts";
 import type { BpfProg } from "../shared/bpf/runtime/prog.ts";
-import { BPF_ANY, BPF_EXIST, BPF_NOEXIST, MAP_TYPE_NAMES } from "../shared/bpf/isa/uapi.ts";
+import { BPF_ANY, BPF_EXIST, BPF_MAP_TYPE_PROG_ARRAY, BPF_NOEXIST, MAP_TYPE_NAMES } from "../shared/bpf/isa/uapi.ts";
 import { dumpXlated } from "../shared/bpf/isa/disasm.ts";
 import { VIRTIO_NET_CTRL_BPF_MAP_DELETE, VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, VIRTIO_NET_CTRL_BPF_MAP_UPDATE } from "../shared/virtio/virtio_net.ts";
-import { ENOENT, strerror } from "../shared/errno.ts";
+import { EBADF, EINVAL, ENOENT, strerror } from "../shared/errno.ts";
 import type { GuestKernel } from "./netdev.ts";
 import type { VirtioNetDriver } from "./virtio_net.ts";
 import type { ToolIo } from "./iproute.ts";
+
+const u32Of = (b: Uint8Array): number => new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
+function u32Le(n: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n, true);
+  return b;
+}
 
 /** Result of a map op: 0 / -errno, plus bytes on success. */
 type MapOp = { rc: number; bytes: Uint8Array | null };
@@ -35,13 +42,30 @@ export class GuestMapOps {
       return { rc, bytes: rc === 0 ? v : null };
     }
     const r = await this.drv.bpfCmd(VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, { handle: off.handle, key });
-    return r.ok ? { rc: 0, bytes: r.data.value } : { rc: -r.errno, bytes: null };
+    if (!r.ok) return { rc: -r.errno, bytes: null };
+    if (m.mapType !== BPF_MAP_TYPE_PROG_ARRAY) return { rc: 0, bytes: r.data.value };
+    // The device answers with its program handle; the guest reports its own program id.
+    const handle = u32Of(r.data.value);
+    const id = [...this.k.offloadedProgs].find(([, h]) => h === handle)?.[0];
+    return id === undefined ? { rc: -ENOENT, bytes: null } : { rc: 0, bytes: u32Le(id) };
   }
 
+  /**
+   * BPF_MAP_UPDATE_ELEM. A prog array's value is a program fd (the guest program id here): on an
+   * offloaded prog array it goes to the device as that program's device handle, and a program
+   * not offloaded to this device is refused with -EINVAL, as __bpf_prog_map_compatible() refuses
+   * to mix device-bound and host programs.
+   */
   async update(m: BpfMap, key: Uint8Array, value: Uint8Array, flags: number): Promise<number> {
     const off = this.k.offloadedMaps.get(m.id);
     if (off === undefined) return m.sysUpdate(key, value, flags);
-    const r = await this.drv.bpfCmd(VIRTIO_NET_CTRL_BPF_MAP_UPDATE, { handle: off.handle, key, value, flags });
+    let v = value;
+    if (m.mapType === BPF_MAP_TYPE_PROG_ARRAY) {
+      const handle = this.k.offloadedProgs.get(u32Of(value));
+      if (handle === undefined) return this.k.bpf.progs.has(u32Of(value)) ? -EINVAL : -EBADF;
+      v = u32Le(handle);
+    }
+    const r = await this.drv.bpfCmd(VIRTIO_NET_CTRL_BPF_MAP_UPDATE, { handle: off.handle, key, value: v, flags });
     return r.ok ? 0 : -r.errno;
   }
 
@@ -137,7 +161,8 @@ const MAP_USAGE = [
   "",
   "       MAP := { id MAP_ID | name MAP_NAME }",
   "       DATA := { [hex] BYTES }",
-  "       VALUE := { DATA }",
+  "       PROG := { id PROG_ID | tag PROG_TAG | name PROG_NAME }",
+  "       VALUE := { DATA | PROG }",
   "       UPDATE_FLAGS := { any | exist | noexist }",
   OPTIONS_LINE,
 ];
@@ -196,7 +221,7 @@ interface Elem {
 }
 
 /** parse_elem(): "key DATA", "value DATA" and an update flag, in any order, each at most once. */
-function parseElem(a: readonly string[], i: number, m: BpfMap, want: { value: boolean; flags: boolean }): Elem {
+function parseElem(a: readonly string[], i: number, m: BpfMap, want: { value: boolean; flags: boolean }, k: GuestKernel | null = null): Elem {
   const r: Elem = { key: null, value: null, flags: BPF_ANY };
   let flagsSeen = false;
   for (;;) {
@@ -210,6 +235,17 @@ function parseElem(a: readonly string[], i: number, m: BpfMap, want: { value: bo
       [r.key, i] = parseBytes(a, i + 1, m.keySize, "key");
     } else if (isPrefix(w, "value")) {
       if (!want.value || r.value !== null) throw new ToolError(want.value ? "duplicate value" : "unnecessary value");
+      if (m.mapType === BPF_MAP_TYPE_PROG_ARRAY && k !== null) {
+        // map_is_map_of_progs(): the value is a PROG handle, passed as the program's fd.
+        if (m.valueSize !== 4) throw new ToolError("value smaller than 4B for map of progs?");
+        const ps = parseProgs(k, a, i + 1);
+        if (ps.length > 1) throw new ToolError("several programs match this handle");
+        if (ps.length === 0) throw new SilentError();
+        r.value = new Uint8Array(4);
+        new DataView(r.value.buffer).setUint32(0, ps[0]!.id, true);
+        i += 3;
+        continue;
+      }
       [r.value, i] = parseBytes(a, i + 1, m.userValueSize, "value");
     } else if (isPrefix(w, "any") || isPrefix(w, "noexist") || isPrefix(w, "exist")) {
       if (!want.flags || flagsSeen) throw new ToolError(`flags specified multiple times: ${w}`);
@@ -462,7 +498,7 @@ async function mapCmd(k: GuestKernel, ops: GuestMapOps, a: string[], json: boole
     return 0;
   }
   if (verb === "update") {
-    const { key, value, flags } = parseElem(args, 2, m, { value: true, flags: true });
+    const { key, value, flags } = parseElem(args, 2, m, { value: true, flags: true }, k);
     const rc = await ops.update(m, key!, value!, flags);
     if (rc < 0) throw sysError("update failed", rc);
     if (json) io.out.push("null");

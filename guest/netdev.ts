@@ -24,6 +24,8 @@ export interface XdpSlot {
   progId: number;
   /** Maps created for this program (local, or shadows of offloaded maps). */
   mapIds: number[];
+  /** The object's other programs loaded with it (tail-call targets), released with it. */
+  peerProgIds?: number[];
 }
 
 /** An offloaded guest map: its device handle. */
@@ -127,9 +129,11 @@ export class GuestKernel {
 
   /** Releases a guest program and the maps created with it (local objects only). */
   freeLocal(slot: XdpSlot): void {
-    this.bpf.progFree(slot.progId);
-    this.offloadedProgs.delete(slot.progId);
-    this.loadedAt.delete(slot.progId);
+    for (const id of [slot.progId, ...(slot.peerProgIds ?? [])]) {
+      this.bpf.progFree(id);
+      this.offloadedProgs.delete(id);
+      this.loadedAt.delete(id);
+    }
     for (const id of slot.mapIds) {
       this.bpf.mapFree(id);
       this.offloadedMaps.delete(id);

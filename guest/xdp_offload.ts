@@ -1,6 +1,7 @@
-// XDP_FLAGS_HW_MODE attach from the guest: map offload first, then the first
-// verification pass in the guest kernel, the RFC's setup() (helper allowlist,
-// map reference replacement), PROG_LOAD over the control queue and the attach.
+// XDP_FLAGS_HW_MODE attach from the guest: map offload first, then for every
+// program of the object the first verification pass in the guest kernel, the
+// RFC's setup() (helper allowlist, map reference replacement) and PROG_LOAD
+// over the control queue, then libbpf's static prog array slots, and the attach.
 // Mirrors the RFC's setup() callback and XDP_SETUP_PROG_HW in virtio_net, and
 // bpf_map_offload_map_alloc() in kernel/bpf/offload.c. Nothing stays half
 // created: a failure at any step frees what the steps before it made.
@@ -25,7 +26,7 @@ export function mapOffloadRefusal(attr: BpfMapAttr): string | null {
   if (PERCPU_TYPES.includes(attr.mapType)) {
     return `${t} maps cannot be offloaded: a per-CPU value of a guest CPU has no counterpart on the host`;
   }
-  return `${t} maps cannot be offloaded: only array and hash maps can`;
+  return `${t} maps cannot be offloaded: only array, hash and prog_array maps can`;
 }
 
 /** Error for the user, with the verifier log when there is one. */
@@ -37,116 +38,163 @@ async function freeDeviceMaps(drv: VirtioNetDriver, handles: readonly number[]):
   for (const handle of handles) await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_MAP_FREE, { handle });
 }
 
+/**
+ * The programs that go to the device with `ps`: all of the object's (libbpf loads every
+ * program of an object, and a tail call may reach any of them through a prog array), the
+ * attached one first.
+ */
+function offloadedProgSpecs(spec: BpfObjectSpec, ps: BpfProgSpec): BpfProgSpec[] {
+  return [ps, ...spec.progs.filter((q) => q !== ps)];
+}
+
 /** Checks everything that can be checked before creating anything. Throws KernelError. */
-function precheck(drv: VirtioNetDriver, spec: BpfObjectSpec, ps: BpfProgSpec): void {
+function precheck(drv: VirtioNetDriver, spec: BpfObjectSpec, progs: readonly BpfProgSpec[]): void {
   if (!drv.hasXdpOffload) {
     throw err(EOPNOTSUPP, "virtio_net: XDP offload is not supported by the device (VIRTIO_NET_F_XDP_OFFLOAD not negotiated)");
   }
-  if (ps.progType !== BPF_PROG_TYPE_XDP) throw err(EINVAL, `program ${ps.name} is not an XDP program`);
+  for (const q of progs) if (q.progType !== BPF_PROG_TYPE_XDP) throw err(EINVAL, `program ${q.name} is not an XDP program`);
   for (const ms of spec.maps) {
     const why = mapOffloadRefusal(ms.attr);
     if (why !== null) throw err(EINVAL, `Cannot offload map ${ms.name}: ${why}`);
     const c = checkMapCaps(ms.attr.mapType, drv.caps);
     if (c !== null) throw err(c.errno, `Cannot offload map ${ms.name}: ${c.message}`);
   }
-  const needs = progNeeds(ps.insns);
-  const a = checkGuestAllowlist(needs) ?? checkProgCaps(needs, drv.caps, ps.insns.len);
-  if (a !== null) throw err(a.errno, `Cannot offload program ${ps.name}: ${a.message}`, [a.message]);
+  for (const q of progs) {
+    const needs = progNeeds(q.insns);
+    const a = checkGuestAllowlist(needs) ?? checkProgCaps(needs, drv.caps, q.insns.len);
+    if (a !== null) throw err(a.errno, `Cannot offload program ${q.name}: ${a.message}`, [a.message]);
+  }
 }
 
-/**
- * Offloads program `ps` of `spec` to the device and attaches it in HW mode with `flags`.
- * Returns the guest program id. Throws KernelError (errno, message, verifier log).
- */
-export async function xdpOffloadAttach(
-  k: GuestKernel, drv: VirtioNetDriver, spec: BpfObjectSpec, ps: BpfProgSpec, flags: number, expectedProgId: number,
-): Promise<number> {
-  precheck(drv, spec, ps);
-  k.eth0.checkAttach(-1, flags | XDP_FLAGS_HW_MODE, expectedProgId);
-  // 1. Maps, always before the program (RFC "Map offload").
-  const handles: number[] = [];
-  const shadows: number[] = [];
-  const undo = async () => {
-    await freeDeviceMaps(drv, handles);
-    for (const id of shadows) {
-      k.bpf.mapFree(id);
-      k.offloadedMaps.delete(id);
-    }
-  };
+/** What an offload in progress made, so that a failure frees all of it. */
+interface Made {
+  mapHandles: number[];
+  shadows: number[];
+  /** Guest program id -> device handle. */
+  progs: Array<[number, number]>;
+}
+
+async function undoMade(k: GuestKernel, drv: VirtioNetDriver, made: Made): Promise<void> {
+  for (const [id, handle] of made.progs) {
+    if (handle !== 0) await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_PROG_FREE, { handle });
+    k.bpf.progFree(id);
+    k.offloadedProgs.delete(id);
+    k.loadedAt.delete(id);
+  }
+  await freeDeviceMaps(drv, made.mapHandles);
+  for (const id of made.shadows) {
+    k.bpf.mapFree(id);
+    k.offloadedMaps.delete(id);
+  }
+}
+
+/** Step 1: the object's maps on the device (RFC "Map offload"), each with a guest shadow bound to eth0. */
+async function offloadMaps(k: GuestKernel, drv: VirtioNetDriver, spec: BpfObjectSpec, made: Made): Promise<void> {
   for (const ms of spec.maps) {
     const at = ms.attr;
     const r = await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_MAP_CREATE, {
       mapType: at.mapType, keySize: at.keySize, valueSize: at.valueSize, maxEntries: at.maxEntries, mapFlags: at.mapFlags, name: at.name.slice(0, 15),
     });
-    if (!r.ok) {
-      await undo();
-      throw err(r.errno, `libbpf: map '${ms.name}': failed to create: ${strerror(r.errno)}(-${r.errno}): ${r.message}`);
-    }
-    handles.push(r.data.handle);
-    // The guest keeps a bpf_offloaded_map: same attributes, used by the verifier; data lives on the device.
-    const shadow = k.bpf.mapCreate(ms.attr);
-    if (typeof shadow === "number") {
-      await undo();
-      throw err(-shadow, `libbpf: map '${ms.name}': failed to create: ${strerror(shadow)}(${shadow})`);
-    }
-    shadows.push(shadow.id);
+    if (!r.ok) throw err(r.errno, `libbpf: map '${ms.name}': failed to create: ${strerror(r.errno)}(-${r.errno}): ${r.message}`);
+    made.mapHandles.push(r.data.handle);
+    // The guest keeps a bpf_offloaded_map: same attributes, bound to eth0 (map_ifindex), used by the verifier; data lives on the device.
+    const shadow = k.bpf.mapCreate({ ...ms.attr, mapIfindex: k.eth0.ifindex });
+    if (typeof shadow === "number") throw err(-shadow, `libbpf: map '${ms.name}': failed to create: ${strerror(shadow)}(${shadow})`);
+    made.shadows.push(shadow.id);
     k.offloadedMaps.set(shadow.id, { handle: r.data.handle, map: shadow });
     if (ms.initData !== null) {
       const u = await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_MAP_UPDATE, { handle: r.data.handle, key: new Uint8Array(4), value: ms.initData, flags: 0 });
-      if (!u.ok) {
-        await undo();
-        throw err(u.errno, `libbpf: map '${ms.name}': failed to initialize: ${u.message}`);
-      }
+      if (!u.ok) throw err(u.errno, `libbpf: map '${ms.name}': failed to initialize: ${u.message}`);
     }
   }
-  // 2. First pass in the guest kernel, against the guest's view of the maps.
+}
+
+/** Steps 2-3 for one program: first pass in the guest kernel, setup(), PROG_LOAD on the device. Returns the guest id. */
+async function offloadProg(k: GuestKernel, drv: VirtioNetDriver, spec: BpfObjectSpec, ps: BpfProgSpec, made: Made): Promise<number> {
   // It runs on the verifier's worker thread: the guest keeps answering meanwhile, and a device reset cancels it.
   const insns = ps.insns.clone();
-  for (const r of ps.mapRelocs) insns.imm[r.insnIdx] = shadows[r.mapIdx]!;
+  for (const r of ps.mapRelocs) insns.imm[r.insnIdx] = made.shadows[r.mapIdx]!;
   k.log("prog_verify", { name: ps.name, insns: insns.len, pass: "guest" });
   const res = await k.bpf.progLoadAsync({
     progType: ps.progType, insns, license: spec.license, name: ps.name, subprogs: ps.subprogs, progIfindex: k.eth0.ifindex, privileged: true,
     signal: k.deviceSignal,
   });
   k.log("prog_verified", { name: ps.name, errno: res.errno, processedInsns: res.prog?.verifierStats?.processedInsns ?? null });
-  if (res.prog === null) {
-    await undo();
-    throw err(res.errno, `libbpf: prog '${ps.name}': BPF program load failed: ${strerror(res.errno)}`, res.log);
-  }
+  if (res.prog === null) throw err(res.errno, `libbpf: prog '${ps.name}': BPF program load failed: ${strerror(res.errno)}`, res.log);
   const prog = res.prog;
+  made.progs.push([prog.id, 0]);
   k.loadedAt.set(prog.id, new Date());
-  // 3. setup(): map references carry device handles in the copy sent to the device.
+  // setup(): map references carry device handles in the copy sent to the device.
   const sent = ps.insns.clone();
-  for (const r of ps.mapRelocs) sent.imm[r.insnIdx] = handles[r.mapIdx]!;
+  for (const r of ps.mapRelocs) sent.imm[r.insnIdx] = made.mapHandles[r.mapIdx]!;
   const load = await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_PROG_LOAD, { name: ps.name.slice(0, 15), license: spec.license, insns: sent.toBytes() }, VERIFY_TIMEOUT_MS);
-  if (!load.ok) {
-    k.bpf.progFree(prog.id);
-    k.loadedAt.delete(prog.id);
-    await undo();
-    throw err(load.errno, `libbpf: prog '${ps.name}': BPF program load failed on the device: ${load.message}`, load.log);
-  }
+  if (!load.ok) throw err(load.errno, `libbpf: prog '${ps.name}': BPF program load failed on the device: ${load.message}`, load.log);
+  made.progs[made.progs.length - 1]![1] = load.data.handle;
   k.offloadedProgs.set(prog.id, load.data.handle);
-  // 4. Attach (XDP_SETUP_PROG_HW); the device applies the same replace rules.
-  const old = k.eth0.slots.hw;
-  const expected = expectedProgId === 0 ? 0 : (k.offloadedProgs.get(expectedProgId) ?? 0);
-  const att = await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_PROG_ATTACH, { handle: load.data.handle, flags: flags & ~XDP_FLAGS_HW_MODE, expectedHandle: expected });
-  if (!att.ok) {
-    await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_PROG_FREE, { handle: load.data.handle });
-    k.bpf.progFree(prog.id);
-    k.offloadedProgs.delete(prog.id);
-    k.loadedAt.delete(prog.id);
-    await undo();
-    throw new ExtackError(att.errno, att.message);
-  }
-  k.eth0.slots.hw = { progId: prog.id, mapIds: shadows };
-  if (old !== null) await releaseOffloaded(k, drv, old);
   return prog.id;
 }
 
-/** Drops the guest's references on an offloaded program and its maps (the device frees them). */
+/** libbpf's static prog array slots (`__array(values, ...)` in ".maps"): device program handles as values. */
+async function fillProgArrays(drv: VirtioNetDriver, spec: BpfObjectSpec, made: Made, byName: Map<string, number>): Promise<void> {
+  for (let i = 0; i < spec.maps.length; i++) {
+    const ms = spec.maps[i]!;
+    for (const init of ms.initProgs) {
+      const handle = byName.get(init.progName);
+      if (handle === undefined) continue;
+      const key = new Uint8Array(4), value = new Uint8Array(4);
+      new DataView(key.buffer).setUint32(0, init.index, true);
+      new DataView(value.buffer).setUint32(0, handle, true);
+      const u = await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_MAP_UPDATE, { handle: made.mapHandles[i]!, key, value, flags: 0 });
+      if (!u.ok) throw err(u.errno, `libbpf: map '${ms.name}': failed to initialize slot [${init.index}] = ${init.progName}: ${u.message}`);
+    }
+  }
+}
+
+/**
+ * Offloads the object of program `ps` to the device (its maps, then every program, each
+ * verified in the guest and again on the host and bound to the device, then libbpf's static
+ * prog array slots) and attaches `ps` in HW mode with `flags`. Returns the guest program id.
+ * Throws KernelError (errno, message, verifier log); nothing stays half created.
+ */
+export async function xdpOffloadAttach(
+  k: GuestKernel, drv: VirtioNetDriver, spec: BpfObjectSpec, ps: BpfProgSpec, flags: number, expectedProgId: number,
+): Promise<number> {
+  const specs = offloadedProgSpecs(spec, ps);
+  precheck(drv, spec, specs);
+  k.eth0.checkAttach(-1, flags | XDP_FLAGS_HW_MODE, expectedProgId);
+  const made: Made = { mapHandles: [], shadows: [], progs: [] };
+  try {
+    await offloadMaps(k, drv, spec, made);
+    const byName = new Map<string, number>();
+    for (const q of specs) {
+      const id = await offloadProg(k, drv, spec, q, made);
+      byName.set(q.name, k.offloadedProgs.get(id)!);
+    }
+    await fillProgArrays(drv, spec, made, byName);
+  } catch (e) {
+    await undoMade(k, drv, made);
+    throw e;
+  }
+  const [progId, handle] = made.progs[0]!;
+  // 4. Attach (XDP_SETUP_PROG_HW); the device applies the same replace rules.
+  const old = k.eth0.slots.hw;
+  const expected = expectedProgId === 0 ? 0 : (k.offloadedProgs.get(expectedProgId) ?? 0);
+  const att = await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_PROG_ATTACH, { handle, flags: flags & ~XDP_FLAGS_HW_MODE, expectedHandle: expected });
+  if (!att.ok) {
+    await undoMade(k, drv, made);
+    throw new ExtackError(att.errno, att.message);
+  }
+  k.eth0.slots.hw = { progId, mapIds: made.shadows, peerProgIds: made.progs.slice(1).map(([id]) => id) };
+  if (old !== null) await releaseOffloaded(k, drv, old);
+  return progId;
+}
+
+/** Drops the guest's references on an offloaded program, its peers and its maps (the device frees them). */
 async function releaseOffloaded(k: GuestKernel, drv: VirtioNetDriver, slot: XdpSlot): Promise<void> {
-  const h = k.offloadedProgs.get(slot.progId);
-  if (h !== undefined) await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_PROG_FREE, { handle: h });
+  for (const id of [slot.progId, ...(slot.peerProgIds ?? [])]) {
+    const h = k.offloadedProgs.get(id);
+    if (h !== undefined) await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_PROG_FREE, { handle: h });
+  }
   const mh: number[] = [];
   for (const id of slot.mapIds) {
     const m = k.offloadedMaps.get(id);

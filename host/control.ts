@@ -13,6 +13,8 @@ import type { HostSession, OffloadState } from "./offload_state.ts";
 import type { Tap } from "./tap.ts";
 import { hostShowJson } from "./show.ts";
 import { findTap, type TapDatapaths } from "./tap_datapath.ts";
+import { ProgArrayMap } from "../shared/bpf/maps/prog_array.ts";
+import type { BpfProg } from "../shared/bpf/runtime/prog.ts";
 import type { LogFn } from "../shared/runtime_dir.ts";
 
 
@@ -86,7 +88,7 @@ export function registerHostHandlers(ch: Channel, st: OffloadState, cfg: HostCon
     if (r !== null) throw new KernelError(r.errno, `Cannot create map ${req.name}: ${r.message}`);
     const m = st.kernel.mapCreate({
       mapType: req.mapType, keySize: req.keySize, valueSize: req.valueSize, maxEntries: req.maxEntries,
-      mapFlags: req.mapFlags, name: req.name,
+      mapFlags: req.mapFlags, name: req.name, mapIfindex: tap.ifindex, // bound to the tap (map_ifindex)
     });
     if (typeof m === "number") check(m, `create map ${req.name}`);
     const id = (m as { id: number }).id;
@@ -110,18 +112,22 @@ export function registerHostHandlers(ch: Channel, st: OffloadState, cfg: HostCon
     return { value };
   });
 
-  ch.handle(MSG.HOST_MAP_UPDATE, (req) => {
-    const m = mapOf(st, session(ch), req.id);
+  ch.handle(MSG.HOST_MAP_UPDATE, async (req) => {
+    const s = session(ch);
+    const m = mapOf(st, s, req.id);
     if (req.key.length !== m.keySize || req.value.length !== m.userValueSize) {
       throw new KernelError(EINVAL, `Cannot update: key/value of ${req.key.length}/${req.value.length} bytes, map has ${m.keySize}/${m.userValueSize}`);
     }
+    if (m instanceof ProgArrayMap) return progArrayUpdate(st, s, cfg, m, req.key, req.value, req.flags);
     check(m.sysUpdate(req.key, req.value, req.flags), "update element");
     return {};
   });
 
-  ch.handle(MSG.HOST_MAP_DELETE, (req) => {
-    const m = mapOf(st, session(ch), req.id);
+  ch.handle(MSG.HOST_MAP_DELETE, async (req) => {
+    const s = session(ch);
+    const m = mapOf(st, s, req.id);
     if (req.key.length !== m.keySize) throw new KernelError(EINVAL, `Cannot delete: key has ${req.key.length} bytes, map key_size ${m.keySize}`);
+    if (m instanceof ProgArrayMap) return progArrayUpdate(st, s, cfg, m, req.key, null, 0);
     check(m.sysDelete(req.key), "delete element");
     return {};
   });
@@ -221,6 +227,43 @@ export function registerHostHandlers(ch: Channel, st: OffloadState, cfg: HostCon
     captures.delete(req.id);
     return r;
   });
+}
+
+/**
+ * BPF_MAP_UPDATE_ELEM (value: a host program id, null: BPF_MAP_DELETE_ELEM) on an offloaded prog
+ * array. The program must be one of this guest's (EBADF otherwise, as for an fd it does not hold);
+ * the map checks it is bound to the same tap and of the owner's type (EINVAL). The tap's vhost
+ * thread gets the program before the slot names it, and the program the slot held stays alive
+ * until the thread has passed a point between two handler runs (the kernel's RCU grace period).
+ */
+async function progArrayUpdate(
+  st: OffloadState, s: HostSession, cfg: HostConfig, m: ProgArrayMap, key: Uint8Array, value: Uint8Array | null, flags: number,
+): Promise<Record<string, never>> {
+  const tap = st.mapInfo.get(m.id)!.tap;
+  const k = st.kernel;
+  let prog: BpfProg | undefined;
+  if (value !== null) {
+    const id = new DataView(value.buffer, value.byteOffset, 4).getUint32(0, true);
+    prog = st.ownedProg(s, id) === undefined ? undefined : k.progs.get(id);
+    if (prog === undefined) throw new KernelError(EBADF, `Cannot update prog array ${m.id}: program ${id}: ${strerror(EBADF)}: not a program of this device`);
+    if (!m.progCompatible(prog)) {
+      const why = prog.ifindex !== m.mapIfindex ? "offload device mismatch between prog and prog array" : "program type differs from the prog array's owner";
+      throw new KernelError(EINVAL, `Cannot update prog array ${m.id} with program ${id}: ${strerror(EINVAL)}: ${why}`);
+    }
+    await cfg.datapaths?.addProgs(tap, [prog]);
+    if (st.ownedProg(s, id) === undefined) throw new KernelError(EBADF, `Cannot update prog array ${m.id}: program ${id} was freed meanwhile`);
+  }
+  const oldId = key.length === 4 ? m.progIdAt(new DataView(key.buffer, key.byteOffset, 4).getUint32(0, true)) : 0;
+  const old = oldId === 0 ? undefined : k.progs.get(oldId);
+  if (old !== undefined) k.progGet(old); // held through the grace period
+  try {
+    check(value === null ? m.sysDelete(key) : m.sysUpdate(key, value, flags), value === null ? "delete element" : "update element");
+    if (old !== undefined) await cfg.datapaths?.addProgs(tap, []);
+  } finally {
+    if (old !== undefined) k.progPut(old);
+  }
+  cfg.log(value === null ? "prog_array_delete" : "prog_array_update", { guest: s.guest, map: m.id, prog: prog?.id ?? 0, old: oldId });
+  return {};
 }
 
 function needDatapaths(cfg: HostConfig): TapDatapaths {

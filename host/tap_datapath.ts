@@ -346,6 +346,18 @@ export class TapDatapaths {
     return this.#run(tap, (dp) => dp.attachOffloadProg(prog));
   }
 
+  /**
+   * Hands `progs` (and what their tail calls reach) to `tap`'s running datapath before a prog
+   * array slot names them, and waits for the vhost thread to pass a point between two handler
+   * runs: programs it ran from a slot emptied before the call are no longer running (the
+   * grace period a slot's old program waits for, as synchronize_rcu()). Nothing to do without a
+   * datapath (one started later exports the slots' programs itself).
+   */
+  addProgs(tap: Tap, progs: readonly BpfProg[]): Promise<void> {
+    if (!this.#entries.has(tap)) return Promise.resolve();
+    return this.#run(tap, (dp) => dp.addProgs(progs));
+  }
+
   /** Stops `tap`'s datapath (its Workers terminated) and frees the host's own programs of it. */
   stop(tap: Tap): Promise<void> {
     const e = this.#entries.get(tap);

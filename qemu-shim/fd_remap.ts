@@ -4,10 +4,12 @@
 // rewrites them, including the map references inside a program's ld_imm64
 // instructions (what the RFC's guest did with host fds in
 // virtnet_bpf_replace_map_fds); with `--fd-remap guest` host ids pass through
-// as in the RFC. A handle the guest does not own is EBADF.
+// as in the RFC. A handle the guest does not own is EBADF. Prog arrays carry
+// program handles in their values: an update's value goes to the host as the
+// program's host id, a lookup's value comes back as the guest's handle.
 import { BpfInsns, BPF_INSN_SZ } from "../shared/bpf/isa/insn.ts";
-import { BPF_LD, BPF_IMM, BPF_DW, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from "../shared/bpf/isa/uapi.ts";
-import { EBADF, KernelError } from "../shared/errno.ts";
+import { BPF_LD, BPF_IMM, BPF_DW, BPF_MAP_TYPE_PROG_ARRAY, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE } from "../shared/bpf/isa/uapi.ts";
+import { EBADF, ENOENT, KernelError } from "../shared/errno.ts";
 
 export type FdRemap = "shim" | "guest";
 
@@ -15,6 +17,15 @@ export interface MapEntry {
   hostId: number;
   /** What the map quota charged for it. */
   bytes: number;
+  /** BPF_MAP_TYPE_*: prog arrays' values are program handles. */
+  mapType: number;
+}
+
+const u32At = (b: Uint8Array): number => new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
+function u32Bytes(n: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n, true);
+  return b;
 }
 
 const LD_IMM_DW = BPF_LD | BPF_IMM | BPF_DW;
@@ -40,7 +51,7 @@ export class FdTable {
   }
 
   map(h: number): MapEntry {
-    const m = this.mode === "shim" ? this.maps.get(h) : { hostId: h, bytes: 0 };
+    const m = this.mode === "shim" ? this.maps.get(h) : { hostId: h, bytes: 0, mapType: 0 };
     if (m === undefined) throw new KernelError(EBADF, `fd ${h} is not pointing to valid bpf_map`);
     return m;
   }
@@ -50,6 +61,30 @@ export class FdTable {
     const id = this.progs.get(h);
     if (id === undefined) throw new KernelError(EBADF, `Cannot use program handle ${h}: Bad file descriptor`);
     return id;
+  }
+
+  /**
+   * A prog array update's value (a program handle of this guest) as the host takes it: the
+   * program's host id. Other maps' values, and every value in guest mode, pass unchanged.
+   * Throws KernelError EBADF for a handle the guest does not own.
+   */
+  valueToHost(m: MapEntry, value: Uint8Array): Uint8Array {
+    if (this.mode !== "shim" || m.mapType !== BPF_MAP_TYPE_PROG_ARRAY || value.length !== 4) return value;
+    const h = u32At(value);
+    const id = this.progs.get(h);
+    if (id === undefined) throw new KernelError(EBADF, `Cannot update prog array: program handle ${h}: Bad file descriptor`);
+    return u32Bytes(id);
+  }
+
+  /**
+   * A prog array lookup's value (the host id of the program in the slot) as the guest sees it:
+   * its handle. Throws KernelError ENOENT when the guest holds no handle for that program.
+   */
+  valueToGuest(m: MapEntry, value: Uint8Array): Uint8Array {
+    if (this.mode !== "shim" || m.mapType !== BPF_MAP_TYPE_PROG_ARRAY || value.length !== 4) return value;
+    const id = u32At(value);
+    for (const [h, hostId] of this.progs) if (hostId === id) return u32Bytes(h);
+    throw new KernelError(ENOENT, `Cannot look up prog array: program ${id} in the slot has no handle on this device`);
   }
 
   /** Rewrites the map references of a program image from guest handles to host ids (shim mode only). */

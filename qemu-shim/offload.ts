@@ -94,11 +94,13 @@ export class OffloadDevice {
       }
       case VIRTIO_NET_CTRL_BPF_MAP_LOOKUP: {
         const m = this.fds.map(d.handle as number);
-        return fromReply(await host.request(MSG.HOST_MAP_LOOKUP, { id: m.hostId, key: d.key as Uint8Array }), (b) => b);
+        const r = await host.request(MSG.HOST_MAP_LOOKUP, { id: m.hostId, key: d.key as Uint8Array });
+        return fromReply(r, (b) => ({ value: this.fds.valueToGuest(m, b.value) }));
       }
       case VIRTIO_NET_CTRL_BPF_MAP_UPDATE: {
         const m = this.fds.map(d.handle as number);
-        const req = { id: m.hostId, key: d.key as Uint8Array, value: d.value as Uint8Array, flags: d.flags as number };
+        // A prog array's value is a program handle: the host takes its host id.
+        const req = { id: m.hostId, key: d.key as Uint8Array, value: this.fds.valueToHost(m, d.value as Uint8Array), flags: d.flags as number };
         return fromReply(await host.request(MSG.HOST_MAP_UPDATE, req), () => ({}));
       }
       case VIRTIO_NET_CTRL_BPF_MAP_DELETE: {
@@ -169,7 +171,7 @@ export class OffloadDevice {
       return { ok: false, errno: r.errno, message: r.message, log: r.log };
     }
     const handle = this.fds.newHandle(r.body.id);
-    this.fds.maps.set(handle, { hostId: r.body.id, bytes });
+    this.fds.maps.set(handle, { hostId: r.body.id, bytes, mapType: d.mapType });
     this.mapBytes += bytes;
     return { ok: true, data: { handle } };
   }

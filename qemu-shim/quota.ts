@@ -3,7 +3,7 @@
 // bytes per device, program size, and a command rate. QEMU has no counterpart;
 // the token bucket is shaped like QEMU's throttle (util/throttle.c) reduced to
 // one bucket.
-import { BPF_MAP_TYPE_ARRAY } from "../shared/bpf/isa/uapi.ts";
+import { BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PROG_ARRAY } from "../shared/bpf/isa/uapi.ts";
 
 export interface OffloadQuotas {
   maxMaps: number;
@@ -16,7 +16,7 @@ export interface OffloadQuotas {
 /** Host-memory estimate of a map, as the quota charges it (values rounded to 8 bytes, hash element overhead). */
 export function mapChargeBytes(mapType: number, keySize: number, valueSize: number, maxEntries: number): number {
   const v = Math.ceil(valueSize / 8) * 8;
-  if (mapType === BPF_MAP_TYPE_ARRAY) return v * maxEntries;
+  if (mapType === BPF_MAP_TYPE_ARRAY || mapType === BPF_MAP_TYPE_PROG_ARRAY) return v * maxEntries;
   return (Math.ceil(keySize / 8) * 8 + v + 48) * maxEntries;
 }
 

@@ -509,6 +509,18 @@ export class HostDatapath {
     await this.#control({ op: "attach", image, offloadProgId: prog?.id ?? 0 });
   }
 
+  /**
+   * Gives the thread of the placement `progs` and the programs their tail calls reach (a prog
+   * array slot is about to name one), and, on the vhost worker, waits until it applied them
+   * between two handler runs: so the call is also a grace period for programs taken out of a
+   * slot before it. The producer placements export the slots' programs at each run: a program
+   * stored during a run is reached from the next one.
+   */
+  async addProgs(progs: readonly BpfProg[]): Promise<void> {
+    if (this.placement !== TUN_XDP_IN_RECVMSG) return;
+    await this.#control({ op: "add", image: exportBpfThread(this.kernel, progs, 0) });
+  }
+
   /** VHOST_SET_VRING_BUSYLOOP_TIMEOUT (QEMU's poll-us) on the running worker, in ns. */
   async setBusyloopTimeout(ns: number): Promise<void> {
     await this.#control({ op: "busyloop", ns });

@@ -30,6 +30,7 @@ export interface VhostThreadData {
 /** Control messages (seq echoed in the reply). */
 type VhostCtl =
   | { seq: number; op: "attach"; image: BpfThreadImage; offloadProgId: number }
+  | { seq: number; op: "add"; image: BpfThreadImage }
   | { seq: number; op: "busyloop"; ns: number };
 
 const d = workerData as VhostThreadData;
@@ -46,6 +47,8 @@ function control(): number {
       if (c.op === "attach") {
         k.addImage(c.image);
         v.tun.xdp.offloadProg = c.offloadProgId === 0 ? null : k.progs.get(c.offloadProgId)!;
+      } else if (c.op === "add") {
+        k.addImage(c.image); // programs a prog array slot is about to name
       } else if (c.op === "busyloop") {
         v.net.busyloopTimeoutNs = c.ns;
       }

@@ -134,7 +134,7 @@ describe("refusals before anything is created", () => {
 
   it("lru_hash and devmap maps are refused with a reason (EINVAL, as bpf_map_offload_map_alloc())", async () => {
     const h = await exec("ip", "link", "set", "dev", "eth0", "xdpoffload", "obj", P("xdp_hash"));
-    expect(h.stderr.trim()).toBe("Error: Cannot offload map flows: lru_hash maps cannot be offloaded: only array and hash maps can (EINVAL).");
+    expect(h.stderr.trim()).toBe("Error: Cannot offload map flows: lru_hash maps cannot be offloaded: only array, hash and prog_array maps can (EINVAL).");
     const d = await exec("ip", "link", "set", "dev", "eth0", "xdpoffload", "obj", P("xdp_redirect_map"));
     expect(d.stderr).toContain("devmap maps cannot be offloaded");
     expect(await vmObjects()).toMatchObject({ maps: [], progs: [] });

@@ -6,7 +6,7 @@
 import {
   BPF_FUNC_csum_diff, BPF_FUNC_fib_lookup, BPF_FUNC_get_prandom_u32, BPF_FUNC_ktime_get_ns, BPF_FUNC_map_delete_elem,
   BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem, BPF_FUNC_redirect, BPF_FUNC_redirect_map, BPF_FUNC_xdp_adjust_head,
-  BPF_FUNC_xdp_adjust_meta, BPF_FUNC_xdp_adjust_tail, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, MAP_TYPE_NAMES,
+  BPF_FUNC_tail_call, BPF_FUNC_xdp_adjust_meta, BPF_FUNC_xdp_adjust_tail, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PROG_ARRAY, MAP_TYPE_NAMES,
   XDP_ABORTED, XDP_ACTION_NAMES, XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, helperName,
 } from "../isa/uapi.ts";
 import type { BpfInsns } from "../isa/insn.ts";
@@ -17,13 +17,18 @@ import { EOPNOTSUPP } from "../../errno.ts";
 export const OFFLOAD_HELPERS: readonly number[] = [
   BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem, BPF_FUNC_map_delete_elem, BPF_FUNC_ktime_get_ns,
   BPF_FUNC_get_prandom_u32, BPF_FUNC_csum_diff, BPF_FUNC_xdp_adjust_head, BPF_FUNC_xdp_adjust_meta, BPF_FUNC_xdp_adjust_tail,
+  BPF_FUNC_tail_call,
 ];
 
 /** Helpers the guest driver refuses outright, whatever the device says (they reach host state or devices). */
 export const GUEST_DENIED_HELPERS: readonly number[] = [BPF_FUNC_fib_lookup, BPF_FUNC_redirect, BPF_FUNC_redirect_map];
 
-/** Map types the generic offload layer accepts (kernel/bpf/offload.c: array and hash only). */
-export const OFFLOADABLE_MAP_TYPES: readonly number[] = [BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH];
+/**
+ * Map types the offload layer accepts: array and hash as kernel/bpf/offload.c, plus prog arrays
+ * offloaded with their programs (each verified on the host and bound to the same tap), which the
+ * kernel's offload does not do (it keeps dev-bound programs out of program maps).
+ */
+export const OFFLOADABLE_MAP_TYPES: readonly number[] = [BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PROG_ARRAY];
 
 /** Actions a tap can apply: XDP_REDIRECT from a tap would hand the frame back to the guest (RFC). */
 export const OFFLOAD_ACTIONS = (1 << XDP_ABORTED) | (1 << XDP_DROP) | (1 << XDP_PASS) | (1 << XDP_TX);
