@@ -28,7 +28,13 @@ function extack(io: ToolIo, msg: string): number {
   return 2;
 }
 
-function selectProg(spec: BpfObjectSpec, sec: string | undefined): BpfProgSpec {
+/** The program to attach: `program NAME` (the section then ignored, as iproute2 with libbpf), else the section's first. */
+function selectProg(spec: BpfObjectSpec, sec: string | undefined, name?: string): BpfProgSpec {
+  if (name !== undefined) {
+    const q = spec.progs.find((x) => x.name === name);
+    if (q === undefined) throw new KernelError(ENOENT, `Program ${name} not found in object`);
+    return q;
+  }
   const p = sec === undefined ? spec.progs[0] : spec.progs.find((x) => x.secName === sec);
   if (p === undefined) throw new KernelError(ENOENT, `Program section ${sec ?? "(first)"} not found in object`);
   return p;
@@ -60,10 +66,11 @@ export async function ipCommand(k: GuestKernel, drv: VirtioNetDriver, argv: stri
   // xdp_parse(): the mode word's flag ("xdp" has none), UPDATE_IF_NOEXIST unless -force.
   const flags = (mode === "default" ? 0 : MODE_FLAG[mode]) | (force ? 0 : XDP_FLAGS_UPDATE_IF_NOEXIST);
   if (i === a.length - 1 && (a[i] === "off" || a[i] === "none")) return detach(k, drv, flags, io);
-  let file: string | undefined, sec: string | undefined;
+  let file: string | undefined, sec: string | undefined, progName: string | undefined;
   for (; i < a.length; i++) {
     if (a[i] === "obj" || a[i] === "object") file = a[++i];
     else if (a[i] === "sec" || a[i] === "section") sec = a[++i];
+    else if (a[i] !== "" && "program".startsWith(a[i]!) && a[i]!.length >= 4) progName = a[++i];
     else if (a[i] === "verbose") continue;
     else return extack(io, `either "dev" is duplicate, or "${a[i]}" is a garbage`);
   }
@@ -72,7 +79,7 @@ export async function ipCommand(k: GuestKernel, drv: VirtioNetDriver, argv: stri
   if (bytes === undefined) return extack(io, `Cannot open object ${file}: No such file or directory`);
   try {
     const spec = openObject(bytes, { file });
-    const ps = selectProg(spec, sec);
+    const ps = selectProg(spec, sec, progName);
     // dev_xdp_attach() picks the slot (a mode-less request means DRV on virtio_net).
     const m = k.eth0.checkAttach(-1, flags, 0);
     if (m === "hw") await xdpOffloadAttach(k, drv, spec, ps, flags, 0);

@@ -403,7 +403,6 @@ export class TunRecv {
       s[R_CONSUME_EMPTY]++;
       return 0;
     }
-    s[R_CONSUMED] += n;
     if (n > s[R_BATCH_MAX]!) s[R_BATCH_MAX] = n;
     s[R_BATCH_HIST + 31 - Math.clz32(n)]++;
     let xdpFrames = 0;
@@ -411,8 +410,13 @@ export class TunRecv {
     s[R_XDP_FRAMES] += xdpFrames;
     if (this.xdp.offloadProg === null) {
       for (let i = 0; i < n; i++) out[i] = batch[i]! & ~TUN_XDP_FLAG;
+      s[R_CONSUMED] += n;
       return n;
     }
-    return this.xdp.run(batch, n, out);
+    const passed = this.xdp.run(batch, n, out);
+    // Counted once the program's verdicts are applied: the control plane's drain waits for
+    // consumed === tx_packets and then reads the fates (a first run may compile the JIT code).
+    s[R_CONSUMED] += n;
+    return passed;
   }
 }

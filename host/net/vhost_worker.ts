@@ -11,6 +11,7 @@
 // replies on the port.
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import { BpfThreadKernel, type BpfThreadImage } from "../../shared/bpf/thread_view.ts";
+import { jitVmOf } from "../../shared/bpf/jit/jit_cache.ts";
 import { runTask, TaskLoopStats } from "../../shared/sched/futex.ts";
 import { REAL_CLOCK, threadCpuMs } from "../../shared/sched/sched.ts";
 import type { DatapathShared } from "./datapath_shared.ts";
@@ -48,7 +49,11 @@ function control(): number {
         k.addImage(c.image);
         v.tun.xdp.offloadProg = c.offloadProgId === 0 ? null : k.progs.get(c.offloadProgId)!;
       } else if (c.op === "add") {
-        k.addImage(c.image); // programs a prog array slot is about to name
+        // Programs a prog array slot is about to name, compiled now as the kernel JITs at load,
+        // so that the first tail call into one does not wait for its code.
+        k.addImage(c.image);
+        const jv = jitVmOf(k.vm);
+        for (const pi of c.image.progs) jv.code(k.progs.get(pi.id)!);
       } else if (c.op === "busyloop") {
         v.net.busyloopTimeoutNs = c.ns;
       }
