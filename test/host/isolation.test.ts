@@ -170,6 +170,27 @@ describe("host second pass against a hostile device model", () => {
     expect(s.taps.find((t) => t.guest === "evil" && t.nic === 1)!.xdpoffload!.id).toBe(p2);
   });
 
+  it("prog array slots take only this session's programs bound to the array's tap: EBADF for others', EINVAL for another tap", async () => {
+    const pa = await ch.request(MSG.HOST_MAP_CREATE, { tap: 0, mapType: 3, keySize: 4, valueSize: 4, maxEntries: 4, mapFlags: 0, name: "jmp" });
+    expect(pa.ok).toBe(true);
+    const paId = pa.ok ? pa.body.id : 0;
+    const m1 = await ch.request(MSG.HOST_MAP_CREATE, { tap: 1, ...mapAttr });
+    const onTap1 = await ch.request(MSG.HOST_PROG_LOAD, { tap: 1, name: "t1", license: "GPL", insns: progUsingMap(m1.ok ? m1.body.id : 0) });
+    const m0 = await ch.request(MSG.HOST_MAP_CREATE, { tap: 0, ...mapAttr });
+    const onTap0 = await ch.request(MSG.HOST_PROG_LOAD, { tap: 0, name: "t0", license: "GPL", insns: progUsingMap(m0.ok ? m0.body.id : 0) });
+    expect(onTap1.ok && onTap0.ok).toBe(true);
+    const val = (n: number) => Uint8Array.of(n & 0xff, (n >> 8) & 0xff, 0, 0);
+    const upd = (prog: number) => ch.request(MSG.HOST_MAP_UPDATE, { id: paId, key: val(1), value: val(prog), flags: 0 });
+    expect(await upd(onTap1.ok ? onTap1.body.id : 0)).toMatchObject({ ok: false, errno: EINVAL, message: expect.stringContaining("offload device mismatch") });
+    const theirs = (await fetchHostShow(host.url)).progs.find((p) => p.owner === "vma")!.id;
+    expect(await upd(theirs)).toMatchObject({ ok: false, errno: EBADF });
+    expect((await upd(onTap0.ok ? onTap0.body.id : 0)).ok).toBe(true);
+    const l = await ch.request(MSG.HOST_MAP_LOOKUP, { id: paId, key: val(1) });
+    expect(l.ok && [...l.body.value]).toEqual([...val(onTap0.ok ? onTap0.body.id : 0)]);
+    expect(await ch.request(MSG.HOST_MAP_DELETE, { id: paId, key: val(2) })).toMatchObject({ ok: false, errno: 2 }); // ENOENT: empty slot
+    expect((await ch.request(MSG.HOST_MAP_DELETE, { id: paId, key: val(1) })).ok).toBe(true);
+  });
+
   it("re-checks helpers and XDP_REDIRECT that a guest driver should have refused (EOPNOTSUPP naming them)", async () => {
     const p = new BpfInsns(2);
     p.code[0] = 0x85; p.imm[0] = 69; // call bpf_fib_lookup

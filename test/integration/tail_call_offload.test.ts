@@ -203,4 +203,35 @@ describe.skipIf(unavailable !== null)("tail calls offloaded from a guest, judged
       }
     }
   }, 180_000);
+
+  it("offloaded and host programs do not mix (EINVAL as __bpf_prog_map_compatible()), in either direction", async () => {
+    // An offloaded chain and, beside it in the generic slot, the same object loaded in the guest kernel.
+    expect((await exec("ip", "-force", "link", "set", "dev", "eth0", "xdpoffload", "obj", P("xdp_tail_chain"), "sec", "xdp")).status).toBe(0);
+    expect((await exec("ip", "link", "set", "dev", "eth0", "xdpgeneric", "obj", P("xdp_tail_chain"), "sec", "xdp")).status).toBe(0);
+    const maps = JSON.parse((await exec("bpftool", "-j", "map", "show")).stdout) as Array<{ id: number; name: string; dev?: unknown }>;
+    const offPa = maps.find((m) => m.name === "chain_progs" && m.dev !== undefined)!.id;
+    const localPa = maps.find((m) => m.name === "chain_progs" && m.dev === undefined)!.id;
+    const progs = JSON.parse((await exec("bpftool", "-j", "prog", "show")).stdout) as Array<{ id: number; name: string; dev?: unknown }>;
+    const offProg = progs.find((p) => p.name === "xdp_chain_1" && p.dev !== undefined)!.id;
+    const localProg = progs.find((p) => p.name === "xdp_chain_0" && p.dev === undefined)!.id;
+    const upd = (map: number, key: string, prog: number) =>
+      exec("bpftool", "map", "update", "id", String(map), "key", key, "0", "0", "0", "value", "id", String(prog));
+    for (const [map, prog] of [[offPa, localProg], [localPa, offProg]] as const) {
+      const r = await upd(map, "1", prog);
+      expect(r.stderr.trim()).toBe("Error: update failed: Invalid argument");
+      expect(r.status).toBe(256 - 22);
+    }
+    // Each with its own kind is fine.
+    expect((await upd(localPa, "3", localProg)).status).toBe(0);
+    expect((await upd(offPa, "3", offProg)).status).toBe(0);
+    // Several programs named alike: bpftool refuses the handle, as it does on a kernel.
+    const two = await exec("bpftool", "map", "update", "id", String(offPa), "key", "1", "0", "0", "0", "value", "name", "xdp_chain_0");
+    expect(two.stderr.trim()).toBe("Error: several programs match this handle");
+    expect(two.status).toBe(255);
+    expect((await exec("ip", "link", "set", "dev", "eth0", "xdpgeneric", "off")).status).toBe(0);
+    expect((await exec("ip", "link", "set", "dev", "eth0", "xdpoffload", "off")).status).toBe(0);
+    const s = await fetchHostShow(host.url);
+    expect(s.progs.filter((p) => p.owner === "tc1")).toEqual([]);
+    expect(s.maps.filter((m) => m.owner === "tc1")).toEqual([]);
+  }, 120_000);
 });
