@@ -8,7 +8,7 @@
 import type { BpfObjectSpec, BpfProgSpec } from "../shared/bpf/libbpf/object.ts";
 import type { BpfMapAttr } from "../shared/bpf/maps/map.ts";
 import {
-  BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_PROG_TYPE_XDP, MAP_TYPE_NAMES, XDP_FLAGS_HW_MODE,
+  BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PROG_ARRAY, BPF_PROG_TYPE_XDP, MAP_TYPE_NAMES, XDP_FLAGS_HW_MODE,
 } from "../shared/bpf/isa/uapi.ts";
 import { VIRTIO_NET_CTRL_BPF_MAP_CREATE, VIRTIO_NET_CTRL_BPF_MAP_FREE, VIRTIO_NET_CTRL_BPF_MAP_UPDATE, VIRTIO_NET_CTRL_BPF_PROG_ATTACH, VIRTIO_NET_CTRL_BPF_PROG_DETACH, VIRTIO_NET_CTRL_BPF_PROG_FREE, VIRTIO_NET_CTRL_BPF_PROG_LOAD } from "../shared/virtio/virtio_net.ts";
 import { OFFLOADABLE_MAP_TYPES, checkGuestAllowlist, checkMapCaps, checkProgCaps, progNeeds } from "../shared/bpf/offload/caps.ts";
@@ -39,11 +39,12 @@ async function freeDeviceMaps(drv: VirtioNetDriver, handles: readonly number[]):
 }
 
 /**
- * The programs that go to the device with `ps`: all of the object's (libbpf loads every
- * program of an object, and a tail call may reach any of them through a prog array), the
- * attached one first.
+ * The programs that go to the device with `ps`, the attached one first: with a prog array in the
+ * object, all of its programs (libbpf loads every program of an object, and a tail call may reach
+ * any of them through the array, which takes only programs of its device); otherwise `ps` alone.
  */
 function offloadedProgSpecs(spec: BpfObjectSpec, ps: BpfProgSpec): BpfProgSpec[] {
+  if (!spec.maps.some((ms) => ms.attr.mapType === BPF_MAP_TYPE_PROG_ARRAY)) return [ps];
   return [ps, ...spec.progs.filter((q) => q !== ps)];
 }
 
