@@ -221,7 +221,9 @@ interface Elem {
 }
 
 /** parse_elem(): "key DATA", "value DATA" and an update flag, in any order, each at most once. */
-function parseElem(a: readonly string[], i: number, m: BpfMap, want: { value: boolean; flags: boolean }, k: GuestKernel | null = null): Elem {
+function parseElem(
+  a: readonly string[], i: number, m: BpfMap, want: { value: boolean; flags: boolean }, k: GuestKernel | null = null, info: string[] | null = null,
+): Elem {
   const r: Elem = { key: null, value: null, flags: BPF_ANY };
   let flagsSeen = false;
   for (;;) {
@@ -238,6 +240,11 @@ function parseElem(a: readonly string[], i: number, m: BpfMap, want: { value: bo
       if (m.mapType === BPF_MAP_TYPE_PROG_ARRAY && k !== null) {
         // map_is_map_of_progs(): the value is a PROG handle, passed as the program's fd.
         if (m.valueSize !== 4) throw new ToolError("value smaller than 4B for map of progs?");
+        if (a[i + 1] === undefined || a[i + 2] === undefined) throw new ToolError("not enough value arguments for map of progs");
+        if (isPrefix(a[i + 1], "id")) {
+          info?.push("Warning: updating program array via MAP_ID, make sure this map is kept open",
+            "         by some process or pinned otherwise update will be lost");
+        }
         const ps = parseProgs(k, a, i + 1);
         if (ps.length > 1) throw new ToolError("several programs match this handle");
         if (ps.length === 0) throw new SilentError();
@@ -498,7 +505,8 @@ async function mapCmd(k: GuestKernel, ops: GuestMapOps, a: string[], json: boole
     return 0;
   }
   if (verb === "update") {
-    const { key, value, flags } = parseElem(args, 2, m, { value: true, flags: true }, k);
+    // p_info() goes to stderr, and not at all with -j.
+    const { key, value, flags } = parseElem(args, 2, m, { value: true, flags: true }, k, json ? null : io.err);
     const rc = await ops.update(m, key!, value!, flags);
     if (rc < 0) throw sysError("update failed", rc);
     if (json) io.out.push("null");
@@ -551,6 +559,8 @@ async function mapDump(k: GuestKernel, ops: GuestMapOps, maps: readonly BpfMap[]
         found++;
         if (json) elems.push({ key: jsonBytes(n.bytes!), value: jsonBytes(v.bytes!) });
         else io.out.push(entryPlain(n.bytes!, v.bytes!, m));
+      } else if (v.rc === -ENOENT && m.mapType === BPF_MAP_TYPE_PROG_ARRAY) {
+        // print_entry_error(): an empty slot of a program array is no entry, and no error either.
       } else if (json) elems.push({ key: jsonBytes(n.bytes!), value: { error: strerror(v.rc) } });
       else io.out.push(entryError(n.bytes!, v.rc === -ENOENT ? "<no entry>" : strerror(v.rc), m));
     }
