@@ -189,6 +189,9 @@ describe("host second pass against a hostile device model", () => {
     expect(l.ok && [...l.body.value]).toEqual([...val(onTap0.ok ? onTap0.body.id : 0)]);
     expect(await ch.request(MSG.HOST_MAP_DELETE, { id: paId, key: val(2) })).toMatchObject({ ok: false, errno: 2 }); // ENOENT: empty slot
     expect((await ch.request(MSG.HOST_MAP_DELETE, { id: paId, key: val(1) })).ok).toBe(true);
+    // Left filled, with its program's own handle freed: the session's close must still free both.
+    expect((await upd(onTap0.ok ? onTap0.body.id : 0)).ok).toBe(true);
+    expect((await ch.request(MSG.HOST_PROG_FREE, { id: onTap0.ok ? onTap0.body.id : 0 })).ok).toBe(true);
   });
 
   it("re-checks helpers and XDP_REDIRECT that a guest driver should have refused (EOPNOTSUPP naming them)", async () => {

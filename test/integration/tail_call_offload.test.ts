@@ -21,7 +21,7 @@ import { fetchHostShow } from "../../cli/host_cmd.ts";
 import { testCorpus } from "../../shared/net/packets.ts";
 import { pcapHeader, pcapRecordHeader, readPcap } from "../../shared/net/pcap.ts";
 import type { PktgenReport } from "../../host/tap_datapath.ts";
-import { XDP_DROP, XDP_PASS, XDP_TX } from "../../shared/bpf/isa/uapi.ts";
+import { MAX_TAIL_CALL_CNT, XDP_DROP, XDP_PASS, XDP_TX } from "../../shared/bpf/isa/uapi.ts";
 
 const unavailable = kernelOracleUnavailable(REPO_ROOT);
 if (unavailable !== null) console.warn(`\n*** TAIL CALL OFFLOAD vs KERNEL SKIPPED: ${unavailable} ***\n`);
@@ -263,5 +263,23 @@ describe("prog array compatibility from the guest (no kernel needed)", () => {
     const s = await fetchHostShow(host.url);
     expect(s.progs.filter((p) => p.owner === "tc1")).toEqual([]);
     expect(s.maps.filter((m) => m.owner === "tc1")).toEqual([]);
+  }, 120_000);
+});
+
+describe("--xdp-offload-hook net_xmit: the chain on the producer thread", () => {
+  it("xdp_tail_loop's static slots reach the producer's thread: every frame runs 1 + MAX_TAIL_CALL_CNT times", async () => {
+    const h = await procs.host(["--xdp-offload-hook", "net_xmit"], "host-tc2");
+    const q = await procs.qemu(h.url, "tc2");
+    const g = await procs.guest(q.url, "tc2");
+    const a = await guestExecRemote(g.url, ["ip", "link", "set", "dev", "eth0", "xdpoffload", "obj", P("xdp_tail_loop"), "program", "xdp_loop_self"]);
+    expect(a.stderr).toBe("");
+    const r = JSON.parse(await cliOk(["host", "pktgen", h.url, "--dev", "nic0", "--count", "2000", "--case", "2", "--json"])) as PktgenReport;
+    expect(r.hook).toBe("net_xmit");
+    expect(r.xdpPackets).toBeGreaterThan(0);
+    expect(r.delta.tun_xdp!.off_pass).toBe(r.xdpPackets);
+    const d = await guestExecRemote(g.url, ["bpftool", "-j", "map", "lookup", "name", "loop_runs", "key", "0", "0", "0", "0"]);
+    const v = JSON.parse(d.stdout) as { value: string[] };
+    const runs = Number(Buffer.from(v.value.map((x) => x.slice(2)).join(""), "hex").readBigUInt64LE(0));
+    expect(runs).toBe(r.xdpPackets * (1 + MAX_TAIL_CALL_CNT));
   }, 120_000);
 });
