@@ -1,0 +1,119 @@
+// The performance model (scenarios/model): every cell at a tiny packet count
+// with conservation, the wake mechanism's outcome (Case 2 offload pays about
+// one wake per packet, Case 1 offload one per NAPI poll at most), copies into
+// the guest only without offload, verdicts from the real programs, the fitted
+// profile's residuals and the calibration's parameter count.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { runModel, runModelSync, type ModelOptions } from "../../../scenarios/model/index.ts";
+import { loadProfile, PARAM_NAMES, PROFILES_DIR, withCosts } from "../../../scenarios/model/profile.ts";
+import { FITS } from "../../../scenarios/model/calibrate.ts";
+import { FIGURES, figure } from "../../../scenarios/model/figures.ts";
+import { steadyRate } from "../../../scenarios/model/sim.ts";
+
+const TINY: Record<1 | 2, number> = { 1: 3000, 2: 12000 };
+
+describe("performance model", () => {
+  for (const f of FIGURES) {
+    it(`${f.label}: case ${f.case} ${f.program} ${f.mode} at a tiny packet count conserves every packet`, async () => {
+      const r = await runModel({ case: f.case, program: f.program, mode: f.mode, packets: TINY[f.case] });
+      expect(r.sent).toBe(TINY[f.case]);
+      expect(r.dropped + r.tx + r.passed + r.errors).toBe(r.sent);
+      expect(r.mpps).toBeGreaterThan(0);
+      expect(Number.isFinite(r.mpps)).toBe(true);
+      // Verdicts come from the programs: xdp1 drops, xdp2 sends back; nothing else.
+      if (f.program === "xdp1") expect([r.dropped > 0, r.tx]).toEqual([true, 0]);
+      else expect([r.tx > 0, r.dropped]).toEqual([true, 0]);
+      expect(r.passed).toBe(0);
+      // Copies into guest memory only when the program runs in the guest.
+      expect(r.copiesPerPacket).toBe(f.mode === "offload" ? 0 : 1);
+      expect(r.perGuestMpps).toHaveLength(1);
+    });
+  }
+
+  it("wakes per packet: Case 2 offload in [0.5, 1.1] (one sk_data_ready per packet), Case 1 offload below 0.05 (one per NAPI poll)", async () => {
+    for (const program of ["xdp1", "xdp2"] as const) {
+      const c2 = await runModel({ case: 2, program, mode: "offload", packets: 30000 });
+      expect(c2.wakesPerPacket, program).toBeGreaterThanOrEqual(0.5);
+      expect(c2.wakesPerPacket, program).toBeLessThanOrEqual(1.1);
+      expect(c2.batchMean, program).toBe(1);
+      const c1 = await runModel({ case: 1, program, mode: "offload", packets: 20000 });
+      expect(c1.wakesPerPacket, program).toBeLessThan(0.05);
+      // Batches emerge from the arrivals: the consumer finds bulks of 16 and more.
+      expect(c1.batchMean!, program).toBeGreaterThan(16);
+    }
+  });
+
+  it("the wake costs the producer: without C_wake Case 2 offload runs at the producer's own rate 1/(c_p + c_sdr)", () => {
+    const p = loadProfile();
+    const o: ModelOptions = { case: 2, program: "xdp1", mode: "offload", packets: 30000 };
+    const paid = runModelSync(o, p).mpps;
+    const free = runModelSync(o, withCosts(p, { C_wake: p.costs.c_sdr })).mpps;
+    expect(paid).toBeCloseTo(1e3 / (p.costs.c_p + p.costs.C_wake), 2);
+    expect(free).toBeCloseTo(1e3 / (p.costs.c_p + p.costs.c_sdr), 2);
+  });
+
+  it("busy polling (held out): offload pays a wake every other packet (re-arm after the peek), non-offload keeps polling", async () => {
+    const off = await runModel({ case: 2, program: "xdp1", mode: "offload", packets: 30000, busyPollUs: 50 });
+    const non = await runModel({ case: 2, program: "xdp1", mode: "non_offload", packets: 30000, busyPollUs: 50 });
+    expect(off.wakesPerPacket).toBeCloseTo(0.5, 2);
+    expect(non.wakesPerPacket).toBeLessThan(0.01);
+    expect(non.mpps).toBeGreaterThan(off.mpps);
+  });
+
+  it("hooks, vhost batch and several guests run and conserve", async () => {
+    const runs: ModelOptions[] = [
+      { case: 2, program: "xdp1", mode: "offload", packets: 6000, hook: "net_xmit" },
+      { case: 1, program: "xdp2", mode: "offload", packets: 3000, hook: "xdp_xmit" },
+      { case: 1, program: "xdp1", mode: "non_offload", packets: 3000, vhostBatch: 1 },
+      { case: 1, program: "xdp1", mode: "offload", packets: 4000, guests: 4 },
+      { case: 2, program: "xdp2", mode: "non_offload", packets: 8000, guests: 2 },
+    ];
+    for (const o of runs) {
+      const r = await runModel(o);
+      expect(r.dropped + r.tx + r.passed + r.errors, JSON.stringify(o)).toBe(r.sent);
+      expect(r.perGuestMpps, JSON.stringify(o)).toHaveLength(o.guests ?? 1);
+      expect(r.mpps, JSON.stringify(o)).toBeGreaterThan(0);
+    }
+    // The program in the producer's context: nothing reaches vhost, so no wake finds work.
+    const net = await runModel({ case: 2, program: "xdp1", mode: "offload", packets: 6000, hook: "net_xmit" });
+    expect(net.wakesPerPacket).toBe(0);
+    expect(net.batchMean).toBeUndefined();
+    // One vhost_net_buf_produce per packet: batch 1.
+    const b1 = await runModel({ case: 1, program: "xdp1", mode: "non_offload", packets: 3000, vhostBatch: 1 });
+    expect(b1.batchMean).toBe(1);
+  });
+
+  it("the fitted profile reproduces the four figures it was fitted on (residuals within 1%)", () => {
+    const p = loadProfile("fitted");
+    for (const fs of FITS) {
+      const f = figure(fs.figure);
+      const r = runModelSync({ case: f.case, program: f.program, mode: f.mode, packets: f.case === 1 ? 60000 : 150000 }, p);
+      expect(Math.abs(r.mpps - f.paper) / f.paper, `${fs.param} on ${fs.figure}`).toBeLessThan(0.01);
+    }
+  });
+
+  it("calibration fits at most 4 parameters, each on its own figure; every other parameter keeps its cited prior", () => {
+    expect(FITS.length).toBeLessThanOrEqual(4);
+    expect(new Set(FITS.map((f) => f.figure)).size).toBe(FITS.length);
+    expect(new Set(FITS.map((f) => f.param)).size).toBe(FITS.length);
+    const prior = JSON.parse(readFileSync(path.join(PROFILES_DIR, "default.json"), "utf8"));
+    const fitted = JSON.parse(readFileSync(path.join(PROFILES_DIR, "fitted.json"), "utf8"));
+    const fittedNames = PARAM_NAMES.filter((n) => String(fitted.params[n].source).startsWith("fitted:"));
+    expect(fittedNames.sort()).toEqual(FITS.map((f) => f.param).sort());
+    for (const n of PARAM_NAMES) {
+      // Each prior names an anchor label of cost-model-anchors.md (A1.., B.., C.., D.., E.., G..) or its section.
+      expect(String(prior.params[n].source), n).toMatch(/^(?:[ABCDEG]\d+|anchors §)/);
+      if (!fittedNames.includes(n)) expect(fitted.params[n].value, n).toBe(prior.params[n].value);
+    }
+  });
+
+  it("steadyRate measures the middle 80% of the verdicts", () => {
+    const log = { t: [] as number[], n: [] as number[], total: 0, add(t: number, n: number) { this.total += n; this.t.push(t); this.n.push(this.total); } };
+    // 1000 verdicts at 1 per 100 ns after a slow start: 0.01 per ns.
+    log.add(0, 1);
+    for (let i = 1; i < 1000; i++) log.add(50_000 + 100 * i, 1);
+    expect(steadyRate([log as never])).toBeCloseTo(0.01, 4);
+  });
+});
