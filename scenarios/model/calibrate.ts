@@ -107,7 +107,7 @@ async function main(): Promise<void> {
   const { profile, fits } = calibrate(base, (s) => console.log(s));
   console.log("\nfit residuals (model vs the figure each parameter was fitted on):");
   for (const f of fits) console.log(`  ${f.figure} ${f.param.padEnd(8)} residual ${(100 * f.residual).toFixed(2).padStart(6)}%${f.converged ? "" : "  (NOT converged: the figure is out of this parameter's reach)"}`);
-  const ev = evaluate(profile, new Set(fits.map((f) => f.figure)));
+  const ev = evaluate({ ...profile, name: "fitted" }, new Set(fits.map((f) => f.figure)));
   console.log("\n" + formatEvaluation(ev));
   const spec = fittedSpec(base, fits, ev);
   const out = path.join(PROFILES_DIR, "fitted.json");
