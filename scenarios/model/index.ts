@@ -9,6 +9,10 @@ import { Sim, type SimResult } from "./sim.ts";
 import { loadProfile, type Profile } from "./profile.ts";
 import { VHOST_NET_BATCH } from "../../host/net/vhost_net.ts";
 
+export { FIGURES, FIGURE_TOLERANCE, RATIO_TOLERANCE, type Figure } from "./figures.ts";
+export { evaluate, formatEvaluation, type Evaluation } from "./evaluate.ts";
+export { loadProfile, type Profile } from "./profile.ts";
+
 export const PROGRAMS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "programs");
 
 export interface ModelOptions {
@@ -27,6 +31,8 @@ export interface ModelOptions {
   guests?: number;
   /** Profile name in scenarios/model/profiles (default: "fitted" when present, else "default") or a path. */
   profile?: string;
+  /** CPUs of guest 0's tasks (guest i: vhost + 2i, vcpu + 2i); default the profile's (0, 1, 2). Equal numbers share a CPU. */
+  placement?: { softirq: number; vhost: number; vcpu: number };
 }
 
 export interface ModelResult {
@@ -63,6 +69,12 @@ function check(o: ModelOptions): void {
   if (o.busyPollUs !== undefined && !(o.busyPollUs >= 0)) bad(`busyPollUs ${o.busyPollUs} < 0`);
   if (o.vhostBatch !== undefined && (!Number.isInteger(o.vhostBatch) || o.vhostBatch < 1 || o.vhostBatch > 4096)) bad(`vhostBatch ${o.vhostBatch} out of 1..4096`);
   if (o.guests !== undefined && (!Number.isInteger(o.guests) || o.guests < 1 || o.guests > 64)) bad(`guests ${o.guests} out of 1..64`);
+  if (o.placement !== undefined) {
+    for (const k of ["softirq", "vhost", "vcpu"] as const) {
+      const v = o.placement[k];
+      if (!Number.isInteger(v) || v < 0) bad(`placement.${k} ${String(v)} is not a CPU number`);
+    }
+  }
 }
 
 /** Runs the model synchronously with an already loaded profile (calibration). */
@@ -71,7 +83,7 @@ export function runModelSync(o: ModelOptions, profile: Profile): ModelResult & {
   const sim = new Sim({
     case: o.case, program: o.program, mode: o.mode, packets: o.packets, hook: o.hook ?? "recvmsg",
     busyPollUs: o.busyPollUs ?? 0, vhostBatch: o.vhostBatch ?? VHOST_NET_BATCH, guests: o.guests ?? 1, programsDir: PROGRAMS_DIR,
-  }, profile);
+  }, o.placement === undefined ? profile : { ...profile, placement: o.placement });
   const r = sim.run();
   let sent = 0, dropped = 0, tx = 0, passed = 0, errors = 0, wakes = 0, ring = 0, copies = 0, processed = 0, consumed = 0, batches = 0;
   for (const g of r.perGuest) {

@@ -449,6 +449,16 @@ class VhostTask {
         this.sim.startPoll(this);
         return;
       }
+      if (this.cpu.waiters.length > 0) {
+        // Another task waits for this CPU (shared placement): vhost_worker's cond_resched between
+        // works lets it run; the worker stays TASK_RUNNING and continues after it.
+        this.running = false;
+        this.sim.leave(this);
+        this.cpu.release(this.t);
+        const sim = this.sim;
+        sim.at(this.t, () => this.cpu.acquire(sim.now, (tt) => this.run(tt)));
+        return;
+      }
     }
     this.running = false;
     this.sim.leave(this);

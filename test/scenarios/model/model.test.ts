@@ -85,6 +85,14 @@ describe("performance model", () => {
     expect(b1.batchMean).toBe(1);
   });
 
+  it("placement is configuration: vhost and vCPU on one CPU serialise (F1 falls), still conserving", async () => {
+    const apart = await runModel({ case: 1, program: "xdp1", mode: "non_offload", packets: 20000 });
+    const shared = await runModel({ case: 1, program: "xdp1", mode: "non_offload", packets: 20000, placement: { softirq: 0, vhost: 1, vcpu: 1 } });
+    expect(shared.dropped + shared.tx + shared.passed + shared.errors).toBe(shared.sent);
+    expect(shared.mpps).toBeLessThan(apart.mpps * 0.9);
+    await expect(runModel({ case: 1, program: "xdp1", mode: "offload", packets: 10, placement: { softirq: -1, vhost: 1, vcpu: 2 } })).rejects.toThrow(/placement/);
+  });
+
   it("the fitted profile reproduces the four figures it was fitted on (residuals within 1%)", () => {
     const p = loadProfile("fitted");
     for (const fs of FITS) {
