@@ -46,7 +46,11 @@ export interface ModelResult {
   errors: number;
   /** Wakes the producers paid (vhost worker asleep) per packet that reached the tap (put into its ring, or run through a producer-side hook). */
   wakesPerPacket: number;
-  /** Payload copies into guest memory per packet the program processed (0 with offload). */
+  /**
+   * Packet copies across the guest boundary per packet the program processed, from vhost-net's
+   * counters (rx_copies into guest receive buffers + tx_copies of the guest's transmits): 0 with
+   * offload, 1 for xdp1 and 2 for xdp2 (XDP_TX comes back out through handle_tx) without.
+   */
   copiesPerPacket: number;
   /** Mean non-empty tun_consume_packets batch. */
   batchMean?: number;

@@ -1,21 +1,31 @@
 // The performance model: a discrete-event simulation in virtual time that
-// drives the datapath's own components (host/net: pktgen, NIC NAPI with native
-// XDP, devmap bulk 16 + flush, bridge, tun_net_xmit / tun_xdp_xmit / the RFC's
-// 64-entry consume with the offloaded program, the vhost worker with its
-// armed/disarmed poll, wake protocol and busy poll; the guest's RX and XDP send
-// virtqueues from shared/virtio: VirtnetRx, VringDriver, VirtioDeviceSide,
-// connected in-process by loopback sinks) and charges each step a cost from a
-// cost profile (profile.ts). Verdicts come from really running xdp1/xdp2 (the
-// offloaded copy in the host's BpfKernel, the guest's copy in a guest
-// BpfKernel). Nothing decides the tables but those components and the costs:
-// whether a producer pays a wake is the VhostDev's own CAS on the worker's
-// state, batch sizes are what tun_consume_packets finds in the ring at the
-// consumer's virtual time, and so on.
+// drives the datapath's own components and charges each step a cost from a
+// cost profile (profile.ts):
+// - host/net (host/net/datapath_parts.ts Producer and VhostSide, as the
+//   datapath's threads build them): pktgen, NIC NAPI with native XDP, devmap
+//   bulk 16 + flush, bridge, tun_net_xmit / tun_xdp_xmit, the vhost worker
+//   (VhostDev: armed/disarmed poll, wake protocol, busy poll) running
+//   vhost-net's own handle_rx (the RFC's 64-entry tun_recvmsg consume with the
+//   offloaded program, guest receive buffers from the RX virtqueue, a USED
+//   record per packet, vhost_net_signal_used per 64 and per run), handle_tx
+//   (the guest's transmits copied into vhost's pages -> tun_xdp_one into the
+//   tap's Rx-path program) and its ring-event work;
+// - the guest (guest/net/virtnet_task.ts localGuest(): VirtnetGuestTask over
+//   VirtnetQueuePair, virtio_net's receive/send queues with the program in the
+//   DRV slot of its own BpfKernel, XDP_TX kicked once per poll, refill) as the
+//   vCPU task on its own CPU;
+// - frames between the two through the datapath's shared-memory frame queues.
+// Verdicts come from really running xdp1/xdp2 (the offloaded copy in the
+// host's BpfKernel, the guest's copy in the guest's). Nothing decides the
+// tables but those components and the costs: whether a producer pays a wake is
+// the VhostDev's own CAS on the worker's state, batch sizes are what
+// tun_consume_packets finds in the ring at the consumer's virtual time, how
+// many packets a handle_rx run or a NAPI poll handles, when the guest is
+// interrupted and when it kicks are the components' own decisions.
 //
 // Time. Every task (the softirq producer of each guest's NIC queue, each vhost
-// worker, each guest vCPU's NAPI) runs on a CPU of the placement; a CPU runs
-// one task at a time. Task effects on shared state happen at exact virtual
-// times:
+// worker, each guest vCPU) runs on a CPU of the placement; a CPU runs one task
+// at a time. Task effects on shared state happen at exact virtual times:
 // - The producer runs a NAPI poll (pktgen's due frames, then napiPoll(64))
 //   in one go, but the tap's ndo_xdp_xmit / ndo_start_xmit calls it makes are
 //   deferred into a chain of events, each at the time the per-frame work
@@ -26,37 +36,29 @@
 //   only the tap's side effects are placed in time.
 // - The vhost worker runs its loop (VhostDev.step) with a local clock; before
 //   each access to shared state (disarm/arm of the RX poll, tun_consume_packets,
-//   the ring check, the used-ring flush, the next loop iteration) it runs every
-//   event up to its local time (the producers' effects, guest polls), so it
-//   sees exactly what had arrived by then. Costs between those points are
-//   charged from the components' counters (consumed entries, xdp_frames vs
-//   skbs, program verdicts) and from the model's own delivery and TX hooks.
-// - The guest NAPI poll runs in one go at its event time (interrupt + L_irq);
-//   its XDP send queue kick is an event at the end of the poll.
+//   the ring check, the used-ring flush towards the guest, the next loop
+//   iteration) it charges the work since the last such point from vhost-net's
+//   counters and runs every event up to its local time (the producers'
+//   effects, guest steps), so it sees exactly what had arrived by then.
+// - The guest vCPU steps (VirtnetGuestTask.step) at an interrupt + L_irq and
+//   while NAPI stays scheduled; its doorbells ring at the end of the step (see
+//   GuestVcpu for the transport).
 // Busy polling: a worker that returns STEP_POLL keeps its CPU and is resumed
 // at the first event after which VhostDev.pollCheck() holds, or at its deadline.
-import { readFileSync } from "node:fs";
 import path from "node:path";
-import { BpfKernel } from "../../shared/bpf/syscall.ts";
-import { loadObject } from "../../shared/bpf/libbpf/libbpf.ts";
-import { openObject } from "../../shared/bpf/libbpf/object.ts";
+import type { BpfKernel } from "../../shared/bpf/syscall.ts";
 import type { BpfProg } from "../../shared/bpf/runtime/prog.ts";
-import { XdpFrame, runXdp, xdpVerdict } from "../../shared/bpf/runtime/xdp.ts";
-import { XDP_DROP, XDP_MD_DATA, XDP_MD_DATA_END, XDP_PASS, XDP_TX } from "../../shared/bpf/isa/uapi.ts";
 import { STEP_POLL, STEP_SLEEP, type Clock, type Waker } from "../../shared/sched/sched.ts";
 import { VirtualScheduler } from "../../shared/sched/virtual.ts";
 import { StatBlock } from "../../shared/sched/stats.ts";
-import { setupDatapath, readCounters, datapathFates, TAP_IFINDEX, type DatapathSetup } from "../../host/net/datapath.ts";
+import type { ShmFrameQueue } from "../../shared/virtio/shm_frame_queue.ts";
+import { setupDatapath, readCounters, datapathFates, type DatapathSetup } from "../../host/net/datapath.ts";
 import { Producer, VhostSide } from "../../host/net/datapath_parts.ts";
 import { NAPI_POLL_WEIGHT } from "../../host/net/nic.ts";
-import { PagePool } from "../../host/net/page_pool.ts";
 import { TUN_XDP_IN_NET_XMIT, TUN_XDP_IN_RECVMSG, TUN_XDP_IN_XDP_XMIT, TUN_XDP_STATS, MAX_TAP_BATCH } from "../../host/net/tun.ts";
-import { VhostDev, VHOST_NET_VQ_RX, VHOST_NET_VQ_TX, VHOST_WAKER_STATS, S_WAKES } from "../../host/net/vhost.ts";
-import { VHOST_NET_BATCH, VHOST_NET_PKT_WEIGHT } from "../../host/net/vhost_net.ts";
-import { FrameWriter, LoopbackSink } from "../../shared/virtio/vring_frame.ts";
-import { VringDriver, VirtioDriverDevice } from "../../shared/virtio/vring_driver.ts";
-import { VirtioDeviceSide, VQ_DIR_RX, VQ_DIR_TX, devicePutUsed, type DeviceVirtqueue } from "../../shared/virtio/vring_device.ts";
-import { VirtnetRx } from "../../shared/virtio/virtnet_rx.ts";
+import { VhostDev, VHOST_NET_VQ_EVT } from "../../host/net/vhost.ts";
+import { localGuest, type VirtnetGuestTask } from "../../guest/net/virtnet_task.ts";
+import { VIRTNET_ETHTOOL_STATS, type VirtnetQueuePair } from "../../guest/net/virtnet.ts";
 import type { Costs, Profile } from "./profile.ts";
 
 export interface SimOptions {
@@ -343,7 +345,23 @@ class ProducerTask {
   }
 }
 
-/** One guest's vhost worker (RX and TX work on one thread) with the model's cost hooks. */
+// The guest's ethtool -S counters the vCPU's steps are charged from.
+const RX_PACKETS = VIRTNET_ETHTOOL_STATS.indexOf("rx_queue_0_packets");
+const RX_XDP_PACKETS = VIRTNET_ETHTOOL_STATS.indexOf("rx_queue_0_xdp_packets");
+const RX_XDP_TX = VIRTNET_ETHTOOL_STATS.indexOf("rx_queue_0_xdp_tx");
+
+/** Counters of vhost-net whose work is charged after the fact (see VhostTask.settle). */
+const VN_SETTLED = ["rx_copies", "rx_signals", "tx_copies"] as const;
+
+/**
+ * One guest's vhost worker: the datapath's own VhostSide (VhostDev, VhostNet's handle_rx /
+ * handle_tx / ring-event work, tun's consume side, the device end of the guest's virtqueues)
+ * run by the model on its CPU. The model wraps, on these instances only, the methods at which
+ * the worker touches shared state (tun's consume and poll check, the socket poll's disarm and
+ * arm, the used-ring flush towards the guest, tun_sendmsg's batch): each first charges what the
+ * worker did since the last such point, read from vhost-net's own counters, then brings the rest
+ * of the world up to the worker's local time, then calls the component's method unchanged.
+ */
 class VhostTask {
   readonly side: VhostSide;
   readonly dev: VhostDev;
@@ -351,17 +369,15 @@ class VhostTask {
   t = 0;
   running = false;
   pollId = 0;
-  readonly #txPool: PagePool;
-  readonly #txBatch: Uint32Array;
-  readonly #pool: PagePool;
-  #pendingUsed = 0;
-  guestRingFull = 0;
-  txAllocFail = 0;
+  /** tun_sendmsg batches (tunXdpOne calls of handle_tx) not charged yet. */
+  #txBatches = 0;
+  readonly #vn: StatBlock;
+  readonly #vnIdx: number[];
+  readonly #vnSeen: Float64Array;
   readonly #consumedIdx: number;
   readonly #xdpFramesIdx: number;
   readonly #offIdx: number[];
   readonly #offTxIdx: number;
-  readonly #rxpIdx: number[];
   readonly #recvStats: StatBlock;
   readonly #xdpStats: StatBlock;
 
@@ -377,10 +393,7 @@ class VhostTask {
     const busyNs = sim.o.busyPollUs * 1000;
     this.side = new VhostSide(mem, s.sh, s.kernel.vm, offload, rx, sim.clock, busyNs);
     this.dev = this.side.dev;
-    this.#pool = PagePool.at(mem, s.sh.pool);
-    this.#txPool = PagePool.at(mem, s.sh.pool);
-    this.#txBatch = new Uint32Array(MAX_TAP_BATCH);
-    const tun = this.side.tun, dev = this.dev;
+    const tun = this.side.tun, dev = this.dev, net = this.side.net, virtio = this.side.virtio;
     this.#recvStats = tun.stats;
     this.#xdpStats = tun.xdp.stats;
     this.#consumedIdx = idx(tun.stats.names, "consumed");
@@ -388,11 +401,12 @@ class VhostTask {
     const xn = tun.xdp.stats.names;
     this.#offIdx = ["off_drop", "off_tx", "off_pass", "off_redirect", "off_aborted", "off_unknown"].map((n) => idx(xn, n));
     this.#offTxIdx = idx(xn, "off_tx");
-    this.#rxpIdx = ["rxp_drop", "rxp_pass", "rxp_tx", "rxp_redirect", "rxp_aborted", "rxp_unknown"].map((n) => idx(xn, n));
-    // Cost hooks: each wraps the component's own method on this instance (behaviour unchanged),
-    // first bringing the rest of the world up to this worker's local time.
+    this.#vn = net.stats;
+    this.#vnIdx = VN_SETTLED.map((n) => idx(net.stats.names, n));
+    this.#vnSeen = new Float64Array(VN_SETTLED.length);
+    // vhost_net_buf_produce() batch size (VHOST_NET_BATCH, the option vhostBatch; tun takes at most 64).
     const consume = tun.tunConsumePackets.bind(tun);
-    tun.tunConsumePackets = (out: Uint32Array, num: number): number => this.#consume(consume, out, num);
+    tun.tunConsumePackets = (out: Uint32Array, num: number): number => this.#consume(consume, out, Math.min(num, this.sim.o.vhostBatch));
     const hasData = tun.hasData.bind(tun);
     tun.hasData = (): boolean => {
       if (this.running) this.sync();
@@ -407,21 +421,39 @@ class VhostTask {
       this.sync();
       disarm(id);
     };
-    const net = this.side.net;
-    dev.setWork(VHOST_NET_VQ_RX, () => {
-      const r = net.handleRx();
-      // vhost_net_signal_used() before a busy poll and at the end of the run.
-      this.flushGuestRx();
-      return r;
-    });
-    if (sim.o.mode === "non_offload") {
-      this.side.guest.deliver = (h: number): void => this.#deliver(h);
-      dev.setWork(VHOST_NET_VQ_TX, () => this.#handleTx());
-    }
+    // The used ring's update and the interrupt (vhost_net_signal_used, handle_tx's flush) at the local time.
+    const flush = virtio.dev.flush.bind(virtio.dev);
+    virtio.dev.flush = (): number => {
+      if (this.running) this.sync();
+      return flush();
+    };
+    const txOne = virtio.txXdp.tunXdpOne.bind(virtio.txXdp);
+    virtio.txXdp.tunXdpOne = (frames: Uint32Array, n: number): void => {
+      this.#txBatches++;
+      txOne(frames, n);
+    };
   }
 
-  /** Runs every event up to this worker's local time (the world catches up before a shared access). */
+  /**
+   * Charges the work vhost-net's counters show since the last call: c_rx per packet copied into a
+   * guest receive buffer (rx_copies), c_signal per interrupt raised towards the guest (rx_signals,
+   * after event-idx suppression), c_tx per transmit chain copied out of the guest (tx_copies) and
+   * F_tx per batch handed to tun_sendmsg.
+   */
+  settle(): void {
+    const c = this.sim.c, v = this.#vn.v, seen = this.#vnSeen, ix = this.#vnIdx;
+    const d0 = v[ix[0]!]! - seen[0]!, d1 = v[ix[1]!]! - seen[1]!, d2 = v[ix[2]!]! - seen[2]!;
+    if (d0 === 0 && d1 === 0 && d2 === 0 && this.#txBatches === 0) return;
+    seen[0] = v[ix[0]!]!;
+    seen[1] = v[ix[1]!]!;
+    seen[2] = v[ix[2]!]!;
+    this.t += d0 * c.c_rx + d1 * c.c_signal + d2 * c.c_tx + this.#txBatches * c.F_tx;
+    this.#txBatches = 0;
+  }
+
+  /** Settles the charges, then runs every event up to this worker's local time (the world catches up before a shared access). */
   sync(): void {
+    this.settle();
     this.sim.syncTo(this.t);
   }
 
@@ -442,6 +474,7 @@ class VhostTask {
     for (;;) {
       this.sync();
       const r = this.dev.step();
+      this.settle();
       if (r === STEP_SLEEP) break;
       if (r === STEP_POLL) {
         this.running = false;
@@ -474,7 +507,7 @@ class VhostTask {
     let off0 = 0;
     for (const i of this.#offIdx) off0 += xs[i]!;
     const tx0 = xs[this.#offTxIdx]!;
-    const n = orig(out, Math.min(num, this.sim.o.vhostBatch));
+    const n = orig(out, num);
     const consumed = rs[this.#consumedIdx]! - cons0;
     if (consumed === 0) return n;
     const frames = rs[this.#xdpFramesIdx]! - fr0;
@@ -489,110 +522,43 @@ class VhostTask {
     }
     return n;
   }
-
-  /** vhost handle_rx's per-packet delivery to the guest: copy into a popped RX chain (tun_put_user_xdp). */
-  #deliver(h: number): void {
-    const mem = this.g.setup.kernel.mem, dv = mem.dv, ctx = this.#pool.ctxOf(h);
-    const data = dv.getUint32(ctx + XDP_MD_DATA, true), len = dv.getUint32(ctx + XDP_MD_DATA_END, true) - data;
-    const r = devicePutUsed(this.g.guest!.devRx, mem.u8, data, len);
-    this.#pool.put(h);
-    this.charge(this.sim.c.c_rx);
-    if (r < 0) {
-      // No buffer posted by the guest: the frame is dropped (counted), as the stub's ring_full.
-      this.guestRingFull++;
-      return;
-    }
-    // vhost_net_signal_used() once more than VHOST_NET_BATCH heads are pending.
-    if (++this.#pendingUsed > VHOST_NET_BATCH) this.flushGuestRx();
-  }
-
-  /** Used-ring update of the RX queue and, when event idx asks for it, the interrupt (c_signal). */
-  flushGuestRx(): void {
-    const gp = this.g.guest;
-    if (gp === null || this.#pendingUsed === 0) return;
-    this.#pendingUsed = 0;
-    this.sync();
-    this.sim.now = this.t;
-    const r = gp.devRx.flushUsed();
-    gp.dev.flush();
-    if (r === 1) this.charge(this.sim.c.c_signal);
-  }
-
-  /** handle_tx of the guest's XDP send queue: pop, copy into a host frame, submit to tun in batches (tap Rx XDP). */
-  #handleTx(): number {
-    const sim = this.sim, c = sim.c, gp = this.g.guest!, q = gp.devTx, batch = this.#txBatch;
-    const mem = this.g.setup.kernel.mem;
-    this.side.net.handleTx();
-    this.sync();
-    q.disableNotification();
-    const max = Math.min(sim.o.vhostBatch, MAX_TAP_BATCH);
-    let k = 0, done = 0;
-    const submit = (): void => {
-      if (k > 0) {
-        this.charge(c.F_tx);
-        this.side.tun.xdp.tunXdpOne(batch, k);
-        k = 0;
-      }
-      this.sync();
-      sim.now = this.t;
-      if (q.flushUsed() === 1) this.charge(c.c_signal);
-      gp.dev.flush();
-    };
-    for (;;) {
-      const head = q.pop();
-      if (head < 0) {
-        submit();
-        if (q.enableNotification()) {
-          q.disableNotification();
-          continue;
-        }
-        return 0;
-      }
-      const el = q.elem, off = el.dataOff[0]!, len = el.len[0]!;
-      const h = off >= 0 ? this.#txPool.alloc() : 0;
-      if (h === 0) {
-        this.txAllocFail++;
-      } else {
-        mem.u8.set(q.outData.subarray(off, off + len), this.#txPool.dataOf(h));
-        this.#txPool.prepareU32(h, len, TAP_IFINDEX, 0);
-        batch[k++] = h;
-      }
-      q.putUsed(head, null, 0, 0);
-      this.charge(c.c_tx);
-      if (k === max) submit();
-      if (++done >= VHOST_NET_PKT_WEIGHT) {
-        submit();
-        this.dev.vhostWorkQueue(VHOST_NET_VQ_TX);
-        return 0;
-      }
-    }
-  }
 }
 
-/** The guest: virtio-net RX queue + XDP send queue (shared/virtio) and its own kernel running the program. */
-class GuestTask {
-  readonly mem = new Uint8Array(4 << 20);
-  readonly rxq: VringDriver;
-  readonly txq: VringDriver;
-  readonly dev: VirtioDeviceSide;
-  readonly devRx: DeviceVirtqueue;
-  readonly devTx: DeviceVirtqueue;
-  readonly rx: VirtnetRx;
+/**
+ * The guest's vCPU: the datapath's own guest (guest/net/virtnet_task.ts localGuest(): its
+ * VirtnetQueuePair with the program in the DRV slot of its own BpfKernel) stepped on its CPU.
+ *
+ * Transport. The kernel's guest and vhost share the rings in guest memory; here they exchange
+ * frames through the two shared-memory frame queues, and the model makes them behave as that
+ * memory: the guest's frames are applied to vhost's device when the guest publishes them
+ * (VhostNet.applyInbound), and a step of the guest applies every frame vhost published before
+ * it. So the ring-event doorbell (VHOST_NET_VQ_EVT, which stands for the device reading a
+ * used_event it has not seen yet) has nothing left to carry and is not rung; the RX and TX
+ * doorbells (ioeventfd exits) are, at the end of the step that rang them.
+ *
+ * Time. An interrupt in vhost's frames schedules a step L_irq after it was raised; a NAPI poll
+ * that stays scheduled (budget used, or entries found at completion) schedules the next step at
+ * its end. A step costs c_g_irq per interrupt taken, c_g_poll per NAPI poll, c_g_pkt per packet
+ * through the program and c_g_tx per XDP_TX (the guest's own counters), then c_kick per doorbell
+ * (+ C_wake when it woke the worker).
+ */
+class GuestVcpu {
+  readonly task: VirtnetGuestTask;
+  readonly qp: VirtnetQueuePair;
   readonly kernel: BpfKernel;
-  readonly prog: BpfProg;
-  readonly frame: XdpFrame;
-  /** Guest-side VhostDev handle: the kick's vhost_poll_wakeup pays a wake when the worker sleeps. */
-  readonly kickDev: VhostDev;
   readonly kickWaker: ModelWaker;
-  t = 0;
-  pollScheduled = false;
-  txQueued = 0;
-  drop = 0;
-  tx = 0;
-  pass = 0;
-  other = 0;
-  txRingFull = 0;
+  readonly #toDriver: ShmFrameQueue;
+  /** Device-side interrupts (both queues) already turned into a step. */
+  #irqSeen = 0;
+  /** Time of the pending step, or -1; its generation (a later schedule replaces an earlier one). */
+  #stepAt = -1;
+  #stepGen = 0;
+  #inStep = false;
+  /** Doorbells rung during the current step (work ids), replayed at its end. */
+  readonly #kicks: number[] = [];
+  readonly #kick: (id: number) => boolean;
   kicks = 0;
+  steps = 0;
 
   readonly sim: Sim;
   readonly g: GuestPath;
@@ -602,99 +568,101 @@ class GuestTask {
     this.sim = sim;
     this.g = g;
     this.cpu = cpu;
-    const num = 256;
-    const g2d = new LoopbackSink(), d2g = new LoopbackSink();
-    const gw = new FrameWriter(g2d), dw = new FrameWriter(d2g);
-    this.rxq = new VringDriver({ index: 0, num, mem: this.mem, base: 0, eventIdx: true, out: gw });
-    this.txq = new VringDriver({ index: 1, num, mem: this.mem, base: 0x8000, eventIdx: true, out: gw, outData: true });
-    const drv = new VirtioDriverDevice(gw, [this.rxq, this.txq]);
-    this.dev = new VirtioDeviceSide({ memSize: this.mem.length, eventIdx: true, out: dw, queues: [[num, VQ_DIR_RX], [num, VQ_DIR_TX, 2048]] });
-    g2d.peer = this.dev;
-    d2g.peer = drv;
-    this.devRx = this.dev.vqs[0]!;
-    this.devTx = this.dev.vqs[1]!;
-    this.rx = new VirtnetRx({ vq: this.rxq, bufBase: 0x10000, bufSize: 2048, nbufs: 2 * num });
-    this.kernel = new BpfKernel();
-    const file = path.join(sim.o.programsDir, `${sim.o.program}.o`);
-    this.prog = loadObject(this.kernel, openObject(readFileSync(file), { file })).progList[0]!;
-    this.frame = new XdpFrame(this.kernel.vm);
-    const s = g.setup;
+    const s = g.setup, virtio = g.vhost.side.virtio, net = g.vhost.side.net;
     this.kickWaker = new ModelWaker(sim, () => g.vhost);
-    this.kickDev = VhostDev.at(s.kernel.mem, s.sh.vhost.addr, StatBlock.init(s.kernel.mem, VHOST_WAKER_STATS).addr, this.kickWaker, false);
-    // The XDP send queue takes no TX interrupts; its buffers are reclaimed before adding.
-    this.txq.disable_cb();
-    this.devTx.onKick = () => this.kickDev.vhostWorkQueue(VHOST_NET_VQ_TX);
-    this.rx.onPacket = (m, off, len) => this.#onPacket(m, off, len);
-    this.rx.onNapiSchedule = () => this.#schedule(this.sim.now + this.sim.c.L_irq);
-    this.rx.try_fill_recv();
+    const file = path.join(sim.o.programsDir, `${sim.o.program}.o`);
+    const lg = localGuest(s.kernel.mem, s.sh.virtio, s.sh.vhost.addr, this.kickWaker, file);
+    this.task = lg.task;
+    this.qp = lg.task.qp;
+    this.kernel = lg.kernel;
+    this.#toDriver = lg.task.toDriver;
+    const kd = lg.task.kickDev;
+    this.#kick = kd.vhostWorkQueue.bind(kd);
+    kd.vhostWorkQueue = (id: number): boolean => {
+      if (id === VHOST_NET_VQ_EVT) return false;
+      if (this.#inStep) {
+        this.#kicks.push(id);
+        return false;
+      }
+      return this.#ring(id);
+    };
+    // The guest's writes reach the device as they are made (shared guest memory).
+    lg.sink.q.onPublish = () => net.applyInbound();
+    virtio.outbound.onPublish = () => this.#devicePublished();
   }
 
-  #schedule(at: number): void {
-    if (this.pollScheduled) return;
-    this.pollScheduled = true;
-    this.sim.at(at, () => this.cpu.acquire(this.sim.now, (t) => this.#poll(t)));
+  #ring(id: number): boolean {
+    this.kickWaker.paid = false;
+    this.kicks++;
+    this.#kick(id);
+    return this.kickWaker.paid;
   }
 
-  /** virtnet_poll() at `t` (CPU held): receive up to 64 with XDP, refill, kick the XDP send queue. */
-  #poll(t: number): void {
-    const sim = this.sim, c = sim.c;
-    this.pollScheduled = false;
-    this.t = t;
-    sim.now = t;
-    this.txQueued = 0;
-    // Re-scheduling from inside the poll (more used entries) happens at the poll's end.
-    const saved = this.rx.onNapiSchedule;
-    let again = false;
-    this.rx.onNapiSchedule = () => {
-      again = true;
-    };
-    this.rx.poll(NAPI_POLL_WEIGHT);
-    this.rx.onNapiSchedule = saved;
-    void again;
-    const end = (tEnd: number): void => {
-      this.cpu.release(tEnd);
-      // Budget used up, or entries arrived while completing: NAPI stays scheduled.
-      if (this.rx.napiScheduled) this.#schedule(tEnd);
-    };
-    if (this.txQueued > 0) {
-      // The XDP send queue's kick once per poll, when kick_prepare says so, at the end of the poll.
-      sim.at(this.t, () => {
-        const kick = this.txq.kick_prepare();
-        this.kickWaker.paid = false;
-        let cost = 0;
-        if (kick) {
-          this.kicks++;
-          this.txq.notify();
-        }
-        this.txq.out.flush();
-        if (kick) cost += c.c_kick + (this.kickWaker.paid ? c.C_wake : 0);
-        end(sim.now + cost);
-      });
-    } else {
-      end(this.t);
+  /** vhost published a frame (at its local time when running): an interrupt in it reaches the vCPU L_irq later. */
+  #devicePublished(): void {
+    const sim = this.sim, virtio = this.g.vhost.side.virtio;
+    // The clock reads the publisher's time: vhost syncs before its flush, a guest step sets it.
+    const t = sim.now;
+    const irq = virtio.rxvq.interrupts + virtio.txvq.interrupts;
+    if (irq !== this.#irqSeen) {
+      this.#irqSeen = irq;
+      this.#schedule(t + sim.c.L_irq);
+    } else if (this.#toDriver.pending() >= this.#toDriver.slots - 2) {
+      // Frames without an interrupt wait for the next step; a queue about to fill is applied now.
+      this.#schedule(t);
     }
   }
 
-  /** netif_receive of one buffer: the guest's XDP program on it; XDP_TX goes to the XDP send queue. */
-  #onPacket(m: Uint8Array, off: number, len: number): void {
-    const c = this.sim.c, vm = this.kernel.vm, f = this.frame;
-    this.t += c.c_g_pkt;
-    vm.mem.u8.set(m.subarray(off, off + len), f.dataAddr());
-    f.prepare(vm, len, 2, 0);
-    const act = xdpVerdict(runXdp(vm, this.prog, f));
-    if (act === XDP_TX) {
-      this.tx++;
-      this.t += c.c_g_tx;
-      const data = f.data(vm), dlen = f.dataEnd(vm) - data;
-      m.set(vm.mem.u8.subarray(data, data + dlen), off);
-      // free_old_xmit(): reclaim what vhost completed.
-      while (this.txq.get_buf() >= 0) { /* reclaimed */ }
-      if (this.txq.add_outbuf(off, dlen, 0) < 0) this.txRingFull++;
-      else this.txQueued++;
-    } else if (act === XDP_DROP) this.drop++;
-    else if (act === XDP_PASS) this.pass++;
-    else this.other++;
-    this.g.verdicts.add(this.t, 1);
+  #schedule(at: number): void {
+    if (this.#stepAt >= 0 && this.#stepAt <= at) return;
+    this.#stepAt = at;
+    const gen = ++this.#stepGen;
+    this.sim.at(at, () => {
+      if (gen !== this.#stepGen) return;
+      this.cpu.acquire(this.sim.now, (t) => this.#step(t));
+    });
+  }
+
+  /** One VirtnetGuestTask.step() at `t` (CPU held), charged from the guest's counters. */
+  #step(t: number): void {
+    const sim = this.sim, c = sim.c, qp = this.qp, st = qp.stats;
+    this.#stepAt = -1;
+    sim.now = t;
+    this.steps++;
+    const irq0 = qp.rxvq.interrupts + qp.txvq.interrupts, polls0 = qp.polls;
+    const pk0 = st[RX_XDP_PACKETS]!, rx0 = st[RX_PACKETS]!, tx0 = st[RX_XDP_TX]!;
+    this.#inStep = true;
+    this.task.step();
+    this.#inStep = false;
+    const irqs = qp.rxvq.interrupts + qp.txvq.interrupts - irq0, polls = qp.polls - polls0;
+    const rx = st[RX_PACKETS]! - rx0, xtx = st[RX_XDP_TX]! - tx0;
+    const work = irqs * c.c_g_irq + polls * c.c_g_poll + rx * c.c_g_pkt + xtx * c.c_g_tx;
+    this.g.verdicts.add(t + work, st[RX_XDP_PACKETS]! - pk0);
+    const end = (te: number): void => {
+      this.cpu.release(te);
+      if (qp.napiScheduled) this.#schedule(te);
+    };
+    if (this.#kicks.length === 0) {
+      end(t + work);
+      return;
+    }
+    // The doorbells at the end of the poll (virtnet_poll's XDP send-queue kick, try_fill_recv's kick).
+    sim.at(t + work, () => {
+      let cost = 0;
+      for (const id of this.#kicks) cost += c.c_kick + (this.#ring(id) ? c.C_wake : 0);
+      this.#kicks.length = 0;
+      end(sim.now + cost);
+    });
+  }
+
+  /** The guest's counters in the shape datapathFates() reads (guest thread's names). */
+  counters(): Record<string, number> {
+    const qp = this.qp, v = qp.xdpVerdicts;
+    return {
+      rx_queue_0_packets: qp.stats[RX_PACKETS]!, xdp_drop: v[0]!, xdp_pass: v[1]!, xdp_tx: v[2]!, xdp_other: v[3]!,
+      napi_polls: qp.polls, interrupts: qp.rxvq.interrupts, kicks: this.kicks, rx_copies: qp.rxvq.copies,
+      tx_completed: qp.txCompleted, steps: this.steps,
+    };
   }
 }
 
@@ -703,9 +671,8 @@ class GuestPath {
   readonly setup: DatapathSetup;
   readonly producer: ProducerTask;
   readonly vhost: VhostTask;
-  readonly guest: GuestTask | null;
+  readonly guest: GuestVcpu | null;
   readonly verdicts = new VerdictLog();
-  readonly vhostSide: VhostSide;
 
   readonly sim: Sim;
   readonly index: number;
@@ -727,33 +694,32 @@ class GuestPath {
     const pl = sim.placement;
     this.guest = null;
     this.vhost = new VhostTask(sim, this, sim.cpu(pl.vhost + 2 * index), inRecvmsg ? s.offload : null, inRecvmsg || !offload ? s.rx : null);
-    this.vhostSide = this.vhost.side;
-    this.dev0Step();
-    if (!offload) this.guest = new GuestTask(sim, this, sim.cpu(pl.vcpu + 2 * index));
-    this.producer = new ProducerTask(sim, this, sim.cpu(pl.softirq), { nic: s.nicProg, placement, offload: s.offload, rx: s.rx });
-  }
-
-  /** The worker starts and goes to sleep (its first loop finds no work). */
-  private dev0Step(): void {
+    // The worker starts and goes to sleep (its first loop finds no work).
     this.vhost.dev.step();
+    // The guest posts its receive buffers at once (virtnet_open); its kick starts the worker, which applies them.
+    if (!offload) this.guest = new GuestVcpu(sim, this, sim.cpu(pl.vcpu + 2 * index));
+    this.producer = new ProducerTask(sim, this, sim.cpu(pl.softirq), { nic: s.nicProg, placement, offload: s.offload, rx: s.rx });
   }
 }
 
 export interface GuestResult {
   mpps: number;
+  /** The components' counters (readCounters; `guest` from the guest's queue pair). */
   counters: Record<string, Record<string, number>>;
   sent: number;
   dropped: number;
   tx: number;
   passed: number;
   errors: number;
+  /** Wakes the producer paid (vhost_wakers) and the guest's doorbells paid (vhost_kicks). */
   wakes: number;
+  kickWakes: number;
   ringPackets: number;
+  /** Packet copies across the guest boundary: vhost_net rx_copies (into the guest) + tx_copies (out of it). */
   copies: number;
   processed: number;
   consumed: number;
   batches: number;
-  guest?: { drop: number; tx: number; pass: number; other: number; txRingFull: number; kicks: number; interrupts: number; kickWakes: number };
 }
 
 export interface SimResult {
@@ -859,26 +825,17 @@ export class Sim {
 
   #result(p: GuestPath): GuestResult {
     const c = readCounters(p.setup.kernel, p.setup.sh);
+    if (p.guest !== null) c.guest = p.guest.counters();
     const f = datapathFates(c);
-    const v = p.vhost, g = p.guest;
-    let { dropped, tx, passed, errors } = f;
-    errors += v.guestRingFull + v.txAllocFail;
-    let copies = 0;
-    let guest: GuestResult["guest"];
-    if (g !== null) {
-      dropped += g.drop;
-      tx += g.tx;
-      passed += g.pass;
-      errors += g.other;
-      copies = g.devRx.copies;
-      const kw = g.kickDev.stats.v[S_WAKES]!;
-      guest = { drop: g.drop, tx: g.tx, pass: g.pass, other: g.other, txRingFull: g.txRingFull, kicks: g.kicks, interrupts: g.devRx.interrupts, kickWakes: kw };
+    const vn = c.vhost_net!, tr = c.tun_recv!;
+    // The copy into the guest seen from both ends: vhost's USED record and the guest's receive.
+    if (p.guest !== null && c.guest!.rx_copies !== vn.rx_copies) {
+      throw new Error(`model: guest received ${c.guest!.rx_copies} copies, vhost made ${vn.rx_copies}`);
     }
-    const tr = c.tun_recv!;
     return {
-      mpps: steadyRate([p.verdicts]) * 1e3, counters: c, sent: f.sent, dropped, tx, passed, errors,
-      wakes: c.vhost_wakers!.wakes!, ringPackets: c.tun_xmit!.tx_packets!, copies, processed: p.verdicts.total,
-      consumed: tr.consumed!, batches: tr.consume_calls! - tr.consume_empty!, guest,
+      mpps: steadyRate([p.verdicts]) * 1e3, counters: c, sent: f.sent, dropped: f.dropped, tx: f.tx, passed: f.passed,
+      errors: f.errors, wakes: c.vhost_wakers!.wakes!, kickWakes: c.vhost_kicks!.wakes!, ringPackets: c.tun_xmit!.tx_packets!,
+      copies: vn.rx_copies! + vn.tx_copies!, processed: p.verdicts.total, consumed: tr.consumed!, batches: tr.consume_calls! - tr.consume_empty!,
     };
   }
 }
