@@ -24,6 +24,13 @@ export interface FigureEval {
   ok: boolean;
   wakesPerPacket: number;
   batchMean: number | null;
+  /** Share of the run each task's CPU was busy (guest 0): NIC softirq, vhost worker, guest vCPU (null with offload). */
+  busy: { softirq: number; vhost: number; vcpu: number | null };
+  /** vhost-net handle_rx: packets per run and interrupts raised per run (null when nothing went to the guest). */
+  pktsPerRun: number | null;
+  signalsPerRun: number | null;
+  /** The counters that explain the figure, in words (every row; read it beside a miss). */
+  why: string;
 }
 
 export interface RatioEval {
@@ -56,10 +63,20 @@ export function evaluate(p: Profile, fitted: ReadonlySet<string>, packets?: { 1:
   const figures: FigureEval[] = FIGURES.map((f) => {
     const r = runModelSync({ case: f.case, program: f.program, mode: f.mode, packets: pk(f.case) }, p);
     const err = relErr(r.mpps, f.paper);
+    const g = r.sim.perGuest[0]!, vn = g.counters.vhost_net!, span = r.sim.virtualNs, pl = p.placement;
+    const share = (cpu: number): number => (r.sim.cpuBusyNs[cpu] ?? 0) / span;
+    const busy = { softirq: share(pl.softirq), vhost: share(pl.vhost), vcpu: f.mode === "offload" ? null : share(pl.vcpu) };
+    const pktsPerRun = vn.rx_packets! > 0 ? vn.rx_packets! / vn.rx_runs! : null;
+    const signalsPerRun = vn.rx_packets! > 0 ? vn.rx_signals! / vn.rx_runs! : null;
+    const pc = (x: number): string => `${(100 * x).toFixed(0)}%`;
+    const why = `busy: softirq ${pc(busy.softirq)}, vhost ${pc(busy.vhost)}${busy.vcpu === null ? "" : `, vcpu ${pc(busy.vcpu)}`}; ` +
+      `wakes/pkt ${r.wakesPerPacket.toFixed(2)}; consume batch ${r.batchMean === undefined ? "-" : r.batchMean.toFixed(1)}` +
+      (pktsPerRun === null ? "" : `; handle_rx ${pktsPerRun.toFixed(1)} pkts and ${signalsPerRun!.toFixed(2)} interrupts per run`) +
+      (vn.tx_packets! > 0 ? `; handle_tx ${(vn.tx_packets! / vn.tx_runs!).toFixed(1)} pkts per run` : "");
     return {
       label: f.label, case: f.case, program: f.program, mode: f.mode, role: fitted.has(f.label) ? "fitted" : "held-out",
       paper: f.paper, rerun: f.rerun, model: r.mpps, err, errRerun: relErr(r.mpps, f.rerun), ok: Math.abs(err) <= FIGURE_TOLERANCE,
-      wakesPerPacket: r.wakesPerPacket, batchMean: r.batchMean ?? null,
+      wakesPerPacket: r.wakesPerPacket, batchMean: r.batchMean ?? null, busy, pktsPerRun, signalsPerRun, why,
     };
   });
   const ratios: RatioEval[] = [];
@@ -106,6 +123,9 @@ export function formatEvaluation(ev: Evaluation): string {
     L.push(`${f.label}   ${f.case}    ${f.program} ${f.mode.padEnd(12)} ${f.role.padEnd(9)} ${f.paper.toFixed(2).padStart(5)}  ${f.rerun.toFixed(2).padStart(6)}  ${f.model.toFixed(3).padStart(6)}  ` +
       `${miss(f.ok, pct(f.err).padStart(7))}  ${pct(f.errRerun).padStart(8)}  ${f.wakesPerPacket.toFixed(3).padStart(9)}  ${f.batchMean === null ? "   -" : f.batchMean.toFixed(1).padStart(5)}`);
   }
+  L.push("");
+  L.push("what the counters say (guest 0):");
+  for (const f of ev.figures) L.push(`  ${f.label} ${f.ok ? "   " : "MISS"} ${f.why}`);
   L.push("");
   L.push("offload/non-offload ratio per row: paper  re-run  model  error");
   for (const r of ev.ratios) L.push(`  case ${r.case} ${r.program}:                  ${r.paper.toFixed(2).padStart(5)}  ${r.rerun.toFixed(2).padStart(6)}  ${r.model.toFixed(2).padStart(5)}  ${miss(r.ok, pct(r.err))}`);

@@ -84,6 +84,9 @@ function idx(names: readonly string[], n: string): number {
 class Cpu {
   busy = false;
   freeAt = 0;
+  /** Time the CPU was held (utilisation over the run), and when the current holder took it. */
+  busyNs = 0;
+  #since = 0;
   readonly waiters: Array<() => void> = [];
   readonly sim: Sim;
   readonly id: number;
@@ -103,11 +106,13 @@ class Cpu {
       return;
     }
     this.busy = true;
+    this.#since = t;
     start(t);
   }
 
   release(t: number): void {
     this.busy = false;
+    this.busyNs += t - this.#since;
     this.freeAt = t;
     const w = this.waiters.shift();
     if (w !== undefined) this.sim.at(t, w);
@@ -724,6 +729,8 @@ export interface GuestResult {
 
 export interface SimResult {
   mpps: number;
+  /** Time each CPU of the placement was held, by CPU number (a busy poll holds it). */
+  cpuBusyNs: Record<number, number>;
   perGuest: GuestResult[];
   virtualNs: number;
   events: number;
@@ -820,7 +827,9 @@ export class Sim {
     this.sched.runUntil(Number.MAX_SAFE_INTEGER);
     const perGuest = this.paths.map((p) => this.#result(p));
     const mpps = steadyRate(this.paths.map((p) => p.verdicts)) * 1e3;
-    return { mpps, perGuest, virtualNs: this.now, events: this.sched.events };
+    const cpuBusyNs: Record<number, number> = {};
+    for (const [id, c] of this.#cpus) cpuBusyNs[id] = c.busyNs;
+    return { mpps, cpuBusyNs, perGuest, virtualNs: this.now, events: this.sched.events };
   }
 
   #result(p: GuestPath): GuestResult {
