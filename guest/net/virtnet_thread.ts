@@ -17,6 +17,8 @@ export const GUEST_THREAD_STATS = [
   // The DRV-slot program's verdicts (XDP_DROP, XDP_PASS or no program, XDP_TX queued, anything else)
   // and send-queue buffers the device completed.
   "xdp_drop", "xdp_pass", "xdp_tx", "xdp_other", "tx_completed",
+  // Copies of transmitted packets into the send queue's records (the device cannot read guest memory).
+  "tx_copies",
 ] as const;
 
 export interface GuestThreadData {

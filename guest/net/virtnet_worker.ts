@@ -43,6 +43,7 @@ function publish(): void {
   v[NE + 12] = qp.xdpVerdicts[2]!;
   v[NE + 13] = qp.xdpVerdicts[3]!;
   v[NE + 14] = qp.txCompleted;
+  v[NE + 15] = qp.txvq.copies;
 }
 
 publish();

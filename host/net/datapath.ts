@@ -112,6 +112,8 @@ export interface DatapathResult {
   wallMs: number;
   /** The vhost thread's loop counts, with its CPU time (cpuMs). */
   vhostLoop: Record<string, number>;
+  /** CPU time of the guest thread (ms; 0 without one). */
+  guestCpuMs: number;
 }
 
 /** The vhost-net device's view of the guest's rings (QEMU's VIRTIO_CONFIG_S_NEEDS_RESET and its message). */
@@ -588,7 +590,7 @@ export class HostDatapath {
 /** Runs `count` packets through the topology on real threads and returns every counter. */
 export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
   const d = await HostDatapath.start(o);
-  let p = { wallMs: 0, cpuMs: NaN }, wallMs = 0;
+  let p = { wallMs: 0, cpuMs: NaN }, wallMs = 0, guestCpuMs = 0;
   let loop: Record<string, number>;
   try {
     if ((o.guest ?? "thread") === "thread") {
@@ -600,12 +602,13 @@ export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
     // The producer's own run (not its thread's start-up), then the vhost worker's tail.
     wallMs = p.wallMs + (performance.now() - t1);
   } finally {
+    guestCpuMs = await d.stopGuestThread();
     loop = await d.stop();
   }
   const counters = d.counters();
   return {
     counters, fates: datapathFates(counters), rxcnt: d.rxcnt(), trace: TraceRing.at(d.kernel.mem, d.sh.trace).read(),
-    producerWallMs: p.wallMs, producerCpuMs: p.cpuMs, wallMs, vhostLoop: loop,
+    producerWallMs: p.wallMs, producerCpuMs: p.cpuMs, wallMs, vhostLoop: loop, guestCpuMs,
   };
 }
 

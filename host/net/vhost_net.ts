@@ -79,12 +79,13 @@ export const VHOST_NET_STATS = [
   // The RX virtqueue's indices as the device last left them (a register dump, for debugging a stall).
   "rxvq_avail_idx", "rxvq_last_avail_idx", "rxvq_used_idx", "rxvq_pending_used", "rxvq_used_event", "rxvq_irq_idx",
   "rxvq_signalled_used", "rxvq_notification", "rxvq_recheck_irqs", "pending_rx",
+  "tx_staging_copies", // transmit records' bytes copied into the device's staging slots when applied
 ] as const;
 const N_RX_RUNS = 0, N_RX_PACKETS = 1, N_RX_BUF_PRODUCE = 2, N_RX_BUF_EMPTY = 3, N_RX_WEIGHT = 4, N_RX_ENABLE_REQUEUE = 5;
 const N_RX_BUSY_POLLS = 6, N_RX_BUSYLOOP_INTR = 7, N_TX_RUNS = 8, N_RX_NO_BUFFERS = 9, N_RX_CHAN_FULL = 10;
 const N_RX_TOO_BIG = 11, N_RX_DROPPED = 12, N_RX_COPIES = 13, N_RX_SIGNALS = 14, N_RX_SIGNALS_SUPPRESSED = 15;
 const N_TX_PACKETS = 16, N_TX_COPIES = 17, N_TX_NO_PAGES = 18, N_TX_WEIGHT = 19, N_FRAMES_IN = 21, N_FRAMES_OUT = 22;
-const N_VIRTIO_ERRORS = 23, N_RESETS = 24, N_RX_BUF_ENTRIES = 25, N_EVT_RUNS = 26, N_RXVQ = 27;
+const N_VIRTIO_ERRORS = 23, N_RESETS = 24, N_RX_BUF_ENTRIES = 25, N_EVT_RUNS = 26, N_RXVQ = 27, N_TX_STAGING = 37;
 
 /** The shared parts of one vhost-net device's guest side (owner thread lays them out). */
 export interface VhostVirtioShared {
@@ -468,6 +469,7 @@ export class VhostNet {
 
   #txFlush(): void {
     this.virtio.dev.flush();
+    this.stats.v[N_TX_STAGING] = this.virtio.txvq.copies;
     this.stats.v[N_FRAMES_OUT] = this.virtio.outbound.published;
   }
 }

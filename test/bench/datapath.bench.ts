@@ -1,16 +1,19 @@
 // `npm run bench:datapath [-- --count N] [-- --json] [-- --tx-queue-len N]
-// [-- --busyloop-us N] [-- --only 1/xdp1]`: the RFC's Case 1 and
-// Case 2 runs through the host datapath on real threads (host/net): wall-clock
-// Mpps of the measured program, CPU time of the process and of each datapath
-// thread, wakes and copies per packet. Not CI-gating; on a shared 2-core
-// machine the figures move with the load.
-// Only the offload rows exist so far: the non-offload rows need the guest's
-// virtqueue and virtio-net NAPI (issue 11, remaining work) and are listed as
-// pending. With --json the last line is the JSON array of the rows.
+// [-- --busyloop-us N] [-- --only 1/xdp1/offload]`: the RFC's eight runs
+// (Case 1 and Case 2 x xdp1 and xdp2 x offload and non-offload) through the
+// datapath on real threads: pktgen/NIC/devmap or bridge/tun on a producer
+// thread, the vhost worker thread, and the guest's virtio-net NAPI on a guest
+// thread with its own BPF kernel (frames cross through the device's
+// shared-memory queues, as they cross a guest process's socket). Prints
+// wall-clock Mpps of the measured program (offload: the program in the host's
+// tun_recvmsg; non-offload: the program in the guest's NAPI), CPU time of the
+// process and of each thread, wakes and copies per packet. Not CI-gating; on a
+// shared 2-core machine the figures move with the load.
+// With --json the last line is the JSON array of the rows
+// ({case, program, mode, sent, dropped, tx, passed, errors, mpps, wakesPerPacket, copiesPerPacket}).
 // --tx-queue-len sets the tap's ring (default 1000), --busyloop-us vhost's
-// busy poll (QEMU's poll-us, default 0), --only runs one row ("2/xdp1").
-// Each row also prints the tail drops at the tun ring; the first line is the
-// load average, since the threads share this machine's 2 cores.
+// busy poll (QEMU's poll-us, default 0), --only runs one row ("2/xdp1/offload").
+// The first line is the load average, since the threads share this machine's 2 cores.
 import { loadavg } from "node:os";
 import { runDatapath } from "../../host/net/datapath.ts";
 import { PROGRAMS_DIR } from "../helpers/repo.ts";
@@ -39,29 +42,45 @@ interface Row {
   copiesPerPacket: number;
 }
 
+const sum = (c: Record<string, number>, keys: string[]) => keys.reduce((a, k) => a + (c[k] ?? 0), 0);
 const rows: Row[] = [];
 for (const c of [1, 2] as const) {
   for (const program of ["xdp1", "xdp2"] as const) {
-    if (only !== undefined && only !== `${c}/${program}`) continue;
-    const cpu0 = process.cpuUsage();
-    const r = await runDatapath({
-      programsDir: PROGRAMS_DIR, nicProg: c === 1 ? "xdp_redirect_map.o" : null, offloadProg: `${program}.o`,
-      rxProg: "xdp_drop.o", count, txQueueLen, busyloopTimeoutNs: busyloopUs * 1000,
-    });
-    const cpu = process.cpuUsage(cpu0);
-    const x = r.counters.tun_xdp!;
-    const processed = x.off_drop! + x.off_tx! + x.off_pass! + x.off_redirect! + x.off_aborted! + x.off_unknown!;
-    const row: Row = {
-      case: c, program, mode: "offload", ...r.fates, mpps: processed / r.wallMs / 1000,
-      wakesPerPacket: r.counters.vhost_wakers!.wakes! / r.fates.sent,
-      copiesPerPacket: (r.counters.tun_recv!.copies! + r.counters.bridge!.copies!) / r.fates.sent,
-    };
-    rows.push(row);
-    console.log(`case ${c} ${program} offload: ${row.mpps.toFixed(3)} Mpps (${processed} of ${r.fates.sent} processed in ` +
-      `${r.wallMs.toFixed(0)} ms), wakes/pkt ${row.wakesPerPacket.toFixed(4)}, copies/pkt ${row.copiesPerPacket}, ` +
-      `errors ${row.errors} (tail drops at the tun ring ${r.counters.tun_xmit!.tx_dropped}); CPU ms: process ${((cpu.user + cpu.system) / 1000).toFixed(0)}, producer thread ` +
-      `${r.producerCpuMs.toFixed(0)}, vhost thread ${(r.vhostLoop.cpuMs ?? NaN).toFixed(0)}`);
+    for (const mode of ["offload", "non-offload"] as const) {
+      if (only !== undefined && only !== `${c}/${program}/${mode}`) continue;
+      const cpu0 = process.cpuUsage();
+      const off = mode === "offload";
+      const r = await runDatapath({
+        programsDir: PROGRAMS_DIR, nicProg: c === 1 ? "xdp_redirect_map.o" : null, offloadProg: off ? `${program}.o` : null,
+        guestProg: off ? null : `${program}.o`, rxProg: "xdp_drop.o", count, txQueueLen, busyloopTimeoutNs: busyloopUs * 1000,
+        timeoutMs: 300_000,
+      });
+      const cpu = process.cpuUsage(cpu0);
+      const k = r.counters, g = k.guest!, vn = k.vhost_net!;
+      // Packets the measured program ran on: in the host's tun_recvmsg, or in the guest's NAPI.
+      const processed = off ? sum(k.tun_xdp!, ["off_drop", "off_tx", "off_pass", "off_redirect", "off_aborted", "off_unknown"])
+        : sum(g, ["xdp_drop", "xdp_tx", "xdp_pass", "xdp_other"]);
+      // Payload copies: into the USED record and out of it into the guest buffer (RX); into the send
+      // queue's record, into the device's staging slot, into vhost's page (TX).
+      const copies = vn.rx_copies! + g.rx_copies! + g.tx_copies! + vn.tx_staging_copies! + vn.tx_copies! +
+        k.tun_recv!.copies! + k.bridge!.copies!;
+      const row: Row = {
+        case: c, program, mode, ...r.fates, mpps: processed / r.wallMs / 1000,
+        wakesPerPacket: k.vhost_wakers!.wakes! / r.fates.sent, copiesPerPacket: copies / r.fates.sent,
+      };
+      rows.push(row);
+      console.log(`case ${c} ${program} ${mode}: ${row.mpps.toFixed(3)} Mpps (${processed} of ${r.fates.sent} processed in ` +
+        `${r.wallMs.toFixed(0)} ms), wakes/pkt ${row.wakesPerPacket.toFixed(4)} (+ guest doorbells ${(k.vhost_kicks!.wakes! / r.fates.sent).toFixed(4)}), ` +
+        `copies/pkt ${row.copiesPerPacket.toFixed(3)}, errors ${row.errors} (tail drops at the tun ring ${k.tun_xmit!.tx_dropped}); ` +
+        `CPU ms: process ${((cpu.user + cpu.system) / 1000).toFixed(0)}, producer thread ${r.producerCpuMs.toFixed(0)}, ` +
+        `vhost thread ${(r.vhostLoop.cpuMs ?? NaN).toFixed(0)}, guest thread ${r.guestCpuMs.toFixed(0)}`);
+    }
   }
 }
-console.log("non-offload rows: pending (they need the guest's virtqueue and virtio-net NAPI)");
+const ratio = (c: number, p: string) => {
+  const o = rows.find((x) => x.case === c && x.program === p && x.mode === "offload");
+  const n = rows.find((x) => x.case === c && x.program === p && x.mode === "non-offload");
+  return o !== undefined && n !== undefined ? (o.mpps / n.mpps).toFixed(2) : "-";
+};
+console.log(`offload/non-offload: case 1 xdp1 ${ratio(1, "xdp1")}, xdp2 ${ratio(1, "xdp2")}; case 2 xdp1 ${ratio(2, "xdp1")}, xdp2 ${ratio(2, "xdp2")}`);
 if (json) console.log(JSON.stringify(rows));
