@@ -1,12 +1,15 @@
 // Typed request/notify over one WebSocket: sequence numbers, reply routing,
 // deadlines, errno replies, receive-side validation against the message table.
-// The only importer of `ws` (STYLE §8.1). Plays the part of the virtqueue
+// What one tick sends goes out as one frame of back-to-back envelopes (flushed
+// on process.nextTick: a lone request leaves at once, a busy pipe writes one
+// frame and one syscall for many commands, as a virtqueue kick covers every
+// descriptor added before it). The only importer of `ws` (STYLE §8.1). Plays the part of the virtqueue
 // transport between driver and device; the vhost-user socket is its nearest
 // QEMU counterpart (subprojects/libvhost-user, hw/virtio/vhost-user.c).
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { AddressInfo } from "node:net";
-import { Codec, peekRequestHeader } from "./codec.ts";
-import { MAX_FRAME_BYTES, MSG, MSG_BY_OP, VXO_PROTO_VERSION, type MsgDef } from "./messages.ts";
+import { Codec, peekRequestHeader, type Envelope } from "./codec.ts";
+import { BATCH_FRAME_BYTES, MAX_FRAME_BYTES, MAX_FRAME_ENVELOPES, MSG, MSG_BY_OP, VXO_PROTO_VERSION, type MsgDef } from "./messages.ts";
 import { validate, type Infer } from "./schema.ts";
 import { EINVAL, EIO, EMSGSIZE, ENOTCONN, EOPNOTSUPP, ETIMEDOUT, KernelError } from "../errno.ts";
 
@@ -53,6 +56,10 @@ export class Channel {
   readonly #handlers: Map<number, Handler>;
   readonly #closeHooks: Array<() => void>;
   #closed: boolean;
+  /** Envelopes waiting for this tick's flush, and their bytes. */
+  readonly #out: Uint8Array[];
+  #outBytes: number;
+  #flushQueued: boolean;
 
   constructor(ws: WebSocket) {
     this.ws = ws;
@@ -64,6 +71,9 @@ export class Channel {
     this.#handlers = new Map();
     this.#closeHooks = [];
     this.#closed = false;
+    this.#out = [];
+    this.#outBytes = 0;
+    this.#flushQueued = false;
     (ws as unknown as Record<symbol, Channel>)[kChannel] = this;
     ws.binaryType = "nodebuffer";
     ws.on("message", onWsMessage);
@@ -110,31 +120,61 @@ export class Channel {
         resolve({ ok: false, errno: ETIMEDOUT, message: `No reply to ${def.name} within ${timeoutMs} ms`, log: [] });
       }, timeoutMs);
       this.#pending.set(seq, { resolve: resolve as (r: Reply<unknown>) => void, timer, def });
-      this.ws.send(this.codec.encodeRequest(def.op, seq, body));
+      this.#send(this.codec.encodeRequest(def.op, seq, body));
     });
   }
 
   /** Sends a notification (no reply). */
   notify<M extends MsgDef>(def: M, body: Infer<M["req"]>): void {
-    if (this.isOpen) this.ws.send(this.codec.encodeRequest(def.op, 0, body));
+    if (this.isOpen) this.#send(this.codec.encodeRequest(def.op, 0, body));
   }
 
-  /** Sends raw bytes (fuzzers). */
+  /** Sends raw bytes as a frame of their own (fuzzers), after what this tick queued. */
   sendRaw(frame: Uint8Array): void {
-    if (this.isOpen) this.ws.send(frame);
+    if (!this.isOpen) return;
+    this.flush();
+    this.ws.send(frame);
+  }
+
+  /** Queues one encoded envelope for this tick's frame. */
+  #send(env: Uint8Array): void {
+    if (env.length > BATCH_FRAME_BYTES) {
+      this.flush(); // keeps the order
+      this.ws.send(env);
+      return;
+    }
+    if (this.#outBytes + env.length > BATCH_FRAME_BYTES || this.#out.length === MAX_FRAME_ENVELOPES) this.flush();
+    this.#out.push(env);
+    this.#outBytes += env.length;
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      process.nextTick(flushTick, this);
+    }
+  }
+
+  /** Sends what is queued now, as one frame. */
+  flush(): void {
+    this.#flushQueued = false;
+    const n = this.#out.length;
+    if (n === 0) return;
+    const frame = n === 1 ? this.#out[0]! : Buffer.concat(this.#out, this.#outBytes);
+    this.#out.length = 0;
+    this.#outBytes = 0;
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
   }
 
   close(): void {
+    this.flush();
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close();
   }
 
   #replyErr(op: number, seq: number, errno: number, message: string, log: readonly string[] = []): void {
     this.stats.errnoReplies++;
     if (seq === 0 || !this.isOpen) return; // notifications get no reply
-    this.ws.send(this.codec.encodeReply(op, seq, errno, log.length > 0 ? { message, log } : { message }));
+    this.#send(this.codec.encodeReply(op, seq, errno, log.length > 0 ? { message, log } : { message }));
   }
 
-  /** Receive path: decode -> validate(op) -> dispatch. */
+  /** Receive path: decode -> validate(op) -> dispatch, for each envelope of the frame in order. */
   receive(frame: Buffer): void {
     if (frame.length > MAX_FRAME_BYTES) {
       const h = peekRequestHeader(frame);
@@ -142,7 +182,11 @@ export class Channel {
       else this.#replyErr(h.op, h.seq, EMSGSIZE, `Cannot decode frame: ${frame.length} bytes, max ${MAX_FRAME_BYTES}`);
       return;
     }
-    const env = this.codec.decode(frame);
+    const envs = this.codec.decodeFrame(frame);
+    for (let i = 0; i < envs.length; i++) this.#receiveEnvelope(envs[i]!);
+  }
+
+  #receiveEnvelope(env: Envelope): void {
     if (env.kind === "bad") {
       this.stats.badFrames++;
       return;
@@ -180,7 +224,7 @@ export class Channel {
       const e = validate(def.res, res);
       if (e !== null) throw new Error(`replying invalid ${def.name}: ${e}`);
     }
-    this.ws.send(this.codec.encodeReply(def.op, seq, 0, res));
+    this.#send(this.codec.encodeReply(def.op, seq, 0, res));
   }
 
   #onReply(op: number, seq: number, errno: number, body: unknown): void {
@@ -214,6 +258,10 @@ export class Channel {
     }
     for (const fn of this.#closeHooks.splice(0)) fn();
   }
+}
+
+function flushTick(ch: Channel): void {
+  ch.flush();
 }
 
 function channelOf(ws: WebSocket): Channel {

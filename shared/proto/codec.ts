@@ -1,10 +1,12 @@
 // msgpack envelope codec for control messages (STYLE §8.5). The only place
 // that constructs msgpackr objects, with pinned options. Requests are
 // [op, seq, body], replies [op | REPLY_BIT, seq, errno, body], notifications
-// [op, 0, body]. Decoding validates the envelope only; bodies are validated
-// against the message table by the channel.
+// [op, 0, body]. A WebSocket frame carries one or more envelopes back to back
+// (the channel batches what it sends in one tick, as a virtqueue kick covers
+// every descriptor made available before it). Decoding validates the envelope
+// only; bodies are validated against the message table by the channel.
 import { Packr, Unpackr } from "msgpackr";
-import { REPLY_BIT } from "./messages.ts";
+import { MAX_FRAME_ENVELOPES, REPLY_BIT } from "./messages.ts";
 
 /** Pinned msgpackr options: plain maps, no implicit shared structures, u64 as bigint. */
 const OPTIONS = {
@@ -33,7 +35,28 @@ export class Codec {
     return this.#packr.pack([op | REPLY_BIT, seq, errno, body]);
   }
 
-  /** Decodes one frame; never throws. */
+  /**
+   * Decodes every envelope of a frame, in order; a frame whose bytes stop being
+   * msgpack ends with one "bad" entry after the envelopes before it. Never throws.
+   */
+  decodeFrame(frame: Uint8Array): Envelope[] {
+    const out: Envelope[] = [];
+    try {
+      this.#unpackr.unpackMultiple(frame, (v: unknown) => {
+        if (out.length === MAX_FRAME_ENVELOPES) {
+          out.push({ kind: "bad", reason: `frame holds more than ${MAX_FRAME_ENVELOPES} envelopes` });
+          return false;
+        }
+        out.push(checkEnvelope(v));
+        return true;
+      });
+    } catch (e) {
+      out.push({ kind: "bad", reason: `frame is not msgpack: ${(e as Error).message}` });
+    }
+    return out;
+  }
+
+  /** Decodes a frame of exactly one envelope; never throws. */
   decode(frame: Uint8Array): Envelope {
     let v: unknown;
     try {

@@ -36,12 +36,19 @@
 import { VIRTIO_NET_CTRL_BPF, VIRTIO_NET_CTRL_BPF_MAP_CREATE, VIRTIO_NET_CTRL_BPF_MAP_DELETE, VIRTIO_NET_CTRL_BPF_MAP_FREE, VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, VIRTIO_NET_CTRL_BPF_MAP_UPDATE, VIRTIO_NET_CTRL_BPF_PROG_ATTACH, VIRTIO_NET_CTRL_BPF_PROG_DETACH, VIRTIO_NET_CTRL_BPF_PROG_FREE, VIRTIO_NET_CTRL_BPF_PROG_LOAD, VIRTIO_NET_CTRL_BPF_RESET } from "../virtio/virtio_net.ts";
 import { arr, bool, bytes, none, str, struct, u16, u32, u64, u8, type Infer, type Schema } from "./schema.ts";
 
-/** Version of this table's wire format; HELLO refuses any other. */
-export const VXO_PROTO_VERSION = 1;
+/** Version of this table's wire format; HELLO refuses any other. 2: a frame may carry several envelopes. */
+export const VXO_PROTO_VERSION = 2;
 /** Set in the op of a reply envelope. */
 export const REPLY_BIT = 0x8000;
 /** Largest frame any endpoint accepts (ws maxPayload): a 1M-insn program plus slack. */
 export const MAX_FRAME_BYTES = 9 * 1024 * 1024;
+/**
+ * A sender batches the envelopes it sends in one tick into frames of at most this
+ * many bytes (a larger envelope goes alone) ...
+ */
+export const BATCH_FRAME_BYTES = 64 * 1024;
+/** ... and at most this many envelopes; a receiver handles no more of one frame. */
+export const MAX_FRAME_ENVELOPES = 4096;
 
 
 const MAX_KEY = 512;

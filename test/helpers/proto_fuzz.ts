@@ -104,11 +104,13 @@ export async function fuzzEndpoint(url: string, count: number, seed: number, hel
   let wake: (() => void) | null = null;
   const replyCodec = new Codec();
   ch.ws.on("message", (d: Buffer) => {
-    const e = replyCodec.decode(d);
-    if (e.kind !== "reply" || e.seq < 1_000_000 || !pending.delete(e.seq)) return;
-    res.answered++;
-    if (e.errno !== 0) res.errnoReplies++;
-    else res.okReplies++;
+    // The endpoint batches the replies of one tick into one frame.
+    for (const e of replyCodec.decodeFrame(d)) {
+      if (e.kind !== "reply" || e.seq < 1_000_000 || !pending.delete(e.seq)) continue;
+      res.answered++;
+      if (e.errno !== 0) res.errnoReplies++;
+      else res.okReplies++;
+    }
     if (pending.size === 0 && wake !== null) wake();
   });
   let seq = 1_000_000;

@@ -25,7 +25,7 @@ export const CTRL_SAMPLES: Record<CtrlBpfCmd, unknown> = {
 
 /** Request bodies by message name. */
 export const MSG_SAMPLES: Record<keyof typeof MSG, unknown> = {
-  HELLO: { protoVersion: 1, features: 1n << 58n, role: "guest", name: "vm", capBpf: true, nics: 1 },
+  HELLO: { protoVersion: 2, features: 1n << 58n, role: "guest", name: "vm", capBpf: true, nics: 1 },
   CTRL: { class: VIRTIO_NET_CTRL_BPF, cmd: 3, data: CTRL_SAMPLES[3] },
   DEVICE_RESET: { reason: "test" },
   VHOST_START: { memSize: 1 << 24 },

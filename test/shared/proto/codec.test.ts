@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { Codec, peekRequestHeader } from "../../../shared/proto/codec.ts";
-import { CTRL_BPF_CMDS, HOST_OPS, MAX_FRAME_BYTES, MSG, REPLY_BIT, type MsgDef } from "../../../shared/proto/messages.ts";
+import { CTRL_BPF_CMDS, HOST_OPS, MAX_FRAME_BYTES, MAX_FRAME_ENVELOPES, MSG, REPLY_BIT, type MsgDef } from "../../../shared/proto/messages.ts";
 import { validate, type Schema } from "../../../shared/proto/schema.ts";
 import { Channel, connect, listen, type Listener } from "../../../shared/proto/channel.ts";
 import { registerHostHandlers } from "../../../host/control.ts";
@@ -27,7 +27,7 @@ describe("Codec", () => {
 
   it("encodeRequest() matches the golden bytes of HELLO, CTRL and HOST_MAP_LOOKUP", () => {
     expect(hex(c.encodeRequest(MSG.HELLO.op, 7, MSG_SAMPLES.HELLO))).toBe(
-      "930107de0006ac70726f746f56657273696f6e01a86665617475726573d30400000000000000a4726f6c65a56775657374a46e616d65a2766da6636170427066c3a46e69637301",
+      "930107de0006ac70726f746f56657273696f6e02a86665617475726573d30400000000000000a4726f6c65a56775657374a46e616d65a2766da6636170427066c3a46e69637301",
     );
     expect(hex(c.encodeRequest(MSG.CTRL.op, 7, MSG_SAMPLES.CTRL))).toBe(
       "930207de0003a5636c617373cc80a3636d6403a464617461de0004a668616e646c6501a36b6579c40401000000a576616c7565c4080700000000000000a5666c61677300",
@@ -65,6 +65,19 @@ describe("Codec", () => {
     expect(P([1, -1, {}]).kind).toBe("bad");
     expect(P([0x10000, 1, {}]).kind).toBe("bad");
     expect(P([1 | REPLY_BIT, 1, 5000, {}]).kind).toBe("bad");
+  });
+
+  it("decodeFrame() returns every envelope of a batched frame in order, and a bad tail after the good ones", () => {
+    const a = c.encodeRequest(MSG.HOST_MAP_FREE.op, 1, { id: 1 }), b = c.encodeReply(MSG.HOST_MAP_FREE.op, 2, 0, {});
+    const both = Buffer.concat([a, b]);
+    expect(c.decodeFrame(both).map((e) => [e.kind, "seq" in e ? e.seq : -1])).toEqual([["request", 1], ["reply", 2]]);
+    expect(c.decode(both).kind).toBe("bad"); // decode() wants exactly one
+    const torn = c.decodeFrame(both.subarray(0, both.length - 1));
+    expect(torn.map((e) => e.kind)).toEqual(["request", "bad"]);
+    // A frame of 5000 one-byte values stops at the envelope limit.
+    const many = c.decodeFrame(new Uint8Array(5000));
+    expect(many.length).toBe(MAX_FRAME_ENVELOPES + 1);
+    expect(many.at(-1)).toMatchObject({ kind: "bad", reason: `frame holds more than ${MAX_FRAME_ENVELOPES} envelopes` });
   });
 
   it("peekRequestHeader() reads op and seq without decoding the body", () => {
@@ -125,8 +138,8 @@ describe("Channel on a real socket", () => {
     return new Promise((resolve) => {
       const c = new Codec();
       const onMsg = (d: Buffer) => {
-        const e = c.decode(d);
-        if (e.kind === "reply") {
+        const e = c.decodeFrame(d).find((x) => x.kind === "reply");
+        if (e !== undefined && e.kind === "reply") {
           ch.ws.off("message", onMsg);
           resolve(e);
         }
@@ -157,6 +170,19 @@ describe("Channel on a real socket", () => {
     expect(h.ok).toBe(true);
     expect(h.ok && h.body.features).toBe(1n << 58n);
     expect(await ch.request(MSG.HOST_MAP_FREE, { id: 1 })).toMatchObject({ ok: false, errno: 9 });
+  });
+
+  it("batches what one tick sends into one frame and answers every request of it, in order", async () => {
+    const frames: number[] = [];
+    const onMsg = (d: Buffer) => frames.push(new Codec().decodeFrame(d).length);
+    ch.ws.on("message", onMsg);
+    const rs = await Promise.all(Array.from({ length: 50 }, (_, i) => ch.request(MSG.HOST_MAP_FREE, { id: 100_000 + i })));
+    ch.ws.off("message", onMsg);
+    expect(rs.map((r) => r.errno)).toEqual(Array(50).fill(9));
+    expect(rs.map((r) => !r.ok && r.message)).toEqual(rs.map((_, i) => `Cannot use map ${100_000 + i}: Bad file descriptor: not a map of this device`));
+    // 50 requests in one frame; the replies come back in fewer frames than requests.
+    expect(frames.reduce((a, b) => a + b, 0)).toBe(50);
+    expect(frames.length).toBeLessThan(50);
   });
 
   it("ignores text frames and keeps serving the connection", async () => {
