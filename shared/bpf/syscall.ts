@@ -1,12 +1,13 @@
 // The BPF subsystem of one emulated kernel (guest or host): map and program
 // objects with ids (kernel/bpf/syscall.c idr), BPF_MAP_CREATE and
 // BPF_PROG_LOAD with ld_imm64 map resolution (resolve_pseudo_ldimm64 in
-// kernel/bpf/verifier.c), and the execution context its programs run in.
+// kernel/bpf/verifier.c), the batch map commands (bpf_map_do_batch), and the
+// execution context its programs run in.
 import { BpfMemory } from "./runtime/memory.ts";
 import { BpfVm, type BpfVmEnv, type HelperFn } from "./runtime/vm.ts";
 import { BpfProg, LD_IMM64 } from "./runtime/prog.ts";
 import type { BpfInsns } from "./isa/insn.ts";
-import type { BpfMap, BpfMapAttr, BpfMapEnv } from "./maps/map.ts";
+import type { BpfMap, BpfMapAttr, BpfMapBatch, BpfMapEnv } from "./maps/map.ts";
 import { createMap } from "./maps/index.ts";
 import { ProgArrayMap } from "./maps/prog_array.ts";
 import { checkStructure } from "./verifier/structural.ts";
@@ -17,7 +18,8 @@ import { InProcessVerifier, cancelReason, defaultVerifier, type Verifier } from 
 import { E2BIG, EBADF, EINVAL, ENODEV, EOPNOTSUPP, KernelError } from "../errno.ts";
 import {
   BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_XDP, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, MAX_USED_MAPS,
-  BPF_COMPLEXITY_LIMIT_INSNS, BPF_MAXINSNS, BPF_FIB_LKUP_RET_NOT_FWDED, BPF_FIB_LKUP_RET_FWD_DISABLED
+  BPF_COMPLEXITY_LIMIT_INSNS, BPF_MAXINSNS, BPF_FIB_LKUP_RET_NOT_FWDED, BPF_FIB_LKUP_RET_FWD_DISABLED,
+  BPF_MAP_DELETE_BATCH, BPF_MAP_LOOKUP_AND_DELETE_BATCH, BPF_MAP_LOOKUP_BATCH, BPF_MAP_UPDATE_BATCH,
 } from "./isa/uapi.ts";
 
 export interface ProgLoadAttr {
@@ -167,6 +169,19 @@ export class BpfKernel implements BpfMapEnv {
     // The map's own flags: some types add BPF_F_RDONLY_PROG themselves (devmaps).
     this.vm.addMapRegion(m, (m.mapFlags & BPF_F_RDONLY_PROG) === 0);
     return m;
+  }
+
+  /**
+   * BPF_MAP_LOOKUP_BATCH, BPF_MAP_LOOKUP_AND_DELETE_BATCH, BPF_MAP_UPDATE_BATCH and
+   * BPF_MAP_DELETE_BATCH on map `id` (bpf_map_do_batch()). Returns 0 or -errno (-EBADF
+   * for no such map, -EINVAL for another command); b.count and b.outBatch are left as
+   * the kernel leaves them in bpf_attr, also when the answer is an errno (-ENOENT at the
+   * end of a walk comes with the elements copied before it).
+   */
+  mapBatch(cmd: number, id: number, b: BpfMapBatch): number {
+    const m = this.maps.get(id);
+    if (m === undefined || this.#mapClosed.has(id)) return -EBADF;
+    return mapDoBatch(cmd, m, b);
   }
 
   /** Drops a map (last reference gone). */
@@ -405,4 +420,15 @@ export class BpfKernel implements BpfMapEnv {
   mapByAddr(addr: number): BpfMap | undefined {
     return this.#mapByAddr.get(addr);
   }
+}
+
+/** bpf_map_do_batch() on a map the caller resolved (see BpfKernel.mapBatch()). */
+export function mapDoBatch(cmd: number, m: BpfMap, b: BpfMapBatch): number {
+  switch (cmd) {
+    case BPF_MAP_LOOKUP_BATCH: return m.sysLookupBatch(b, false);
+    case BPF_MAP_LOOKUP_AND_DELETE_BATCH: return m.sysLookupBatch(b, true);
+    case BPF_MAP_UPDATE_BATCH: return m.sysUpdateBatch(b);
+    case BPF_MAP_DELETE_BATCH: return m.sysDeleteBatch(b);
+  }
+  return -EINVAL;
 }

@@ -150,6 +150,12 @@ export const MAP_TYPE_NAMES: Record<number, string> = {
   [BPF_MAP_TYPE_RINGBUF]: "ringbuf",
 };
 
+// enum bpf_cmd: the batch map commands (BPF_MAP_*_ELEM and the others go through their own entries).
+export const BPF_MAP_LOOKUP_BATCH = 24;
+export const BPF_MAP_LOOKUP_AND_DELETE_BATCH = 25;
+export const BPF_MAP_UPDATE_BATCH = 26;
+export const BPF_MAP_DELETE_BATCH = 27;
+
 // Map update flags and map_flags.
 export const BPF_ANY = 0;
 export const BPF_NOEXIST = 1;

@@ -5,7 +5,7 @@
 // Layout in BpfMemory: one value area, entry i at valuesStart + i * stride with
 // stride = round_up(value_size, 8); per-CPU arrays keep nCpus slots per entry
 // (entry i, cpu c at valuesStart + (i * nCpus + c) * stride).
-import type { BpfMap, BpfMapAttr, BpfMapEnv } from "./map.ts";
+import type { BpfMap, BpfMapAttr, BpfMapBatch, BpfMapEnv } from "./map.ts";
 import { E2BIG, EEXIST, EINVAL, ENOENT, EPERM } from "../../errno.ts";
 import {
   BPF_EXIST, BPF_F_LOCK, BPF_F_MMAPABLE, BPF_F_NUMA_NODE, BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY,
@@ -182,6 +182,15 @@ export class ArrayMap extends MapBase {
 
   protected sysUpdateElem(key: Uint8Array, value: Uint8Array, flags: number): number {
     return this.#update(key, 0, value, 0, flags, true);
+  }
+
+  // array_map_ops: .map_lookup_batch = generic_map_lookup_batch, .map_update_batch =
+  // generic_map_update_batch; no delete ops (an array's elements cannot be deleted).
+  protected override lookupBatchOp(b: BpfMapBatch): number {
+    return this.genericLookupBatch(b);
+  }
+  protected override updateBatchOp(b: BpfMapBatch): number {
+    return this.genericUpdateBatch(b);
   }
 
   protected sysDeleteElem(_key: Uint8Array): number {

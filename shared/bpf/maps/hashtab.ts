@@ -26,8 +26,8 @@
 // lock, as the kernel's RCU readers: a lookup racing with an update finds the
 // old or the new element. LRU maps (whose lookups write their lists) keep JS
 // state and stay on their owner's thread.
-import type { BpfMapAttr, BpfMapEnv } from "./map.ts";
-import { E2BIG, EEXIST, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP, EPERM } from "../../errno.ts";
+import type { BpfMapAttr, BpfMapBatch, BpfMapEnv } from "./map.ts";
+import { E2BIG, EEXIST, EFAULT, EINVAL, ENOENT, ENOMEM, ENOSPC, EOPNOTSUPP, EPERM } from "../../errno.ts";
 import {
   BPF_EXIST, BPF_F_NO_COMMON_LRU, BPF_F_NO_PREALLOC, BPF_F_NUMA_NODE, BPF_F_RDONLY_PROG, BPF_F_ZERO_SEED,
   BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_HASH, BPF_NOEXIST,
@@ -36,7 +36,8 @@ import { BpfLru } from "./bpf_lru_list.ts";
 import { jhash } from "./jhash.ts";
 import {
   BPF_F_ACCESS_MASK, KMALLOC_MAX_SIZE, MapBase, PCPU_MIN_UNIT_SIZE, SIZEOF_BPF_HTAB, SIZEOF_BUCKET, SIZEOF_HTAB_ELEM,
-  SIZEOF_POINTER, U32_MAX, allocMapMemory, constructOrNomem, copyBytes, mapFlagsAccessOk, roundUp8, roundupPowOfTwo, type MapLayout,
+  SIZEOF_POINTER, U32_MAX, allocMapMemory, constructOrNomem, copyBytes, mapFlagsAccessOk, readU32, roundUp8, roundupPowOfTwo, writeU32,
+  type MapLayout,
 } from "./map_common.ts";
 
 /** Flags a hash map accepts (HTAB_CREATE_FLAG_MASK). */
@@ -506,6 +507,13 @@ export class HashMap extends MapBase {
       this.#unlock();
       return -ENOENT;
     }
+    this.#remove(e);
+    this.#unlock();
+    return 0;
+  }
+
+  /** Unlinks element e and returns it to the pool or the LRU free list (the lock held). */
+  #remove(e: number): void {
     this.#unlink(e);
     if (this.#lru !== null) {
       this.#lru.remove(e);
@@ -514,8 +522,6 @@ export class HashMap extends MapBase {
       this.#free[this.#st[T_FREE_TOP]!++] = e;
     }
     this.#st[T_COUNT]!--;
-    this.#unlock();
-    return 0;
   }
 
   // ---- program side ------------------------------------------------------------
@@ -595,6 +601,79 @@ export class HashMap extends MapBase {
       }
     }
     return -ENOENT;
+  }
+
+  // ---- BPF_MAP_*_BATCH -------------------------------------------------------------
+
+  protected override lookupBatchOp(b: BpfMapBatch): number {
+    return this.#lookupBatch(b, false);
+  }
+  protected override lookupAndDeleteBatchOp(b: BpfMapBatch): number {
+    return this.#lookupBatch(b, true);
+  }
+  protected override updateBatchOp(b: BpfMapBatch): number {
+    return this.genericUpdateBatch(b);
+  }
+  protected override deleteBatchOp(b: BpfMapBatch): number {
+    return this.genericDeleteBatch(b);
+  }
+
+  /**
+   * __htab_map_lookup_and_delete_batch(): in_batch and out_batch are a u32 bucket index;
+   * whole buckets are copied (each chain from its head, the get_next_key order) while
+   * they fit in `count`. A first bucket larger than `count` is -ENOSPC (nothing copied);
+   * a later one ends the call with 0 and out_batch naming it; passing the last bucket is
+   * -ENOENT with what was copied. Values are copied without touching LRU order; with
+   * `del` the bucket's elements are then deleted.
+   */
+  #lookupBatch(b: BpfMapBatch, del: boolean): number {
+    if (b.elemFlags !== 0) return -EINVAL; // BPF_F_LOCK needs a bpf_spin_lock in the value
+    if (b.flags !== 0) return -EINVAL;
+    const max = b.count;
+    if (max === 0) return 0;
+    b.count = 0;
+    let batch = 0;
+    if (b.inBatch !== null) {
+      if (b.inBatch.length < 4) return -EFAULT;
+      batch = readU32(b.inBatch, 0);
+    }
+    if (batch >= this.nBuckets) return -ENOENT;
+    const ks = this.keySize, vs = this.userValueSize;
+    const valueBytes = this.isPercpu ? this.#elemBytes : this.valueSize;
+    const u8 = this.env.mem.u8;
+    let total = 0, ret = 0;
+    if (del) this.#lock();
+    for (;;) {
+      let cnt = 0;
+      for (let e = this.#buckets[batch]!; e >= 0; e = this.#next[e]!) cnt++;
+      if (cnt > max - total) {
+        if (total === 0) ret = -ENOSPC;
+        break;
+      }
+      if (cnt > 0) {
+        if (b.keys.length < (total + cnt) * ks || b.values.length < (total + cnt) * vs) {
+          if (del) this.#unlock();
+          return -EFAULT;
+        }
+        let i = total;
+        for (let e = this.#buckets[batch]!; e >= 0; e = this.#next[e]!, i++) {
+          copyBytes(b.keys, i * ks, this.#keys, e * ks, ks);
+          copyBytes(b.values, i * vs, u8, this.#valueAddr(e, 0), valueBytes);
+        }
+        if (del) for (let e = this.#buckets[batch]!; e >= 0; e = this.#buckets[batch]!) this.#remove(e);
+        total += cnt;
+      }
+      batch++;
+      if (batch >= this.nBuckets) {
+        ret = -ENOENT;
+        break;
+      }
+    }
+    if (del) this.#unlock();
+    if (b.outBatch.length < 4) return -EFAULT;
+    writeU32(b.outBatch, 0, batch);
+    b.count = total;
+    return ret;
   }
 
   /** LRU order of the list `cpu` allocates from, as keys' element indexes (tests, dumps). */

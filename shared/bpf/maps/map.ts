@@ -38,6 +38,25 @@ export interface BpfMapEnv {
   hasIfindex(ifindex: number): boolean;
 }
 
+/**
+ * The `batch` part of bpf_attr for BPF_MAP_*_BATCH, with the user buffers as byte
+ * arrays. The op writes `count` (elements done) and `outBatch` as the kernel writes
+ * them back to user memory; a buffer too short for what the op copies is -EFAULT.
+ */
+export interface BpfMapBatch {
+  /** in_batch: where to resume (null for the first call); a key (generic ops) or a u32 bucket (hash maps). */
+  inBatch: Uint8Array | null;
+  /** out_batch: where the next call resumes. */
+  outBatch: Uint8Array;
+  /** keys and values: `count` elements of key_size and of the syscall-side value size. */
+  keys: Uint8Array;
+  values: Uint8Array;
+  /** In: elements the buffers hold (to process); out: elements done. */
+  count: number;
+  elemFlags: number;
+  flags: number;
+}
+
 export interface BpfMap {
   readonly id: number;
   readonly mapType: number;
@@ -73,6 +92,18 @@ export interface BpfMap {
   sysDelete(key: Uint8Array): number;
   /** BPF_MAP_GET_NEXT_KEY; `key` null means "first key". Fills `next`. Returns 0, -ENOENT at the end. */
   sysGetNextKey(key: Uint8Array | null, next: Uint8Array): number;
+
+  /**
+   * BPF_MAP_LOOKUP_BATCH (del false) and BPF_MAP_LOOKUP_AND_DELETE_BATCH (del true), with
+   * bpf_map_do_batch()'s permission checks. Returns 0, -ENOENT once the walk reached the
+   * end (with the elements copied so far in b.count), or -errno; -EOPNOTSUPP for a type
+   * without the op (the kernel's internal ENOTSUPP).
+   */
+  sysLookupBatch(b: BpfMapBatch, del: boolean): number;
+  /** BPF_MAP_UPDATE_BATCH: b.count elements from keys/values; stops at the first error (b.count = done). */
+  sysUpdateBatch(b: BpfMapBatch): number;
+  /** BPF_MAP_DELETE_BATCH: b.count keys; stops at the first error (b.count = done). */
+  sysDeleteBatch(b: BpfMapBatch): number;
 
   /** Releases its memory; the map is unusable afterwards. */
   free(): void;

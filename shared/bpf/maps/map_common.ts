@@ -2,9 +2,10 @@
 // map_create() makes before the per-type alloc_check, the syscall-side
 // permission rules (map_get_sys_perms: BPF_F_RDONLY/BPF_F_WRONLY and
 // BPF_MAP_FREEZE) and the memory bookkeeping in BpfMemory.
-// Counterpart: kernel/bpf/syscall.c (map_create, map_*_elem, map_freeze).
-import type { BpfMap, BpfMapAttr, BpfMapEnv } from "./map.ts";
-import { EBADF, EBUSY, EFAULT, EINVAL, ENOMEM, EPERM } from "../../errno.ts";
+// Counterpart: kernel/bpf/syscall.c (map_create, map_*_elem, map_freeze,
+// bpf_map_do_batch and the generic_map_*_batch ops).
+import type { BpfMap, BpfMapAttr, BpfMapBatch, BpfMapEnv } from "./map.ts";
+import { EBADF, EBUSY, EFAULT, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP, EPERM } from "../../errno.ts";
 import {
   BPF_F_LOCK, BPF_F_RDONLY, BPF_F_RDONLY_PROG, BPF_F_WRONLY, BPF_F_WRONLY_PROG, BPF_OBJ_NAME_LEN,
 } from "../isa/uapi.ts";
@@ -286,6 +287,127 @@ export abstract class MapBase implements BpfMap {
     if (!this.canSysRead) return -EPERM;
     if ((key !== null && key.length < this.keySize) || next.length < this.keySize) return -EFAULT;
     return this.sysGetNextKeyElem(key, next);
+  }
+
+  // ---- BPF_MAP_*_BATCH ---------------------------------------------------------
+
+  /**
+   * bpf_map_do_batch(): lookups need read access, the others write access (a frozen
+   * map has none, BPF_F_RDONLY neither), then the type's op.
+   */
+  sysLookupBatch(b: BpfMapBatch, del: boolean): number {
+    if (!this.canSysRead) return -EPERM;
+    if (del && !this.canSysWrite) return -EPERM;
+    return del ? this.lookupAndDeleteBatchOp(b) : this.lookupBatchOp(b);
+  }
+
+  sysUpdateBatch(b: BpfMapBatch): number {
+    if (!this.canSysWrite) return -EPERM;
+    return this.updateBatchOp(b);
+  }
+
+  sysDeleteBatch(b: BpfMapBatch): number {
+    if (!this.canSysWrite) return -EPERM;
+    return this.deleteBatchOp(b);
+  }
+
+  // A type without an op answers the kernel's internal ENOTSUPP (524), which we send as EOPNOTSUPP.
+  protected lookupBatchOp(_b: BpfMapBatch): number {
+    return -EOPNOTSUPP;
+  }
+  protected lookupAndDeleteBatchOp(_b: BpfMapBatch): number {
+    return -EOPNOTSUPP;
+  }
+  protected updateBatchOp(_b: BpfMapBatch): number {
+    return -EOPNOTSUPP;
+  }
+  protected deleteBatchOp(_b: BpfMapBatch): number {
+    return -EOPNOTSUPP;
+  }
+
+  /**
+   * generic_map_lookup_batch(): get_next_key from in_batch (a key), each element's value
+   * (one that vanished meanwhile is skipped), until `count` are copied or the keys end
+   * (-ENOENT). out_batch is the last key copied, written only when one was.
+   */
+  protected genericLookupBatch(b: BpfMapBatch): number {
+    // No value here holds a bpf_spin_lock, so BPF_F_LOCK is as invalid as any other bit.
+    if (b.elemFlags !== 0) return -EINVAL;
+    const ks = this.keySize, vs = this.userValueSize;
+    const max = b.count;
+    if (max === 0) return 0;
+    b.count = 0;
+    let prev: Uint8Array<ArrayBufferLike> | null = null;
+    if (b.inBatch !== null) {
+      if (b.inBatch.length < ks) return -EFAULT;
+      prev = b.inBatch.slice(0, ks);
+    }
+    let key: Uint8Array<ArrayBufferLike> = new Uint8Array(ks), spare: Uint8Array<ArrayBufferLike> = new Uint8Array(ks);
+    const value = new Uint8Array(vs);
+    let cp = 0, err = 0;
+    while (cp < max) {
+      err = this.sysGetNextKeyElem(prev, key);
+      if (err !== 0) break;
+      err = this.sysLookupElem(key, value);
+      if (err !== -ENOENT) {
+        if (err !== 0) return err;
+        if (b.keys.length < (cp + 1) * ks || b.values.length < (cp + 1) * vs) return -EFAULT;
+        b.keys.set(key, cp * ks);
+        b.values.set(value, cp * vs);
+        cp++;
+      }
+      // next_key: the key just handled becomes the previous one
+      const t = prev ?? spare;
+      prev = key;
+      key = t;
+      spare = t;
+    }
+    b.count = cp;
+    if (cp > 0) {
+      if (b.outBatch.length < ks) return -EFAULT;
+      b.outBatch.set(prev!.subarray(0, ks), 0);
+    }
+    return err;
+  }
+
+  /** generic_map_update_batch(): count elements with elem_flags, stopping at the first error. */
+  protected genericUpdateBatch(b: BpfMapBatch): number {
+    if (b.elemFlags !== 0) return -EINVAL;
+    const ks = this.keySize, vs = this.userValueSize;
+    const max = b.count;
+    if (max === 0) return 0;
+    b.count = 0;
+    let cp = 0, err = 0;
+    for (; cp < max; cp++) {
+      if (b.keys.length < (cp + 1) * ks || b.values.length < (cp + 1) * vs) {
+        err = -EFAULT;
+        break;
+      }
+      err = this.sysUpdateElem(b.keys.subarray(cp * ks, (cp + 1) * ks), b.values.subarray(cp * vs, (cp + 1) * vs), b.elemFlags);
+      if (err !== 0) break;
+    }
+    b.count = cp;
+    return err;
+  }
+
+  /** generic_map_delete_batch(): count keys, stopping at the first error (-ENOENT for a missing one). */
+  protected genericDeleteBatch(b: BpfMapBatch): number {
+    if (b.elemFlags !== 0) return -EINVAL;
+    const ks = this.keySize;
+    const max = b.count;
+    if (max === 0) return 0;
+    b.count = 0;
+    let cp = 0, err = 0;
+    for (; cp < max; cp++) {
+      if (b.keys.length < (cp + 1) * ks) {
+        err = -EFAULT;
+        break;
+      }
+      err = this.sysDeleteElem(b.keys.subarray(cp * ks, (cp + 1) * ks));
+      if (err !== 0) break;
+    }
+    b.count = cp;
+    return err;
   }
 
   /**
