@@ -4,13 +4,26 @@
 // -j JSON output, "Error: ..." messages and bpftool 7.x's exit statuses (255
 // for a usage error, (-errno) & 0xff when the kernel refuses). Offloaded maps
 // are answered by the device (bpf_map_offload_lookup_elem() and friends in
-// kernel/bpf/offload.c).
+// kernel/bpf/offload.c); `map dump` of an offloaded map walks it with
+// BPF_MAP_LOOKUP_BATCH through the device (VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_BATCH):
+// the same elements in the same (get_next_key) order as the element-wise walk,
+// in one device command instead of one per element.
 import type { BpfMap } from "../shared/bpf/maps/map.ts";
 import type { BpfProg } from "../shared/bpf/runtime/prog.ts";
 import { BPF_ANY, BPF_EXIST, BPF_MAP_TYPE_PROG_ARRAY, BPF_NOEXIST, MAP_TYPE_NAMES } from "../shared/bpf/isa/uapi.ts";
 import { dumpXlated } from "../shared/bpf/isa/disasm.ts";
-import { VIRTIO_NET_CTRL_BPF_MAP_DELETE, VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, VIRTIO_NET_CTRL_BPF_MAP_UPDATE } from "../shared/virtio/virtio_net.ts";
-import { EBADF, EINVAL, ENOENT, strerror } from "../shared/errno.ts";
+import {
+  VIRTIO_NET_CTRL_BPF_MAP_DELETE, VIRTIO_NET_CTRL_BPF_MAP_DELETE_BATCH, VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP,
+  VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_AND_DELETE_BATCH, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_BATCH, VIRTIO_NET_CTRL_BPF_MAP_UPDATE,
+  VIRTIO_NET_CTRL_BPF_MAP_UPDATE_BATCH,
+} from "../shared/virtio/virtio_net.ts";
+import {
+  BPF_MAP_DELETE_BATCH, BPF_MAP_LOOKUP_AND_DELETE_BATCH, BPF_MAP_LOOKUP_BATCH, BPF_MAP_UPDATE_BATCH,
+} from "../shared/bpf/isa/uapi.ts";
+import type { BpfMapBatch } from "../shared/bpf/maps/map.ts";
+import { mapDoBatch } from "../shared/bpf/syscall.ts";
+import { MAX_BATCH_BYTES } from "../shared/proto/messages.ts";
+import { EBADF, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, strerror } from "../shared/errno.ts";
 import type { GuestKernel } from "./netdev.ts";
 import type { VirtioNetDriver } from "./virtio_net.ts";
 import type { ToolIo } from "./iproute.ts";
@@ -85,6 +98,71 @@ export class GuestMapOps {
     }
     const r = await this.drv.bpfCmd(VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT, { handle: off.handle, hasKey: key !== null, key: key ?? new Uint8Array(0) });
     return r.ok ? { rc: 0, bytes: r.data.key } : { rc: -r.errno, bytes: null };
+  }
+
+  /**
+   * BPF_MAP_*_BATCH (`cmd`, the bpf_cmd number): local maps in the guest kernel, offloaded
+   * ones through the device. Returns 0 or -errno and leaves `b` as the kernel leaves
+   * bpf_attr.batch and the user buffers (count, out_batch when written, what was copied).
+   */
+  async batch(cmd: number, m: BpfMap, b: BpfMapBatch): Promise<number> {
+    const off = this.k.offloadedMaps.get(m.id);
+    if (off === undefined) return mapDoBatch(cmd, m, b);
+    const handle = off.handle, base = { handle, count: b.count, elemFlags: b.elemFlags, flags: b.flags };
+    const inb = { hasInBatch: b.inBatch !== null, inBatch: b.inBatch?.subarray(0, Math.min(b.inBatch.length, 512)) ?? NO_BYTES };
+    const r = cmd === BPF_MAP_LOOKUP_BATCH ? await this.drv.bpfCmd(VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_BATCH, { ...base, ...inb })
+      : cmd === BPF_MAP_LOOKUP_AND_DELETE_BATCH ? await this.drv.bpfCmd(VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_AND_DELETE_BATCH, { ...base, ...inb })
+      : cmd === BPF_MAP_UPDATE_BATCH ? await this.drv.bpfCmd(VIRTIO_NET_CTRL_BPF_MAP_UPDATE_BATCH, { ...base, keys: b.keys, values: b.values })
+      : cmd === BPF_MAP_DELETE_BATCH ? await this.drv.bpfCmd(VIRTIO_NET_CTRL_BPF_MAP_DELETE_BATCH, { ...base, keys: b.keys })
+      : null;
+    if (r === null) return -EINVAL;
+    const d = r.ok ? r.data : r.data;
+    if (d !== null) {
+      b.count = d.count;
+      if (d.outBatch.length > 0) {
+        b.outBatch.set(d.outBatch.subarray(0, Math.min(d.outBatch.length, b.outBatch.length)));
+        b.outWritten = true;
+      }
+      b.keys.set(d.keys.subarray(0, Math.min(d.keys.length, b.keys.length)));
+      b.values.set(d.values.subarray(0, Math.min(d.values.length, b.values.length)));
+    }
+    return r.ok ? 0 : -r.errno;
+  }
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * Walks an offloaded map with BPF_MAP_LOOKUP_BATCH through the device: the elements in
+ * get_next_key order, and 0 or the -errno that ended the walk early. null when the device
+ * does not run the batch commands for this map (EOPNOTSUPP on the first one): the caller
+ * walks element by element then.
+ */
+export async function offloadedMapEntries(
+  ops: GuestMapOps, m: BpfMap,
+): Promise<{ rc: number; entries: Array<[Uint8Array, Uint8Array]> } | null> {
+  const ks = m.keySize, vs = m.userValueSize;
+  const most = Math.max(1, Math.floor(MAX_BATCH_BYTES / (ks + vs)));
+  let count = Math.min(m.maxEntries, most);
+  const b: BpfMapBatch = { inBatch: null, outBatch: new Uint8Array(Math.max(4, ks)), keys: NO_BYTES, values: NO_BYTES, count: 0, elemFlags: 0, flags: 0 };
+  const entries: Array<[Uint8Array, Uint8Array]> = [];
+  for (let first = true; ; first = false) {
+    b.keys = new Uint8Array(count * ks);
+    b.values = new Uint8Array(count * vs);
+    b.count = count;
+    b.outWritten = false;
+    const rc = await ops.batch(BPF_MAP_LOOKUP_BATCH, m, b);
+    if (rc === -EOPNOTSUPP && first) return null;
+    if (rc === -ENOSPC && b.count === 0) {
+      // one bucket holds more than `count` elements
+      if (count >= most) return { rc, entries };
+      count = Math.min(most, count * 2);
+      continue;
+    }
+    if (rc !== 0 && rc !== -ENOENT && rc !== -ENOSPC) return { rc, entries };
+    for (let i = 0; i < b.count; i++) entries.push([b.keys.subarray(i * ks, (i + 1) * ks), b.values.subarray(i * vs, (i + 1) * vs)]);
+    if (rc === -ENOENT) return { rc: 0, entries };
+    b.inBatch = b.outBatch.slice();
   }
 }
 
@@ -543,7 +621,16 @@ async function mapDump(k: GuestKernel, ops: GuestMapOps, maps: readonly BpfMap[]
     const elems: unknown[] = [];
     if (!json && several) io.out.push(mapHeader(k, m));
     let found = 0;
-    let next = ops.getNext(m, null);
+    const batched = k.offloadedMaps.has(m.id) ? await offloadedMapEntries(ops, m) : null;
+    if (batched !== null) {
+      for (const [key, value] of batched.entries) {
+        found++;
+        if (json) elems.push({ key: jsonBytes(key), value: jsonBytes(value) });
+        else io.out.push(entryPlain(key, value, m));
+      }
+      if (batched.rc < 0) err = batched.rc;
+    }
+    let next = batched !== null ? Promise.resolve<MapOp>({ rc: -ENOENT, bytes: null }) : ops.getNext(m, null);
     for (;;) {
       const n = await next;
       if (n.rc < 0) {

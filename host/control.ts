@@ -3,12 +3,14 @@
 // libbpf on the host (bpf_create_map / bpf_prog_load / tap attach), with the
 // host kernel's second verification pass and netdevsim-style ownership.
 import type { Channel } from "../shared/proto/channel.ts";
-import { MSG, VXO_PROTO_VERSION, type OffloadCaps } from "../shared/proto/messages.ts";
+import { MAX_BATCH_BYTES, MSG, VXO_PROTO_VERSION, type OffloadCaps } from "../shared/proto/messages.ts";
 import { VIRTIO_NET_F_XDP_OFFLOAD, featureBit } from "../shared/virtio/virtio_net.ts";
 import { checkMapCaps, checkProgCaps, progNeeds } from "../shared/bpf/offload/caps.ts";
 import { BpfInsns, BPF_INSN_SZ } from "../shared/bpf/isa/insn.ts";
-import { BPF_PROG_TYPE_XDP } from "../shared/bpf/isa/uapi.ts";
-import { EBADF, EINVAL, ENODEV, EOPNOTSUPP, EPERM, EPROTO, KernelError, errnoName, strerror } from "../shared/errno.ts";
+import { BPF_MAP_LOOKUP_AND_DELETE_BATCH, BPF_MAP_LOOKUP_BATCH, BPF_PROG_TYPE_XDP } from "../shared/bpf/isa/uapi.ts";
+import { mapDoBatch } from "../shared/bpf/syscall.ts";
+import type { BpfMap, BpfMapBatch } from "../shared/bpf/maps/map.ts";
+import { E2BIG, EBADF, EINVAL, ENODEV, ENOENT, ENOSPC, EOPNOTSUPP, EPERM, EPROTO, KernelError, errnoName, strerror } from "../shared/errno.ts";
 import type { HostSession, OffloadState } from "./offload_state.ts";
 import type { Tap } from "./tap.ts";
 import { hostShowJson } from "./show.ts";
@@ -140,6 +142,8 @@ export function registerHostHandlers(ch: Channel, st: OffloadState, cfg: HostCon
     return { key: next };
   });
 
+  ch.handle(MSG.HOST_MAP_BATCH, (req) => mapBatch(mapOf(st, session(ch), req.id), req));
+
   ch.handle(MSG.HOST_PROG_LOAD, (req) => progLoad(st, session(ch), req, cfg));
 
   ch.handle(MSG.HOST_PROG_ATTACH, (req) => {
@@ -264,6 +268,39 @@ async function progArrayUpdate(
   }
   cfg.log(value === null ? "prog_array_delete" : "prog_array_update", { guest: s.guest, map: m.id, prog: prog?.id ?? 0, old: oldId });
   return {};
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+type MapBatchReq = {
+  cmd: number; hasInBatch: boolean; inBatch: Uint8Array; keys: Uint8Array; values: Uint8Array; count: number; elemFlags: number; flags: number;
+};
+
+/**
+ * HOST_MAP_BATCH: bpf_map_do_batch() on the map with buffers of the request's count. The
+ * answer carries the op's errno beside what the kernel leaves in bpf_attr: the count, out_batch
+ * when the op wrote it, and the keys and values a lookup copied (none for an errno before any).
+ */
+function mapBatch(m: BpfMap, req: MapBatchReq) {
+  const ks = m.keySize, vs = m.userValueSize;
+  const lookup = req.cmd === BPF_MAP_LOOKUP_BATCH || req.cmd === BPF_MAP_LOOKUP_AND_DELETE_BATCH;
+  if (lookup && req.count * (ks + vs) > MAX_BATCH_BYTES) {
+    throw new KernelError(E2BIG, `Cannot run a batch of ${req.count} elements: ${req.count * (ks + vs)} bytes of keys and values, the device carries at most ${MAX_BATCH_BYTES}`);
+  }
+  const b: BpfMapBatch = {
+    inBatch: req.hasInBatch ? req.inBatch : null,
+    outBatch: new Uint8Array(Math.max(4, ks)),
+    keys: lookup ? new Uint8Array(req.count * ks) : req.keys,
+    values: lookup ? new Uint8Array(req.count * vs) : req.values,
+    count: req.count, elemFlags: req.elemFlags, flags: req.flags,
+  };
+  const rc = mapDoBatch(req.cmd, m, b);
+  // What a lookup copied: its count with 0, the end of a walk (ENOENT) or a bucket that did not fit (ENOSPC).
+  const copied = lookup && (rc === 0 || rc === -ENOENT || rc === -ENOSPC) ? Math.min(b.count, req.count) : 0;
+  return {
+    errno: rc === 0 ? 0 : -rc, count: b.count, outBatch: b.outWritten === true ? b.outBatch : NO_BYTES,
+    keys: copied === 0 ? NO_BYTES : b.keys.subarray(0, copied * ks), values: copied === 0 ? NO_BYTES : b.values.subarray(0, copied * vs),
+  };
 }
 
 function needDatapaths(cfg: HostConfig): TapDatapaths {

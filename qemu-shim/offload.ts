@@ -6,16 +6,35 @@
 // (virtio_net_handle_ctrl() for its class).
 import { VERIFY_TIMEOUT_MS, type Channel, type Reply } from "../shared/proto/channel.ts";
 import { CTRL_BPF_CMDS, MSG, type CtrlBpfCmd } from "../shared/proto/messages.ts";
+import {
+  VIRTIO_NET_CTRL_BPF_MAP_DELETE_BATCH, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_AND_DELETE_BATCH, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_BATCH,
+  VIRTIO_NET_CTRL_BPF_MAP_UPDATE_BATCH,
+} from "../shared/virtio/virtio_net.ts";
+import {
+  BPF_MAP_DELETE_BATCH, BPF_MAP_LOOKUP_AND_DELETE_BATCH, BPF_MAP_LOOKUP_BATCH, BPF_MAP_UPDATE_BATCH,
+} from "../shared/bpf/isa/uapi.ts";
 import { VIRTIO_NET_CTRL_BPF_MAP_CREATE, VIRTIO_NET_CTRL_BPF_MAP_DELETE, VIRTIO_NET_CTRL_BPF_MAP_FREE, VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, VIRTIO_NET_CTRL_BPF_MAP_UPDATE, VIRTIO_NET_CTRL_BPF_PROG_ATTACH, VIRTIO_NET_CTRL_BPF_PROG_DETACH, VIRTIO_NET_CTRL_BPF_PROG_FREE, VIRTIO_NET_CTRL_BPF_PROG_LOAD, VIRTIO_NET_CTRL_BPF_RESET } from "../shared/virtio/virtio_net.ts";
 import { validate, type Schema } from "../shared/proto/schema.ts";
 import { BPF_INSN_SZ } from "../shared/bpf/isa/insn.ts";
-import { E2BIG, EAGAIN, EINVAL, ENOSPC, ENOTCONN, EOPNOTSUPP, KernelError } from "../shared/errno.ts";
+import { E2BIG, EAGAIN, EINVAL, ENOSPC, ENOTCONN, EOPNOTSUPP, KernelError, strerror } from "../shared/errno.ts";
 import type { MigrationState } from "./migration.ts";
 import { FdTable, type FdRemap } from "./fd_remap.ts";
 import { CmdRateLimit, mapChargeBytes, type OffloadQuotas } from "./quota.ts";
 
-/** What a command returns inside the ack's result area. */
-export type CtrlOutcome = { ok: true; data: unknown } | { ok: false; errno: number; message: string; log: string[] };
+/**
+ * What a command returns inside the ack's result area. A failed batch command still
+ * carries its data (the kernel fills bpf_attr.batch before it returns the errno).
+ */
+export type CtrlOutcome = { ok: true; data: unknown } | { ok: false; errno: number; message: string; log: string[]; data?: unknown };
+
+/** VIRTIO_NET_CTRL_BPF_MAP_*_BATCH -> the bpf_cmd the host runs. */
+const BATCH_CMDS: Readonly<Record<number, number>> = {
+  [VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_BATCH]: BPF_MAP_LOOKUP_BATCH,
+  [VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_AND_DELETE_BATCH]: BPF_MAP_LOOKUP_AND_DELETE_BATCH,
+  [VIRTIO_NET_CTRL_BPF_MAP_UPDATE_BATCH]: BPF_MAP_UPDATE_BATCH,
+  [VIRTIO_NET_CTRL_BPF_MAP_DELETE_BATCH]: BPF_MAP_DELETE_BATCH,
+};
+const NO_BYTES = new Uint8Array(0);
 
 /** The reason QEMU-style `migrate` prints while objects are offloaded. */
 export const OFFLOAD_BLOCKER =
@@ -137,6 +156,22 @@ export class OffloadDevice {
       case VIRTIO_NET_CTRL_BPF_RESET: {
         await this.reset();
         return { ok: true, data: {} };
+      }
+      case VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_BATCH:
+      case VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_AND_DELETE_BATCH:
+      case VIRTIO_NET_CTRL_BPF_MAP_UPDATE_BATCH:
+      case VIRTIO_NET_CTRL_BPF_MAP_DELETE_BATCH: {
+        const m = this.fds.map(d.handle as number);
+        const req = {
+          id: m.hostId, cmd: BATCH_CMDS[cmd]!, hasInBatch: (d.hasInBatch as boolean | undefined) ?? false,
+          inBatch: (d.inBatch as Uint8Array | undefined) ?? NO_BYTES, keys: (d.keys as Uint8Array | undefined) ?? NO_BYTES,
+          values: (d.values as Uint8Array | undefined) ?? NO_BYTES, count: d.count as number, elemFlags: d.elemFlags as number, flags: d.flags as number,
+        };
+        const r = await host.request(MSG.HOST_MAP_BATCH, req);
+        if (!r.ok) return { ok: false, errno: r.errno, message: r.message, log: r.log };
+        const { errno, ...data } = r.body;
+        if (errno === 0) return { ok: true, data };
+        return { ok: false, errno, message: `VIRTIO_NET_CTRL_BPF_${CTRL_BPF_CMDS[cmd].name}: ${strerror(-errno)}`, log: [], data };
       }
     }
     return fail(EOPNOTSUPP, `Unknown VIRTIO_NET_CTRL_BPF command ${cmd}`);

@@ -73,14 +73,15 @@ export class VirtioNetDevice {
 
   async #ctrl(ch: Channel, cls: number, cmd: number, data: unknown) {
     this.ctrlCount++;
-    const err = (errno: number, message: string, log: string[] = []) => ({ ack: VIRTIO_NET_ERR, errno, message, log, data: {} });
+    const err = (errno: number, message: string, log: string[] = [], data: unknown = {}) => ({ ack: VIRTIO_NET_ERR, errno, message, log, data });
     if (ch !== this.guest) return err(EPROTO, "Cannot run control command: driver has not negotiated features");
     if (cls !== VIRTIO_NET_CTRL_BPF) return err(EOPNOTSUPP, `Control class ${cls} is not supported by this device model`);
     if (!this.hasOffload) return err(EOPNOTSUPP, "Cannot run VIRTIO_NET_CTRL_BPF command: VIRTIO_NET_F_XDP_OFFLOAD not negotiated");
     const r = await this.offload.command(cmd, data);
     if (!r.ok) {
-      this.log("ctrl_err", { cmd, errno: r.errno, message: r.message });
-      return err(r.errno, r.message, r.log);
+      // A batch walk's ENOENT at the end is its normal answer, not worth a log line.
+      if (r.data === undefined) this.log("ctrl_err", { cmd, errno: r.errno, message: r.message });
+      return err(r.errno, r.message, r.log, r.data ?? {});
     }
     return { ack: VIRTIO_NET_OK, errno: 0, message: "", log: [], data: r.data };
   }

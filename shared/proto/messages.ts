@@ -29,10 +29,24 @@
 //   8 PROG_DETACH  {}
 //   9 PROG_FREE    {handle}
 //  10 RESET        {}                                (free every host object of this device)
+//  11 MAP_LOOKUP_BATCH            {handle,hasInBatch,inBatch,count,elemFlags,flags} -> {count,outBatch,keys,values}
+//  12 MAP_LOOKUP_AND_DELETE_BATCH (same)
+//  13 MAP_UPDATE_BATCH            {handle,keys,values,count,elemFlags,flags} -> {count,outBatch,keys,values}
+//  14 MAP_DELETE_BATCH            {handle,keys,count,elemFlags,flags}        -> (same)
+// The batch commands keep the kernel's BPF_MAP_*_BATCH semantics: `count` in is
+// what the buffers hold, out what was done; an errno (ENOENT at the end of a
+// walk, ENOSPC, E2BIG...) is acked VIRTIO_NET_ERR with the errno and still
+// carries the result data (the partial count, the cursor, what was copied), as
+// the kernel fills bpf_attr before it returns the error. At most
+// MAX_BATCH_BYTES of keys and values travel in one command.
 // A handle is guest-local with --fd-remap shim (the default) and the host's
 // object id with --fd-remap guest (the RFC's behaviour).
 //
 // The constants live in shared/virtio/virtio_net.ts.
+import {
+  VIRTIO_NET_CTRL_BPF_MAP_DELETE_BATCH, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_AND_DELETE_BATCH, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_BATCH,
+  VIRTIO_NET_CTRL_BPF_MAP_UPDATE_BATCH,
+} from "../virtio/virtio_net.ts";
 import { VIRTIO_NET_CTRL_BPF, VIRTIO_NET_CTRL_BPF_MAP_CREATE, VIRTIO_NET_CTRL_BPF_MAP_DELETE, VIRTIO_NET_CTRL_BPF_MAP_FREE, VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, VIRTIO_NET_CTRL_BPF_MAP_UPDATE, VIRTIO_NET_CTRL_BPF_PROG_ATTACH, VIRTIO_NET_CTRL_BPF_PROG_DETACH, VIRTIO_NET_CTRL_BPF_PROG_FREE, VIRTIO_NET_CTRL_BPF_PROG_LOAD, VIRTIO_NET_CTRL_BPF_RESET } from "../virtio/virtio_net.ts";
 import { arr, bool, bytes, none, str, struct, u16, u32, u64, u8, type Infer, type Schema } from "./schema.ts";
 
@@ -52,6 +66,8 @@ export const MAX_FRAME_ENVELOPES = 4096;
 
 
 const MAX_KEY = 512;
+/** Keys plus values of one batch command (the device refuses more with E2BIG). */
+export const MAX_BATCH_BYTES = 4 << 20;
 const MAX_VALUE = 65536;
 const MAX_INSNS_BYTES = 8 * 1_000_000;
 const name16 = str(15);
@@ -69,6 +85,11 @@ export const caps = struct({
 export type OffloadCaps = Infer<typeof caps>;
 
 const mapAttr = { mapType: u32, keySize: u32, valueSize: u32, maxEntries: u32, mapFlags: u32, name: name16 };
+
+const batchLookupReq = struct({ handle: u32, hasInBatch: bool, inBatch: bytes(MAX_KEY), count: u32, elemFlags: u32, flags: u32 });
+const batchWriteReq = { handle: u32, keys: bytes(MAX_BATCH_BYTES), count: u32, elemFlags: u32, flags: u32 };
+/** What every batch command answers (also beside an errno): bpf_attr.batch as the kernel leaves it. */
+const batchRes = struct({ count: u32, outBatch: bytes(MAX_KEY), keys: bytes(MAX_BATCH_BYTES), values: bytes(MAX_BATCH_BYTES) });
 
 /** Commands of class VIRTIO_NET_CTRL_BPF: cmd -> data schemas. Append-only. */
 export const CTRL_BPF_CMDS = {
@@ -91,6 +112,12 @@ export const CTRL_BPF_CMDS = {
   [VIRTIO_NET_CTRL_BPF_PROG_DETACH]: { name: "PROG_DETACH", req: none, res: none },
   [VIRTIO_NET_CTRL_BPF_PROG_FREE]: { name: "PROG_FREE", req: struct({ handle: u32 }), res: none },
   [VIRTIO_NET_CTRL_BPF_RESET]: { name: "RESET", req: none, res: none },
+  [VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_BATCH]: { name: "MAP_LOOKUP_BATCH", req: batchLookupReq, res: batchRes },
+  [VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_AND_DELETE_BATCH]: { name: "MAP_LOOKUP_AND_DELETE_BATCH", req: batchLookupReq, res: batchRes },
+  [VIRTIO_NET_CTRL_BPF_MAP_UPDATE_BATCH]: {
+    name: "MAP_UPDATE_BATCH", req: struct({ ...batchWriteReq, values: bytes(MAX_BATCH_BYTES) }), res: batchRes,
+  },
+  [VIRTIO_NET_CTRL_BPF_MAP_DELETE_BATCH]: { name: "MAP_DELETE_BATCH", req: struct(batchWriteReq), res: batchRes },
 } as const;
 export type CtrlBpfCmd = keyof typeof CTRL_BPF_CMDS;
 export type CtrlReq<C extends CtrlBpfCmd> = Infer<(typeof CTRL_BPF_CMDS)[C]["req"]>;
@@ -160,6 +187,19 @@ export const MSG = {
   HOST_PROG_DETACH: { op: 18, name: "HOST_PROG_DETACH", dir: "shim→host", kind: "request", req: struct({ tap: u8 }), res: none },
   HOST_PROG_FREE: { op: 19, name: "HOST_PROG_FREE", dir: "shim→host", kind: "request", req: struct({ id: u32 }), res: none },
   HOST_RESET: { op: 20, name: "HOST_RESET", dir: "shim→host", kind: "request", req: none, res: struct({ maps: u32, progs: u32 }) },
+  /**
+   * BPF_MAP_*_BATCH (`cmd`, the bpf_cmd number) on a map of this device: bpf_map_do_batch()'s
+   * answer in `errno` (0, or ENOENT at the end of a walk...) beside bpf_attr.batch as the
+   * kernel leaves it, in a reply that is not itself an errno reply.
+   */
+  HOST_MAP_BATCH: {
+    op: 26, name: "HOST_MAP_BATCH", dir: "shim→host", kind: "request",
+    req: struct({
+      id: u32, cmd: u32, hasInBatch: bool, inBatch: bytes(MAX_KEY), keys: bytes(MAX_BATCH_BYTES), values: bytes(MAX_BATCH_BYTES),
+      count: u32, elemFlags: u32, flags: u32,
+    }),
+    res: struct({ errno: u16, count: u32, outBatch: bytes(MAX_KEY), keys: bytes(MAX_BATCH_BYTES), values: bytes(MAX_BATCH_BYTES) }),
+  },
   HOST_SHOW: { op: 21, name: "HOST_SHOW", dir: "cli→host", kind: "request", req: none, res: struct({ json: str(16 << 20) }) },
   /** `vxo host pktgen`: one run into a tap's datapath (tap "" = the first); the report as JSON. */
   HOST_PKTGEN: {

@@ -31,6 +31,11 @@ export const VIRTIO_NET_CTRL_BPF_PROG_ATTACH = 7;
 export const VIRTIO_NET_CTRL_BPF_PROG_DETACH = 8;
 export const VIRTIO_NET_CTRL_BPF_PROG_FREE = 9;
 export const VIRTIO_NET_CTRL_BPF_RESET = 10;
+/** The kernel's BPF_MAP_*_BATCH commands on an offloaded map (bpf_map_do_batch() semantics). */
+export const VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_BATCH = 11;
+export const VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_AND_DELETE_BATCH = 12;
+export const VIRTIO_NET_CTRL_BPF_MAP_UPDATE_BATCH = 13;
+export const VIRTIO_NET_CTRL_BPF_MAP_DELETE_BATCH = 14;
 
 /** Feature mask helper: bit n of a u64 as bigint. */
 export function featureBit(n: number): bigint {

@@ -21,6 +21,10 @@ export const CTRL_SAMPLES: Record<CtrlBpfCmd, unknown> = {
   8: {},
   9: { handle: 1 },
   10: {},
+  11: { handle: 1, hasInBatch: false, inBatch: new Uint8Array(0), count: 16, elemFlags: 0, flags: 0 },
+  12: { handle: 1, hasInBatch: true, inBatch: new Uint8Array([3, 0, 0, 0]), count: 16, elemFlags: 0, flags: 0 },
+  13: { handle: 1, keys: key, values: value, count: 1, elemFlags: 0, flags: 0 },
+  14: { handle: 1, keys: key, count: 1, elemFlags: 0, flags: 0 },
 };
 
 /** Request bodies by message name. */
@@ -40,6 +44,9 @@ export const MSG_SAMPLES: Record<keyof typeof MSG, unknown> = {
   HOST_PROG_DETACH: { tap: 0 },
   HOST_PROG_FREE: { id: 1 },
   HOST_RESET: {},
+  HOST_MAP_BATCH: {
+    id: 1, cmd: 24, hasInBatch: false, inBatch: new Uint8Array(0), keys: new Uint8Array(0), values: new Uint8Array(0), count: 16, elemFlags: 0, flags: 0,
+  },
   HOST_SHOW: {},
   HOST_PKTGEN: { dev: "nic0", tap: "", count: 1, size: 64, ratePps: 0, flows: 1, case: 1, pcap: new Uint8Array(0) },
   HOST_STATS: {},

@@ -672,6 +672,7 @@ export class HashMap extends MapBase {
     if (del) this.#unlock();
     if (b.outBatch.length < 4) return -EFAULT;
     writeU32(b.outBatch, 0, batch);
+    b.outWritten = true;
     b.count = total;
     return ret;
   }

@@ -48,6 +48,8 @@ export interface BpfMapBatch {
   inBatch: Uint8Array | null;
   /** out_batch: where the next call resumes. */
   outBatch: Uint8Array;
+  /** Set by the op when it wrote out_batch (the kernel leaves it alone on some paths). */
+  outWritten?: boolean;
   /** keys and values: `count` elements of key_size and of the syscall-side value size. */
   keys: Uint8Array;
   values: Uint8Array;

@@ -366,6 +366,7 @@ export abstract class MapBase implements BpfMap {
     if (cp > 0) {
       if (b.outBatch.length < ks) return -EFAULT;
       b.outBatch.set(prev!.subarray(0, ks), 0);
+      b.outWritten = true;
     }
     return err;
   }
