@@ -31,9 +31,17 @@ type Handler = (body: unknown, ch: Channel) => unknown | Promise<unknown>;
 
 interface Pending {
   resolve: (r: Reply<unknown>) => void;
-  timer: NodeJS.Timeout;
+  /** Date.now() past which the request is answered ETIMEDOUT. */
+  deadline: number;
+  timeoutMs: number;
   def: MsgDef;
 }
+
+/**
+ * How often a channel with requests in flight looks for expired ones: one timer per
+ * channel instead of one per request (a deadline fires up to this much late).
+ */
+const SWEEP_MS = 50;
 
 /** Counters a fuzz run or `info` command can read. */
 export interface ChannelStats {
@@ -53,6 +61,7 @@ export class Channel {
   owner: unknown;
   #seq: number;
   readonly #pending: Map<number, Pending>;
+  #sweep: NodeJS.Timeout | null;
   readonly #handlers: Map<number, Handler>;
   readonly #closeHooks: Array<() => void>;
   #closed: boolean;
@@ -68,6 +77,7 @@ export class Channel {
     this.owner = null;
     this.#seq = 1;
     this.#pending = new Map();
+    this.#sweep = null;
     this.#handlers = new Map();
     this.#closeHooks = [];
     this.#closed = false;
@@ -115,11 +125,9 @@ export class Channel {
       }
       const seq = this.#seq;
       this.#seq = (this.#seq + 1) >>> 0 || 1;
-      const timer = setTimeout(() => {
-        this.#pending.delete(seq);
-        resolve({ ok: false, errno: ETIMEDOUT, message: `No reply to ${def.name} within ${timeoutMs} ms`, log: [] });
-      }, timeoutMs);
-      this.#pending.set(seq, { resolve: resolve as (r: Reply<unknown>) => void, timer, def });
+      this.#pending.set(seq, { resolve: resolve as (r: Reply<unknown>) => void, deadline: Date.now() + timeoutMs, timeoutMs, def });
+      // unref'd: the socket keeps the process alive while a reply can still come
+      if (this.#sweep === null) this.#sweep = setTimeout(sweepTick, SWEEP_MS, this).unref();
       this.#send(this.codec.encodeRequest(def.op, seq, body));
     });
   }
@@ -207,18 +215,31 @@ export class Channel {
       this.#replyErr(env.op, env.seq, EINVAL, `Cannot decode ${def.name}: ${bad}`);
       return;
     }
-    void this.#dispatch(def, fn, env.seq, env.body);
+    this.#dispatch(def, fn, env.seq, env.body);
   }
 
-  async #dispatch(def: MsgDef, fn: Handler, seq: number, body: unknown): Promise<void> {
+  /** Runs a handler; a synchronous one is answered in the same tick, without a promise. */
+  #dispatch(def: MsgDef, fn: Handler, seq: number, body: unknown): void {
     let res: unknown;
     try {
-      res = await fn(body, this);
+      res = fn(body, this);
     } catch (e) {
-      if (e instanceof KernelError) this.#replyErr(def.op, seq, e.errno, e.message, e.log ?? []);
-      else this.#replyErr(def.op, seq, EIO, `Internal error handling ${def.name}: ${(e as Error).message}`);
+      this.#replyThrown(def, seq, e);
       return;
     }
+    if (res instanceof Promise) {
+      res.then((r) => this.#replyOk(def, seq, r), (e) => this.#replyThrown(def, seq, e));
+      return;
+    }
+    this.#replyOk(def, seq, res);
+  }
+
+  #replyThrown(def: MsgDef, seq: number, e: unknown): void {
+    if (e instanceof KernelError) this.#replyErr(def.op, seq, e.errno, e.message, e.log ?? []);
+    else this.#replyErr(def.op, seq, EIO, `Internal error handling ${def.name}: ${(e as Error).message}`);
+  }
+
+  #replyOk(def: MsgDef, seq: number, res: unknown): void {
     if (seq === 0 || !this.isOpen) return;
     if (DEBUG) {
       const e = validate(def.res, res);
@@ -227,6 +248,7 @@ export class Channel {
     this.#send(this.codec.encodeReply(def.op, seq, 0, res));
   }
 
+
   #onReply(op: number, seq: number, errno: number, body: unknown): void {
     const p = this.#pending.get(seq);
     if (p === undefined || p.def.op !== op) {
@@ -234,7 +256,6 @@ export class Channel {
       return;
     }
     this.#pending.delete(seq);
-    clearTimeout(p.timer);
     if (errno !== 0) {
       const b = (typeof body === "object" && body !== null ? body : {}) as { message?: unknown; log?: unknown };
       const message = typeof b.message === "string" ? b.message : `${p.def.name} failed`;
@@ -247,17 +268,34 @@ export class Channel {
     else p.resolve({ ok: true, errno: 0, body });
   }
 
+  /** Answers the requests past their deadline with ETIMEDOUT; runs again while any are in flight. */
+  sweepExpired(): void {
+    this.#sweep = null;
+    const now = Date.now();
+    for (const [seq, p] of this.#pending) {
+      if (p.deadline > now) continue;
+      this.#pending.delete(seq);
+      p.resolve({ ok: false, errno: ETIMEDOUT, message: `No reply to ${p.def.name} within ${p.timeoutMs} ms`, log: [] });
+    }
+    if (this.#pending.size > 0 && !this.#closed) this.#sweep = setTimeout(sweepTick, SWEEP_MS, this).unref();
+  }
+
   /** Connection gone: fail every pending request with ENOTCONN and run close hooks. */
   closed(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#sweep !== null) clearTimeout(this.#sweep);
+    this.#sweep = null;
     for (const [seq, p] of this.#pending) {
-      clearTimeout(p.timer);
       p.resolve({ ok: false, errno: ENOTCONN, message: `Connection closed before ${p.def.name} was answered`, log: [] });
       this.#pending.delete(seq);
     }
     for (const fn of this.#closeHooks.splice(0)) fn();
   }
+}
+
+function sweepTick(ch: Channel): void {
+  ch.sweepExpired();
 }
 
 function flushTick(ch: Channel): void {

@@ -13,7 +13,7 @@ import { OffloadState } from "../../../host/offload_state.ts";
 import { BpfKernel } from "../../../shared/bpf/syscall.ts";
 import { defaultCaps } from "../../../shared/bpf/offload/caps.ts";
 import { CTRL_SAMPLES, MSG_SAMPLES } from "../../helpers/proto_samples.ts";
-import { EINVAL, EMSGSIZE, EOPNOTSUPP, EPROTO } from "../../../shared/errno.ts";
+import { EINVAL, EMSGSIZE, EOPNOTSUPP, EPROTO, ETIMEDOUT } from "../../../shared/errno.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 /** Byte strings decode as Buffers: compare contents. */
@@ -183,6 +183,21 @@ describe("Channel on a real socket", () => {
     // 50 requests in one frame; the replies come back in fewer frames than requests.
     expect(frames.reduce((a, b) => a + b, 0)).toBe(50);
     expect(frames.length).toBeLessThan(50);
+  });
+
+  it("answers a request with no reply ETIMEDOUT after its deadline (the channel's sweep), others on the channel unaffected", async () => {
+    const quiet = await listen("ws://127.0.0.1:0", (s) => {
+      s.handle(MSG.HOST_SHOW, () => new Promise<never>(() => {}));
+      s.handle(MSG.HOST_STATS, () => ({ json: "{}" }));
+    });
+    const c = await connect(quiet.url);
+    const t0 = Date.now();
+    const late = c.request(MSG.HOST_SHOW, {}, 120);
+    expect(await c.request(MSG.HOST_STATS, {})).toMatchObject({ ok: true });
+    expect(await late).toEqual({ ok: false, errno: ETIMEDOUT, message: "No reply to HOST_SHOW within 120 ms", log: [] });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(120);
+    c.close();
+    await quiet.close();
   });
 
   it("ignores text frames and keeps serving the connection", async () => {
