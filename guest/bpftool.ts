@@ -175,8 +175,18 @@ function loadedAt(d: Date | undefined): string {
   return `${t.getFullYear()}-${p2(t.getMonth() + 1)}-${p2(t.getDate())}T${p2(t.getHours())}:${p2(t.getMinutes())}:${p2(t.getSeconds())}${tz}`;
 }
 
-const hexb = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, "0")).join(" ");
-const jsonBytes = (b: Uint8Array): string[] => [...b].map((x) => "0x" + x.toString(16).padStart(2, "0"));
+/** "00".."ff": a dump formats every byte of every element. */
+const HEX2 = Array.from({ length: 256 }, (_, x) => x.toString(16).padStart(2, "0"));
+const hexb = (b: Uint8Array): string => {
+  let s = b.length > 0 ? HEX2[b[0]!]! : "";
+  for (let i = 1; i < b.length; i++) s += " " + HEX2[b[i]!]!;
+  return s;
+};
+const jsonBytes = (b: Uint8Array): string[] => {
+  const out = new Array<string>(b.length);
+  for (let i = 0; i < b.length; i++) out[i] = "0x" + HEX2[b[i]!]!;
+  return out;
+};
 
 /** print_entry_plain(): one line when key and value fit in 24 bytes, names on their own lines past 16 bytes. */
 function entryPlain(key: Uint8Array, value: Uint8Array, m: BpfMap): string {
