@@ -48,6 +48,9 @@ export interface ChannelStats {
   badFrames: number;
   errnoReplies: number;
   requests: number;
+  /** Frames sent, and the envelopes they carried (their ratio: how much the batching saves). */
+  framesOut: number;
+  envelopesOut: number;
 }
 
 const kChannel = Symbol("vxo.channel");
@@ -73,7 +76,7 @@ export class Channel {
   constructor(ws: WebSocket) {
     this.ws = ws;
     this.codec = new Codec();
-    this.stats = { badFrames: 0, errnoReplies: 0, requests: 0 };
+    this.stats = { badFrames: 0, errnoReplies: 0, requests: 0, framesOut: 0, envelopesOut: 0 };
     this.owner = null;
     this.#seq = 1;
     this.#pending = new Map();
@@ -148,6 +151,8 @@ export class Channel {
   #send(env: Uint8Array): void {
     if (env.length > BATCH_FRAME_BYTES) {
       this.flush(); // keeps the order
+      this.stats.framesOut++;
+      this.stats.envelopesOut++;
       this.ws.send(env);
       return;
     }
@@ -168,7 +173,10 @@ export class Channel {
     const frame = n === 1 ? this.#out[0]! : Buffer.concat(this.#out, this.#outBytes);
     this.#out.length = 0;
     this.#outBytes = 0;
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.stats.framesOut++;
+    this.stats.envelopesOut += n;
+    this.ws.send(frame);
   }
 
   close(): void {
