@@ -132,20 +132,25 @@ export class GuestMapOps {
 
 const NO_BYTES = new Uint8Array(0);
 
+/** Elements one batch copied: `count` keys and values back to back. */
+export interface BatchChunk {
+  keys: Uint8Array;
+  values: Uint8Array;
+  count: number;
+}
+
 /**
  * Walks an offloaded map with BPF_MAP_LOOKUP_BATCH through the device: the elements in
  * get_next_key order, and 0 or the -errno that ended the walk early. null when the device
  * does not run the batch commands for this map (EOPNOTSUPP on the first one): the caller
  * walks element by element then.
  */
-export async function offloadedMapEntries(
-  ops: GuestMapOps, m: BpfMap,
-): Promise<{ rc: number; entries: Array<[Uint8Array, Uint8Array]> } | null> {
+export async function offloadedMapEntries(ops: GuestMapOps, m: BpfMap): Promise<{ rc: number; chunks: BatchChunk[] } | null> {
   const ks = m.keySize, vs = m.userValueSize;
   const most = Math.max(1, Math.floor(MAX_BATCH_BYTES / (ks + vs)));
   let count = Math.min(m.maxEntries, most);
   const b: BpfMapBatch = { inBatch: null, outBatch: new Uint8Array(Math.max(4, ks)), keys: NO_BYTES, values: NO_BYTES, count: 0, elemFlags: 0, flags: 0 };
-  const entries: Array<[Uint8Array, Uint8Array]> = [];
+  const chunks: BatchChunk[] = [];
   for (let first = true; ; first = false) {
     b.keys = new Uint8Array(count * ks);
     b.values = new Uint8Array(count * vs);
@@ -155,13 +160,13 @@ export async function offloadedMapEntries(
     if (rc === -EOPNOTSUPP && first) return null;
     if (rc === -ENOSPC && b.count === 0) {
       // one bucket holds more than `count` elements
-      if (count >= most) return { rc, entries };
+      if (count >= most) return { rc, chunks };
       count = Math.min(most, count * 2);
       continue;
     }
-    if (rc !== 0 && rc !== -ENOENT && rc !== -ENOSPC) return { rc, entries };
-    for (let i = 0; i < b.count; i++) entries.push([b.keys.subarray(i * ks, (i + 1) * ks), b.values.subarray(i * vs, (i + 1) * vs)]);
-    if (rc === -ENOENT) return { rc: 0, entries };
+    if (rc !== 0 && rc !== -ENOENT && rc !== -ENOSPC) return { rc, chunks };
+    if (b.count > 0) chunks.push({ keys: b.keys, values: b.values, count: b.count });
+    if (rc === -ENOENT) return { rc: 0, chunks };
     b.inBatch = b.outBatch.slice();
   }
 }
@@ -177,23 +182,32 @@ function loadedAt(d: Date | undefined): string {
 
 /** "00".."ff": a dump formats every byte of every element. */
 const HEX2 = Array.from({ length: 256 }, (_, x) => x.toString(16).padStart(2, "0"));
-const hexb = (b: Uint8Array): string => {
-  let s = b.length > 0 ? HEX2[b[0]!]! : "";
-  for (let i = 1; i < b.length; i++) s += " " + HEX2[b[i]!]!;
+/** Bytes off..off+len of b as "xx xx ..". */
+function hexAt(b: Uint8Array, off: number, len: number): string {
+  let s = len > 0 ? HEX2[b[off]!]! : "";
+  for (let i = 1; i < len; i++) s += " " + HEX2[b[off + i]!]!;
   return s;
-};
-const jsonBytes = (b: Uint8Array): string[] => {
-  const out = new Array<string>(b.length);
-  for (let i = 0; i < b.length; i++) out[i] = "0x" + HEX2[b[i]!]!;
+}
+const hexb = (b: Uint8Array): string => hexAt(b, 0, b.length);
+/** Bytes off..off+len of b as bpftool -j prints them. */
+function jsonBytesAt(b: Uint8Array, off: number, len: number): string[] {
+  const out = new Array<string>(len);
+  for (let i = 0; i < len; i++) out[i] = "0x" + HEX2[b[off + i]!]!;
   return out;
-};
+}
+const jsonBytes = (b: Uint8Array): string[] => jsonBytesAt(b, 0, b.length);
 
 /** print_entry_plain(): one line when key and value fit in 24 bytes, names on their own lines past 16 bytes. */
 function entryPlain(key: Uint8Array, value: Uint8Array, m: BpfMap): string {
+  return entryPlainAt(key, 0, value, 0, m);
+}
+
+/** entryPlain() of the key at keys[koff..] and the value at values[voff..]. */
+function entryPlainAt(keys: Uint8Array, koff: number, values: Uint8Array, voff: number, m: BpfMap): string {
   const breakNames = m.keySize > 16 || m.userValueSize > 16;
   const singleLine = m.keySize + m.userValueSize <= 24 && !breakNames;
   const sep = breakNames ? "\n" : " ";
-  return `key:${sep}${hexb(key)}${singleLine ? "  " : "\n"}value:${sep}${hexb(value)}`;
+  return `key:${sep}${hexAt(keys, koff, m.keySize)}${singleLine ? "  " : "\n"}value:${sep}${hexAt(values, voff, m.userValueSize)}`;
 }
 
 
@@ -633,10 +647,13 @@ async function mapDump(k: GuestKernel, ops: GuestMapOps, maps: readonly BpfMap[]
     let found = 0;
     const batched = k.offloadedMaps.has(m.id) ? await offloadedMapEntries(ops, m) : null;
     if (batched !== null) {
-      for (const [key, value] of batched.entries) {
-        found++;
-        if (json) elems.push({ key: jsonBytes(key), value: jsonBytes(value) });
-        else io.out.push(entryPlain(key, value, m));
+      const ks = m.keySize, vs = m.userValueSize;
+      for (const c of batched.chunks) {
+        for (let i = 0; i < c.count; i++) {
+          if (json) elems.push({ key: jsonBytesAt(c.keys, i * ks, ks), value: jsonBytesAt(c.values, i * vs, vs) });
+          else io.out.push(entryPlainAt(c.keys, i * ks, c.values, i * vs, m));
+        }
+        found += c.count;
       }
       if (batched.rc < 0) err = batched.rc;
     }

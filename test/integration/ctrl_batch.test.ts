@@ -147,6 +147,8 @@ describe("VIRTIO_NET_CTRL_BPF_MAP_*_BATCH through a real shim and host", () => {
       walked.push(Buffer.from(nx.bytes!).toString("hex") + ":" + Buffer.from(v.bytes!).toString("hex"));
       key = nx.bytes;
     }
-    expect(batched!.entries.map(([a, b]) => Buffer.from(a).toString("hex") + ":" + Buffer.from(b).toString("hex"))).toEqual(walked);
+    const got = batched!.chunks.flatMap((c) => Array.from({ length: c.count }, (_, i) =>
+      Buffer.from(c.keys.subarray(i * 4, i * 4 + 4)).toString("hex") + ":" + Buffer.from(c.values.subarray(i * 8, i * 8 + 8)).toString("hex")));
+    expect(got).toEqual(walked);
   }, 60_000);
 });
