@@ -7,7 +7,7 @@
 // figure is printed beside its target with the ratio; the CPU time per process
 // and the load average go with them (three processes share two cores). The
 // phases are measured after a warm-up of the same commands (JIT, buffers).
-// Usage: npm run bench:ctrl [-- updates=20000 window=256 rtts=2000 warmup=5000 dump=65536]
+// Usage: npm run bench:ctrl [-- updates=20000 window=256 rtts=2000 warmup=20000 dump=65536]
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { Procs } from "../helpers/procs.ts";
@@ -21,7 +21,7 @@ import { numberSetting } from "../helpers/script_args.ts";
 const UPDATES = numberSetting("updates", 20_000);
 const WINDOW = numberSetting("window", 256);
 const RTTS = numberSetting("rtts", 2_000);
-const WARMUP = numberSetting("warmup", 5_000);
+const WARMUP = numberSetting("warmup", 20_000);
 const DUMP = numberSetting("dump", 65_536);
 
 const TARGET_UPDATES_PER_SEC = 50_000;
