@@ -187,19 +187,6 @@ export const MSG = {
   HOST_PROG_DETACH: { op: 18, name: "HOST_PROG_DETACH", dir: "shim→host", kind: "request", req: struct({ tap: u8 }), res: none },
   HOST_PROG_FREE: { op: 19, name: "HOST_PROG_FREE", dir: "shim→host", kind: "request", req: struct({ id: u32 }), res: none },
   HOST_RESET: { op: 20, name: "HOST_RESET", dir: "shim→host", kind: "request", req: none, res: struct({ maps: u32, progs: u32 }) },
-  /**
-   * BPF_MAP_*_BATCH (`cmd`, the bpf_cmd number) on a map of this device: bpf_map_do_batch()'s
-   * answer in `errno` (0, or ENOENT at the end of a walk...) beside bpf_attr.batch as the
-   * kernel leaves it, in a reply that is not itself an errno reply.
-   */
-  HOST_MAP_BATCH: {
-    op: 26, name: "HOST_MAP_BATCH", dir: "shim→host", kind: "request",
-    req: struct({
-      id: u32, cmd: u32, hasInBatch: bool, inBatch: bytes(MAX_KEY), keys: bytes(MAX_BATCH_BYTES), values: bytes(MAX_BATCH_BYTES),
-      count: u32, elemFlags: u32, flags: u32,
-    }),
-    res: struct({ errno: u16, count: u32, outBatch: bytes(MAX_KEY), keys: bytes(MAX_BATCH_BYTES), values: bytes(MAX_BATCH_BYTES) }),
-  },
   HOST_SHOW: { op: 21, name: "HOST_SHOW", dir: "cli→host", kind: "request", req: none, res: struct({ json: str(16 << 20) }) },
   /** `vxo host pktgen`: one run into a tap's datapath (tap "" = the first); the report as JSON. */
   HOST_PKTGEN: {
@@ -225,6 +212,19 @@ export const MSG = {
   HOST_VHOST_SET_BACKEND: {
     op: 26, name: "HOST_VHOST_SET_BACKEND", dir: "shim→host", kind: "request", req: struct({ tap: u8, memSize: u32 }),
     res: struct({ path: str(4096) }),
+  },
+  /**
+   * BPF_MAP_*_BATCH (`cmd`, the bpf_cmd number) on a map of this device: bpf_map_do_batch()'s
+   * answer in `errno` (0, or ENOENT at the end of a walk...) beside bpf_attr.batch as the
+   * kernel leaves it, in a reply that is not itself an errno reply.
+   */
+  HOST_MAP_BATCH: {
+    op: 27, name: "HOST_MAP_BATCH", dir: "shim→host", kind: "request",
+    req: struct({
+      id: u32, cmd: u32, hasInBatch: bool, inBatch: bytes(MAX_KEY), keys: bytes(MAX_BATCH_BYTES), values: bytes(MAX_BATCH_BYTES),
+      count: u32, elemFlags: u32, flags: u32,
+    }),
+    res: struct({ errno: u16, count: u32, outBatch: bytes(MAX_KEY), keys: bytes(MAX_BATCH_BYTES), values: bytes(MAX_BATCH_BYTES) }),
   },
   MONITOR: { op: 30, name: "MONITOR", dir: "cli→shim", kind: "request", req: struct({ cmdline: str(4096) }), res: struct({ output: str(1 << 20) }) },
   EXEC: {
