@@ -6,7 +6,7 @@
 import { Packr } from "msgpackr";
 import { Codec } from "../../shared/proto/codec.ts";
 import { connect, type Channel } from "../../shared/proto/channel.ts";
-import { MSG, type MsgDef } from "../../shared/proto/messages.ts";
+import { MSG, MSG_BY_OP, type MsgDef } from "../../shared/proto/messages.ts";
 import { MSG_SAMPLES } from "./proto_samples.ts";
 
 /** xorshift32: deterministic for a seed. */
@@ -100,7 +100,8 @@ export async function fuzzEndpoint(url: string, count: number, seed: number, hel
   const defs = Object.entries(MSG) as Array<[keyof typeof MSG, MsgDef]>;
   const probe = new Codec();
   const res: FuzzResult = { sent: 0, wellFramed: 0, answered: 0, errnoReplies: 0, okReplies: 0 };
-  const pending = new Set<number>();
+  /** seq -> the op of a well-framed request waiting for its reply. */
+  const pending = new Map<number, number>();
   let wake: (() => void) | null = null;
   const replyCodec = new Codec();
   ch.ws.on("message", (d: Buffer) => {
@@ -122,7 +123,7 @@ export async function fuzzEndpoint(url: string, count: number, seed: number, hel
         const frame = mutateFrame(rng, def, MSG_SAMPLES[name], seq++, packr);
         const e = probe.decode(frame);
         if (e.kind === "request" && e.seq >= 1_000_000 && !pending.has(e.seq) && frame.length <= 8 << 20) {
-          pending.add(e.seq);
+          pending.set(e.seq, e.op);
           res.wellFramed++;
         }
         ch.sendRaw(frame);
@@ -134,7 +135,7 @@ export async function fuzzEndpoint(url: string, count: number, seed: number, hel
         const outcome = await Promise.race([done, late]);
         clearTimeout(timer);
         wake = null;
-        if (outcome === "late") throw new Error(`${pending.size} well-framed requests unanswered after ${deadlineMs} ms (seq ${[...pending].slice(0, 5).join(",")})`);
+        if (outcome === "late") throw new Error(`${pending.size} well-framed requests unanswered after ${deadlineMs} ms (${[...pending].slice(0, 5).map(([q, op]) => `seq ${q} op ${op} ${MSG_BY_OP.get(op)?.name ?? "unknown"}`).join(", ")})`);
       }
       if (!ch.isOpen) throw new Error("endpoint closed the connection");
     }
