@@ -535,7 +535,7 @@ export class HostDatapath {
     this.#ctlDev.vhostWorkQueue(VHOST_WORK_CTL);
     let r: { ok: boolean; error?: string };
     try {
-      r = await withDeadline(Promise.race([reply, this.#vErr]), Date.now() + (this.#o.timeoutMs ?? 60_000), `vhost control ${String(msg.op)}`);
+      r = await withDeadline(Promise.race([reply, this.#vErr, this.#halted]), Date.now() + (this.#o.timeoutMs ?? 60_000), `vhost control ${String(msg.op)}`);
     } finally {
       this.#ctlWaiters.delete(seq);
     }
