@@ -19,6 +19,7 @@ import {
   tnumRshift, tnumStr, tnumSub, tnumXor, type Tnum,
 } from "./tnum.ts";
 import { checkMapAccess } from "./mem.ts";
+import { markChainPrecision } from "./precision.ts";
 import { MAX_BPF_STACK } from "./stack.ts";
 
 /** bpf_alu_string[] indexed by BPF_OP >> 4. */
@@ -407,8 +408,11 @@ export function checkAluOp(env: Env, i: number): number {
         }
         return env.fail(EACCES, `R${dstNo} pointer ${ALU_STR[op >> 4]} pointer prohibited`);
       }
+      markChainPrecision(env, dstNo); // scalar += pointer: the scalar's range becomes the offset
       return adjustPtr(env, i, srcReg, dst, dstNo);
     }
+    if (dst.type !== SCALAR_VALUE) markChainPrecision(env, srcNo); // pointer += scalar
+    else if (dst.precise) markChainPrecision(env, srcNo);
   } else {
     srcReg = new Reg();
     markScalarConst(srcReg, BigInt(imm));

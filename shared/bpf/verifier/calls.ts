@@ -22,6 +22,7 @@ import {
   regTypeStr,
 } from "./reg_state.ts";
 import { checkHelperMem, checkPtrOffReg, constStackKey } from "./mem.ts";
+import { markChainPrecision } from "./precision.ts";
 import { forEachReg } from "./branches.ts";
 import { FuncState, MAX_CALL_FRAMES } from "./stack.ts";
 
@@ -91,8 +92,10 @@ function checkMemSize(env: Env, regno: number, zeroOk: boolean, write: boolean):
   if (r.umax >= BPF_MAX_VAR_SIZ) {
     return env.fail(EACCES, `R${regno} unbounded memory access, use 'var &= const' or 'if (var < const)'`);
   }
-  if (r.umax === 0n && zeroOk && regIsConstZero(r)) return 0;
-  return checkHelperMem(env, regno - 1, Number(r.umax), zeroOk, write);
+  let e = 0;
+  if (!(r.umax === 0n && zeroOk && regIsConstZero(r))) e = checkHelperMem(env, regno - 1, Number(r.umax), zeroOk, write);
+  if (e === 0) markChainPrecision(env, regno); // the size's range was relied on
+  return e;
 }
 
 /** check_helper_call(). */
@@ -162,6 +165,11 @@ export function checkHelperCall(env: Env, i: number): number {
     return -EINVAL;
   }
   if ((e = mapFuncOk(env, map, id)) < 0) return e;
+  if (id === BPF_FUNC_tail_call && map !== null) {
+    // record_func_key(): a constant in-range index is relied on (the call may be patched to a direct jump)
+    const r3 = env.regs[3]!;
+    if (r3.type === SCALAR_VALUE && r3.vm === 0n && r3.vv < BigInt(map.maxEntries)) markChainPrecision(env, 3);
+  }
   let nonNull = false;
   if (id === BPF_FUNC_map_lookup_elem && map !== null && keyRegno > 0 &&
     (map.mapType === BPF_MAP_TYPE_ARRAY || map.mapType === BPF_MAP_TYPE_PERCPU_ARRAY)) {

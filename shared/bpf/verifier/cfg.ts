@@ -64,9 +64,9 @@ export function checkCfg(env: Env): number {
     const d = INSN_TABLE[p.code[t]!]!;
     const isBranchEdge = (d.kind === K_JMP || d.kind === K_JMP32) ? k === 1 : d.kind === K_JA;
     if (w < 0 || w >= n) return env.fail(EINVAL, `jump out of range from insn ${t} to ${w}`);
-    if (isBranchEdge || (d.kind === K_CALL && k === 1)) env.prunePoint[w] = 1;
+    if (isBranchEdge || (d.kind === K_CALL && k === 1)) env.prunePoint[w] = env.jmpPoint[w] = 1;
     if (d.kind === K_JMP || d.kind === K_JMP32) env.prunePoint[t] = 1;
-    if (d.kind === K_CALL && k === 0) env.prunePoint[w] = 1;
+    if (d.kind === K_CALL && k === 0) env.prunePoint[w] = env.jmpPoint[w] = 1;
     if (state[w] === 0) {
       state[w] = DISCOVERED;
       stack.push(w);
@@ -83,8 +83,8 @@ export function checkCfg(env: Env): number {
   return 0;
 }
 
-/** Registers an insn reads (bit mask) and writes. */
-function useDef(p: BpfInsns, i: number): [number, number] {
+/** Registers an insn reads (bit mask) and writes. A helper call reads only its parameters (get_call_summary()). */
+function useDef(env: Env, p: BpfInsns, i: number): [number, number] {
   const d = INSN_TABLE[p.code[i]!];
   if (d === undefined) return [0, 0];
   const dst = 1 << p.dst[i]!, src = 1 << p.src[i]!;
@@ -110,10 +110,17 @@ function useDef(p: BpfInsns, i: number): [number, number] {
     case K_JMP:
     case K_JMP32:
       return [dst | ((p.code[i]! & BPF_X) ? src : 0), 0];
-    case K_CALL:
-      return [0x3e, 0x3f];
+    case K_CALL: {
+      const proto = p.src[i] === 0 ? env.opts.helperProtos.get(p.imm[i]!) : undefined;
+      if (proto === undefined) return [0x3e, 0x3f];
+      let n = 0;
+      while (n < 5 && (proto.args[n] ?? 0) !== 0) n++;
+      return [((1 << (n + 1)) - 1) & ~1, 0x3f];
+    }
     case K_EXIT:
       return [1, 0];
+    case K_JA:
+      return [0, 0];
     case K_LD_IMM64:
       return [0, dst];
     default:
@@ -132,7 +139,7 @@ export function computeLiveness(env: Env): void {
       succ.push([]);
       continue;
     }
-    const [u, d] = useDef(p, i);
+    const [u, d] = useDef(env, p, i);
     use[i] = u;
     def[i] = d;
     // a bpf-to-bpf call continues at i+1 for liveness; the callee is its own region

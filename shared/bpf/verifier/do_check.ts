@@ -21,10 +21,11 @@ import { isBranchTaken, markPtrOrNull, regSetMinMax, syncLinkedRegs, tryMatchPkt
 import { checkFuncCall, checkHelperCall, checkReturnCode, prepareFuncExit } from "./calls.ts";
 import {
   CONST_PTR_TO_MAP, PTR_MAYBE_NULL, PTR_TO_CTX, PTR_TO_MAP_VALUE, PTR_TO_PACKET, PTR_TO_PACKET_META, Reg, SCALAR_VALUE,
-  NOT_INIT, isPktPointer, markPtr, markScalarConst, regIsConstZero, regTypeStr, S64_MIN, S64_MAX,
+  NOT_INIT, isPktPointer, markPtr, markScalarConst, markUnknown, regIsConstZero, regTypeStr, S64_MIN, S64_MAX,
 } from "./reg_state.ts";
 import { BPF_REG_SIZE, type FuncState, STACK_INVALID, STACK_MISC, STACK_SPILL, STACK_ZERO, type VerState } from "./stack.ts";
 import { tnumIn } from "./tnum.ts";
+import { collectLinkedRegs, markAllScalarsImprecise, markChainPrecision, propagatePrecision, pushJmpHistory } from "./precision.ts";
 import type { VerifierEnvView } from "../offload/offload.ts";
 
 /** BPF_COMPLEXITY_LIMIT_JMP_SEQ: pending branches at once. */
@@ -130,12 +131,17 @@ function regsExact(o: Reg, c: Reg): boolean {
 /** Generator of temporary ids for unlinked scalars in one states_equal() run. */
 const tmpIds = { n: 1 };
 
-/** regsafe(): every value `c` may hold was already proven safe from `o`. */
-function regsafe(o: Reg, c: Reg, m: Map<number, number>, rev: Map<number, number>): boolean {
+/**
+ * regsafe(): every value `c` may hold was already proven safe from `o`. `anyPrecision`: an
+ * imprecise scalar of `o` accepts any scalar (privileged programs; unprivileged ones keep
+ * every scalar precise).
+ */
+function regsafe(o: Reg, c: Reg, m: Map<number, number>, rev: Map<number, number>, anyPrecision: boolean): boolean {
   if (o.type === NOT_INIT) return true;
   if (c.type === NOT_INIT) return false;
   if (o.type !== c.type) return false;
   if (o.type === SCALAR_VALUE) {
+    if (anyPrecision && !o.precise) return true;
     // check_scalar_ids(): linked scalars must stay linked the same way (id 0 counts as a fresh unique id)
     const oid = o.id !== 0 ? o.id : -(m.size + rev.size + 1) - tmpIds.n++;
     const cid = c.id !== 0 ? c.id : -(m.size + rev.size + 1) - tmpIds.n++;
@@ -156,6 +162,22 @@ function regsafe(o: Reg, c: Reg, m: Map<number, number>, rev: Map<number, number
     o.range === c.range && checkIds(o.id, c.id, m, rev);
 }
 
+/** The slot as a scalar register for comparison (scalar_reg_for_stack): a 64-bit scalar spill, or all misc bytes as an unknown scalar. */
+function scalarForStack(env: Env, f: FuncState, spi: number): Reg | null {
+  const b = spi * BPF_REG_SIZE;
+  if (f.slotType[b] === STACK_SPILL && f.spilled[spi]!.type === SCALAR_VALUE) return f.spilled[spi]!;
+  for (let j = 0; j < BPF_REG_SIZE; j++) {
+    const t = f.slotType[b + j]!;
+    if (t === STACK_MISC || (t === STACK_INVALID && env.allowUninitStack)) continue;
+    return null;
+  }
+  return UNBOUND_REG;
+}
+
+/** An unknown imprecise scalar (what a load from all-misc stack bytes gives). */
+const UNBOUND_REG = new Reg();
+markUnknown(UNBOUND_REG);
+
 /** stacksafe(). */
 function stacksafe(env: Env, o: FuncState, c: FuncState, m: Map<number, number>, rev: Map<number, number>): boolean {
   for (let k = 0; k < o.allocatedStack; k++) {
@@ -163,14 +185,22 @@ function stacksafe(env: Env, o: FuncState, c: FuncState, m: Map<number, number>,
     if (ot === STACK_INVALID) continue;
     if (env.allowUninitStack && ot === STACK_MISC) continue;
     if (k >= c.allocatedStack) return false;
+    const spi = k >> 3;
+    const oReg = scalarForStack(env, o, spi);
+    if (oReg !== null) {
+      const cReg = scalarForStack(env, c, spi);
+      if (cReg !== null) {
+        if (!regsafe(oReg, cReg, m, rev, env.bpfCapable)) return false;
+        k = spi * BPF_REG_SIZE + BPF_REG_SIZE - 1;
+        continue;
+      }
+    }
     const ct = c.slotType[k]!;
     if (ot === STACK_MISC && ct === STACK_ZERO) continue;
-    if (ot === STACK_MISC && ct === STACK_SPILL && c.spilled[k >> 3]!.type === SCALAR_VALUE) continue;
     if (ot !== ct) return false;
     if (k % BPF_REG_SIZE !== BPF_REG_SIZE - 1) continue;
     if (ot === STACK_SPILL) {
-      const spi = k >> 3;
-      if (!regsafe(o.spilled[spi]!, c.spilled[spi]!, m, rev)) return false;
+      if (!regsafe(o.spilled[spi]!, c.spilled[spi]!, m, rev, env.bpfCapable)) return false;
     }
   }
   return true;
@@ -186,7 +216,7 @@ function statesEqual(env: Env, old: VerState, cur: VerState, i: number): boolean
     const live = f === cur.curframe ? env.liveIn[i]! | 0x400 : 0x7ff;
     for (let r = 0; r <= 10; r++) {
       if ((live & (1 << r)) === 0) continue;
-      if (!regsafe(of.regs[r]!, cf.regs[r]!, m, rev)) return false;
+      if (!regsafe(of.regs[r]!, cf.regs[r]!, m, rev, env.bpfCapable)) return false;
     }
     if (!stacksafe(env, of, cf, m, rev)) return false;
   }
@@ -215,7 +245,16 @@ function isStateVisited(env: Env, i: number): number {
   let addNew = env.jmpsProcessed - env.prevJmpsProcessed >= 2 && env.insnProcessed - env.prevInsnProcessed >= 8;
   let sig: number | null = null;
   if (list !== undefined) {
-    for (const sl of list) if (statesEqual(env, sl, env.cur, i)) return 1;
+    for (const sl of list) {
+      if (!statesEqual(env, sl, env.cur, i)) {
+        if (process.env.VXO_DBG) console.error(`miss at ${i}: old${sl.cur.print(env.liveIn[i]!, null)} cur${env.cur.cur.print(env.liveIn[i]!, null)} P=${sl.cur.regs.map((r) => r.precise ? 1 : 0).join("")}`);
+        continue;
+      }
+      // what the pruning state relied on must be precise along this path's checkpoints too
+      if (env.jmpPoint[i]) pushJmpHistory(env, 0, -1);
+      propagatePrecision(env, sl, env.cur, i);
+      return 1;
+    }
   }
   {
     if (env.pendingAt[i]! > 0) {
@@ -236,11 +275,17 @@ function isStateVisited(env: Env, i: number): number {
   if (!addNew) return 0;
   const existing = (list?.length ?? 0) + env.pendingAt[i]!;
   if (existing > env.maxStatesPerInsn) env.maxStatesPerInsn = existing;
+  // forget precision the ancestors needed: children mark what they need (mark_all_scalars_imprecise)
+  if (env.bpfCapable) markAllScalarsImprecise(env.cur);
   const snap = env.cur.clone();
   snap.isCheckpoint = true;
   snap.branches = 1;
   snap.parent = env.cur.parent;
   snap.insnIdx = i;
+  snap.lastInsnIdx = env.prevInsnIdx;
+  snap.hist = env.cur.hist;
+  env.cur.hist = [];
+  env.cur.firstInsnIdx = i;
   snap.sig = sig ?? snap.signature();
   let idx = env.loopIndex.get(i);
   if (idx === undefined) env.loopIndex.set(i, (idx = new Map()));
@@ -284,6 +329,11 @@ function checkCondJmp(env: Env, i: number): number {
     return env.fail(EACCES, `R${dstNo} pointer comparison prohibited`);
   }
   const pred = isBranchTaken(dst, src, op, is32);
+  if (pred >= 0) {
+    // the branch was decided by these values: they must be exact in the checkpoints above
+    if (dst.type === SCALAR_VALUE) markChainPrecision(env, dstNo);
+    if (isX && src.type === SCALAR_VALUE) markChainPrecision(env, srcNo);
+  }
   if (pred === 1) {
     env.jmpSeen[i]! |= 2;
     return target;
@@ -291,6 +341,14 @@ function checkCondJmp(env: Env, i: number): number {
   if (pred === 0) {
     env.jmpSeen[i]! |= 1;
     return i + 1;
+  }
+  // scalars sharing an id are bounded together: backtracking needs them as one set
+  const ids: number[] = [];
+  if (isX && src.type === SCALAR_VALUE && src.id !== 0) ids.push(src.id);
+  if (dst.type === SCALAR_VALUE && dst.id !== 0) ids.push(dst.id);
+  if (ids.length > 0) {
+    const linked = collectLinkedRegs(env, env.cur, ids);
+    if (linked >= 0) pushJmpHistory(env, 0, linked);
   }
   const other = pushPath(env, target, i);
   if (other === null) return -E2BIG; // push_stack() failure: -E2BIG since 6.18.44 (-EFAULT before)
@@ -423,6 +481,7 @@ export function doCheck(env: Env, view: VerifierEnvView): number {
       return env.fail(E2BIG, `BPF program is too large. Processed ${env.insnProcessed} insn`);
     }
     env.seen[i] = 1;
+    env.curHistInsn = -1;
     let next: number;
     if (env.prunePoint[i]) {
       const v = isStateVisited(env, i);
@@ -441,6 +500,7 @@ export function doCheck(env: Env, view: VerifierEnvView): number {
         continue;
       }
     }
+    if (env.jmpPoint[i]) pushJmpHistory(env, 0, -1);
     if (env.log.level2 && env.doPrintState) {
       env.log.line("");
       env.log.line(`from ${env.prevInsnIdx} to ${i}:${fullState(env)}`);

@@ -76,6 +76,12 @@ export class Env {
   subprogStackDepth: number[] = [0];
   /** Insn is a pruning point (jump targets, conditional jumps, after calls). */
   prunePoint: Uint8Array;
+  /** Insn is reached non-linearly (jump targets, callee entries, after calls): the jump history records arrivals (jmp_point). */
+  jmpPoint: Uint8Array;
+  /** Insn whose jump-history record the current insn may extend (env->cur_hist_ent), -1 none. */
+  curHistInsn = -1;
+  /** Sets of scalars a conditional jump bounded together (linked_regs), referenced from jump histories. */
+  readonly linkedSets: number[][] = [];
   /** Registers read before written from each insn on (bit i = Ri). */
   liveIn: Uint16Array;
   readonly accessKind: Uint8Array;
@@ -105,6 +111,7 @@ export class Env {
     main.initRegs(true);
     this.cur = new VerState([main]);
     this.prunePoint = new Uint8Array(insns.len);
+    this.jmpPoint = new Uint8Array(insns.len);
     this.pendingAt = new Int32Array(insns.len);
     this.liveIn = new Uint16Array(insns.len);
     this.accessKind = new Uint8Array(insns.len);

@@ -7,6 +7,7 @@ import { EACCES, EINVAL } from "../../errno.ts";
 import { BPF_F_RDONLY_PROG, XDP_MD_DATA, XDP_MD_DATA_END, XDP_MD_DATA_META, XDP_MD_EGRESS_IFINDEX, XDP_MD_RX_QUEUE_INDEX, XDP_MD_SIZE } from "../isa/uapi.ts";
 import { ACCESS_CTX, ACCESS_MAP_VALUE, ACCESS_PACKET, ACCESS_STACK } from "../runtime/prog.ts";
 import type { Env } from "./env.ts";
+import { markChainPrecision, markSlotPrecision, pushJmpHistory, stackAccessFlags } from "./precision.ts";
 import {
   CONST_PTR_TO_MAP, PTR_TO_CTX, PTR_TO_MAP_VALUE, PTR_TO_PACKET, PTR_TO_PACKET_END, PTR_TO_PACKET_META, PTR_TO_STACK, Reg,
   S64_MIN, SCALAR_VALUE, baseType, coerceToSize, markPtr, markScalarConst, markUnknown, regIsConstZero, regTypeStr,
@@ -168,13 +169,18 @@ function stackWriteFixed(env: Env, f: FuncState, off: number, size: number, valu
   }
   if (spillReg !== null) {
     f.spilled[spi] = spillReg;
+    pushJmpHistory(env, stackAccessFlags(f.frameno, spi), -1);
     let j = BPF_REG_SIZE;
     for (; j > BPF_REG_SIZE - size; j--) f.slotType[spi * BPF_REG_SIZE + j - 1] = STACK_SPILL;
     for (; j > 0; j--) slotMisc(env, f, spi * BPF_REG_SIZE + j - 1);
     return 0;
   }
   let type = STACK_MISC;
-  if ((reg !== null && regIsConstZero(reg)) || (isSt && imm === 0)) type = STACK_ZERO;
+  if ((reg !== null && regIsConstZero(reg)) || (isSt && imm === 0)) {
+    // STACK_ZERO is not backtracked: the zero must be exact wherever it came from
+    if (reg !== null) markChainPrecision(env, valueRegno);
+    type = STACK_ZERO;
+  }
   for (let k = 0; k < size; k++) {
     const s = (slot - k) >> 3;
     scrubSpill(f, s);
@@ -201,6 +207,7 @@ function stackReadFixed(env: Env, f: FuncState, off: number, size: number, dst: 
           r.copyFrom(sp);
           coerceToSize(r, size);
         }
+        pushJmpHistory(env, stackAccessFlags(f.frameno, spi), -1);
         return 0;
       }
       for (let k = 0; k < size; k++) {
@@ -217,6 +224,7 @@ function stackReadFixed(env: Env, f: FuncState, off: number, size: number, dst: 
     for (let k = 1; k < BPF_REG_SIZE; k++) if (f.slotType[slot - k] !== STACK_SPILL) full = false;
     if (full) {
       if (dst >= 0) env.regs[dst]!.copyFrom(sp);
+      pushJmpHistory(env, stackAccessFlags(f.frameno, spi), -1);
       return 0;
     }
     if (sp.type !== SCALAR_VALUE) return env.fail(EACCES, "corrupted spill memory");
@@ -413,7 +421,11 @@ export function constStackKey(env: Env, regno: number, keySize: number): bigint 
     const sp = f.spilled[spi]!;
     let spillSize = 0;
     for (let j = BPF_REG_SIZE - 1; j >= 0 && f.slotType[spi * BPF_REG_SIZE + j] === STACK_SPILL; j--) spillSize++;
-    if (sp.type === SCALAR_VALUE && sp.vm === 0n && spillSize === keySize) return sp.vv;
+    if (sp.type === SCALAR_VALUE && sp.vm === 0n && spillSize === keySize) {
+      // the verifier relies on this constant: it must be exact in the checkpoints above
+      markSlotPrecision(env, f.frameno, spi);
+      return sp.vv;
+    }
     return null;
   }
   for (let k = 0; k < keySize; k++) if (f.slotType[slot - k] !== STACK_ZERO) return null;

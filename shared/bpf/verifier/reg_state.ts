@@ -75,6 +75,8 @@ export class Reg {
   s32max = S32_MAX;
   u32min = 0;
   u32max = U32_MAX_N;
+  /** Scalars: the exact value/range matters to some later check (mark_chain_precision set it). */
+  precise = false;
 
   get varOff(): Tnum {
     return { v: this.vv, m: this.vm };
@@ -101,6 +103,7 @@ export class Reg {
     this.s32max = o.s32max;
     this.u32min = o.u32min;
     this.u32max = o.u32max;
+    this.precise = o.precise;
   }
 
   clone(): Reg {
@@ -143,6 +146,7 @@ export function markUnknown(r: Reg): void {
   r.id = 0;
   r.range = 0;
   r.map = null;
+  r.precise = false;
   markUnbounded(r);
 }
 

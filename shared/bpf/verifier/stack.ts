@@ -114,6 +114,15 @@ export class VerState {
   isCheckpoint: boolean;
   /** Exact-state signature of a checkpoint (infinite-loop detection). */
   sig: number;
+  /** First insn of this state (first_insn_idx): where its checkpoint parent ends. */
+  firstInsnIdx: number;
+  /** Insn before the checkpoint (last_insn_idx), -1 at the entry. */
+  lastInsnIdx: number;
+  /**
+   * Jump history since firstInsnIdx (jmp_history): HIST_STRIDE numbers per entry:
+   * insn, previous insn, flags (HIST_F_*), linked-register set (index in Env.linkedSets, -1 none).
+   */
+  hist: number[];
 
   constructor(frames: FuncState[]) {
     this.frames = frames;
@@ -123,6 +132,9 @@ export class VerState {
     this.insnIdx = 0;
     this.isCheckpoint = false;
     this.sig = 0;
+    this.firstInsnIdx = 0;
+    this.lastInsnIdx = -1;
+    this.hist = [];
   }
 
   /** A number equal for exactly-equal states (collisions possible: callers confirm with a full compare). */
@@ -150,6 +162,9 @@ export class VerState {
     s.curframe = this.curframe;
     s.parent = this.parent;
     s.insnIdx = this.insnIdx;
+    s.firstInsnIdx = this.firstInsnIdx;
+    s.lastInsnIdx = this.lastInsnIdx;
+    s.hist = this.hist.slice();
     return s;
   }
 }
