@@ -25,6 +25,7 @@ import {
 } from "./reg_state.ts";
 import { BPF_REG_SIZE, type FuncState, STACK_INVALID, STACK_MISC, STACK_SPILL, STACK_ZERO, type VerState } from "./stack.ts";
 import { tnumIn } from "./tnum.ts";
+import { StackLiveness } from "./stack_liveness.ts";
 import { collectLinkedRegs, markAllScalarsImprecise, markChainPrecision, propagatePrecision, pushJmpHistory } from "./precision.ts";
 import type { VerifierEnvView } from "../offload/offload.ts";
 
@@ -74,6 +75,7 @@ function popPath(env: Env): number {
   pathDone(env);
   const e = env.stack.pop();
   if (e === undefined) return DONE;
+  env.stackLive!.update();
   env.cur = e.st;
   env.insnIdx = e.insnIdx;
   env.prevInsnIdx = e.prevInsnIdx;
@@ -246,6 +248,7 @@ function isStateVisited(env: Env, i: number): number {
   let sig: number | null = null;
   if (list !== undefined) {
     for (const sl of list) {
+      env.stackLive!.clean(env, sl, i);
       if (!statesEqual(env, sl, env.cur, i)) {
         if (process.env.VXO_DBG) console.error(`miss at ${i}: old${sl.cur.print(env.liveIn[i]!, null)} cur${env.cur.cur.print(env.liveIn[i]!, null)} P=${sl.cur.regs.map((r) => r.precise ? 1 : 0).join("")}`);
         continue;
@@ -475,6 +478,7 @@ export function doCheck(env: Env, view: VerifierEnvView): number {
   const p = env.insns;
   const offload = env.opts.offload ?? null;
   env.scratchAll();
+  const live = (env.stackLive = new StackLiveness(env));
   for (;;) {
     const i = env.insnIdx;
     if (++env.insnProcessed > BPF_COMPLEXITY_LIMIT_INSNS) {
@@ -517,6 +521,7 @@ export function doCheck(env: Env, view: VerifierEnvView): number {
       if (r < 0) return r;
     }
     const d = INSN_TABLE[p.code[i]!]!;
+    const inMain = env.cur.curframe === 0;
     let e = 0;
     next = i + 1;
     switch (d.kind) {
@@ -586,6 +591,7 @@ export function doCheck(env: Env, view: VerifierEnvView): number {
         e = env.fail(EINVAL, `unknown insn class ${p.code[i]! & 7}`);
     }
     if (e < 0) return e;
+    if (inMain) live.commit(i);
     if (next === DONE) {
       next = popPath(env);
       if (next === DONE) return 0;

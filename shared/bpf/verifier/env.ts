@@ -7,6 +7,7 @@ import type { BpfMapInfo } from "../maps/map.ts";
 import type { HelperProto } from "../runtime/helpers.ts";
 import { EACCES } from "../../errno.ts";
 import { VerifierLog } from "./log.ts";
+import type { StackLiveness } from "./stack_liveness.ts";
 import { FuncState, VerState } from "./stack.ts";
 import { NOT_INIT, SCALAR_VALUE, type Reg, markUnknown } from "./reg_state.ts";
 import type { BpfProgOffloadOps } from "../offload/offload.ts";
@@ -82,6 +83,8 @@ export class Env {
   curHistInsn = -1;
   /** Sets of scalars a conditional jump bounded together (linked_regs), referenced from jump histories. */
   readonly linkedSets: number[][] = [];
+  /** Live stack slots of the main frame (set by do_check). */
+  stackLive: StackLiveness | null = null;
   /** Registers read before written from each insn on (bit i = Ri). */
   liveIn: Uint16Array;
   readonly accessKind: Uint8Array;

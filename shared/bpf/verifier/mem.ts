@@ -154,6 +154,7 @@ function stackWriteFixed(env: Env, f: FuncState, off: number, size: number, valu
   const spi = slot >> 3;
   const reg = valueRegno >= 0 ? env.regs[valueRegno]! : null;
   env.scratchSlot(spi);
+  if (off % BPF_REG_SIZE === 0 && size === BPF_REG_SIZE) env.stackLive?.write(env, f.frameno, spi);
   if (!env.allowPtrLeaks && f.isSpilled(spi) && size !== BPF_REG_SIZE && f.spilled[spi]!.type !== SCALAR_VALUE) {
     return env.fail(EACCES, "attempt to corrupt spilled pointer on stack");
   }
@@ -194,6 +195,7 @@ function stackWriteFixed(env: Env, f: FuncState, off: number, size: number, valu
 function stackReadFixed(env: Env, f: FuncState, off: number, size: number, dst: number): number {
   const slot = -off - 1;
   const spi = slot >> 3;
+  env.stackLive?.read(env, f.frameno, spi);
   env.scratchSlot(spi);
   if (f.isSpilled(spi)) {
     const sp = f.spilled[spi]!;
@@ -281,7 +283,7 @@ function stackAccess(env: Env, regno: number, off: number, size: number, t: numb
       }
       scrubSpill(f, spi);
       f.slotType[k] = STACK_MISC;
-    } else if (f.slotType[k] === STACK_INVALID && !env.allowUninitStack) {
+    } else if ((env.stackLive?.read(env, f.frameno, spi), f.slotType[k] === STACK_INVALID) && !env.allowUninitStack) {
       return env.fail(EACCES, `invalid variable-offset read from stack R${regno} var_off=${tnumStr(r.varOff)} off=${off} size=${size}`);
     }
   }
@@ -401,6 +403,7 @@ function stackRangeInit(env: Env, regno: number, off: number, size: number, zero
       f.slotType[k] = STACK_MISC;
       continue;
     }
+    env.stackLive?.read(env, f.frameno, spi);
     const t = f.slotType[k]!;
     if (t !== STACK_INVALID || env.allowUninitStack) continue;
     if (r.vm === 0n) return env.fail(EACCES, `invalid read from stack R${regno} off ${b.min}+${a - b.min} size ${size}`);

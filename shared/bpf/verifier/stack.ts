@@ -123,6 +123,8 @@ export class VerState {
    * insn, previous insn, flags (HIST_F_*), linked-register set (index in Env.linkedSets, -1 none).
    */
   hist: number[];
+  /** Dead registers and stack slots were cleared (clean_verifier_state() ran). */
+  cleaned: boolean;
 
   constructor(frames: FuncState[]) {
     this.frames = frames;
@@ -135,6 +137,7 @@ export class VerState {
     this.firstInsnIdx = 0;
     this.lastInsnIdx = -1;
     this.hist = [];
+    this.cleaned = false;
   }
 
   /** A number equal for exactly-equal states (collisions possible: callers confirm with a full compare). */
