@@ -11,6 +11,7 @@ import { HELPER_CASES } from "./helpers.ts";
 import { PTR_CASES } from "./ptr.ts";
 import { LIMIT_CASES } from "./limits.ts";
 import { TABLE_CASES } from "./table.ts";
+import { PRECISION_CASES } from "./precision.ts";
 
 /** All corpus cases. */
 export const CORPUS: readonly VerifierCase[] = [
@@ -25,4 +26,5 @@ export const CORPUS: readonly VerifierCase[] = [
   ...PTR_CASES,
   ...LIMIT_CASES,
   ...TABLE_CASES,
+  ...PRECISION_CASES,
 ];
