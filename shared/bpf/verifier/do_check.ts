@@ -26,11 +26,13 @@ import {
 import { BPF_REG_SIZE, type FuncState, STACK_INVALID, STACK_MISC, STACK_SPILL, STACK_ZERO, type VerState } from "./stack.ts";
 import { tnumIn } from "./tnum.ts";
 import { StackLiveness } from "./stack_liveness.ts";
-import { collectLinkedRegs, markAllScalarsImprecise, markChainPrecision, propagatePrecision, pushJmpHistory } from "./precision.ts";
+import { HIST_STRIDE, collectLinkedRegs, markAllScalarsImprecise, markChainPrecision, propagatePrecision, pushJmpHistory } from "./precision.ts";
 import type { VerifierEnvView } from "../offload/offload.ts";
 
 /** BPF_COMPLEXITY_LIMIT_JMP_SEQ: pending branches at once. */
 export const BPF_COMPLEXITY_LIMIT_JMP_SEQ = 8192;
+/** BPF_COMPLEXITY_LIMIT_STATES: checkpoints per insn an unprivileged program may add to. */
+const BPF_COMPLEXITY_LIMIT_STATES = 64;
 
 const DONE = -0x10000;
 
@@ -57,15 +59,11 @@ function pathDone(env: Env): void {
   releaseFrom(env, env.cur.parent);
 }
 
-/** Decrements branch counts up the parent chain; fully explored checkpoints become usable for pruning. */
+/** Decrements branch counts up the parent chain; a checkpoint with none left is fully explored and may prune. */
 function releaseFrom(env: Env, p: VerState | null): void {
   while (p !== null) {
     p.branches--;
     if (p.branches > 0) break;
-    env.pendingAt[p.insnIdx]!--;
-    let l = env.explored.get(p.insnIdx);
-    if (l === undefined) env.explored.set(p.insnIdx, (l = []));
-    l.push(p);
     p = p.parent;
   }
 }
@@ -241,67 +239,77 @@ function statesExact(old: VerState, cur: VerState): boolean {
   return true;
 }
 
-/** is_state_visited(): 1 when pruned, 0 to go on, -errno for an infinite loop. */
+/** states_maybe_looping(): the current frame's registers are bit for bit those of `old`. */
+function statesMaybeLooping(old: VerState, cur: VerState): boolean {
+  if (old.curframe !== cur.curframe) return false;
+  const a = old.cur.regs, b = cur.cur.regs;
+  for (let r = 0; r <= 10; r++) if (!regsExact(a[r]!, b[r]!)) return false;
+  return true;
+}
+
+/**
+ * is_state_visited(): 1 when pruned, 0 to go on, -errno for an infinite loop. The states at an
+ * insn are checked newest first; one that keeps missing is dropped (miss_cnt > hit_cnt * 3 + 3).
+ */
 function isStateVisited(env: Env, i: number): number {
-  const list = env.explored.get(i);
-  let addNew = env.jmpsProcessed - env.prevJmpsProcessed >= 2 && env.insnProcessed - env.prevInsnProcessed >= 8;
-  let sig: number | null = null;
+  const cur = env.cur;
+  const forceNew = cur.hist.length > 40 * HIST_STRIDE; // bound the jump history
+  let addNew = forceNew || (env.jmpsProcessed - env.prevJmpsProcessed >= 2 && env.insnProcessed - env.prevInsnProcessed >= 8);
+  let list = env.stateList[i];
+  let cnt = 0;
   if (list !== undefined) {
-    for (const sl of list) {
-      env.stackLive!.clean(env, sl, i);
-      if (!statesEqual(env, sl, env.cur, i)) {
-        if (process.env.VXO_DBG) console.error(`miss at ${i}: old${sl.cur.print(env.liveIn[i]!, null)} cur${env.cur.cur.print(env.liveIn[i]!, null)} P=${sl.cur.regs.map((r) => r.precise ? 1 : 0).join("")}`);
-        continue;
-      }
-      // what the pruning state relied on must be precise along this path's checkpoints too
-      if (env.jmpPoint[i]) pushJmpHistory(env, 0, -1);
-      propagatePrecision(env, sl, env.cur, i);
-      return 1;
-    }
-  }
-  {
-    if (env.pendingAt[i]! > 0) {
-      // states_maybe_looping + exact comparison, through the signature index
-      sig = env.cur.signature();
-      const same = env.loopIndex.get(i)?.get(sig) ?? [];
-      for (const sl of same) {
-        if (sl.branches > 0 && statesExact(sl, env.cur)) {
+    for (let k = list.length - 1; k >= 0; k--) {
+      const sl = list[k]!;
+      cnt++;
+      if (sl.branches > 0) {
+        // still being explored: only an exact repeat matters (an infinite loop)
+        if (statesMaybeLooping(sl, cur) && statesExact(sl, cur)) {
           env.verbose(`infinite loop detected at insn ${i}`);
           env.verbose(`cur state:${fullState(env)}`);
           env.verbose(`old state:${sl.cur.print(-1, null)}`);
           return -EINVAL;
         }
+        // inside a loop: new checkpoints rarely help, add them sparsely
+        if (!forceNew && env.jmpsProcessed - env.prevJmpsProcessed < 20 && env.insnProcessed - env.prevInsnProcessed < 100) addNew = false;
+      } else {
+        env.stackLive!.clean(env, sl, i);
+        if (statesEqual(env, sl, cur, i)) {
+          sl.hitCnt++;
+          // what the pruning state relied on must be precise along this path's checkpoints too
+          if (env.jmpPoint[i]) pushJmpHistory(env, 0, -1);
+          propagatePrecision(env, sl, cur, i);
+          return 1;
+        }
       }
-      if (env.jmpsProcessed - env.prevJmpsProcessed < 20 && env.insnProcessed - env.prevInsnProcessed < 100) addNew = false;
+      if (addNew) sl.missCnt++;
+      if (sl.missCnt > sl.hitCnt * 3 + 3) {
+        list.splice(k, 1);
+        env.curStates--;
+      }
     }
   }
+  if (cnt > env.maxStatesPerInsn) env.maxStatesPerInsn = cnt;
+  if (!env.bpfCapable && cnt > BPF_COMPLEXITY_LIMIT_STATES) return 0;
   if (!addNew) return 0;
-  const existing = (list?.length ?? 0) + env.pendingAt[i]!;
-  if (existing > env.maxStatesPerInsn) env.maxStatesPerInsn = existing;
-  // forget precision the ancestors needed: children mark what they need (mark_all_scalars_imprecise)
-  if (env.bpfCapable) markAllScalarsImprecise(env.cur);
-  const snap = env.cur.clone();
-  snap.isCheckpoint = true;
-  snap.branches = 1;
-  snap.parent = env.cur.parent;
-  snap.insnIdx = i;
-  snap.lastInsnIdx = env.prevInsnIdx;
-  snap.hist = env.cur.hist;
-  env.cur.hist = [];
-  env.cur.firstInsnIdx = i;
-  snap.sig = sig ?? snap.signature();
-  let idx = env.loopIndex.get(i);
-  if (idx === undefined) env.loopIndex.set(i, (idx = new Map()));
-  const bucket = idx.get(snap.sig);
-  if (bucket === undefined) idx.set(snap.sig, [snap]);
-  else bucket.push(snap);
-  env.cur.parent = snap;
-  env.pendingAt[i]!++;
   env.totalStates++;
   env.curStates++;
   if (env.curStates > env.peakStates) env.peakStates = env.curStates;
   env.prevJmpsProcessed = env.jmpsProcessed;
   env.prevInsnProcessed = env.insnProcessed;
+  // forget precision the ancestors needed: children mark what they need (mark_all_scalars_imprecise)
+  if (env.bpfCapable) markAllScalarsImprecise(cur);
+  const snap = cur.clone();
+  snap.isCheckpoint = true;
+  snap.branches = 1;
+  snap.parent = cur.parent;
+  snap.insnIdx = i;
+  snap.lastInsnIdx = env.prevInsnIdx;
+  snap.hist = cur.hist;
+  cur.hist = [];
+  cur.firstInsnIdx = i;
+  cur.parent = snap;
+  if (list === undefined) env.stateList[i] = list = [];
+  list.push(snap);
   return 0;
 }
 

@@ -54,12 +54,8 @@ export class Env {
   readonly allowUninitStack: boolean;
   cur: VerState;
   readonly stack: StackElem[] = [];
-  /** Fully explored checkpoints per insn (usable for pruning). */
-  readonly explored: Map<number, VerState[]> = new Map();
-  /** Checkpoints per insn whose paths are still being explored. */
-  pendingAt: Int32Array;
-  /** Checkpoints by insn and exact signature (infinite-loop detection). */
-  readonly loopIndex: Map<number, Map<number, VerState[]>> = new Map();
+  /** Checkpoints per insn, oldest first: fully explored ones prune, pending ones detect infinite loops (explored_states). */
+  readonly stateList: Array<VerState[] | undefined>;
   insnIdx = 0;
   prevInsnIdx = -1;
   idGen = 0;
@@ -115,7 +111,7 @@ export class Env {
     this.cur = new VerState([main]);
     this.prunePoint = new Uint8Array(insns.len);
     this.jmpPoint = new Uint8Array(insns.len);
-    this.pendingAt = new Int32Array(insns.len);
+    this.stateList = new Array<VerState[] | undefined>(insns.len);
     this.liveIn = new Uint16Array(insns.len);
     this.accessKind = new Uint8Array(insns.len);
     this.accessProven = new Uint8Array(insns.len);

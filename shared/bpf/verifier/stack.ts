@@ -112,8 +112,9 @@ export class VerState {
   insnIdx: number;
   /** Set on checkpoints kept in the explored list. */
   isCheckpoint: boolean;
-  /** Exact-state signature of a checkpoint (infinite-loop detection). */
-  sig: number;
+  /** Times this checkpoint pruned a path / failed to (the state list's eviction heuristic). */
+  hitCnt: number;
+  missCnt: number;
   /** First insn of this state (first_insn_idx): where its checkpoint parent ends. */
   firstInsnIdx: number;
   /** Insn before the checkpoint (last_insn_idx), -1 at the entry. */
@@ -133,27 +134,12 @@ export class VerState {
     this.branches = 1;
     this.insnIdx = 0;
     this.isCheckpoint = false;
-    this.sig = 0;
+    this.hitCnt = 0;
+    this.missCnt = 0;
     this.firstInsnIdx = 0;
     this.lastInsnIdx = -1;
     this.hist = [];
     this.cleaned = false;
-  }
-
-  /** A number equal for exactly-equal states (collisions possible: callers confirm with a full compare). */
-  signature(): number {
-    let h = this.curframe;
-    const reg = (r: Reg) => {
-      h = (Math.imul(h, 31) + r.type + r.off * 7 + r.id * 13 + r.range + r.u32min + r.u32max * 3 + r.s32min * 5 + r.s32max) | 0;
-    };
-    for (let f = 0; f <= this.curframe; f++) {
-      const fr = this.frames[f]!;
-      h = (Math.imul(h, 31) + fr.callsite) | 0;
-      for (const r of fr.regs) reg(r);
-      for (let k = 0; k < fr.allocatedStack; k++) h = (Math.imul(h, 7) + fr.slotType[k]!) | 0;
-      for (let s = 0; s < fr.allocatedStack / BPF_REG_SIZE; s++) if (fr.spilled[s]) reg(fr.spilled[s]!);
-    }
-    return h;
   }
 
   get cur(): FuncState {
