@@ -14,4 +14,5 @@ export const VXO_BIN = path.join(REPO_ROOT, "bin/vxo.js");
  */
 export const BUDGET_SAMPLES: Readonly<Record<string, string>> = {
   "xdp_spin.o": "walks the whole 1M-insn budget before E2BIG (see test/long/verify_budget.ts)",
+  "xdp_branchy.o": "48 branches on packet bytes, none prunable: walks the whole 1M-insn budget before E2BIG",
 };

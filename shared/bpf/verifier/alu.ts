@@ -76,18 +76,14 @@ function store(r: Reg, res: Scal, w: 32 | 64): void {
   zext32(r);
 }
 
-const FULL = (w: 32 | 64): Scal => ({
-  t: w === 64 ? { v: 0n, m: U64_MAX } : { v: 0n, m: 0xffffffffn }, umin: 0n, umax: w === 64 ? U64_MAX : 0xffffffffn,
-  smin: w === 64 ? S64_MIN : -0x80000000n, smax: w === 64 ? S64_MAX : 0x7fffffffn,
-});
+const FULL64: Scal = { t: { v: 0n, m: U64_MAX }, umin: 0n, umax: U64_MAX, smin: S64_MIN, smax: S64_MAX };
+const FULL32: Scal = { t: { v: 0n, m: 0xffffffffn }, umin: 0n, umax: 0xffffffffn, smin: -0x80000000n, smax: 0x7fffffffn };
 
 /** The result of `a op b` at width w (adjust_scalar_min_max_vals); out-of-range bounds are widened by store(). */
 function scalarOp(op: number, a: Scal, b: Scal, w: 32 | 64): Scal {
-  const full = FULL(w);
-  const bits = BigInt(w);
+  const full = w === 64 ? FULL64 : FULL32;
+  const bits = w === 64 ? 64n : 32n;
   const maxU = w === 64 ? U64_MAX : 0xffffffffn;
-  const wrap = (x: bigint): bigint => BigInt.asUintN(w, x);
-  const sx = (x: bigint): bigint => BigInt.asIntN(w, x);
   if (tnumIsConst(a.t) && tnumIsConst(b.t) && op !== BPF_DIV && op !== BPF_MOD) {
     const x = a.t.v, y = b.t.v;
     let v: bigint;
@@ -100,10 +96,10 @@ function scalarOp(op: number, a: Scal, b: Scal, w: 32 | 64): Scal {
       case BPF_XOR: v = x ^ y; break;
       case BPF_LSH: v = x << (y & (bits - 1n)); break;
       case BPF_RSH: v = x >> (y & (bits - 1n)); break;
-      case BPF_ARSH: v = sx(x) >> (y & (bits - 1n)); break;
+      case BPF_ARSH: v = BigInt.asIntN(w, x) >> (y & (bits - 1n)); break;
       default: return full;
     }
-    return constView(wrap(v), w);
+    return constView(BigInt.asUintN(w, v), w);
   }
   switch (op) {
     case BPF_ADD: {

@@ -108,11 +108,24 @@ function printLiveRegs(env: Env): void {
  */
 export function bpfCheck(insns: BpfInsns, maps: (pc: number) => BpfMapInfo | undefined, opts: VerifierOpts): VerifierResult {
   const t0 = process.hrtime.bigint();
+  // At log level 1 an accepted program's log keeps only the statistics: walk without formatting
+  // the per-insn lines first, and again with them only when the program is rejected (the walk is
+  // deterministic; device hooks may keep state between their calls, so offloaded loads walk once).
+  if ((opts.logLevel & BPF_LOG_LEVEL2) === 0 && (opts.logLevel & BPF_LOG_LEVEL1) !== 0 && (opts.offload ?? null) === null) {
+    const quiet = bpfCheckPass(insns, maps, { ...opts, logLevel: opts.logLevel & ~BPF_LOG_LEVEL1 }, t0, true);
+    if (quiet.errno === 0) return quiet;
+  }
+  return bpfCheckPass(insns, maps, opts, t0, false);
+}
+
+/** One walk of bpf_check(); `quietAccept`: a log level 1 load walked without its log (an accepted program's log is the statistics). */
+function bpfCheckPass(insns: BpfInsns, maps: (pc: number) => BpfMapInfo | undefined, opts: VerifierOpts, t0: bigint,
+  quietAccept: boolean): VerifierResult {
   const env = new Env(insns, maps, opts);
   const view = new VerifierEnvView(env);
   const result = (errno: number): VerifierResult => {
     if (errno === 0 && env.log.enabled && !env.log.level2) env.log.clear();
-    const lines = env.log.enabled ? env.log.lines : [...env.errLines];
+    const lines = env.log.enabled ? env.log.lines : errno === 0 && quietAccept ? [] : [...env.errLines];
     const extra: string[] = [];
     if ((opts.logLevel & BPF_LOG_STATS) !== 0) {
       extra.push(`verification time ${Number((process.hrtime.bigint() - t0) / 1000n)} usec`);

@@ -266,6 +266,18 @@ function boundOffset(r: Reg): void {
 
 /** reg_bounds_sync(). */
 export function regBoundsSync(r: Reg): void {
+  if (r.vm === 0n) {
+    // a known value: every bound is that value, unless the bounds already exclude it (an infeasible path)
+    const v = r.vv, sv = s64(v), lo = Number(v & 0xffffffffn);
+    if (r.umin <= v && v <= r.umax && r.smin <= sv && sv <= r.smax && r.u32min <= lo && lo <= r.u32max &&
+      r.s32min <= (lo | 0) && (lo | 0) <= r.s32max) {
+      markKnown(r, v);
+      return;
+    }
+  } else if (r.vm === U64_MAX && r.umin === 0n && r.umax === U64_MAX && r.smin === S64_MIN && r.smax === S64_MAX &&
+    r.u32min === 0 && r.u32max === U32_MAX_N && r.s32min === S32_MIN && r.s32max === S32_MAX) {
+    return; // nothing known: nothing to deduce
+  }
   updateRegBounds(r);
   deduce32(r);
   deduce64(r);

@@ -32,23 +32,32 @@ export class FuncState {
   /** Index of the subprogram this frame runs. */
   subprog: number;
 
-  constructor(frameno: number, callsite: number, subprog: number) {
-    this.regs = [];
-    for (let i = 0; i <= 10; i++) this.regs.push(new Reg());
-    this.slotType = new Uint8Array(MAX_BPF_STACK);
-    this.spilled = new Array<Reg | null>(MAX_BPF_STACK / BPF_REG_SIZE).fill(null);
+  constructor(frameno: number, callsite: number, subprog: number, src: FuncState | null = null) {
     this.frameno = frameno;
     this.callsite = callsite;
     this.subprog = subprog;
+    if (src === null) {
+      this.regs = [];
+      for (let i = 0; i <= 10; i++) this.regs.push(new Reg());
+      this.slotType = new Uint8Array(MAX_BPF_STACK);
+      this.spilled = new Array<Reg | null>(MAX_BPF_STACK / BPF_REG_SIZE).fill(null);
+      return;
+    }
+    const regs: Reg[] = [];
+    for (let i = 0; i <= 10; i++) regs.push(src.regs[i]!.clone());
+    this.regs = regs;
+    this.slotType = src.slotType.slice();
+    const sp = src.spilled.slice();
+    for (let i = 0; i < sp.length; i++) {
+      const x = sp[i];
+      if (x !== null && x !== undefined) sp[i] = x.clone();
+    }
+    this.spilled = sp;
+    this.allocatedStack = src.allocatedStack;
   }
 
   clone(): FuncState {
-    const f = new FuncState(this.frameno, this.callsite, this.subprog);
-    for (let i = 0; i <= 10; i++) f.regs[i]!.copyFrom(this.regs[i]!);
-    f.slotType.set(this.slotType);
-    for (let i = 0; i < this.spilled.length; i++) f.spilled[i] = this.spilled[i]?.clone() ?? null;
-    f.allocatedStack = this.allocatedStack;
-    return f;
+    return new FuncState(this.frameno, this.callsite, this.subprog, this);
   }
 
   /** Registers of a fresh frame: R1 = ctx for main, R10 = frame pointer. */

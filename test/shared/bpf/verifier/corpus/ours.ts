@@ -91,7 +91,7 @@ export function runCaseOurs(c: VerifierCase): OurVerdict {
  * (maps created, global data initialised, .rodata frozen, map ids patched),
  * through our verifier. Returns the load result and the verification time.
  */
-export function loadObjectProgOurs(spec: BpfObjectSpec, ps: BpfProgSpec): { load: ProgLoadResult; ns: number } {
+export function loadObjectProgOurs(spec: BpfObjectSpec, ps: BpfProgSpec, logLevel = 1): { load: ProgLoadResult; ns: number } {
   const kernel = new BpfKernel();
   const maps: BpfMap[] = [];
   for (const ms of spec.maps) {
@@ -105,7 +105,7 @@ export function loadObjectProgOurs(spec: BpfObjectSpec, ps: BpfProgSpec): { load
   for (const r of ps.mapRelocs) insns.imm[r.insnIdx] = maps[r.mapIdx]!.id;
   const attr: VerifyingLoadAttr = {
     progType: ps.progType, insns, license: spec.license, name: ps.name, subprogs: ps.subprogs, privileged: true,
-    verify: true, logLevel: 1,
+    verify: true, logLevel,
   };
   const t0 = process.hrtime.bigint();
   const load = kernel.progLoad(attr);
