@@ -89,9 +89,10 @@ export function runCaseOurs(c: VerifierCase): OurVerdict {
 /**
  * Loads one program of an opened object into a fresh kernel as libbpf would
  * (maps created, global data initialised, .rodata frozen, map ids patched),
- * through our verifier. Returns the load result and the verification time.
+ * through our verifier. Returns the load result and the load's wall time and
+ * CPU time (this process's, all threads: the verifier runs on this one, GC helpers count too).
  */
-export function loadObjectProgOurs(spec: BpfObjectSpec, ps: BpfProgSpec, logLevel = 1): { load: ProgLoadResult; ns: number } {
+export function loadObjectProgOurs(spec: BpfObjectSpec, ps: BpfProgSpec, logLevel = 1): { load: ProgLoadResult; ns: number; cpuNs: number } {
   const kernel = new BpfKernel();
   const maps: BpfMap[] = [];
   for (const ms of spec.maps) {
@@ -107,9 +108,12 @@ export function loadObjectProgOurs(spec: BpfObjectSpec, ps: BpfProgSpec, logLeve
     progType: ps.progType, insns, license: spec.license, name: ps.name, subprogs: ps.subprogs, privileged: true,
     verify: true, logLevel,
   };
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const load = kernel.progLoad(attr);
-  return { load, ns: Number(process.hrtime.bigint() - t0) };
+  const ns = Number(process.hrtime.bigint() - t0);
+  const c = process.cpuUsage(c0);
+  return { load, ns, cpuNs: (c.user + c.system) * 1000 };
 }
 
 /** The raw-loader view of an object's program: its maps by index and insns with map indexes. */
