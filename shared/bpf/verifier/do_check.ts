@@ -487,6 +487,7 @@ export function doCheck(env: Env, view: VerifierEnvView): number {
   const offload = env.opts.offload ?? null;
   env.scratchAll();
   const live = (env.stackLive = new StackLiveness(env));
+  const insnText: Array<string | undefined> = env.log.enabled ? new Array<string | undefined>(p.len) : [];
   for (;;) {
     const i = env.insnIdx;
     if (++env.insnProcessed > BPF_COMPLEXITY_LIMIT_INSNS) {
@@ -520,7 +521,10 @@ export function doCheck(env: Env, view: VerifierEnvView): number {
     env.doPrintState = false;
     if (env.log.enabled) {
       printInsnState(env, i);
-      env.log.insn(i, disasmInsn(p, i, { style: "log" }));
+      // an insn's text never changes during the walk: format it once
+      let text = insnText[i];
+      if (text === undefined) insnText[i] = text = disasmInsn(p, i, { style: "log" });
+      env.log.insn(i, text);
     }
     env.scratchedRegs = 0;
     env.scratchedSlots = 0n;

@@ -326,34 +326,33 @@ export function coerceToSize(r: Reg, size: number): void {
   regBoundsSync(r);
 }
 
+const RANGE_NAMES = ["smin", "smax", "umin", "umax", "smin32", "smax32", "umin32", "umax32"];
+/** Scratch for scalarRanges(): each bound as a u64 bit pattern, its sign, whether it is printed. */
+const rangeBits: bigint[] = new Array<bigint>(8).fill(0n);
+const rangeNeg: boolean[] = new Array<boolean>(8).fill(false);
+const rangeOmit: boolean[] = new Array<boolean>(8).fill(false);
+
 /** print_scalar_ranges(): merged "smin=smin32=0,smax=umax=...=255" list. */
 function scalarRanges(r: Reg, parts: string[]): void {
-  const m = [
-    { n: "smin", v: r.smin, omit: r.smin === S64_MIN },
-    { n: "smax", v: r.smax, omit: r.smax === S64_MAX },
-    { n: "umin", v: r.umin, omit: r.umin === 0n },
-    { n: "umax", v: r.umax, omit: r.umax === U64_MAX },
-    { n: "smin32", v: BigInt(r.s32min), omit: r.s32min === S32_MIN },
-    { n: "smax32", v: BigInt(r.s32max), omit: r.s32max === S32_MAX },
-    { n: "umin32", v: BigInt(r.u32min), omit: r.u32min === 0 },
-    { n: "umax32", v: BigInt(r.u32max), omit: r.u32max === U32_MAX_N },
-  ];
-  // compare as the kernel does: every value as a u64 bit pattern
-  const bits = (x: bigint): bigint => BigInt.asUintN(64, x);
-  for (let i = 0; i < m.length; i++) {
-    const a = m[i]!;
-    if (a.omit) continue;
-    const neg1 = a.n[0] === "s" && a.v < 0n;
-    let s = a.n + "=";
-    for (let j = i + 2; j < m.length; j += 2) {
-      const b = m[j]!;
-      if (b.omit || bits(b.v) !== bits(a.v)) continue;
-      const neg2 = b.n[0] === "s" && b.v < 0n;
-      if (neg1 !== neg2) continue;
-      b.omit = true;
-      s += b.n + "=";
+  // compare as the kernel does: every value as a u64 bit pattern; signed names keep their sign
+  rangeBits[0] = BigInt.asUintN(64, r.smin); rangeNeg[0] = r.smin < 0n; rangeOmit[0] = r.smin === S64_MIN;
+  rangeBits[1] = BigInt.asUintN(64, r.smax); rangeNeg[1] = r.smax < 0n; rangeOmit[1] = r.smax === S64_MAX;
+  rangeBits[2] = r.umin; rangeNeg[2] = false; rangeOmit[2] = r.umin === 0n;
+  rangeBits[3] = r.umax; rangeNeg[3] = false; rangeOmit[3] = r.umax === U64_MAX;
+  rangeBits[4] = BigInt.asUintN(64, BigInt(r.s32min)); rangeNeg[4] = r.s32min < 0; rangeOmit[4] = r.s32min === S32_MIN;
+  rangeBits[5] = BigInt.asUintN(64, BigInt(r.s32max)); rangeNeg[5] = r.s32max < 0; rangeOmit[5] = r.s32max === S32_MAX;
+  rangeBits[6] = BigInt(r.u32min); rangeNeg[6] = false; rangeOmit[6] = r.u32min === 0;
+  rangeBits[7] = BigInt(r.u32max); rangeNeg[7] = false; rangeOmit[7] = r.u32max === U32_MAX_N;
+  for (let i = 0; i < 8; i++) {
+    if (rangeOmit[i]) continue;
+    const bits = rangeBits[i]!, neg = rangeNeg[i]!;
+    let s = RANGE_NAMES[i]! + "=";
+    for (let j = i + 2; j < 8; j += 2) {
+      if (rangeOmit[j] || rangeBits[j] !== bits || rangeNeg[j] !== neg) continue;
+      rangeOmit[j] = true;
+      s += RANGE_NAMES[j]! + "=";
     }
-    parts.push(s + (a.n[0] === "s" ? String(s64(bits(a.v))) : String(bits(a.v))));
+    parts.push(s + ((i & 2) === 0 ? String(s64(bits)) : String(bits))); // smin/smax/smin32/smax32 print signed
   }
 }
 
