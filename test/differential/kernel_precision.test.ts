@@ -74,6 +74,23 @@ describe.skipIf(unavailable !== null)("processed insns against the Linux kernel"
     });
   }
 
+  it("live registers before each insn (compute_live_registers(), which pruning relies on) as the kernel lists them at log level 2", async () => {
+    const live = (log: string): string[] => log.split("\n").filter((l) => /^ +\d+: [.0-9]{10} /.test(l)).map((l) => l.slice(0, 20));
+    let compared = 0;
+    for (const obj of samples) {
+      const spec = openObject(readFileSync(path.join(PROGRAMS_DIR, obj)), { file: obj });
+      for (const ps of spec.progs.filter((p) => p.autoload)) {
+        const [k] = await kernelLoadRaw([{ name: ps.name, ...rawObjectProg(spec, ps), logLevel: 2, logSize: 64 << 20 }]);
+        const { load } = loadObjectProgOurs(spec, ps, 2);
+        const kl = live(k!.log);
+        if (kl.length === 0) continue; // rejected before the listing (the verdict differential judges it)
+        expect(live((load.log ?? []).join("\n")), `${obj} ${ps.name}`).toEqual(kl);
+        compared++;
+      }
+    }
+    expect(compared).toBeGreaterThan(5);
+  });
+
   it(`corpus cases both accept: within ${TOLERANCE * 100}% of the kernel's processed insns`, () => {
     const off: string[] = [];
     let judged = 0;
