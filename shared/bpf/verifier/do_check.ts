@@ -64,6 +64,7 @@ function releaseFrom(env: Env, p: VerState | null): void {
   while (p !== null) {
     p.branches--;
     if (p.branches > 0) break;
+    if (p.evicted) env.curStates--; // maybe_free_verifier_state()
     p = p.parent;
   }
 }
@@ -283,8 +284,10 @@ function isStateVisited(env: Env, i: number): number {
       }
       if (addNew) sl.missCnt++;
       if (sl.missCnt > sl.hitCnt * 3 + 3) {
+        // dropped from the list; a checkpoint still being explored stays counted until its paths end
         list.splice(k, 1);
-        env.curStates--;
+        if (sl.branches === 0) env.curStates--;
+        else sl.evicted = true;
       }
     }
   }

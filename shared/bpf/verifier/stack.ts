@@ -135,6 +135,8 @@ export class VerState {
   hist: number[];
   /** Dead registers and stack slots were cleared (clean_verifier_state() ran). */
   cleaned: boolean;
+  /** Dropped from its insn's state list while its paths were still being explored (in_free_list). */
+  evicted: boolean;
 
   constructor(frames: FuncState[]) {
     this.frames = frames;
@@ -149,6 +151,7 @@ export class VerState {
     this.lastInsnIdx = -1;
     this.hist = [];
     this.cleaned = false;
+    this.evicted = false;
   }
 
   get cur(): FuncState {
