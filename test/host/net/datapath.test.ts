@@ -139,6 +139,44 @@ describe("where the offloaded program runs (tun_recvmsg, or the RFC's rejected t
   }, 120_000);
 });
 
+describe("the three placements of the offloaded program on the same traffic (Case 2, real threads)", () => {
+  it("same verdicts; XDP_DROP copies nothing into the guest; only recvmsg makes vhost run it and pays the wakes", async () => {
+    for (const prog of ["xdp1.o", "xdp2.o"]) {
+      const rs = [];
+      for (const placement of ["recvmsg", "net_xmit", "xdp_xmit"] as const) {
+        // xdp_xmit is tun_xdp_xmit's hook: Case 1's redirected frames; the others take Case 2's bridge.
+        const r = await run(placement === "xdp_xmit" ? REDIRECT : null, prog, 20_000, { placement, ratePps: 200_000 });
+        checkConservation(r, placement);
+        rs.push({ placement, r });
+      }
+      for (const { placement, r } of rs) {
+        const c = r.counters, x = c.tun_xdp!;
+        const ran = x.off_drop! + x.off_tx! + x.off_pass! + x.off_redirect! + x.off_aborted! + x.off_unknown!;
+        expect(ran, `${prog} ${placement}`).toBeGreaterThan(0);
+        // The same verdict for every packet the program ran on, wherever it ran.
+        if (prog === "xdp1.o") expect(x.off_drop, `${prog} ${placement}`).toBe(ran);
+        else expect(x.off_tx, `${prog} ${placement}`).toBe(ran);
+        expect(x.rxp_drop, "what it sent back died at the tap's Rx path").toBe(x.off_tx);
+        // Nothing reached the guest: no copy into its buffers, none out of them.
+        expect(c.vhost_net!.rx_copies, `${prog} ${placement}`).toBe(0);
+        expect(c.guest!.rx_copies, `${prog} ${placement}`).toBe(0);
+        if (placement === "recvmsg") {
+          // The program ran in vhost: every packet entered the ring and cost a wake attempt.
+          expect(c.tun_recv!.consumed).toBe(ran);
+          expect(c.tun_xmit!.sk_data_ready).toBe(c.tun_xmit!.tx_packets);
+          expect(c.vhost_wakers!.wakes).toBeGreaterThan(0);
+        } else {
+          // In the producer: nothing entered the ring for vhost. tun_net_xmit then never calls
+          // sk_data_ready; tun_xdp_xmit still does at each flush (the RFC's point against it).
+          expect(c.tun_recv!.consumed, placement).toBe(0);
+          if (placement === "net_xmit") expect(c.tun_xmit!.sk_data_ready, placement).toBe(0);
+          else expect(c.tun_xmit!.sk_data_ready, placement).toBe(c.tun_xmit!.xdp_xmit_flush);
+        }
+      }
+    }
+  }, 240_000);
+});
+
 describe("the steady-state datapath allocates nothing per packet", () => {
   for (const which of ["case1", "case2"]) {
     it(`${which} with xdp2 (offloaded XDP_TX into the tap's Rx path): no scavenge over 2M packets`, async () => {
