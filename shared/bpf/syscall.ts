@@ -1,8 +1,10 @@
 // The BPF subsystem of one emulated kernel (guest or host): map and program
 // objects with ids (kernel/bpf/syscall.c idr), BPF_MAP_CREATE and
 // BPF_PROG_LOAD with ld_imm64 map resolution (resolve_pseudo_ldimm64 in
-// kernel/bpf/verifier.c), the batch map commands (bpf_map_do_batch), and the
-// execution context its programs run in.
+// kernel/bpf/verifier.c), the batch map commands (bpf_map_do_batch), BTF
+// objects (BPF_BTF_LOAD, kernel/bpf/btf.c) that maps (map_check_btf) and
+// programs (prog_btf_fd with line_info) refer to, and the execution context
+// its programs run in.
 import { BpfMemory } from "./runtime/memory.ts";
 import { BpfVm, type BpfVmEnv, type HelperFn } from "./runtime/vm.ts";
 import { BpfProg, LD_IMM64 } from "./runtime/prog.ts";
@@ -15,7 +17,9 @@ import { XDP_HELPERS } from "./runtime/helpers.ts";
 import { bpfCheck, type BpfProgOffloadOps } from "./verifier/index.ts";
 import { helperProtosFor, verifyRequest, type OffloadHooksSpec, type VerifyResponse } from "./verifier/verify_job.ts";
 import { InProcessVerifier, cancelReason, defaultVerifier, type Verifier } from "./verifier/pool.ts";
-import { E2BIG, EBADF, EINVAL, ENODEV, EOPNOTSUPP, KernelError } from "../errno.ts";
+import { E2BIG, EBADF, EINVAL, ENODEV, ENOENT, EOPNOTSUPP, KernelError } from "../errno.ts";
+import { BTF_KIND_DATASEC, BTF_KIND_INT, parseBtf, type Btf } from "./libbpf/btf.ts";
+import type { LineInfoAttr } from "./verifier/linfo.ts";
 import {
   BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_XDP, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, MAX_USED_MAPS,
   BPF_COMPLEXITY_LIMIT_INSNS, BPF_MAXINSNS, BPF_FIB_LKUP_RET_NOT_FWDED, BPF_FIB_LKUP_RET_FWD_DISABLED,
@@ -42,6 +46,29 @@ export interface ProgLoadAttr {
   offload?: BpfProgOffloadOps | null;
   /** The verifier-side hooks as data, for progLoadAsync() in a worker (see verify_job.ts). */
   offloadHooks?: OffloadHooksSpec;
+  /** prog_btf_fd (a BTF object id here), needed with line info. */
+  progBtfFd?: number;
+  /** line_info: line_info_cnt records of line_info_rec_size bytes (struct bpf_line_info). */
+  lineInfo?: Uint8Array;
+  lineInfoRecSize?: number;
+  lineInfoCnt?: number;
+}
+
+/** A BTF object (struct btf of kernel/bpf/btf.c): BPF_BTF_LOAD's type info, with its id. */
+export interface BtfObject {
+  readonly id: number;
+  readonly btf: Btf;
+  /** The bytes as loaded (what BPF_BTF_GET_FD_BY_ID + btf__load_from_kernel_by_id read back). */
+  readonly data: Uint8Array;
+  /** References: the loader's fd plus each map and program using it. */
+  refcnt: number;
+}
+
+/** A map's BTF (map->btf, btf_key_type_id, btf_value_type_id), as BPF_OBJ_GET_INFO_BY_FD reports them. */
+export interface MapBtfInfo {
+  readonly btf: BtfObject;
+  readonly keyTypeId: number;
+  readonly valueTypeId: number;
 }
 
 /** A load between its checks and its verdict. */
@@ -52,6 +79,8 @@ interface PendingLoad {
   used: BpfMap[];
   ldAddr: Array<[number, number]>;
   offload: BpfProgOffloadOps | null;
+  btf: BtfObject | null;
+  lineInfo: LineInfoAttr | null;
   gpl: boolean;
   verify: boolean;
   privileged: boolean;
@@ -94,6 +123,13 @@ export class BpfKernel implements BpfMapEnv {
   readonly netdevs: Map<number, { name: string; forwarding: boolean }>;
   #nextMapId: number;
   #nextProgId: number;
+  #nextBtfId = 1;
+  /** BTF objects by id (the btf_idr). */
+  readonly btfs: Map<number, BtfObject> = new Map();
+  /** Maps created with BTF (bpf_map.btf and its type ids). */
+  readonly mapBtf: Map<number, MapBtfInfo> = new Map();
+  /** Programs loaded with a prog_btf_fd (prog->aux->btf). */
+  readonly progBtf: Map<number, BtfObject> = new Map();
   /** Default of ProgLoadAttr.verify (loaders such as loadObject() do not pass it). */
   verifyPrograms = true;
   /** Default of ProgLoadAttr.logLevel. */
@@ -159,10 +195,82 @@ export class BpfKernel implements BpfMapEnv {
     this.netdevs.set(ifindex, { name, forwarding });
   }
 
-  /** BPF_MAP_CREATE. Returns the map or -errno. */
-  mapCreate(attr: BpfMapAttr): BpfMap | number {
+  /**
+   * BPF_BTF_LOAD: a BTF object from the bytes of a .BTF section (with the
+   * loader's fix-ups). Returns it (one reference: the caller's fd, dropped
+   * with btfPut()) or -EINVAL for malformed BTF.
+   */
+  btfLoad(data: Uint8Array): BtfObject | number {
+    let btf: Btf;
+    try {
+      btf = parseBtf(data);
+    } catch (e) {
+      if (e instanceof KernelError) return -e.errno;
+      throw e;
+    }
+    const o: BtfObject = { id: this.#nextBtfId++, btf, data: data.slice(), refcnt: 1 };
+    this.btfs.set(o.id, o);
+    return o;
+  }
+
+  /** BPF_BTF_GET_FD_BY_ID: one more reference on a BTF object, or -ENOENT. */
+  btfGet(id: number): BtfObject | number {
+    const o = this.btfs.get(id);
+    if (o === undefined) return -ENOENT;
+    o.refcnt++;
+    return o;
+  }
+
+  /** Drops a reference (close(btf_fd), a map or program going); the object goes with the last one (btf_put). */
+  btfPut(id: number): number {
+    const o = this.btfs.get(id);
+    if (o === undefined) return -EBADF;
+    if (--o.refcnt === 0) this.btfs.delete(id);
+    return 0;
+  }
+
+  /**
+   * map_check_btf(): a map created with BTF key/value type ids must get the
+   * sizes it was created with from them; keyless BTF only for the
+   * single-element ARRAY of a .data/.rodata/.bss section, whose value is a
+   * DATASEC (array_map_check_btf); an ARRAY's key must be a 32-bit int.
+   */
+  #mapCheckBtf(attr: BpfMapAttr, btf: Btf, keyId: number, valueId: number): number {
+    if (keyId !== 0) {
+      if (btf.resolveSize(keyId) !== attr.keySize) return -EINVAL;
+    } else if (attr.mapType !== BPF_MAP_TYPE_ARRAY) {
+      return -EINVAL; // no map_check_btf() op accepts a keyless map
+    }
+    if (btf.resolveSize(valueId) !== attr.valueSize) return -EINVAL;
+    if (attr.mapType === BPF_MAP_TYPE_ARRAY) {
+      if (keyId === 0) {
+        if (attr.maxEntries !== 1 || btf.skipModsAndTypedefs(valueId).t.kind !== BTF_KIND_DATASEC) return -EINVAL;
+      } else {
+        const k = btf.skipModsAndTypedefs(keyId).t;
+        if (k.kind !== BTF_KIND_INT || k.intBits !== 32 || k.intOffset !== 0) return -EINVAL;
+      }
+    }
+    return 0;
+  }
+
+  /** BPF_MAP_CREATE. Returns the map or -errno. With `btfFd`, the BTF type ids are checked and the map keeps the BTF. */
+  mapCreate(attr: BpfMapAttr & { btfFd?: number }): BpfMap | number {
+    const keyId = attr.btfKeyTypeId ?? 0, valueId = attr.btfValueTypeId ?? 0;
+    let btf: BtfObject | null = null;
+    if (attr.btfFd !== undefined && (keyId !== 0 || valueId !== 0)) {
+      btf = this.btfs.get(attr.btfFd) ?? null;
+      if (btf === null) return -EBADF;
+      if (valueId !== 0) {
+        const e = this.#mapCheckBtf(attr, btf.btf, keyId, valueId);
+        if (e < 0) return e;
+      }
+    }
     const m = createMap(this, attr, this.#nextMapId);
     if (typeof m === "number") return m;
+    if (btf !== null) {
+      btf.refcnt++;
+      this.mapBtf.set(m.id, { btf, keyTypeId: keyId, valueTypeId: valueId });
+    }
     this.#nextMapId++;
     this.maps.set(m.id, m);
     this.#mapByAddr.set(m.addr, m);
@@ -199,6 +307,11 @@ export class BpfKernel implements BpfMapEnv {
   }
 
   #releaseMap(m: BpfMap): void {
+    const b = this.mapBtf.get(m.id);
+    if (b !== undefined) {
+      this.mapBtf.delete(m.id);
+      this.btfPut(b.btf.id);
+    }
     this.vm.removeMapRegion(m);
     this.#mapByAddr.delete(m.addr);
     this.maps.delete(m.id);
@@ -216,7 +329,7 @@ export class BpfKernel implements BpfMapEnv {
       const tv = process.hrtime.bigint();
       const r = bpfCheck(p.insns, (pc) => p.ldMap.get(pc), {
         progType: attr.progType, privileged: p.privileged, logLevel: p.logLevel, helperProtos: helperProtosFor(attr.progType),
-        offload: p.offload, devBound: p.devBound, gplCompatible: p.gpl,
+        offload: p.offload, devBound: p.devBound, gplCompatible: p.gpl, lineInfo: p.lineInfo,
       });
       vr = { ...r, verifyNs: Number(process.hrtime.bigint() - tv) };
     }
@@ -244,7 +357,7 @@ export class BpfKernel implements BpfMapEnv {
       const v = verifier ?? (fnHooks && attr.offloadHooks === undefined ? new InProcessVerifier(o) : defaultVerifier());
       const req = verifyRequest(p.insns, p.ldMap, {
         progType: attr.progType, privileged: p.privileged, gplCompatible: p.gpl, devBound: p.devBound, logLevel: p.logLevel,
-        hooks: attr.offloadHooks ?? null,
+        hooks: attr.offloadHooks ?? null, lineInfo: p.lineInfo,
       });
       try {
         vr = await v.verify(req, attr.signal);
@@ -318,9 +431,17 @@ export class BpfKernel implements BpfMapEnv {
       }
       i++;
     }
+    // check_btf_info_early(): line info needs the program's BTF (prog_btf_fd)
+    let btf: BtfObject | null = null;
+    let lineInfo: LineInfoAttr | null = null;
+    if ((attr.lineInfoCnt ?? 0) !== 0) {
+      btf = this.btfs.get(attr.progBtfFd ?? 0) ?? null;
+      if (btf === null) return fail(EBADF, `prog_btf_fd ${attr.progBtfFd ?? 0} is not a BTF object`);
+      lineInfo = { recs: attr.lineInfo ?? new Uint8Array(0), recSize: attr.lineInfoRecSize ?? 0, cnt: attr.lineInfoCnt!, btfStrings: btf.btf.strings };
+    }
     this.lastVerifierLog = [];
     return {
-      attr, insns, ldMap, used, ldAddr, offload, gpl: licenseIsGplCompatible(attr.license), verify: attr.verify ?? this.verifyPrograms,
+      attr, insns, ldMap, used, ldAddr, offload, btf, lineInfo, gpl: licenseIsGplCompatible(attr.license), verify: attr.verify ?? this.verifyPrograms,
       privileged: attr.privileged !== false, logLevel: attr.logLevel ?? this.verifierLogLevel, devBound: (attr.progIfindex ?? 0) !== 0,
     };
   }
@@ -374,6 +495,10 @@ export class BpfKernel implements BpfMapEnv {
       this.#progOffload.set(prog.id, offload);
     }
     this.progs.set(prog.id, prog);
+    if (p.btf !== null) {
+      p.btf.refcnt++;
+      this.progBtf.set(prog.id, p.btf);
+    }
     return { prog, errno: 0, log: vr?.log };
   }
 
@@ -414,6 +539,11 @@ export class BpfKernel implements BpfMapEnv {
     this.#progOffload.get(id)?.destroy?.(p);
     this.#progOffload.delete(id);
     this.progs.delete(id);
+    const b = this.progBtf.get(id);
+    if (b !== undefined) {
+      this.progBtf.delete(id);
+      this.btfPut(b.id);
+    }
     this.#putMaps(p.usedMaps); // bpf_free_used_maps()
   }
 

@@ -123,9 +123,40 @@ function extraLen(kind: number, vlen: number): number {
 export class Btf {
   readonly types: BtfType[];
   readonly strings: Uint8Array;
-  constructor(types: BtfType[], strings: Uint8Array) {
+  /** The section as parsed (null when built otherwise), and each type's record offset in it. */
+  readonly raw: Uint8Array | null;
+  readonly typeOffs: readonly number[];
+  constructor(types: BtfType[], strings: Uint8Array, raw: Uint8Array | null = null, typeOffs: readonly number[] = []) {
     this.types = types;
     this.strings = strings;
+    this.raw = raw;
+    this.typeOffs = typeOffs;
+  }
+
+  /**
+   * The bytes to hand to BPF_BTF_LOAD: the parsed section with the loader's
+   * fix-ups written back (DATASEC sizes, sorted var offsets, hidden globals
+   * made static), as libbpf loads obj->btf after btf_fixup_datasec().
+   * @see btf__raw_data()
+   */
+  rawData(): Uint8Array {
+    if (this.raw === null) throw new KernelError(EINVAL, "BTF has no raw data");
+    const out = this.raw.slice();
+    const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    for (let id = 1; id < this.types.length; id++) {
+      const t = this.types[id]!, at = this.typeOffs[id]!;
+      if (t.kind === BTF_KIND_DATASEC) {
+        dv.setUint32(at + 8, t.datasecSize, true);
+        t.secinfos.forEach((v, i) => {
+          dv.setUint32(at + 12 + i * 12, v.type, true);
+          dv.setUint32(at + 16 + i * 12, v.offset, true);
+          dv.setUint32(at + 20 + i * 12, v.size, true);
+        });
+      } else if (t.kind === BTF_KIND_VAR) {
+        dv.setUint32(at + 12, t.linkage, true);
+      }
+    }
+    return out;
   }
 
   /** Number of types including void (libbpf btf__type_cnt). */
@@ -265,6 +296,7 @@ export function parseBtf(data: Uint8Array): Btf {
   const strings = data.subarray(hdrLen + strOff, hdrLen + strOff + strLen);
   if (strLen === 0 || strings[0] !== 0 || strings[strLen - 1] !== 0) fail("Invalid BTF string section");
   const types: BtfType[] = [VOID];
+  const typeOffs: number[] = [0];
   const tdv = new DataView(data.buffer, data.byteOffset + hdrLen + typeOff, typeLen);
   let at = 0;
   while (at < typeLen) {
@@ -277,9 +309,10 @@ export function parseBtf(data: Uint8Array): Btf {
     if (extra < 0) fail(`Unsupported BTF_KIND:${kind} (type [${id}])`);
     if (at + 12 + extra > typeLen) fail(`BTF type [${id}] (${btfKindStr(kind)}, vlen ${vlen}) runs past the type section`);
     types.push(decodeType(tdv, at, id, strings));
+    typeOffs.push(hdrLen + typeOff + at);
     at += 12 + extra;
   }
-  const btf = new Btf(types, strings);
+  const btf = new Btf(types, strings, data, typeOffs);
   for (const t of types) validateRefs(btf, t);
   return btf;
 }
@@ -383,6 +416,9 @@ function validateRefs(btf: Btf, t: BtfType): void {
 export interface BtfLineInfo {
   /** Byte offset of the instruction within its ELF section. */
   readonly insnOff: number;
+  /** String offsets of the file name and the line (struct bpf_line_info's file_name_off, line_off). */
+  readonly fileNameOff: number;
+  readonly lineOff: number;
   readonly fileName: string;
   /** The source line's text, as clang records it. */
   readonly line: string;
@@ -421,7 +457,7 @@ export function parseBtfExtLineInfo(data: Uint8Array, btf: Btf): Map<string, Btf
     for (let i = 0; i < num; i++, at += recSize) {
       const lineCol = dv.getUint32(at + 12, true);
       recs.push({
-        insnOff: dv.getUint32(at, true),
+        insnOff: dv.getUint32(at, true), fileNameOff: dv.getUint32(at + 4, true), lineOff: dv.getUint32(at + 8, true),
         fileName: btf.str(dv.getUint32(at + 4, true)) ?? "",
         line: btf.str(dv.getUint32(at + 8, true)) ?? "",
         lineNum: lineCol >>> 10,

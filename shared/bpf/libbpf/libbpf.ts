@@ -1,9 +1,11 @@
-// bpf_object__load() for an opened object: creates its maps (with global data
-// initialised and .rodata frozen), patches map fds into the programs' ld_imm64
-// instructions, loads the programs and fills statically initialised prog
-// arrays, as tools/lib/bpf/libbpf.c does.
-import type { BpfObjectSpec, BpfProgSpec } from "./object.ts";
-import type { BpfKernel, ProgLoadResult } from "../syscall.ts";
+// bpf_object__load() for an opened object: loads its BTF
+// (bpf_object__sanitize_and_load_btf), creates its maps (with their BTF key
+// and value types, global data initialised and .rodata frozen), patches map
+// fds into the programs' ld_imm64 instructions, loads the programs with their
+// BTF line info and fills statically initialised prog arrays, as
+// tools/lib/bpf/libbpf.c does.
+import type { BpfLineInfoRec, BpfObjectSpec, BpfProgSpec } from "./object.ts";
+import type { BpfKernel, BtfObject, ProgLoadResult } from "../syscall.ts";
 import type { BpfMap } from "../maps/map.ts";
 import type { BpfProg } from "../runtime/prog.ts";
 import type { Verifier } from "../verifier/pool.ts";
@@ -45,6 +47,40 @@ export async function loadObjectAsync(
   return o.finish();
 }
 
+/** sizeof(struct bpf_line_info). */
+export const BPF_LINE_INFO_REC_SIZE = 16;
+
+/**
+ * The line_info array BPF_PROG_LOAD takes: struct bpf_line_info records
+ * (insn_off in instructions, file_name_off, line_off, line_col), as libbpf
+ * hands prog->line_info to the kernel.
+ */
+export function encodeLineInfo(recs: readonly BpfLineInfoRec[]): Uint8Array {
+  const out = new Uint8Array(recs.length * BPF_LINE_INFO_REC_SIZE);
+  const dv = new DataView(out.buffer);
+  recs.forEach((r, i) => {
+    const o = i * BPF_LINE_INFO_REC_SIZE;
+    dv.setUint32(o, r.insnIdx, true);
+    dv.setUint32(o + 4, r.fileNameOff, true);
+    dv.setUint32(o + 8, r.lineOff, true);
+    dv.setUint32(o + 12, ((r.lineNum << 10) | (r.lineCol & 0x3ff)) >>> 0, true);
+  });
+  return out;
+}
+
+/** The object's BTF loaded into `kernel` (one fd reference, to drop with btfPut), or null when it has none or the kernel refuses it (libbpf then goes on without BTF). */
+export function loadObjectBtf(kernel: BpfKernel, spec: BpfObjectSpec): BtfObject | null {
+  if (spec.btf === null || spec.btf.raw === null) return null;
+  const o = kernel.btfLoad(spec.btf.rawData());
+  return typeof o === "number" ? null : o;
+}
+
+/** The BTF part of a program's BPF_PROG_LOAD attributes (prog_btf_fd and line info), empty without BTF. */
+export function progBtfAttr(btf: BtfObject | null, ps: BpfProgSpec): { progBtfFd?: number; lineInfo?: Uint8Array; lineInfoRecSize?: number; lineInfoCnt?: number } {
+  if (btf === null || ps.lineInfo.length === 0) return {};
+  return { progBtfFd: btf.id, lineInfo: encodeLineInfo(ps.lineInfo), lineInfoRecSize: BPF_LINE_INFO_REC_SIZE, lineInfoCnt: ps.lineInfo.length };
+}
+
 /** One bpf_object__load() in progress: maps first, then programs, then prog array init. */
 class ObjectLoad {
   readonly kernel: BpfKernel;
@@ -55,13 +91,17 @@ class ObjectLoad {
   readonly progs = new Map<string, BpfProg>();
   readonly progList: BpfProg[] = [];
   readonly failures: Array<{ spec: BpfProgSpec; result: ProgLoadResult }> = [];
+  /** The object's BTF in the kernel (obj->btf's fd), closed when the load ends. */
+  readonly btf: BtfObject | null;
+  btfClosed = false;
 
   constructor(kernel: BpfKernel, spec: BpfObjectSpec, opts: LoadOptions) {
     this.kernel = kernel;
     this.spec = spec;
     this.opts = opts;
+    this.btf = loadObjectBtf(kernel, spec);
     for (const ms of spec.maps) {
-      const m = kernel.mapCreate(ms.attr);
+      const m = kernel.mapCreate(this.btf === null ? ms.attr : { ...ms.attr, btfFd: this.btf.id });
       if (typeof m === "number") {
         this.cleanup();
         throw new KernelError(-m, `Cannot create map ${ms.name}: ${strerror(m)} (${errnoName(m)})`);
@@ -82,6 +122,13 @@ class ObjectLoad {
 
   cleanup(): void {
     for (const m of this.created) this.kernel.mapFree(m.id);
+    this.closeBtf();
+  }
+
+  /** close(obj->btf fd): maps and programs keep their own references. */
+  closeBtf(): void {
+    if (this.btf !== null && !this.btfClosed) this.kernel.btfPut(this.btf.id);
+    this.btfClosed = true;
   }
 
   progSpecs(): BpfProgSpec[] {
@@ -93,6 +140,7 @@ class ObjectLoad {
     for (const r of ps.mapRelocs) insns.imm[r.insnIdx] = this.created[r.mapIdx]!.id;
     return {
       progType: ps.progType, insns, license: this.spec.license, name: ps.name, subprogs: ps.subprogs, privileged: this.opts.privileged,
+      ...progBtfAttr(this.btf, ps),
     };
   }
 
@@ -125,6 +173,7 @@ class ObjectLoad {
         if (rc < 0) throw new KernelError(-rc, `Cannot set ${ms.name}[${init.index}] = ${init.progName}: ${strerror(rc)}`);
       }
     }
+    this.closeBtf();
     return { maps: this.maps, progs: this.progs, progList: this.progList, failures: this.failures };
   }
 }

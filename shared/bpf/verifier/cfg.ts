@@ -9,6 +9,7 @@ import type { BpfInsns } from "../isa/insn.ts";
 import { INSN_TABLE, K_CALL, K_EXIT, K_JA, K_JMP, K_JMP32, K_LD_IMM64, K_ALU, K_ALU64, K_END, K_LDX, K_LDXSX, K_ST, K_STX, K_ATOMIC } from "../isa/insn_table.ts";
 import { BPF_PSEUDO_CALL, BPF_MOV, BPF_CMPXCHG, BPF_FETCH, BPF_X } from "../isa/uapi.ts";
 import type { Env } from "./env.ts";
+import { verboseLinfo } from "./linfo.ts";
 
 const DISCOVERED = 1;
 const EXPLORED = 2;
@@ -63,7 +64,10 @@ export function checkCfg(env: Env): number {
     const w = succ[k]!;
     const d = INSN_TABLE[p.code[t]!]!;
     const isBranchEdge = (d.kind === K_JMP || d.kind === K_JMP32) ? k === 1 : d.kind === K_JA;
-    if (w < 0 || w >= n) return env.fail(EINVAL, `jump out of range from insn ${t} to ${w}`);
+    if (w < 0 || w >= n) {
+      verboseLinfo(env, t, `${t}: `);
+      return env.fail(EINVAL, `jump out of range from insn ${t} to ${w}`);
+    }
     if (isBranchEdge || (d.kind === K_CALL && k === 1)) env.prunePoint[w] = env.jmpPoint[w] = 1;
     if (d.kind === K_JMP || d.kind === K_JMP32) env.prunePoint[t] = 1;
     if (d.kind === K_CALL && k === 0) env.prunePoint[w] = env.jmpPoint[w] = 1;
@@ -72,7 +76,11 @@ export function checkCfg(env: Env): number {
       stack.push(w);
       next.push(0);
     } else if (state[w] === DISCOVERED) {
-      if (!env.bpfCapable) return env.fail(EINVAL, `back-edge from insn ${t} to ${w}`);
+      if (!env.bpfCapable) {
+        verboseLinfo(env, t, `${t}: `);
+        verboseLinfo(env, w, `${w}: `);
+        return env.fail(EINVAL, `back-edge from insn ${t} to ${w}`);
+      }
       env.prunePoint[w] = 1;
     }
   }

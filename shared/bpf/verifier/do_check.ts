@@ -28,6 +28,7 @@ import { tnumIn } from "./tnum.ts";
 import { StackLiveness } from "./stack_liveness.ts";
 import { HIST_STRIDE, collectLinkedRegs, markAllScalarsImprecise, markChainPrecision, propagatePrecision, pushJmpHistory } from "./precision.ts";
 import type { VerifierEnvView } from "../offload/offload.ts";
+import { verboseLinfo } from "./linfo.ts";
 
 /** BPF_COMPLEXITY_LIMIT_JMP_SEQ: pending branches at once. */
 export const BPF_COMPLEXITY_LIMIT_JMP_SEQ = 8192;
@@ -265,6 +266,7 @@ function isStateVisited(env: Env, i: number): number {
       if (sl.branches > 0) {
         // still being explored: only an exact repeat matters (an infinite loop)
         if (statesMaybeLooping(sl, cur) && statesExact(sl, cur)) {
+          verboseLinfo(env, i, "; ");
           env.verbose(`infinite loop detected at insn ${i}`);
           env.verbose(`cur state:${fullState(env)}`);
           env.verbose(`old state:${sl.cur.print(-1, null)}`);
@@ -527,6 +529,7 @@ export function doCheck(env: Env, view: VerifierEnvView): number {
       // an insn's text never changes during the walk: format it once
       let text = insnText[i];
       if (text === undefined) insnText[i] = text = disasmInsn(p, i, { style: "log" });
+      verboseLinfo(env, i, "; ");
       env.log.insn(i, text);
     }
     env.scratchedRegs = 0;

@@ -11,6 +11,7 @@ import type { StackLiveness } from "./stack_liveness.ts";
 import { FuncState, VerState } from "./stack.ts";
 import { NOT_INIT, SCALAR_VALUE, type Reg, markUnknown } from "./reg_state.ts";
 import type { BpfProgOffloadOps } from "../offload/offload.ts";
+import type { LineInfoAttr, VerifierLinfo } from "./linfo.ts";
 
 /** Options of one verification (bpf_check()'s attributes: what BPF_PROG_LOAD and the caller's capabilities give). */
 export interface VerifierOpts {
@@ -27,6 +28,8 @@ export interface VerifierOpts {
   /** prog_ifindex given (device-bound/offloaded): ctx rx_queue_index writes are allowed. */
   devBound?: boolean;
   gplCompatible: boolean;
+  /** BPF_PROG_LOAD's line_info with its BTF strings (check_btf_line(); the log's "; source @ file:N" notes). */
+  lineInfo?: LineInfoAttr | null;
 }
 
 /** A pushed branch (struct bpf_verifier_stack_elem). */
@@ -97,6 +100,10 @@ export class Env {
   resumeAfterRewind = false;
   /** The last message had no newline in the kernel: the next line is appended to it. */
   joinNext = false;
+  /** Line info accepted by check_btf_line() (prog->aux->linfo), null without. */
+  linfo: VerifierLinfo | null = null;
+  /** Record verbose_linfo() printed last (env->prev_linfo), -1 for none. */
+  prevLinfo = -1;
 
   constructor(insns: BpfInsns, mapAt: (pc: number) => BpfMapInfo | undefined, opts: VerifierOpts) {
     this.insns = insns;

@@ -19,6 +19,7 @@ import { doCheck } from "./do_check.ts";
 import { BPF_LOG_LEVEL1, BPF_LOG_LEVEL2, BPF_LOG_STATS } from "./log.ts";
 import { MAX_BPF_STACK, MAX_CALL_FRAMES } from "./stack.ts";
 import { VerifierEnvView, type BpfProgOffloadOps } from "../offload/offload.ts";
+import { checkBtfLine } from "./linfo.ts";
 
 export type { BpfProgOffloadOps, OffloadInsn } from "../offload/offload.ts";
 export { VerifierEnvView } from "../offload/offload.ts";
@@ -153,6 +154,8 @@ function bpfCheckPass(insns: BpfInsns, maps: (pc: number) => BpfMapInfo | undefi
       return result(-env.fail(EPERM, "loading/calling other bpf or kernel functions are allowed for CAP_BPF and CAP_SYS_ADMIN"));
     }
     if (env.subprogStarts.length > BPF_MAX_SUBPROGS) return result(-env.fail(E2BIG, "too many subprograms"));
+    const le = checkBtfLine(env, opts.lineInfo);
+    if (le < 0) return result(-le);
     for (let i = 0; i < insns.len; i++) {
       if (insns.code[i] === (BPF_JMP | 0x80) && insns.src[i] === 0 && insns.imm[i] === BPF_FUNC_tail_call && env.subprogOf(i) > 0) {
         return result(-env.fail(EINVAL, "tail_call is not allowed in subprogs without BTF"));

@@ -8,6 +8,7 @@ import { BPF_F_RDONLY_PROG, XDP_MD_DATA, XDP_MD_DATA_END, XDP_MD_DATA_META, XDP_
 import { ACCESS_CTX, ACCESS_MAP_VALUE, ACCESS_PACKET, ACCESS_STACK } from "../runtime/prog.ts";
 import type { Env } from "./env.ts";
 import { markChainPrecision, markSlotPrecision, pushJmpHistory, stackAccessFlags } from "./precision.ts";
+import { verboseLinfo } from "./linfo.ts";
 import {
   CONST_PTR_TO_MAP, PTR_TO_CTX, PTR_TO_MAP_VALUE, PTR_TO_PACKET, PTR_TO_PACKET_END, PTR_TO_PACKET_META, PTR_TO_STACK, Reg,
   S64_MIN, SCALAR_VALUE, baseType, coerceToSize, markPtr, markScalarConst, markUnknown, regIsConstZero, regTypeStr,
@@ -325,7 +326,11 @@ export function checkMemAccess(env: Env, regno: number, off: number, size: numbe
         return env.fail(EACCES, `R${valueRegno} leaks addr into ctx`);
       }
       if ((e = checkPtrOffReg(env, r, regno)) < 0) return e;
-      if (!xdpValidAccess(env, off, size, t)) return env.fail(EACCES, `invalid bpf_context access off=${off} size=${size}`);
+      if (!xdpValidAccess(env, off, size, t)) {
+        e = env.fail(EACCES, `invalid bpf_context access off=${off} size=${size}`);
+        verboseLinfo(env, env.insnIdx, "; ");
+        return e;
+      }
       env.recordAccess(ACCESS_CTX);
       if (t === BPF_READ && valueRegno >= 0) {
         const d = env.regs[valueRegno]!;

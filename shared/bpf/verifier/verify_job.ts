@@ -11,6 +11,7 @@ import type { BpfMapInfo } from "../maps/map.ts";
 import { XDP_HELPER_PROTOS, type HelperProto } from "../runtime/helpers.ts";
 import type { BpfProgOffloadOps } from "../offload/offload.ts";
 import { bpfCheck, type VerifierResult } from "./index.ts";
+import type { LineInfoAttr } from "./linfo.ts";
 
 /**
  * Verifier-side device hooks as data: `module` is a module URL exporting
@@ -39,6 +40,8 @@ export interface VerifyRequest {
   /** ld_imm64 map references: pairs of [insn index, index into maps]. */
   ldMaps: Int32Array;
   hooks: OffloadHooksSpec | null;
+  /** BPF_PROG_LOAD's line_info with the strings of prog_btf_fd's BTF; null without. */
+  lineInfo?: LineInfoAttr | null;
 }
 
 /** bpf_check()'s answer plus the time it took where it ran. */
@@ -54,7 +57,10 @@ export function helperProtosFor(_progType: number): ReadonlyMap<number, HelperPr
 /** Builds the request for `insns` whose ld_imm64 at pc refers to `ldMap.get(pc)`. */
 export function verifyRequest(
   insns: BpfInsns, ldMap: ReadonlyMap<number, BpfMapInfo>,
-  o: { progType: number; privileged: boolean; gplCompatible: boolean; devBound: boolean; logLevel: number; hooks?: OffloadHooksSpec | null },
+  o: {
+    progType: number; privileged: boolean; gplCompatible: boolean; devBound: boolean; logLevel: number; hooks?: OffloadHooksSpec | null;
+    lineInfo?: LineInfoAttr | null;
+  },
 ): VerifyRequest {
   const maps: BpfMapInfo[] = [];
   const index = new Map<BpfMapInfo, number>();
@@ -72,7 +78,7 @@ export function verifyRequest(
   }
   return {
     insns: insns.toBytes(), progType: o.progType, privileged: o.privileged, gplCompatible: o.gplCompatible, devBound: o.devBound,
-    logLevel: o.logLevel, maps, ldMaps, hooks: o.hooks ?? null,
+    logLevel: o.logLevel, maps, ldMaps, hooks: o.hooks ?? null, lineInfo: o.lineInfo ?? null,
   };
 }
 
@@ -87,7 +93,7 @@ export function runVerifyRequest(req: VerifyRequest, ops: BpfProgOffloadOps | nu
   }
   const r = bpfCheck(insns, (pc) => at.get(pc), {
     progType: req.progType, privileged: req.privileged, logLevel: req.logLevel, helperProtos: helperProtosFor(req.progType),
-    offload: ops, devBound: req.devBound, gplCompatible: req.gplCompatible,
+    offload: ops, devBound: req.devBound, gplCompatible: req.gplCompatible, lineInfo: req.lineInfo ?? null,
   });
   return { ...r, verifyNs: Number(process.hrtime.bigint() - t0) };
 }
