@@ -7,8 +7,12 @@
 // kernel/bpf/offload.c); `map dump` of an offloaded map walks it with
 // BPF_MAP_LOOKUP_BATCH through the device (VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_BATCH):
 // the same elements in the same (get_next_key) order as the element-wise walk,
-// in one device command instead of one per element.
+// in one device command instead of one per element. Maps with BTF show their
+// btf_id and print their entries through it as bpftool's btf_dumper does
+// ("formatted" with -j, the pretty text view without), whether local or offloaded.
 import type { BpfMap } from "../shared/bpf/maps/map.ts";
+import { JsonWriter } from "../shared/bpf/bpftool/json_writer.ts";
+import { doDumpBtf, type MapKvBtf } from "../shared/bpf/bpftool/btf_dumper.ts";
 import type { BpfProg } from "../shared/bpf/runtime/prog.ts";
 import { BPF_ANY, BPF_EXIST, BPF_MAP_TYPE_PROG_ARRAY, BPF_NOEXIST, MAP_TYPE_NAMES } from "../shared/bpf/isa/uapi.ts";
 import { dumpXlated } from "../shared/bpf/isa/disasm.ts";
@@ -196,6 +200,38 @@ function jsonBytesAt(b: Uint8Array, off: number, len: number): string[] {
   return out;
 }
 const jsonBytes = (b: Uint8Array): string[] => jsonBytesAt(b, 0, b.length);
+
+/** get_map_kv_btf(): the map's BTF when it has a value type (bpftool formats only those), else null. */
+function mapKvBtf(k: GuestKernel, m: BpfMap): MapKvBtf | null {
+  const b = k.bpf.mapBtf.get(m.id);
+  return b === undefined || b.valueTypeId === 0 ? null : { btf: b.btf.btf, keyTypeId: b.keyTypeId, valueTypeId: b.valueTypeId };
+}
+
+/** A JSON value already written out (the "formatted" part, which JSON.stringify could not keep exact: u64s). */
+class RawJson {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+}
+
+/** JSON.stringify() that writes RawJson values as they are. */
+function stringifyRaw(v: unknown): string {
+  const raws: string[] = [];
+  const s = JSON.stringify(v, (_k, x: unknown) => (x instanceof RawJson ? `\u0000raw${raws.push(x.text) - 1}` : x));
+  return s.replace(/"\\u0000raw(\d+)"/g, (_m, i: string) => raws[Number(i)]!);
+}
+
+/** print_entry_json(): key and value bytes, plus "formatted" through the map's BTF. */
+function entryJson(key: Uint8Array, value: Uint8Array, kv: MapKvBtf | null): Record<string, unknown> {
+  const e: Record<string, unknown> = { key: jsonBytes(key), value: jsonBytes(value) };
+  if (kv !== null) {
+    const jw = new JsonWriter(false);
+    doDumpBtf({ btf: kv.btf, jw, isPlainText: false }, kv, key, value);
+    e.formatted = new RawJson(jw.text);
+  }
+  return e;
+}
 
 /** print_entry_plain(): one line when key and value fit in 24 bytes, names on their own lines past 16 bytes. */
 function entryPlain(key: Uint8Array, value: Uint8Array, m: BpfMap): string {
@@ -527,6 +563,7 @@ function progJson(k: GuestKernel, p: BpfProg): Record<string, unknown> {
     ...(off ? { dev: { ifindex: k.eth0.ifindex, ns_dev: 0, ns_inode: 0, ifname: k.eth0.name } } : {}),
     loaded_at: Math.floor((k.loadedAt.get(p.id)?.getTime() ?? 0) / 1000), uid: 0, bytes_xlated: p.insns.len * 8, jited: false,
     bytes_memlock: progMemlock(p), map_ids: p.usedMaps.map((m) => m.id),
+    ...(k.bpf.progBtf.has(p.id) ? { btf_id: k.bpf.progBtf.get(p.id)!.id } : {}),
   };
 }
 
@@ -536,6 +573,7 @@ function progPlain(k: GuestKernel, p: BpfProg): string[] {
     `${p.id}: xdp  name ${p.name}  tag ${p.tag}${k.offloadedProgs.has(p.id) ? `  offloaded_to ${k.eth0.name}` : ""}${p.gplCompatible ? "  gpl" : ""}`,
     `\tloaded_at ${loadedAt(k.loadedAt.get(p.id))}  uid 0`,
     `\txlated ${p.insns.len * 8}B  not jited  memlock ${progMemlock(p)}B${ids.length > 0 ? `  map_ids ${ids.join(",")}` : ""}`,
+    ...(k.bpf.progBtf.has(p.id) ? [`\tbtf_id ${k.bpf.progBtf.get(p.id)!.id}`] : []),
   ];
 }
 
@@ -564,6 +602,7 @@ function mapJson(k: GuestKernel, m: BpfMap): Record<string, unknown> {
     id: m.id, type: MAP_TYPE_NAMES[m.mapType] ?? String(m.mapType), name: m.name, flags: m.mapFlags,
     ...(off ? { dev: { ifindex: k.eth0.ifindex, ns_dev: 0, ns_inode: 0, ifname: k.eth0.name } } : {}),
     bytes_key: m.keySize, bytes_value: m.valueSize, max_entries: m.maxEntries, bytes_memlock: m.memBytes, frozen: m.frozen ? 1 : 0,
+    ...(k.bpf.mapBtf.has(m.id) ? { btf_id: k.bpf.mapBtf.get(m.id)!.btf.id } : {}),
   };
 }
 
@@ -583,6 +622,7 @@ async function mapCmd(k: GuestKernel, ops: GuestMapOps, a: string[], json: boole
   if (verb === "show") {
     return showObjects(args, json, io, (h) => parseMaps(k, h, 0), () => k.bpf.maps.values(), (m) => mapJson(k, m), (m) => [
       mapHeader(k, m), `\tkey ${m.keySize}B  value ${m.valueSize}B  max_entries ${m.maxEntries}  memlock ${m.memBytes}B`,
+      ...(k.bpf.mapBtf.has(m.id) ? [`\tbtf_id ${k.bpf.mapBtf.get(m.id)!.btf.id}`] : []),
     ]);
   }
   if (verb === "dump") {
@@ -603,7 +643,13 @@ async function mapCmd(k: GuestKernel, ops: GuestMapOps, a: string[], json: boole
       return r.rc & 0xff;
     }
     if (r.rc < 0) throw sysError("lookup failed", r.rc);
-    io.out.push(json ? JSON.stringify({ key: jsonBytes(key!), value: jsonBytes(r.bytes!) }) : entryPlain(key!, r.bytes!, m));
+    const kv = mapKvBtf(k, m);
+    if (json) io.out.push(stringifyRaw(entryJson(key!, r.bytes!, kv)));
+    else if (kv !== null) {
+      const jw = new JsonWriter(true);
+      doDumpBtf({ btf: kv.btf, jw, isPlainText: true }, kv, key!, r.bytes!);
+      io.out.push(jw.text);
+    } else io.out.push(entryPlain(key!, r.bytes!, m));
     return 0;
   }
   if (verb === "update") {
@@ -644,13 +690,22 @@ async function mapDump(k: GuestKernel, ops: GuestMapOps, maps: readonly BpfMap[]
     const m = maps[mi]!;
     const elems: unknown[] = [];
     if (!json && several) io.out.push(mapHeader(k, m));
+    const kv = mapKvBtf(k, m);
+    // without -j, a map with BTF prints its entries as one pretty JSON array (and no "Found N elements")
+    const btfWtr = !json && kv !== null ? new JsonWriter(true) : null;
+    btfWtr?.startArray();
     let found = 0;
     const batched = k.offloadedMaps.has(m.id) ? await offloadedMapEntries(ops, m) : null;
     if (batched !== null) {
       const ks = m.keySize, vs = m.userValueSize;
       for (const c of batched.chunks) {
         for (let i = 0; i < c.count; i++) {
-          if (json) elems.push({ key: jsonBytesAt(c.keys, i * ks, ks), value: jsonBytesAt(c.values, i * vs, vs) });
+          if (kv !== null) {
+            // btf_dumper reads the element's key and value as their own buffers
+            const key = c.keys.subarray(i * ks, (i + 1) * ks), value = c.values.subarray(i * vs, (i + 1) * vs);
+            if (json) elems.push(entryJson(key, value, kv));
+            else doDumpBtf({ btf: kv.btf, jw: btfWtr!, isPlainText: true }, kv, key, value);
+          } else if (json) elems.push({ key: jsonBytesAt(c.keys, i * ks, ks), value: jsonBytesAt(c.values, i * vs, vs) });
           else io.out.push(entryPlainAt(c.keys, i * ks, c.values, i * vs, m));
         }
         found += c.count;
@@ -671,20 +726,26 @@ async function mapDump(k: GuestKernel, ops: GuestMapOps, maps: readonly BpfMap[]
       const v = await pending;
       if (v.rc === 0) {
         found++;
-        if (json) elems.push({ key: jsonBytes(n.bytes!), value: jsonBytes(v.bytes!) });
+        if (json) elems.push(entryJson(n.bytes!, v.bytes!, kv));
+        else if (btfWtr !== null) doDumpBtf({ btf: kv!.btf, jw: btfWtr, isPlainText: true }, kv!, n.bytes!, v.bytes!);
         else io.out.push(entryPlain(n.bytes!, v.bytes!, m));
       } else if (v.rc === -ENOENT && m.mapType === BPF_MAP_TYPE_PROG_ARRAY) {
         // print_entry_error(): an empty slot of a program array is no entry, and no error either.
       } else if (json) elems.push({ key: jsonBytes(n.bytes!), value: { error: strerror(v.rc) } });
+      else if (btfWtr !== null) btfWtr.interleave(entryError(n.bytes!, v.rc === -ENOENT ? "<no entry>" : strerror(v.rc), m) + "\n");
       else io.out.push(entryError(n.bytes!, v.rc === -ENOENT ? "<no entry>" : strerror(v.rc), m));
     }
     if (json) out.push(several ? { id: m.id, type: MAP_TYPE_NAMES[m.mapType] ?? m.mapType, name: m.name, flags: m.mapFlags, elements: elems } : elems);
-    else {
+    else if (btfWtr !== null) {
+      btfWtr.endArray();
+      io.out.push(btfWtr.text);
+      if (mi !== maps.length - 1) io.out.push("");
+    } else {
       io.out.push(`Found ${found} element${found === 1 ? "" : "s"}`);
       if (mi !== maps.length - 1) io.out.push("");
     }
   }
-  if (json) io.out.push(JSON.stringify(several ? out : out[0]));
+  if (json) io.out.push(stringifyRaw(several ? out : out[0]));
   return err & 0xff;
 }
 

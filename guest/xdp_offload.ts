@@ -4,9 +4,14 @@
 // over the control queue, then libbpf's static prog array slots, and the attach.
 // Mirrors the RFC's setup() callback and XDP_SETUP_PROG_HW in virtio_net, and
 // bpf_map_offload_map_alloc() in kernel/bpf/offload.c. Nothing stays half
-// created: a failure at any step frees what the steps before it made.
+// created: a failure at any step frees what the steps before it made. The
+// object's BTF goes with its maps and programs (the RFC's "BTF/metadata to the
+// host" TODO): the guest loads it for its own view of the maps and its first
+// passes, and the device gets the same bytes in MAP_CREATE and in the PROG_LOAD
+// of every program sent (the host loads one BTF object per guest blob).
 import type { BpfObjectSpec, BpfProgSpec } from "../shared/bpf/libbpf/object.ts";
 import type { BpfMapAttr } from "../shared/bpf/maps/map.ts";
+import type { BtfObject } from "../shared/bpf/syscall.ts";
 import {
   BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PROG_ARRAY, BPF_PROG_TYPE_XDP, MAP_TYPE_NAMES, XDP_FLAGS_HW_MODE,
 } from "../shared/bpf/isa/uapi.ts";
@@ -16,6 +21,7 @@ import { EINVAL, EOPNOTSUPP, KernelError, errnoName, strerror } from "../shared/
 import type { VirtioNetDriver } from "./virtio_net.ts";
 import { VERIFY_TIMEOUT_MS } from "../shared/proto/channel.ts";
 import { ExtackError, type GuestKernel, type XdpSlot } from "./netdev.ts";
+import { loadObjectBtf, progBtfAttr } from "../shared/bpf/libbpf/libbpf.ts";
 
 const PERCPU_TYPES = [BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH];
 
@@ -90,16 +96,18 @@ async function undoMade(k: GuestKernel, drv: VirtioNetDriver, made: Made): Promi
 }
 
 /** Step 1: the object's maps on the device (RFC "Map offload"), each with a guest shadow bound to eth0. */
-async function offloadMaps(k: GuestKernel, drv: VirtioNetDriver, spec: BpfObjectSpec, made: Made): Promise<void> {
+async function offloadMaps(k: GuestKernel, drv: VirtioNetDriver, spec: BpfObjectSpec, btf: BtfObject | null, made: Made): Promise<void> {
   for (const ms of spec.maps) {
     const at = ms.attr;
+    const typed = btf !== null && ((at.btfKeyTypeId ?? 0) !== 0 || (at.btfValueTypeId ?? 0) !== 0);
     const r = await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_MAP_CREATE, {
       mapType: at.mapType, keySize: at.keySize, valueSize: at.valueSize, maxEntries: at.maxEntries, mapFlags: at.mapFlags, name: at.name.slice(0, 15),
+      ...(typed ? { btf: btf.data, btfKeyTypeId: at.btfKeyTypeId ?? 0, btfValueTypeId: at.btfValueTypeId ?? 0 } : {}),
     });
     if (!r.ok) throw err(r.errno, `libbpf: map '${ms.name}': failed to create: ${strerror(r.errno)}(-${r.errno}): ${r.message}`);
     made.mapHandles.push(r.data.handle);
     // The guest keeps a bpf_offloaded_map: same attributes, bound to eth0 (map_ifindex), used by the verifier; data lives on the device.
-    const shadow = k.bpf.mapCreate({ ...ms.attr, mapIfindex: k.eth0.ifindex });
+    const shadow = k.bpf.mapCreate({ ...ms.attr, mapIfindex: k.eth0.ifindex, ...(btf === null ? {} : { btfFd: btf.id }) });
     if (typeof shadow === "number") throw err(-shadow, `libbpf: map '${ms.name}': failed to create: ${strerror(shadow)}(${shadow})`);
     made.shadows.push(shadow.id);
     k.offloadedMaps.set(shadow.id, { handle: r.data.handle, map: shadow });
@@ -110,15 +118,21 @@ async function offloadMaps(k: GuestKernel, drv: VirtioNetDriver, spec: BpfObject
   }
 }
 
-/** Steps 2-3 for one program: first pass in the guest kernel, setup(), PROG_LOAD on the device. Returns the guest id. */
-async function offloadProg(k: GuestKernel, drv: VirtioNetDriver, spec: BpfObjectSpec, ps: BpfProgSpec, made: Made): Promise<number> {
+/**
+ * Steps 2-3 for one program: first pass in the guest kernel, setup(), PROG_LOAD on the device,
+ * both with the object's BTF and the program's line info. Returns the guest id.
+ */
+async function offloadProg(
+  k: GuestKernel, drv: VirtioNetDriver, spec: BpfObjectSpec, ps: BpfProgSpec, btf: BtfObject | null, made: Made,
+): Promise<number> {
   // It runs on the verifier's worker thread: the guest keeps answering meanwhile, and a device reset cancels it.
   const insns = ps.insns.clone();
   for (const r of ps.mapRelocs) insns.imm[r.insnIdx] = made.shadows[r.mapIdx]!;
   k.log("prog_verify", { name: ps.name, insns: insns.len, pass: "guest" });
+  const lines = progBtfAttr(btf, ps);
   const res = await k.bpf.progLoadAsync({
     progType: ps.progType, insns, license: spec.license, name: ps.name, subprogs: ps.subprogs, progIfindex: k.eth0.ifindex, privileged: true,
-    signal: k.deviceSignal,
+    signal: k.deviceSignal, ...lines,
   });
   k.log("prog_verified", { name: ps.name, errno: res.errno, processedInsns: res.prog?.verifierStats?.processedInsns ?? null });
   if (res.prog === null) throw err(res.errno, `libbpf: prog '${ps.name}': BPF program load failed: ${strerror(res.errno)}`, res.log);
@@ -128,7 +142,11 @@ async function offloadProg(k: GuestKernel, drv: VirtioNetDriver, spec: BpfObject
   // setup(): map references carry device handles in the copy sent to the device.
   const sent = ps.insns.clone();
   for (const r of ps.mapRelocs) sent.imm[r.insnIdx] = made.mapHandles[r.mapIdx]!;
-  const load = await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_PROG_LOAD, { name: ps.name.slice(0, 15), license: spec.license, insns: sent.toBytes() }, VERIFY_TIMEOUT_MS);
+  const load = await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_PROG_LOAD, {
+    name: ps.name.slice(0, 15), license: spec.license, insns: sent.toBytes(),
+    ...(btf !== null && lines.lineInfo !== undefined
+      ? { btf: btf.data, lineInfo: lines.lineInfo, lineInfoRecSize: lines.lineInfoRecSize!, lineInfoCnt: lines.lineInfoCnt! } : {}),
+  }, VERIFY_TIMEOUT_MS);
   if (!load.ok) throw err(load.errno, `libbpf: prog '${ps.name}': BPF program load failed on the device: ${load.message}`, load.log);
   made.progs[made.progs.length - 1]![1] = load.data.handle;
   k.offloadedProgs.set(prog.id, load.data.handle);
@@ -163,12 +181,25 @@ export async function xdpOffloadAttach(
   const specs = offloadedProgSpecs(spec, ps);
   precheck(drv, spec, specs);
   k.eth0.checkAttach(-1, flags | XDP_FLAGS_HW_MODE, expectedProgId);
+  // 0. The object's BTF in the guest kernel (libbpf's obj->btf fd, closed when the offload is done).
+  const btf = loadObjectBtf(k.bpf, spec);
+  try {
+    return await offloadWithBtf(k, drv, spec, specs, flags, expectedProgId, btf);
+  } finally {
+    if (btf !== null) k.bpf.btfPut(btf.id);
+  }
+}
+
+async function offloadWithBtf(
+  k: GuestKernel, drv: VirtioNetDriver, spec: BpfObjectSpec, specs: readonly BpfProgSpec[], flags: number, expectedProgId: number,
+  btf: BtfObject | null,
+): Promise<number> {
   const made: Made = { mapHandles: [], shadows: [], progs: [] };
   try {
-    await offloadMaps(k, drv, spec, made);
+    await offloadMaps(k, drv, spec, btf, made);
     const byName = new Map<string, number>();
     for (const q of specs) {
-      const id = await offloadProg(k, drv, spec, q, made);
+      const id = await offloadProg(k, drv, spec, q, btf, made);
       byName.set(q.name, k.offloadedProgs.get(id)!);
     }
     await fillProgArrays(drv, spec, made, byName);

@@ -18,6 +18,8 @@ import { findTap, type TapDatapaths } from "./tap_datapath.ts";
 import { ProgArrayMap } from "../shared/bpf/maps/prog_array.ts";
 import type { BpfProg } from "../shared/bpf/runtime/prog.ts";
 import type { LogFn } from "../shared/runtime_dir.ts";
+import type { BtfObject } from "../shared/bpf/syscall.ts";
+import { createHash } from "node:crypto";
 
 
 export interface HostConfig {
@@ -57,6 +59,32 @@ function check(rc: number, what: string): void {
   if (rc < 0) throw new KernelError(-rc, `Cannot ${what}: ${strerror(rc)} (${errnoName(rc)})`);
 }
 
+/** Per guest session: the BTF object loaded for each distinct blob it sent (sha-1 -> BTF id). */
+const sessionBtfs = new WeakMap<HostSession, Map<string, number>>();
+
+/**
+ * BPF_BTF_LOAD of a guest's BTF blob, once per distinct blob and guest: a
+ * blob sent again (the object's other maps, its program) gets the same BTF
+ * object while a map or program of the guest still holds it. Returns a
+ * reference for the caller to drop (btfPut) once its map or program exists.
+ * Throws KernelError (EINVAL: malformed BTF).
+ */
+function guestBtf(st: OffloadState, s: HostSession, data: Uint8Array, what: string): BtfObject {
+  let ids = sessionBtfs.get(s);
+  if (ids === undefined) sessionBtfs.set(s, (ids = new Map()));
+  const key = createHash("sha1").update(data).digest("hex");
+  const id = ids.get(key);
+  const known = id === undefined ? undefined : st.kernel.btfs.get(id);
+  if (known !== undefined && Buffer.compare(Buffer.from(known.data), Buffer.from(data)) === 0) {
+    st.kernel.btfGet(known.id);
+    return known;
+  }
+  const o = st.kernel.btfLoad(data);
+  if (typeof o === "number") throw new KernelError(-o, `Cannot ${what}: BTF is invalid: ${strerror(o)} (${errnoName(o)})`);
+  ids.set(key, o.id);
+  return o;
+}
+
 /** Registers the host's handlers on one connection. */
 export function registerHostHandlers(ch: Channel, st: OffloadState, cfg: HostConfig): void {
   ch.handle(MSG.HELLO, (req) => {
@@ -88,10 +116,14 @@ export function registerHostHandlers(ch: Channel, st: OffloadState, cfg: HostCon
     needCapBpf(s, `create map ${req.name}`);
     const r = checkMapCaps(req.mapType, s.caps);
     if (r !== null) throw new KernelError(r.errno, `Cannot create map ${req.name}: ${r.message}`);
+    const withBtf = req.btf !== undefined && req.btf.length > 0 && ((req.btfKeyTypeId ?? 0) !== 0 || (req.btfValueTypeId ?? 0) !== 0);
+    const btf = withBtf ? guestBtf(st, s, req.btf!, `create map ${req.name}`) : null;
     const m = st.kernel.mapCreate({
       mapType: req.mapType, keySize: req.keySize, valueSize: req.valueSize, maxEntries: req.maxEntries,
       mapFlags: req.mapFlags, name: req.name, mapIfindex: tap.ifindex, // bound to the tap (map_ifindex)
+      ...(btf === null ? {} : { btfFd: btf.id, btfKeyTypeId: req.btfKeyTypeId ?? 0, btfValueTypeId: req.btfValueTypeId ?? 0 }),
     });
+    if (btf !== null) st.kernel.btfPut(btf.id); // the map holds its own reference
     if (typeof m === "number") check(m, `create map ${req.name}`);
     const id = (m as { id: number }).id;
     st.addMap(s, tap, id);
@@ -326,7 +358,9 @@ async function attach(st: OffloadState, cfg: HostConfig, s: HostSession, tap: Ta
   return {};
 }
 
-type ProgLoadReq = { tap: number; name: string; license: string; insns: Uint8Array };
+type ProgLoadReq = {
+  tap: number; name: string; license: string; insns: Uint8Array; btf?: Uint8Array; lineInfo?: Uint8Array; lineInfoRecSize?: number; lineInfoCnt?: number;
+};
 
 /**
  * Second pass on the host: capabilities, BPF_PROG_LOAD with owned maps only, device binding.
@@ -344,17 +378,27 @@ async function progLoad(st: OffloadState, s: HostSession, req: ProgLoadReq, cfg:
   const insns = BpfInsns.fromBytes(req.insns);
   const r = checkProgCaps(progNeeds(insns), s.caps, insns.len);
   if (r !== null) throw new KernelError(r.errno, `Cannot load program ${req.name}: ${r.message}`, { log: [r.message] });
+  // The program's BTF with its line info (the host's log then carries the source lines).
+  const btf = req.btf !== undefined && req.btf.length > 0 && (req.lineInfoCnt ?? 0) !== 0 ? guestBtf(st, s, req.btf, `load program ${req.name}`) : null;
+  const btfAttr = btf === null ? {} : {
+    progBtfFd: btf.id, lineInfo: req.lineInfo ?? new Uint8Array(0), lineInfoRecSize: req.lineInfoRecSize ?? 0, lineInfoCnt: req.lineInfoCnt ?? 0,
+  };
   // Maps of other guests (or of nobody) do not resolve: the program sees EBADF as for a bad fd.
-  const res = await s.serializeLoad(async () => {
-    const t0 = Date.now();
-    cfg.log("prog_verify", { guest: s.guest, name: req.name, tap: tap.name, insns: insns.len });
-    const r = await st.kernel.progLoadAsync({
-      progType: BPF_PROG_TYPE_XDP, insns, license: req.license, name: req.name, progIfindex: tap.ifindex, privileged: true,
-      mapFd: (id) => (st.ownedMap(s, id) === undefined ? undefined : st.kernel.maps.get(id)), signal,
+  let res: Awaited<ReturnType<typeof st.kernel.progLoadAsync>>;
+  try {
+    res = await s.serializeLoad(async () => {
+      const t0 = Date.now();
+      cfg.log("prog_verify", { guest: s.guest, name: req.name, tap: tap.name, insns: insns.len });
+      const r = await st.kernel.progLoadAsync({
+        progType: BPF_PROG_TYPE_XDP, insns, license: req.license, name: req.name, progIfindex: tap.ifindex, privileged: true,
+        mapFd: (id) => (st.ownedMap(s, id) === undefined ? undefined : st.kernel.maps.get(id)), signal, ...btfAttr,
+      });
+      cfg.log("prog_verified", { guest: s.guest, name: req.name, errno: r.errno, ms: Date.now() - t0 });
+      return r;
     });
-    cfg.log("prog_verified", { guest: s.guest, name: req.name, errno: r.errno, ms: Date.now() - t0 });
-    return r;
-  });
+  } finally {
+    if (btf !== null) st.kernel.btfPut(btf.id); // the program holds its own reference
+  }
   if (res.prog === null) {
     throw new KernelError(res.errno, `Cannot load program ${req.name} on the host: ${res.message}`, { log: res.log });
   }

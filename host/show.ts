@@ -11,8 +11,12 @@ export interface HostShow {
   maps: Array<{
     id: number; type: string; name: string; owner: string; dev: string; keySize: number; valueSize: number;
     maxEntries: number; bytes: number;
+    /** The BTF object of a map offloaded with BTF (absent without). */
+    btfId?: number;
   }>;
-  progs: Array<{ id: number; name: string; tag: string; owner: string; dev: string; insns: number; mapIds: number[]; attached: boolean }>;
+  progs: Array<{
+    id: number; name: string; tag: string; owner: string; dev: string; insns: number; mapIds: number[]; attached: boolean; btfId?: number;
+  }>;
 }
 
 /** Snapshot of the host's offload objects. */
@@ -35,6 +39,7 @@ export function hostShowJson(st: OffloadState): HostShow {
     out.maps.push({
       id, type: MAP_TYPE_NAMES[m.mapType] ?? String(m.mapType), name: m.name, owner: info.session.guest, dev: info.tap.name,
       keySize: m.keySize, valueSize: m.valueSize, maxEntries: m.maxEntries, bytes: m.memBytes,
+      ...(k.mapBtf.has(id) ? { btfId: k.mapBtf.get(id)!.btf.id } : {}),
     });
   }
   for (const [id, info] of st.progInfo) {
@@ -43,6 +48,7 @@ export function hostShowJson(st: OffloadState): HostShow {
     out.progs.push({
       id, name: p.name, tag: p.tag, owner: info.session.guest, dev: info.tap.name, insns: p.insns.len,
       mapIds: p.usedMaps.map((m) => m.id), attached: info.tap.progId === id,
+      ...(k.progBtf.has(id) ? { btfId: k.progBtf.get(id)!.id } : {}),
     });
   }
   return out;
@@ -57,11 +63,11 @@ export function renderHostShow(h: HostShow): string {
   }
   for (const m of h.maps) {
     lines.push(`map ${m.id}: ${m.type}  name ${m.name}  owner ${m.owner}  dev ${m.dev}`);
-    lines.push(`\tkey ${m.keySize}B  value ${m.valueSize}B  max_entries ${m.maxEntries}  bytes ${m.bytes}`);
+    lines.push(`\tkey ${m.keySize}B  value ${m.valueSize}B  max_entries ${m.maxEntries}  bytes ${m.bytes}${m.btfId !== undefined ? `  btf_id ${m.btfId}` : ""}`);
   }
   for (const p of h.progs) {
     lines.push(`prog ${p.id}: xdp  name ${p.name}  tag ${p.tag}  owner ${p.owner}  dev ${p.dev}${p.attached ? "  attached" : ""}`);
-    lines.push(`\tinsns ${p.insns}${p.mapIds.length > 0 ? `  map_ids ${p.mapIds.join(",")}` : ""}`);
+    lines.push(`\tinsns ${p.insns}${p.mapIds.length > 0 ? `  map_ids ${p.mapIds.join(",")}` : ""}${p.btfId !== undefined ? `  btf_id ${p.btfId}` : ""}`);
   }
   if (lines.length === 0) lines.push("no taps, maps or programs");
   return lines.join("\n") + "\n";

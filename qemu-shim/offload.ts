@@ -211,7 +211,9 @@ export class OffloadDevice {
     return { ok: true, data: { handle } };
   }
 
-  async #progLoad(host: Channel, d: { name: string; license: string; insns: Uint8Array }): Promise<CtrlOutcome> {
+  async #progLoad(host: Channel, d: {
+    name: string; license: string; insns: Uint8Array; btf?: Uint8Array; lineInfo?: Uint8Array; lineInfoRecSize?: number; lineInfoCnt?: number;
+  }): Promise<CtrlOutcome> {
     const n = d.insns.length / BPF_INSN_SZ;
     if (n > this.quotas.maxInsns) {
       return fail(E2BIG, `Cannot load program ${d.name}: ${Math.floor(n)} insns exceed the device limit of ${this.quotas.maxInsns}`);
@@ -221,7 +223,9 @@ export class OffloadDevice {
     const blocked = this.migration.addBlocker(OFFLOAD_BLOCKER);
     if (blocked !== null) return fail(blocked.errno, `Cannot offload program ${d.name}: ${blocked.message}`);
     const gen = this.#generation;
-    const r = await host.request(MSG.HOST_PROG_LOAD, { tap: 0, name: d.name, license: d.license, insns }, VERIFY_TIMEOUT_MS);
+    // the program's BTF and line info go to the host as the guest gave them
+    const btf = d.btf === undefined ? {} : { btf: d.btf, lineInfo: d.lineInfo, lineInfoRecSize: d.lineInfoRecSize, lineInfoCnt: d.lineInfoCnt };
+    const r = await host.request(MSG.HOST_PROG_LOAD, { tap: 0, name: d.name, license: d.license, insns, ...btf }, VERIFY_TIMEOUT_MS);
     if (gen !== this.#generation) return fail(ENOTCONN, `Cannot load program ${d.name}: the device was reset meanwhile`);
     if (!r.ok) {
       this.#updateBlocker();

@@ -18,13 +18,14 @@
 // The standard ack keeps its meaning (0 OK, 1 ERR); the errno, the message and
 // the verifier log travel in the result area that follows it, never encoded in
 // the ack byte. Commands of the class (cmd numbers are append-only too):
-//   0 MAP_CREATE   {mapType,keySize,valueSize,maxEntries,mapFlags,name} -> {handle}
+//   0 MAP_CREATE   {mapType,keySize,valueSize,maxEntries,mapFlags,name[,btf,btfKeyTypeId,btfValueTypeId]} -> {handle}
 //   1 MAP_FREE     {handle}
 //   2 MAP_LOOKUP   {handle,key} -> {value}
 //   3 MAP_UPDATE   {handle,key,value,flags}
 //   4 MAP_DELETE   {handle,key}
 //   5 MAP_GET_NEXT {handle,hasKey,key} -> {key}
-//   6 PROG_LOAD    {name,license,insns} -> {handle}  (ld_imm64 map refs carry map handles)
+//   6 PROG_LOAD    {name,license,insns[,btf,lineInfo,lineInfoRecSize,lineInfoCnt]} -> {handle}
+//                  (ld_imm64 map refs carry map handles)
 //   7 PROG_ATTACH  {handle,flags,expectedHandle}    (XDP_FLAGS_UPDATE_IF_NOEXIST/REPLACE)
 //   8 PROG_DETACH  {}
 //   9 PROG_FREE    {handle}
@@ -42,13 +43,22 @@
 // A handle is guest-local with --fd-remap shim (the default) and the host's
 // object id with --fd-remap guest (the RFC's behaviour).
 //
+// BTF/metadata to the host (a TODO of the RFC): the optional trailing fields
+// carry the object's BTF (the .BTF bytes the guest loaded with BPF_BTF_LOAD)
+// with each map that has BTF key/value types and with a program that has line
+// info. The host loads each distinct blob once per guest (a BTF object with an
+// id, alive while a map or program uses it), checks the types as
+// BPF_MAP_CREATE does (map_check_btf) and verifies with the line info, so its
+// maps show a btf_id and its verifier log carries the source lines. Senders
+// that leave the fields out get maps and programs without BTF, as before.
+//
 // The constants live in shared/virtio/virtio_net.ts.
 import {
   VIRTIO_NET_CTRL_BPF_MAP_DELETE_BATCH, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_AND_DELETE_BATCH, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_BATCH,
   VIRTIO_NET_CTRL_BPF_MAP_UPDATE_BATCH,
 } from "../virtio/virtio_net.ts";
 import { VIRTIO_NET_CTRL_BPF, VIRTIO_NET_CTRL_BPF_MAP_CREATE, VIRTIO_NET_CTRL_BPF_MAP_DELETE, VIRTIO_NET_CTRL_BPF_MAP_FREE, VIRTIO_NET_CTRL_BPF_MAP_GET_NEXT, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, VIRTIO_NET_CTRL_BPF_MAP_UPDATE, VIRTIO_NET_CTRL_BPF_PROG_ATTACH, VIRTIO_NET_CTRL_BPF_PROG_DETACH, VIRTIO_NET_CTRL_BPF_PROG_FREE, VIRTIO_NET_CTRL_BPF_PROG_LOAD, VIRTIO_NET_CTRL_BPF_RESET } from "../virtio/virtio_net.ts";
-import { arr, bool, bytes, none, str, struct, u16, u32, u64, u8, type Infer, type Schema } from "./schema.ts";
+import { arr, bool, bytes, none, opt, str, struct, u16, u32, u64, u8, type Infer, type Schema } from "./schema.ts";
 
 /** Version of this table's wire format; HELLO refuses any other. 2: a frame may carry several envelopes. */
 export const VXO_PROTO_VERSION = 2;
@@ -84,7 +94,15 @@ export const caps = struct({
 });
 export type OffloadCaps = Infer<typeof caps>;
 
-const mapAttr = { mapType: u32, keySize: u32, valueSize: u32, maxEntries: u32, mapFlags: u32, name: name16 };
+/** An object's BTF (its .BTF section, 24-byte header + types + strings) and a program's line_info array. */
+const MAX_BTF_BYTES = 4 << 20;
+const MAX_LINE_INFO_BYTES = 4 << 20;
+const mapAttr = {
+  mapType: u32, keySize: u32, valueSize: u32, maxEntries: u32, mapFlags: u32, name: name16,
+  btf: opt(bytes(MAX_BTF_BYTES)), btfKeyTypeId: opt(u32), btfValueTypeId: opt(u32),
+};
+/** A program's BTF and line info (BPF_PROG_LOAD's prog_btf_fd, line_info, line_info_rec_size, line_info_cnt). */
+const progBtf = { btf: opt(bytes(MAX_BTF_BYTES)), lineInfo: opt(bytes(MAX_LINE_INFO_BYTES)), lineInfoRecSize: opt(u32), lineInfoCnt: opt(u32) };
 
 const batchLookupReq = struct({ handle: u32, hasInBatch: bool, inBatch: bytes(MAX_KEY), count: u32, elemFlags: u32, flags: u32 });
 const batchWriteReq = { handle: u32, keys: bytes(MAX_BATCH_BYTES), count: u32, elemFlags: u32, flags: u32 };
@@ -104,7 +122,7 @@ export const CTRL_BPF_CMDS = {
     name: "MAP_GET_NEXT", req: struct({ handle: u32, hasKey: bool, key: bytes(MAX_KEY) }), res: struct({ key: bytes(MAX_KEY) }),
   },
   [VIRTIO_NET_CTRL_BPF_PROG_LOAD]: {
-    name: "PROG_LOAD", req: struct({ name: name16, license: str(128), insns: bytes(MAX_INSNS_BYTES) }), res: struct({ handle: u32 }),
+    name: "PROG_LOAD", req: struct({ name: name16, license: str(128), insns: bytes(MAX_INSNS_BYTES), ...progBtf }), res: struct({ handle: u32 }),
   },
   [VIRTIO_NET_CTRL_BPF_PROG_ATTACH]: {
     name: "PROG_ATTACH", req: struct({ handle: u32, flags: u32, expectedHandle: u32 }), res: none,
@@ -178,7 +196,7 @@ export const MSG = {
   },
   HOST_PROG_LOAD: {
     op: 16, name: "HOST_PROG_LOAD", dir: "shim→host", kind: "request",
-    req: struct({ tap: u8, name: name16, license: str(128), insns: bytes(MAX_INSNS_BYTES) }), res: struct({ id: u32 }),
+    req: struct({ tap: u8, name: name16, license: str(128), insns: bytes(MAX_INSNS_BYTES), ...progBtf }), res: struct({ id: u32 }),
   },
   HOST_PROG_ATTACH: {
     op: 17, name: "HOST_PROG_ATTACH", dir: "shim→host", kind: "request",

@@ -83,8 +83,19 @@ export function arr<T>(item: Schema<T>, max: number): Schema<T[]> {
   };
 }
 
+/** A schema whose field may be left out of its record (an optional trailing field appended to a message). */
+export interface OptSchema<T> extends Schema<T> {
+  readonly optional: true;
+}
+
+/** Marks a record field optional: absent is valid, present must match `s`. */
+export function opt<T>(s: Schema<T>): OptSchema<T> {
+  return { kind: `opt ${s.kind}`, check: s.check, optional: true };
+}
+
 type Fields = Record<string, Schema<unknown>>;
-type StructOf<F extends Fields> = { [K in keyof F]: Infer<F[K]> };
+type OptKeys<F extends Fields> = { [K in keyof F]: F[K] extends OptSchema<unknown> ? K : never }[keyof F];
+type StructOf<F extends Fields> = { [K in Exclude<keyof F, OptKeys<F>>]: Infer<F[K]> } & { [K in OptKeys<F>]?: Infer<F[K]> };
 
 // msgpackr renames a decoded "__proto__" key to "__proto_"; both are refused.
 const FORBIDDEN_KEYS = new Set(["__proto__", "__proto_", "constructor", "prototype"]);
@@ -110,7 +121,10 @@ export function struct<F extends Fields>(fields: F): Schema<StructOf<F>> {
       }
       for (const k of names) {
         const sub = path ? `${path}.${k}` : k;
-        if (!Object.hasOwn(v, k)) return `field ${sub} is missing`;
+        if (!Object.hasOwn(v, k)) {
+          if ((fields[k] as Partial<OptSchema<unknown>>).optional === true) continue;
+          return `field ${sub} is missing`;
+        }
         const e = fields[k]!.check((v as Record<string, unknown>)[k], sub);
         if (e !== null) return e;
       }

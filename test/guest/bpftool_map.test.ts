@@ -1,5 +1,7 @@
-// The guest's `bpftool map ...` beside the real bpftool 7.x on a real map of
-// the same shape (hash, key 4, value 4, 2 entries): the same command lines
+// The guest's `bpftool map ...` beside the real bpftool 7.x on the real map of
+// the same object (hash, key __u32, value __u32, 2 entries, with the object's
+// BTF: the real one pinned by `bpftool prog load ... pinmaps`, so both print
+// BTF-formatted entries): the same command lines
 // give the same exit status, stdout and stderr, plain and -j, for misses
 // (lookup, delete, getnext), a full map, flag refusals and bad arguments.
 // The guest map is checked twice: local (xdpdrv, answered by the guest
@@ -12,7 +14,7 @@ import { Procs, compileBpf, type VxoProc } from "../helpers/procs.ts";
 import { REPO_ROOT } from "../helpers/repo.ts";
 import { kernelOracleUnavailable } from "../helpers/kernel_oracle.ts";
 import { guestExecRemote } from "../../cli/guest_cmd.ts";
-import { mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -128,8 +130,10 @@ const LINES: Array<{ line: Line; usage?: boolean }> = [
 describe.skipIf(unavailable !== null)("bpftool map: the guest's answers are the real bpftool's", () => {
   for (const mode of ["xdpdrv", "xdpoffload"] as const) {
     it(`on a ${mode === "xdpdrv" ? "local guest map" : "map offloaded to the host"}: status, stdout and stderr of every line`, async () => {
-      const pin = `/sys/fs/bpf/vxotest_${process.pid}_${mode}`;
-      await execa("bpftool", ["map", "create", pin, "type", "hash", "key", "4", "value", "4", "entries", "2", "name", "vxotest_h"]);
+      const dir = `/sys/fs/bpf/vxotest_${process.pid}_${mode}`;
+      const pin = `${dir}/h`;
+      mkdirSync(dir);
+      await execa("bpftool", ["prog", "load", obj, `${dir}/prog`, "type", "xdp", "pinmaps", dir]);
       try {
         expect((await exec("ip", "link", "set", "dev", "eth0", mode, "obj", obj, "sec", "xdp")).status).toBe(0);
         const maps = JSON.parse((await exec("bpftool", "-j", "map", "show")).stdout) as Array<{ id: number; name: string; dev?: unknown }>;
@@ -149,7 +153,7 @@ describe.skipIf(unavailable !== null)("bpftool map: the guest's answers are the 
           }
         }
       } finally {
-        rmSync(pin, { force: true });
+        rmSync(dir, { force: true, recursive: true });
         await exec("ip", "link", "set", "dev", "eth0", mode, "off");
       }
     });
