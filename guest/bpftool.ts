@@ -27,7 +27,7 @@ import {
 import type { BpfMapBatch } from "../shared/bpf/maps/map.ts";
 import { mapDoBatch } from "../shared/bpf/syscall.ts";
 import { MAX_BATCH_BYTES } from "../shared/proto/messages.ts";
-import { EBADF, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, strerror } from "../shared/errno.ts";
+import { EBADF, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, EPERM, strerror } from "../shared/errno.ts";
 import type { GuestKernel } from "./netdev.ts";
 import type { VirtioNetDriver } from "./virtio_net.ts";
 import type { ToolIo } from "./iproute.ts";
@@ -76,6 +76,7 @@ export class GuestMapOps {
   async update(m: BpfMap, key: Uint8Array, value: Uint8Array, flags: number): Promise<number> {
     const off = this.k.offloadedMaps.get(m.id);
     if (off === undefined) return m.sysUpdate(key, value, flags);
+    if (m.frozen) return -EPERM; // map_get_sys_perms(): a frozen map is read-only to syscalls, offloaded or not
     let v = value;
     if (m.mapType === BPF_MAP_TYPE_PROG_ARRAY) {
       const handle = this.k.offloadedProgs.get(u32Of(value));
@@ -89,6 +90,7 @@ export class GuestMapOps {
   async delete(m: BpfMap, key: Uint8Array): Promise<number> {
     const off = this.k.offloadedMaps.get(m.id);
     if (off === undefined) return m.sysDelete(key);
+    if (m.frozen) return -EPERM;
     const r = await this.drv.bpfCmd(VIRTIO_NET_CTRL_BPF_MAP_DELETE, { handle: off.handle, key });
     return r.ok ? 0 : -r.errno;
   }
@@ -112,6 +114,7 @@ export class GuestMapOps {
   async batch(cmd: number, m: BpfMap, b: BpfMapBatch): Promise<number> {
     const off = this.k.offloadedMaps.get(m.id);
     if (off === undefined) return mapDoBatch(cmd, m, b);
+    if (m.frozen && cmd !== BPF_MAP_LOOKUP_BATCH) return -EPERM; // bpf_map_do_batch(): the writing commands need FMODE_CAN_WRITE
     const handle = off.handle, base = { handle, count: b.count, elemFlags: b.elemFlags, flags: b.flags };
     const inb = { hasInBatch: b.inBatch !== null, inBatch: b.inBatch?.subarray(0, Math.min(b.inBatch.length, 512)) ?? NO_BYTES };
     const r = cmd === BPF_MAP_LOOKUP_BATCH ? await this.drv.bpfCmd(VIRTIO_NET_CTRL_BPF_MAP_LOOKUP_BATCH, { ...base, ...inb })
@@ -622,7 +625,10 @@ async function mapCmd(k: GuestKernel, ops: GuestMapOps, a: string[], json: boole
   if (verb === "show") {
     return showObjects(args, json, io, (h) => parseMaps(k, h, 0), () => k.bpf.maps.values(), (m) => mapJson(k, m), (m) => [
       mapHeader(k, m), `\tkey ${m.keySize}B  value ${m.valueSize}B  max_entries ${m.maxEntries}  memlock ${m.memBytes}B`,
-      ...(k.bpf.mapBtf.has(m.id) ? [`\tbtf_id ${k.bpf.mapBtf.get(m.id)!.btf.id}`] : []),
+      // show_map_close_plain(): btf_id and frozen share a last line
+      ...(k.bpf.mapBtf.has(m.id) || m.frozen
+        ? [`\t${k.bpf.mapBtf.has(m.id) ? `btf_id ${k.bpf.mapBtf.get(m.id)!.btf.id}` : ""}${m.frozen ? `${k.bpf.mapBtf.has(m.id) ? "  " : ""}frozen` : ""}`]
+        : []),
     ]);
   }
   if (verb === "dump") {

@@ -115,6 +115,8 @@ async function offloadMaps(k: GuestKernel, drv: VirtioNetDriver, spec: BpfObject
       const u = await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_MAP_UPDATE, { handle: r.data.handle, key: new Uint8Array(4), value: ms.initData, flags: 0 });
       if (!u.ok) throw err(u.errno, `libbpf: map '${ms.name}': failed to initialize: ${u.message}`);
     }
+    // libbpf freezes .rodata after filling it (bpf_map_freeze): the guest's syscalls may no longer write it
+    if (ms.globalSection === ".rodata") shadow.frozen = true;
   }
 }
 
