@@ -107,6 +107,20 @@ describe("validate()", () => {
     expect(validate(MSG.EXEC.req, { argv: ["a", 1], files: [] })).toBe("field argv[1] is not a string");
   });
 
+  it("optional trailing fields (the BTF of MAP_CREATE and PROG_LOAD): absent is valid, present is checked", () => {
+    const r = MSG.HOST_MAP_CREATE.req;
+    const ok = MSG_SAMPLES.HOST_MAP_CREATE as Record<string, unknown>;
+    expect(validate(r, ok)).toBeNull();
+    expect(validate(r, { ...ok, btf: new Uint8Array(24), btfKeyTypeId: 1, btfValueTypeId: 2 })).toBeNull();
+    expect(validate(r, { ...ok, btf: "x" })).toBe("field btf is not a byte string");
+    expect(validate(r, { ...ok, btfKeyTypeId: -1 })).toBe("field btfKeyTypeId is -1, out of range for u32");
+    expect(validate(r, { ...ok, btf: new Uint8Array((4 << 20) + 1) })).toBe(`field btf has ${(4 << 20) + 1} bytes, max ${4 << 20}`);
+    const p = MSG.HOST_PROG_LOAD.req;
+    const pok = MSG_SAMPLES.HOST_PROG_LOAD as Record<string, unknown>;
+    expect(validate(p, { ...pok, lineInfo: new Uint8Array(16), lineInfoRecSize: 16, lineInfoCnt: 1 })).toBeNull();
+    expect(validate(p, { ...pok, lineInfoCnt: 1.5 })).toBe("field lineInfoCnt is not an integer");
+  });
+
   it("refuses __proto__ and constructor keys", () => {
     const c = new Codec();
     const frame = Buffer.from(hex(c.encodeRequest(MSG.HOST_MAP_FREE.op, 1, { id: 1, zzproto__: 1 })).replace(
