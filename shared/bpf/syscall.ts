@@ -456,6 +456,8 @@ export class BpfKernel implements BpfMapEnv {
         // the first error line follows the last insn line (or opens the log for CFG errors)
         let k = vr.log.length - 1;
         while (k >= 0 && !/^\d+: \(/.test(vr.log[k]!)) k--;
+        // (verbose_linfo()'s source-line notes are not the error)
+        while (k + 1 < vr.log.length && /^(; |\d+: ).* @ \S+:\d+$/.test(vr.log[k + 1]!)) k++;
         const first = vr.log[k + 1] ?? "";
         return { prog: null, errno: vr.errno, message: first, log: vr.log };
       }
