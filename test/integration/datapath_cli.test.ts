@@ -44,13 +44,12 @@ async function pktgen(count: number, kase: number): Promise<PktgenReport> {
 
 /** The guest's view of the offloaded rxcnt map (protocol -> count), from `bpftool map dump`. */
 async function rxcnt(g: VxoProc): Promise<Map<number, number>> {
-  const r = await guestExecRemote(g.url, ["bpftool", "map", "dump", "name", "rxcnt"]);
+  // rxcnt has BTF (__u32 -> __u64): -j gives each entry "formatted" as numbers
+  const r = await guestExecRemote(g.url, ["bpftool", "-j", "map", "dump", "name", "rxcnt"]);
   expect(r.status).toBe(0);
   const out = new Map<number, number>();
-  for (const m of r.stdout.matchAll(/^key: ((?:[0-9a-f]{2} ?){4}) +value: ((?:[0-9a-f]{2} ?){8})$/gm)) {
-    const k = parseInt(m[1]!.trim().split(" ").reverse().join(""), 16);
-    const v = Number(BigInt("0x" + m[2]!.trim().split(" ").reverse().join("")));
-    if (v !== 0) out.set(k, v);
+  for (const e of JSON.parse(r.stdout) as Array<{ formatted: { key: number; value: number } }>) {
+    if (e.formatted.value !== 0) out.set(e.formatted.key, e.formatted.value);
   }
   return out;
 }
