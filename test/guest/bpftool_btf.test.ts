@@ -10,7 +10,9 @@
 // the host). Both get the same element bytes; every line must print the same
 // status, stdout and stderr (text view and -j "formatted"). `map show` must
 // carry btf_id the same way (ids and memlock left out), and the host's maps
-// of the offloaded object share one BTF object.
+// of the offloaded object share one BTF object. With a prog array the offload
+// sends every program of the object: each keeps the object's BTF on both sides
+// (one BTF object per side), and which maps have a btf_id is the kernel's answer.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execa } from "execa";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
@@ -231,6 +233,45 @@ describe.skipIf(unavailable !== null)("BTF through the control queue: the host c
       expect(await drv.bpfCmd(VIRTIO_NET_CTRL_BPF_MAP_CREATE, { ...m, btf: new Uint8Array(30), btfKeyTypeId: 1, btfValueTypeId: 1 })).toMatchObject({ ok: false, errno: EINVAL });
     } finally {
       drv.ch.close();
+    }
+  });
+});
+
+describe.skipIf(unavailable !== null)("BTF with a tail-call offload: every program of the object carries it", () => {
+  it("xdp_tail_call offloaded: each program keeps the object's BTF in the guest and on the host, one BTF object per side, btf_id as the kernel shows it", async () => {
+    const file = path.join(PROGRAMS_DIR, "xdp_tail_call.o");
+    const dir = `/sys/fs/bpf/vxobtf_tail_${process.pid}`;
+    mkdirSync(dir);
+    try {
+      // the kernel's view of the same object: every program and every map, pinned by libbpf
+      await execa("bpftool", ["prog", "loadall", file, `${dir}/p`, "type", "xdp", "pinmaps", `${dir}/m`]);
+      const kprogs = readdirSync(`${dir}/p`).sort();
+      const kshow = await Promise.all(kprogs.map(async (p) => JSON.parse((await real(["-j", "prog", "show", "pinned", `${dir}/p/${p}`])).stdout) as { name: string; btf_id?: number }));
+      const kmaps = await Promise.all(readdirSync(`${dir}/m`).sort().map(async (m) => JSON.parse((await real(["-j", "map", "show", "pinned", `${dir}/m/${m}`])).stdout) as { name: string; btf_id?: number }));
+      expect(new Set(kshow.map((p) => p.btf_id)).size, "the kernel's programs share one BTF").toBe(1);
+      expect(kshow[0]!.btf_id).toBeGreaterThan(0);
+
+      expect((await exec("ip", "link", "set", "dev", "eth0", "xdpoffload", "obj", file, "sec", "xdp")).status).toBe(0);
+      const gprogs = JSON.parse((await exec("bpftool", "-j", "prog", "show")).stdout) as Array<{ name: string; btf_id?: number }>;
+      const gmaps = JSON.parse((await exec("bpftool", "-j", "map", "show")).stdout) as Array<{ name: string; btf_id?: number }>;
+      expect(gprogs.map((p) => p.name).sort()).toEqual(kshow.map((p) => p.name).sort());
+      expect(gprogs.length).toBeGreaterThan(1);
+      expect(new Set(gprogs.map((p) => p.btf_id)).size, "the guest's programs share one BTF").toBe(1);
+      expect(gprogs[0]!.btf_id).toBeGreaterThan(0);
+      // which maps have BTF (a prog array without key/value types has none) is the kernel's answer
+      const hasBtf = (ms: Array<{ name: string; btf_id?: number }>) => ms.map((m) => `${m.name}:${m.btf_id !== undefined}`).sort();
+      expect(hasBtf(gmaps)).toEqual(hasBtf(kmaps));
+      for (const m of gmaps) if (m.btf_id !== undefined) expect(m.btf_id).toBe(gprogs[0]!.btf_id);
+
+      const s = await fetchHostShow(host.url);
+      const hprogs = s.progs.filter((p) => p.owner === "vmbtf");
+      expect(hprogs.map((p) => p.name).sort()).toEqual(gprogs.map((p) => p.name).sort());
+      const ids = new Set([...hprogs.map((p) => p.btfId), ...s.maps.filter((m) => m.owner === "vmbtf" && m.btfId !== undefined).map((m) => m.btfId)]);
+      expect([...ids].length, "the host loaded the guest's BTF once for all the programs and maps").toBe(1);
+      expect([...ids][0]).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { force: true, recursive: true });
+      await exec("ip", "link", "set", "dev", "eth0", "xdpoffload", "off");
     }
   });
 });
