@@ -9,7 +9,7 @@
 // accounted for (host counters from `vxo host stats`, guest counters from
 // `ethtool -S eth0` in the guest), XDP_TX'ed packets seen and dropped by the
 // tap's Rx-path program in both modes, and the rxcnt map read from the guest
-// with `bpftool map dump` equal to what was sent, protocol by protocol.
+// with `bpftool -j map dump` equal to what was sent, protocol by protocol.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import path from "node:path";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -61,14 +61,13 @@ async function ethtool(): Promise<Record<string, number>> {
   }));
 }
 
-/** The guest's `bpftool map dump name rxcnt`: key -> count (non-zero entries). */
+/** The guest's `bpftool -j map dump name rxcnt`: key -> count (non-zero entries). */
 async function rxcnt(): Promise<Map<number, number>> {
-  const out = await guestOk(["bpftool", "map", "dump", "name", "rxcnt"]);
+  // rxcnt has BTF (__u32 -> __u64): -j gives each entry "formatted" as numbers
+  const out = await guestOk(["bpftool", "-j", "map", "dump", "name", "rxcnt"]);
   const m = new Map<number, number>();
-  for (const x of out.matchAll(/^key: ((?:[0-9a-f]{2} ?){4}) +value: ((?:[0-9a-f]{2} ?){8})$/gm)) {
-    const k = parseInt(x[1]!.trim().split(" ").reverse().join(""), 16);
-    const v = Number(BigInt("0x" + x[2]!.trim().split(" ").reverse().join("")));
-    if (v !== 0) m.set(k, v);
+  for (const e of JSON.parse(out) as Array<{ formatted: { key: number; value: number } }>) {
+    if (e.formatted.value !== 0) m.set(e.formatted.key, e.formatted.value);
   }
   return m;
 }
