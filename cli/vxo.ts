@@ -8,6 +8,7 @@ import { addQemuCommands } from "./qemu_cmd.ts";
 import { addGuestCommands } from "./guest_cmd.ts";
 import { addMonitorCommands } from "./monitor_cmd.ts";
 import { addVersionCommands } from "./version_cmd.ts";
+import { addScenarioCommands } from "./scenario_cmd.ts";
 
 /** Runs the CLI; returns the process exit status. */
 export async function main(argv: string[]): Promise<number> {
@@ -21,6 +22,7 @@ export async function main(argv: string[]): Promise<number> {
   addQemuCommands(program);
   addGuestCommands(program);
   addMonitorCommands(program);
+  addScenarioCommands(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : 0;

@@ -1,0 +1,228 @@
+// The emulator side of a scenario: real processes. A topology is one vxo host
+// (started here, or an already running one named by URL) and per guest a
+// device model and a guest kernel (`vxo qemu`, `vxo guest`), all started
+// through bin/vxo.js. A cell attaches its program to every guest's eth0
+// (`ip -force link set dev eth0 xdpoffload|xdpdrv obj xdpN.o`), sends pktgen's
+// Case 1 or Case 2 traffic into every tap at once (`vxo host pktgen --case N
+// --tap TAP --json`), and reads what the program itself counted (the guest's
+// `bpftool -j map dump name rxcnt`, before and after each run): the figure is
+// the packets the measured program ran on per microsecond of the run (Mpps),
+// as the RFC measured. A mode that does not carry packets to its program in
+// this build (the program counted nothing) is reported as such, never as a figure.
+import { Writable } from "node:stream";
+import path from "node:path";
+import type { HostStats, PktgenReport } from "../../host/tap_datapath.ts";
+import type { CellSpec, Hook, Step } from "../types.ts";
+import type { ChildSet } from "./children.ts";
+import { PROGRAMS_DIR } from "./paths.ts";
+
+/** One measured pktgen run of a cell (all its guests at once). */
+export interface EmulatorRun {
+  /** Packets the measured program ran on, per microsecond of the longest guest's run. */
+  mpps: number;
+  perGuestMpps: number[];
+  usec: number;
+  sent: number;
+  dropped: number;
+  tx: number;
+  passed: number;
+  errors: number;
+  /** Packets the program counted itself (rxcnt deltas, all guests). */
+  programRuns: number;
+  /** vhost worker wakes (a sleeping worker really woken) per packet sent. */
+  wakesPerPacket: number;
+  /** Payload copies counted by the datapath's stages (`*.copies`) per packet sent. */
+  copiesPerPacket: number;
+  /** Mean packets per non-empty tun_recvmsg consume. */
+  batchMean: number | null;
+}
+
+export type EmulatorCell =
+  | { status: "ok"; runs: EmulatorRun[]; mpps: Spread; notes: string[]; counters?: HostStats }
+  | { status: "unavailable" | "error"; reason: string };
+
+/** Median and range of a figure over --runs. */
+export interface Spread { median: number; min: number; max: number; n: number }
+
+export function spread(xs: number[]): Spread {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  const median = n === 0 ? NaN : n % 2 === 1 ? s[(n - 1) >> 1]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+  return { median, min: s[0] ?? NaN, max: s[n - 1] ?? NaN, n };
+}
+
+/** What the host must be started with for a cell, or why the emulator cannot run it. */
+export function hostArgsFor(cell: CellSpec): { key: string; args: string[] } | { unavailable: string } {
+  if ((cell.busyPollUs ?? 0) > 0) {
+    return { unavailable: "not in the emulator yet: vxo host has no option for vhost busy polling (poll-us)" };
+  }
+  if (cell.vhostBatch !== undefined && cell.vhostBatch !== 64) {
+    return { unavailable: `not in the emulator: its vhost consumes the RFC's fixed batch of 64 (MAX_TAP_BATCH), not ${cell.vhostBatch}` };
+  }
+  const hook: Hook = cell.hook ?? "recvmsg";
+  return { key: `hook=${hook} guests=${cell.guests ?? 1}`, args: ["--xdp-offload-hook", hook] };
+}
+
+interface GuestProc { name: string; url: string; tap: string; hook: string; attached: { mode: string; program: string } | null }
+
+/** The processes of one topology. */
+export class Topology {
+  readonly hostUrl: string;
+  readonly guests: GuestProc[];
+  readonly isOwnHost: boolean;
+
+  private constructor(hostUrl: string, guests: GuestProc[], isOwnHost: boolean) {
+    this.hostUrl = hostUrl;
+    this.guests = guests;
+    this.isOwnHost = isOwnHost;
+  }
+
+  /**
+   * Starts the host (unless `hostUrl` names a running one) and `guests` device models and
+   * guests; finds each guest's tap in `vxo host stats`.
+   */
+  static async start(children: ChildSet, o: { hostArgs: string[]; guests: number; hostUrl?: string; tag: string }): Promise<Topology> {
+    const { fetchHostStats } = await import("../../cli/host_cmd.ts");
+    let hostUrl = o.hostUrl;
+    if (hostUrl === undefined) {
+      const h = await children.start("host", "host", ["host", "--listen", "ws://127.0.0.1:0", "--name", "host", ...o.hostArgs]);
+      hostUrl = h.url;
+    }
+    const guests: GuestProc[] = [];
+    // Names unique on a shared host: the runner's pid and the topology's tag.
+    for (let i = 1; i <= o.guests; i++) {
+      const name = `s${process.pid}${o.tag}vm${i}`;
+      const q = await children.start("qemu", name, ["qemu", "--host", hostUrl, "--listen", "ws://127.0.0.1:0", "--name", name]);
+      const g = await children.start("guest", name, ["guest", "--qemu", q.url, "--name", name, "--listen", "ws://127.0.0.1:0"]);
+      guests.push({ name, url: g.url, tap: "", hook: "", attached: null });
+    }
+    const st = await fetchHostStats(hostUrl);
+    for (const g of guests) {
+      const t = st.taps.find((x) => x.guest === g.name);
+      if (t === undefined) throw new Error(`guest ${g.name} has no tap on the host at ${hostUrl}`);
+      g.tap = t.tap;
+      g.hook = t.hook;
+    }
+    return new Topology(hostUrl, guests, o.hostUrl === undefined);
+  }
+
+  /** Runs the cell's steps; `packets` per measured run, `runs` runs; `onRun` after each run. */
+  async runCell(cell: CellSpec, steps: readonly Step[], packets: number, runs: number, onRun: () => void): Promise<EmulatorCell> {
+    const out: EmulatorRun[] = [];
+    const notes: string[] = [];
+    let counters: HostStats | undefined;
+    const hook = cell.hook ?? "recvmsg";
+    const other = this.guests.find((g) => g.hook !== hook);
+    if (other !== undefined) {
+      for (let k = 0; k < runs; k++) onRun();
+      return { status: "unavailable", reason: `the host at ${this.hostUrl} runs offloaded programs at ${other.hook}, not ${hook} (vxo host --xdp-offload-hook)` };
+    }
+    for (const step of steps) {
+      switch (step.do) {
+        case "attach":
+          for (const g of this.guests) await this.#attach(g, cell);
+          break;
+        case "detach":
+          for (const g of this.guests) await this.#detach(g);
+          break;
+        case "warmup":
+          await this.#traffic(cell, step.packets);
+          break;
+        case "traffic":
+          for (let r = 0; r < runs; r++) {
+            const run = await this.#traffic(cell, packets);
+            onRun();
+            if (run.sent > 0 && run.programRuns === 0) {
+              for (let k = r + 1; k < runs; k++) onRun();
+              return { status: "unavailable", reason: notRunning(cell, run.sent) };
+            }
+            out.push(run);
+          }
+          break;
+        case "counters": {
+          const { fetchHostStats } = await import("../../cli/host_cmd.ts");
+          counters = await fetchHostStats(this.hostUrl);
+          break;
+        }
+      }
+    }
+    if (out.length === 0) return { status: "unavailable", reason: "the scenario's steps have no measured traffic" };
+    for (const r of out) {
+      if (r.sent !== r.dropped + r.tx + r.passed + r.errors) notes.push(`conservation broken: sent ${r.sent} != ${r.dropped}+${r.tx}+${r.passed}+${r.errors}`);
+    }
+    return { status: "ok", runs: out, mpps: spread(out.map((r) => r.mpps)), notes, counters };
+  }
+
+  async #exec(g: GuestProc, argv: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+    const { guestExecRemote } = await import("../../cli/guest_cmd.ts");
+    return guestExecRemote(g.url, argv);
+  }
+
+  async #attach(g: GuestProc, cell: CellSpec): Promise<void> {
+    const word = cell.mode === "offload" ? "xdpoffload" : "xdpdrv";
+    if (g.attached !== null && g.attached.mode !== word) await this.#detach(g);
+    const obj = path.join(PROGRAMS_DIR, `${cell.program}.o`);
+    const r = await this.#exec(g, ["ip", "-force", "link", "set", "dev", "eth0", word, "obj", obj, "sec", "xdp"]);
+    if (r.status !== 0) throw new Error(`${g.name}: ip link set dev eth0 ${word} obj ${cell.program}.o: ${r.stderr.trim() || `status ${r.status}`}`);
+    g.attached = { mode: word, program: cell.program };
+  }
+
+  async #detach(g: GuestProc): Promise<void> {
+    if (g.attached === null) return;
+    const r = await this.#exec(g, ["ip", "link", "set", "dev", "eth0", g.attached.mode, "off"]);
+    if (r.status !== 0) throw new Error(`${g.name}: ip link set dev eth0 ${g.attached.mode} off: ${r.stderr.trim()}`);
+    g.attached = null;
+  }
+
+  /** Sum of the program's own per-protocol counters (xdp1/xdp2 count every packet in rxcnt). */
+  async #rxcnt(g: GuestProc): Promise<number> {
+    const r = await this.#exec(g, ["bpftool", "-j", "map", "dump", "name", "rxcnt"]);
+    if (r.status !== 0) throw new Error(`${g.name}: bpftool map dump name rxcnt: ${r.stderr.trim() || `status ${r.status}`}`);
+    let sum = 0;
+    for (const e of JSON.parse(r.stdout) as Array<{ value: string[] }>) {
+      let v = 0;
+      for (let i = e.value.length - 1; i >= 0; i--) v = v * 256 + parseInt(e.value[i]!, 16);
+      sum += v;
+    }
+    return sum;
+  }
+
+  async #traffic(cell: CellSpec, packets: number): Promise<EmulatorRun> {
+    const { runPktgen } = await import("../../cli/host_cmd.ts");
+    const quiet = new Writable({ write: (_c, _e, cb) => cb() });
+    const before = await Promise.all(this.guests.map((g) => this.#rxcnt(g)));
+    const reps: PktgenReport[] = await Promise.all(this.guests.map((g) => runPktgen(this.hostUrl, {
+      dev: "nic0", count: packets, size: 64, rate: 0, flows: 1, case: cell.case, tap: g.tap, json: true,
+    }, quiet)));
+    const after = await Promise.all(this.guests.map((g) => this.#rxcnt(g)));
+    const counts = after.map((a, i) => a - before[i]!);
+    const usec = Math.max(...reps.map((r) => r.usec));
+    const sum = (f: (r: PktgenReport) => number) => reps.reduce((a, r) => a + f(r), 0);
+    const stageSum = (r: PktgenReport, key: string) => Object.values(r.delta).reduce((a, c) => a + (c[key] ?? 0), 0);
+    const sent = sum((r) => r.fates.sent);
+    const consumes = sum((r) => (r.delta.tun_recv?.consume_calls ?? 0) - (r.delta.tun_recv?.consume_empty ?? 0));
+    const programRuns = counts.reduce((a, b) => a + b, 0);
+    return {
+      mpps: usec > 0 ? programRuns / usec : 0,
+      perGuestMpps: counts.map((c, i) => (reps[i]!.usec > 0 ? c / reps[i]!.usec : 0)),
+      usec,
+      sent,
+      dropped: sum((r) => r.fates.dropped),
+      tx: sum((r) => r.fates.tx),
+      passed: sum((r) => r.fates.passed),
+      errors: sum((r) => r.fates.errors),
+      programRuns,
+      wakesPerPacket: sent > 0 ? sum((r) => r.delta.vhost_wakers?.wakes ?? 0) / sent : 0,
+      copiesPerPacket: sent > 0 ? sum((r) => stageSum(r, "copies")) / sent : 0,
+      batchMean: consumes > 0 ? sum((r) => r.delta.tun_recv?.consumed ?? 0) / consumes : null,
+    };
+  }
+}
+
+function notRunning(cell: CellSpec, sent: number): string {
+  if (cell.mode === "non_offload") {
+    return `not in the emulator yet: ${cell.program} attached in the guest's driver (xdpdrv) ran on 0 of ${sent} packets ` +
+      "(this build does not carry packets into the guest: non-offload datapath of issue 11)";
+  }
+  return `the offloaded ${cell.program} ran on 0 of ${sent} packets (see vxo host stats)`;
+}

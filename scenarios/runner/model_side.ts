@@ -1,0 +1,55 @@
+// The model side of a scenario: the performance model's runModel()
+// (scenarios/model/index.ts, the discrete-event simulation in virtual time) run
+// once per cell. Loaded when a run needs it; a checkout without the model says
+// so in every model cell instead of printing a figure. Tests inject a double
+// through RunOptions.runModel; what `vxo scenario run` and `npm start` print
+// always comes from the real module.
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import type { CellSpec, ModelResult, RunModel } from "../types.ts";
+import { REPO_ROOT } from "./paths.ts";
+
+export type ModelCell =
+  | { status: "ok"; result: ModelResult; conserved: boolean; ms: number }
+  | { status: "unavailable" | "error"; reason: string };
+
+export const MODEL_MODULE = path.join(REPO_ROOT, "scenarios", "model", "index.ts");
+
+/** runModel from scenarios/model/index.ts, or why there is none. */
+export async function loadRunModel(): Promise<RunModel | { unavailable: string }> {
+  if (!existsSync(MODEL_MODULE)) {
+    return { unavailable: "no performance model in this checkout (scenarios/model/index.ts is missing)" };
+  }
+  const url = pathToFileURL(MODEL_MODULE).href;
+  let mod: { runModel?: unknown };
+  try {
+    // Under tsx (npm start) and vitest the .ts loads as it is; from the CLI's bundle through tsx's loader.
+    mod = (await import(/* @vite-ignore */ url)) as { runModel?: unknown };
+  } catch (e) {
+    if ((e as { code?: string }).code !== "ERR_UNKNOWN_FILE_EXTENSION") throw e;
+    const { tsImport } = await import("tsx/esm/api");
+    mod = (await tsImport(url, import.meta.url)) as { runModel?: unknown };
+  }
+  if (typeof mod.runModel !== "function") return { unavailable: `${MODEL_MODULE} does not export runModel()` };
+  return mod.runModel as RunModel;
+}
+
+/** Runs the model for one cell. A thrown error becomes the cell's reason. */
+export async function runModelCell(runModel: RunModel, cell: CellSpec, packets: number, profile: string | undefined): Promise<ModelCell> {
+  const t0 = performance.now();
+  try {
+    const result = await runModel({
+      case: cell.case, program: cell.program, mode: cell.mode, packets,
+      ...(cell.hook !== undefined ? { hook: cell.hook } : {}),
+      ...(cell.busyPollUs !== undefined ? { busyPollUs: cell.busyPollUs } : {}),
+      ...(cell.vhostBatch !== undefined ? { vhostBatch: cell.vhostBatch } : {}),
+      ...(cell.guests !== undefined ? { guests: cell.guests } : {}),
+      ...(profile !== undefined ? { profile } : {}),
+    });
+    const conserved = result.sent === result.dropped + result.tx + result.passed + result.errors;
+    return { status: "ok", result, conserved, ms: performance.now() - t0 };
+  } catch (e) {
+    return { status: "error", reason: `the model failed: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
