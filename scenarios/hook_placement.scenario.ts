@@ -4,11 +4,12 @@
 // pays for the program differ.
 import type { CellSpec, Hook, Program, Scenario } from "./types.ts";
 
-const HOOKS: Hook[] = ["recvmsg", "net_xmit", "xdp_xmit"];
+// A producer-side hook sees only its own path's frames: tun_xdp_xmit carries Case 1 (devmap), tun_net_xmit Case 2 (bridge).
+const HOOKS: Record<1 | 2, Hook[]> = { 1: ["recvmsg", "xdp_xmit"], 2: ["recvmsg", "net_xmit"] };
 const cells: CellSpec[] = [];
 for (const kase of [1, 2] as const) {
   for (const program of ["xdp1", "xdp2"] as Program[]) {
-    for (const hook of HOOKS) {
+    for (const hook of HOOKS[kase]) {
       cells.push({ id: `case${kase} ${program} ${hook}`, case: kase, program, mode: "offload", hook, x: hook, series: `Case ${kase} ${program}` });
     }
   }
@@ -18,7 +19,8 @@ export const scenario: Scenario = {
   name: "hook-placement",
   title: "Where the offloaded program runs: tun_recvmsg vs tun_net_xmit vs tun_xdp_xmit",
   description: "Case 1 and Case 2, xdp1 and xdp2 offloaded, with the host running the program in vhost's tun_recvmsg (the RFC's " +
-    "placement), in the producer's tun_net_xmit (the bridge path) or tun_xdp_xmit (the devmap path). vxo host --xdp-offload-hook.",
+    "placement), or in the producer: tun_xdp_xmit for Case 1 (the devmap path), tun_net_xmit for Case 2 (the bridge path); " +
+    "a producer hook never sees the other path's frames. vxo host --xdp-offload-hook.",
   topology: {},
   cells,
   table: { kind: "sweep", xLabel: "hook" },

@@ -28,8 +28,11 @@ export class ChildSet {
   readonly runtimeDir: string;
   readonly #children: Array<Child & { proc: ResultPromise }> = [];
   #isStopping = false;
+  /** Called with each child as soon as it is spawned (before it listens). */
+  readonly onStart: ((c: { kind: string; name: string; pid: number }) => void) | undefined;
 
-  constructor() {
+  constructor(onStart?: (c: { kind: string; name: string; pid: number }) => void) {
+    this.onStart = onStart;
     this.runtimeDir = mkdtempSync(path.join(tmpdir(), "vxo-scenario-"));
   }
 
@@ -56,6 +59,7 @@ export class ChildSet {
     const exited = proc.then((r) => (r.signal ? r.signal : (r.exitCode ?? -1)));
     const child = { kind, name, url: "", pid: proc.pid!, proc, exited, stderr: () => err.slice(-STDERR_KEEP) };
     this.#children.push(child);
+    this.onStart?.({ kind, name, pid: child.pid });
     child.url = await new Promise<string>((resolve, reject) => {
       let out = "";
       const timer = setTimeout(() => reject(new Error(`vxo ${kind} ${name} did not print "listening" within ${deadlineMs} ms:\n${err}`)), deadlineMs);

@@ -5,7 +5,7 @@
 // (`ip -force link set dev eth0 xdpoffload|xdpdrv obj xdpN.o`), sends pktgen's
 // Case 1 or Case 2 traffic into every tap at once (`vxo host pktgen --case N
 // --tap TAP --json`), and reads what the program itself counted (the guest's
-// `bpftool -j map dump name rxcnt`, before and after each run): the figure is
+// `bpftool -j map lookup name rxcnt key 17 0 0 0`, before and after each run): the figure is
 // the packets the measured program ran on per microsecond of the run (Mpps),
 // as the RFC measured. A mode that does not carry packets to its program in
 // this build (the program counted nothing) is reported as such, never as a figure.
@@ -15,6 +15,8 @@ import type { HostStats, PktgenReport } from "../../host/tap_datapath.ts";
 import type { CellSpec, Hook, Step } from "../types.ts";
 import type { ChildSet } from "./children.ts";
 import { PROGRAMS_DIR } from "./paths.ts";
+
+const IPPROTO_UDP = 17;
 
 /** One measured pktgen run of a cell (all its guests at once). */
 export interface EmulatorRun {
@@ -60,7 +62,8 @@ export function hostArgsFor(cell: CellSpec): { key: string; args: string[] } | {
     return { unavailable: `not in the emulator: its vhost consumes the RFC's fixed batch of 64 (MAX_TAP_BATCH), not ${cell.vhostBatch}` };
   }
   const hook: Hook = cell.hook ?? "recvmsg";
-  return { key: `hook=${hook} guests=${cell.guests ?? 1}`, args: ["--xdp-offload-hook", hook] };
+  // Cells needing more guests reuse the topology and add guests to it (multi-guest: 8 pairs, not 1+2+4+8).
+  return { key: `hook=${hook}`, args: ["--xdp-offload-hook", hook] };
 }
 
 interface GuestProc { name: string; url: string; tap: string; hook: string; attached: { mode: string; program: string } | null }
@@ -71,10 +74,15 @@ export class Topology {
   readonly guests: GuestProc[];
   readonly isOwnHost: boolean;
 
-  private constructor(hostUrl: string, guests: GuestProc[], isOwnHost: boolean) {
+  readonly #children: ChildSet;
+  readonly #tag: string;
+
+  private constructor(hostUrl: string, guests: GuestProc[], isOwnHost: boolean, children: ChildSet, tag: string) {
     this.hostUrl = hostUrl;
     this.guests = guests;
     this.isOwnHost = isOwnHost;
+    this.#children = children;
+    this.#tag = tag;
   }
 
   /**
@@ -82,37 +90,54 @@ export class Topology {
    * guests; finds each guest's tap in `vxo host stats`.
    */
   static async start(children: ChildSet, o: { hostArgs: string[]; guests: number; hostUrl?: string; tag: string }): Promise<Topology> {
-    const { fetchHostStats } = await import("../../cli/host_cmd.ts");
     let hostUrl = o.hostUrl;
     if (hostUrl === undefined) {
       const h = await children.start("host", "host", ["host", "--listen", "ws://127.0.0.1:0", "--name", "host", ...o.hostArgs]);
       hostUrl = h.url;
     }
-    const guests: GuestProc[] = [];
+    const t = new Topology(hostUrl, [], o.hostUrl === undefined, children, o.tag);
+    await t.ensureGuests(o.guests);
+    return t;
+  }
+
+  /** Adds guests (a device model and a guest kernel each, started side by side) until there are `n`. */
+  async ensureGuests(n: number): Promise<void> {
+    const { fetchHostStats } = await import("../../cli/host_cmd.ts");
+    const added: GuestProc[] = [];
     // Names unique on a shared host: the runner's pid and the topology's tag.
-    for (let i = 1; i <= o.guests; i++) {
-      const name = `s${process.pid}${o.tag}vm${i}`;
-      const q = await children.start("qemu", name, ["qemu", "--host", hostUrl, "--listen", "ws://127.0.0.1:0", "--name", name]);
-      const g = await children.start("guest", name, ["guest", "--qemu", q.url, "--name", name, "--listen", "ws://127.0.0.1:0"]);
-      guests.push({ name, url: g.url, tap: "", hook: "", attached: null });
-    }
-    const st = await fetchHostStats(hostUrl);
-    for (const g of guests) {
+    const startOne = async (i: number) => {
+      const name = `s${process.pid}${this.#tag}vm${i}`;
+      const q = await this.#children.start("qemu", name, ["qemu", "--host", this.hostUrl, "--listen", "ws://127.0.0.1:0", "--name", name]);
+      const g = await this.#children.start("guest", name, ["guest", "--qemu", q.url, "--name", name, "--listen", "ws://127.0.0.1:0"]);
+      added.push({ name, url: g.url, tap: "", hook: "", attached: null });
+    };
+    const want: number[] = [];
+    for (let i = this.guests.length + 1; i <= n; i++) want.push(i);
+    if (want.length === 0) return;
+    await Promise.all(want.map(startOne));
+    const st = await fetchHostStats(this.hostUrl);
+    for (const g of added) {
       const t = st.taps.find((x) => x.guest === g.name);
-      if (t === undefined) throw new Error(`guest ${g.name} has no tap on the host at ${hostUrl}`);
+      if (t === undefined) throw new Error(`guest ${g.name} has no tap on the host at ${this.hostUrl}`);
       g.tap = t.tap;
       g.hook = t.hook;
     }
-    return new Topology(hostUrl, guests, o.hostUrl === undefined);
+    added.sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
+    this.guests.push(...added);
   }
 
   /** Runs the cell's steps; `packets` per measured run, `runs` runs; `onRun` after each run. */
   async runCell(cell: CellSpec, steps: readonly Step[], packets: number, runs: number, onRun: () => void): Promise<EmulatorCell> {
+    const n = cell.guests ?? 1;
+    await this.ensureGuests(n);
+    // The cell's guests are the first n; the others carry no program and get no traffic.
+    for (const g of this.guests.slice(n)) await this.#detach(g);
+    const active = this.guests.slice(0, n);
     const out: EmulatorRun[] = [];
     const notes: string[] = [];
     let counters: HostStats | undefined;
     const hook = cell.hook ?? "recvmsg";
-    const other = this.guests.find((g) => g.hook !== hook);
+    const other = active.find((g) => g.hook !== hook);
     if (other !== undefined) {
       for (let k = 0; k < runs; k++) onRun();
       return { status: "unavailable", reason: `the host at ${this.hostUrl} runs offloaded programs at ${other.hook}, not ${hook} (vxo host --xdp-offload-hook)` };
@@ -120,17 +145,17 @@ export class Topology {
     for (const step of steps) {
       switch (step.do) {
         case "attach":
-          for (const g of this.guests) await this.#attach(g, cell);
+          for (const g of active) await this.#attach(g, cell);
           break;
         case "detach":
-          for (const g of this.guests) await this.#detach(g);
+          for (const g of active) await this.#detach(g);
           break;
         case "warmup":
-          await this.#traffic(cell, step.packets);
+          await this.#traffic(cell, active, step.packets);
           break;
         case "traffic":
           for (let r = 0; r < runs; r++) {
-            const run = await this.#traffic(cell, packets);
+            const run = await this.#traffic(cell, active, packets);
             onRun();
             if (run.sent > 0 && run.programRuns === 0) {
               for (let k = r + 1; k < runs; k++) onRun();
@@ -174,27 +199,28 @@ export class Topology {
     g.attached = null;
   }
 
-  /** Sum of the program's own per-protocol counters (xdp1/xdp2 count every packet in rxcnt). */
+  /**
+   * The program's own count of UDP packets, rxcnt[IPPROTO_UDP] (xdp1 and xdp2 count every packet
+   * under its IP protocol; pktgen sends UDP): one `bpftool map lookup`, not a 256-key dump through
+   * guest, shim and host per run.
+   */
   async #rxcnt(g: GuestProc): Promise<number> {
-    const r = await this.#exec(g, ["bpftool", "-j", "map", "dump", "name", "rxcnt"]);
-    if (r.status !== 0) throw new Error(`${g.name}: bpftool map dump name rxcnt: ${r.stderr.trim() || `status ${r.status}`}`);
-    let sum = 0;
-    for (const e of JSON.parse(r.stdout) as Array<{ value: string[] }>) {
-      let v = 0;
-      for (let i = e.value.length - 1; i >= 0; i--) v = v * 256 + parseInt(e.value[i]!, 16);
-      sum += v;
-    }
-    return sum;
+    const r = await this.#exec(g, ["bpftool", "-j", "map", "lookup", "name", "rxcnt", "key", String(IPPROTO_UDP), "0", "0", "0"]);
+    if (r.status !== 0) throw new Error(`${g.name}: bpftool map lookup name rxcnt key ${IPPROTO_UDP} 0 0 0: ${r.stderr.trim() || `status ${r.status}`}`);
+    const e = JSON.parse(r.stdout) as { value: string[] };
+    let v = 0;
+    for (let i = e.value.length - 1; i >= 0; i--) v = v * 256 + parseInt(e.value[i]!, 16);
+    return v;
   }
 
-  async #traffic(cell: CellSpec, packets: number): Promise<EmulatorRun> {
+  async #traffic(cell: CellSpec, guests: GuestProc[], packets: number): Promise<EmulatorRun> {
     const { runPktgen } = await import("../../cli/host_cmd.ts");
     const quiet = new Writable({ write: (_c, _e, cb) => cb() });
-    const before = await Promise.all(this.guests.map((g) => this.#rxcnt(g)));
-    const reps: PktgenReport[] = await Promise.all(this.guests.map((g) => runPktgen(this.hostUrl, {
+    const before = await Promise.all(guests.map((g) => this.#rxcnt(g)));
+    const reps: PktgenReport[] = await Promise.all(guests.map((g) => runPktgen(this.hostUrl, {
       dev: "nic0", count: packets, size: 64, rate: 0, flows: 1, case: cell.case, tap: g.tap, json: true,
     }, quiet)));
-    const after = await Promise.all(this.guests.map((g) => this.#rxcnt(g)));
+    const after = await Promise.all(guests.map((g) => this.#rxcnt(g)));
     const counts = after.map((a, i) => a - before[i]!);
     const usec = Math.max(...reps.map((r) => r.usec));
     const sum = (f: (r: PktgenReport) => number) => reps.reduce((a, r) => a + f(r), 0);

@@ -33,6 +33,8 @@ export interface RunOptions {
   runModel?: RunModel;
   /** Progress stream (default stderr); null for none. */
   progress?: NodeJS.WriteStream | null;
+  /** Told of every process the run starts (pid), as it starts it. */
+  onChildStart?: (c: { kind: string; name: string; pid: number }) => void;
   /** Tests only: the paper figures file in ../shared (to simulate a clone without it). */
   sharedResults?: string;
 }
@@ -42,7 +44,7 @@ export const DEFAULT_RUNS = 3;
 
 /** Runs `scenarios` one after the other; returns their reports (also written to outDir). */
 export async function runScenarios(scenarios: Scenario[], o: RunOptions = {}): Promise<Report[]> {
-  const children = new ChildSet();
+  const children = new ChildSet(o.onChildStart);
   const removeHandlers = installSignalStop(children);
   const runs = o.runs ?? DEFAULT_RUNS;
   const units = scenarios.reduce((a, s) => a + s.cells.length * ((o.isEmulatorOnly === true ? 0 : 1) + (o.isModelOnly === true ? 0 : runs)), 0);
@@ -101,7 +103,7 @@ async function runScenario(sc: Scenario, o: RunOptions, children: ChildSet, runM
 /** The emulator side: cells grouped by the topology they need, one topology at a time. */
 async function runEmulator(sc: Scenario, cells: CellReport[], o: { packets: number; runs: number; hostUrl: string | undefined },
   children: ChildSet, progress: Progress): Promise<void> {
-  const groups = new Map<string, { args: string[]; guests: number; cells: CellReport[] }>();
+  const groups = new Map<string, { args: string[]; cells: CellReport[] }>();
   for (const c of cells) {
     const h = hostArgsFor(c.spec);
     if ("unavailable" in h) {
@@ -109,7 +111,7 @@ async function runEmulator(sc: Scenario, cells: CellReport[], o: { packets: numb
       for (let i = 0; i < o.runs; i++) progress.tick();
       continue;
     }
-    const g = groups.get(h.key) ?? { args: h.args, guests: c.spec.guests ?? 1, cells: [] };
+    const g = groups.get(h.key) ?? { args: h.args, cells: [] };
     g.cells.push(c);
     groups.set(h.key, g);
   }
@@ -119,8 +121,9 @@ async function runEmulator(sc: Scenario, cells: CellReport[], o: { packets: numb
     progress.label(`${sc.name}: starting ${key}`);
     try {
       // A host named by URL runs as it was started: a hook other than its own cannot be had there.
-      const topo = await Topology.start(children, { hostArgs: g.args, guests: g.guests, hostUrl: o.hostUrl, tag: `t${tag++}` });
-      for (const c of g.cells) {
+      const topo = await Topology.start(children, { hostArgs: g.args, guests: 1, hostUrl: o.hostUrl, tag: `t${tag++}` });
+      // Fewest guests first: a topology only grows.
+      for (const c of [...g.cells].sort((a, b) => (a.spec.guests ?? 1) - (b.spec.guests ?? 1))) {
         progress.label(`${sc.name} ${c.id} (emulator)`);
         try {
           c.emulator = await topo.runCell(c.spec, sc.steps ?? DEFAULT_STEPS, o.packets, o.runs, () => progress.tick());
