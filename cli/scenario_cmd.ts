@@ -89,7 +89,7 @@ export function addScenarioCommands(program: Command): void {
         if (e instanceof KernelError) throw e;
         throw new KernelError(EINVAL, (e as Error).message);
       }
-      const color = useColor() ? (s: string) => styleText("red", s) : undefined;
+      const color = useColor() ? (s: string) => styleText("red", s, { validateStream: false }) : undefined;
       process.stdout.write(o.json === true ? JSON.stringify(d) + "\n" : renderDiff(d, color));
     });
 }

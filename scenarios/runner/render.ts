@@ -4,6 +4,9 @@
 // as Markdown (missed targets bold, red where the viewer honours a style, and
 // marked ✗ so they survive any viewer).
 import { styleText } from "node:util";
+
+/** Styled text; whether to style at all is the caller's decision (a TTY, NO_COLOR), not the stream's. */
+const style = (f: Parameters<typeof styleText>[0], t: string) => styleText(f, t, { validateStream: false });
 import type { CellReport, Report, Row } from "./report.ts";
 import { cellMetric, TARGETS } from "./report.ts";
 
@@ -122,14 +125,14 @@ export function renderTerminal(rep: Report, color: boolean): string {
   const widths = t.header.map((h, i) => Math.max(h.length, ...t.rows.map((r) => text(r[i]!).length)));
   const line = (cells: string[], miss: boolean[]) => cells.map((s, i) => {
     const p = i === 0 || i === 1 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!);
-    return miss[i] === true && color ? styleText("red", p) : p;
+    return miss[i] === true && color ? style("red", p) : p;
   }).join("  ");
-  const out = [color ? styleText("bold", t.title) : t.title];
+  const out = [color ? style("bold", t.title) : t.title];
   out.push(line(t.header, []), line(t.header.map((h, i) => "-".repeat(widths[i]!)), []));
   for (const r of t.rows) out.push(line(r.map(text), r.map((c) => c.isMiss === true)));
   for (const n of t.notes) out.push(`  ${n}`);
-  if (rep.paper.note !== null) out.push(color ? styleText(["red", "bold"], `WARNING: ${rep.paper.note}`) : `WARNING: ${rep.paper.note}`);
-  for (const l of checkLines(rep)) out.push(color && l.startsWith("FAIL") ? styleText("red", `  ${l}`) : `  ${l}`);
+  if (rep.paper.note !== null) out.push(color ? style(["red", "bold"], `WARNING: ${rep.paper.note}`) : `WARNING: ${rep.paper.note}`);
+  for (const l of checkLines(rep)) out.push(color && l.startsWith("FAIL") ? style("red", `  ${l}`) : `  ${l}`);
   return out.join("\n") + "\n";
 }
 
