@@ -32,7 +32,8 @@ function figures(rep: Report): Map<string, { fig: Fig; why?: string; exact: bool
   return out;
 }
 
-const show = (f: Fig, why?: string) => (f === null ? `n/a${why !== undefined ? ` (${why.slice(0, 40)})` : ""}`
+// A missing figure's reason is in its report; here it is just n/a.
+const show = (f: Fig, _why?: string) => (f === null ? "n/a"
   : f.n > 1 ? `${fmt(f.v)} [${fmt(f.min)}-${fmt(f.max)}] n=${f.n}` : fmt(f.v));
 const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toPrecision(3));
 
