@@ -13,7 +13,9 @@ export const scenario: Scenario = {
   cells: paperCells(2),
   table: { kind: "paper", table: "case2" },
   expectations: [
-    { kind: "between", what: "Case 2: tun_net_xmit wakes vhost for (nearly) every packet",
-      source: "model", metric: "wakesPerPacket", cells: ["xdp1/non_offload", "xdp1/offload", "xdp2/non_offload", "xdp2/offload"], min: 0.5, max: 1.1 },
+    // The RFC's explanation is about offload: vhost runs the program in tun_recvmsg, finds nothing for the
+    // guest and sleeps again. Non-offload packets go on to the guest and keep handle_rx in its loop.
+    { kind: "between", what: "Case 2 offload: tun_net_xmit wakes vhost for (nearly) every packet",
+      source: "model", metric: "wakesPerPacket", cells: ["xdp1/offload", "xdp2/offload"], min: 0.5, max: 1.1 },
   ],
 };

@@ -9,7 +9,7 @@ import { DEFAULT_REPORTS_DIR } from "./runner/paths.ts";
 import { renderTerminal } from "./runner/render.ts";
 import { runScenarios } from "./runner/run.ts";
 
-/** Packets per emulator run and per model run: enough to fill the rings many times over, small enough for a minute. */
+/** Packets per emulator run: enough to fill the rings many times over, small enough for a minute. The model runs its own count. */
 const QUICK_PACKETS = 100_000;
 const QUICK_RUNS = 3;
 
@@ -17,7 +17,7 @@ const { values } = parseArgs({ options: { packets: { type: "string" }, runs: { t
 const t0 = Date.now();
 const out = path.resolve(values.out ?? DEFAULT_REPORTS_DIR);
 const reports = await runScenarios(pickScenarios(["case1", "case2"]), {
-  packets: values.packets !== undefined ? Number(values.packets) : QUICK_PACKETS,
+  ...(values.packets !== undefined ? { packets: Number(values.packets) } : { emulatorPackets: QUICK_PACKETS }),
   runs: values.runs !== undefined ? Number(values.runs) : QUICK_RUNS,
   outDir: out,
 });

@@ -16,23 +16,31 @@ export type ModelCell =
 
 export const MODEL_MODULE = path.join(REPO_ROOT, "scenarios", "model", "index.ts");
 
-/** runModel from scenarios/model/index.ts, or why there is none. */
-export async function loadRunModel(): Promise<RunModel | { unavailable: string }> {
+/** The model module as the runner uses it: runModel() and, if it says, its own packet count per case. */
+export interface ModelModule { runModel: RunModel; defaultPackets?: (kase: 1 | 2) => number }
+
+/** scenarios/model/index.ts's runModel (and defaultPackets), or why there is none. */
+export async function loadRunModel(): Promise<ModelModule | { unavailable: string }> {
   if (!existsSync(MODEL_MODULE)) {
     return { unavailable: "no performance model in this checkout (scenarios/model/index.ts is missing)" };
   }
   const url = pathToFileURL(MODEL_MODULE).href;
-  let mod: { runModel?: unknown };
+  let mod: { runModel?: unknown; defaultPackets?: unknown };
   try {
     // Under tsx (npm start) and vitest the .ts loads as it is; from the CLI's bundle through tsx's loader.
-    mod = (await import(/* @vite-ignore */ url)) as { runModel?: unknown };
+    mod = (await import(/* @vite-ignore */ url)) as typeof mod;
   } catch (e) {
     if ((e as { code?: string }).code !== "ERR_UNKNOWN_FILE_EXTENSION") throw e;
-    const { tsImport } = await import("tsx/esm/api");
-    mod = (await tsImport(url, import.meta.url)) as { runModel?: unknown };
+    // tsx from node_modules as it is (a specifier esbuild leaves alone: bundled, tsx's loader cannot find its own files).
+    const tsxApi = "tsx/esm/api";
+    const { tsImport } = (await import(/* @vite-ignore */ tsxApi)) as typeof import("tsx/esm/api");
+    mod = (await tsImport(url, import.meta.url)) as typeof mod;
   }
   if (typeof mod.runModel !== "function") return { unavailable: `${MODEL_MODULE} does not export runModel()` };
-  return mod.runModel as RunModel;
+  return {
+    runModel: mod.runModel as RunModel,
+    ...(typeof mod.defaultPackets === "function" ? { defaultPackets: mod.defaultPackets as (kase: 1 | 2) => number } : {}),
+  };
 }
 
 /** Runs the model for one cell. A thrown error becomes the cell's reason. */

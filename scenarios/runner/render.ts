@@ -149,7 +149,7 @@ export function renderMarkdown(rep: Report): string {
   out.push("", ...t.notes.map((n) => `- ${n}`), "", "## Checks", "");
   for (const c of rep.checks) out.push(`- **${c.status === "pass" ? "pass" : c.status === "fail" ? "FAIL" : "not checked"}** ${c.what}: ${c.detail}`);
   out.push("", "## Run", "",
-    `- ${rep.options.packets} packets per run, ${rep.options.runs} emulator run(s) per cell${rep.options.modelOnly ? ", model only" : ""}` +
+    `- ${rep.options.packets} packets per emulator run, ${rep.options.runs} run(s) per cell; model: ${rep.options.modelPackets} packets${rep.options.modelOnly ? ", model only" : ""}` +
       `${rep.options.emulatorOnly ? ", emulator only" : ""}${rep.options.host !== null ? `, host ${rep.options.host}` : ""}; took ${(rep.durationMs / 1000).toFixed(1)} s`,
     `- ${env.machine.cpus} x ${env.machine.cpuModel}, ${(env.machine.memBytes / 2 ** 30).toFixed(1)} GiB, load ${env.machine.loadavg.join(" ")}; ` +
       `Linux ${env.kernel}; Node ${env.node}; vxo ${env.vxo} at ${env.git.commit ?? "unknown commit"}${env.git.isDirty === true ? " (with uncommitted changes)" : ""}`,

@@ -153,7 +153,7 @@ ${body}
 ${charts(rep).map(svgChart).join("\n")}
 <h2>Checks</h2><ul>${checks}</ul>
 <h2>Run</h2><ul>
-<li>${rep.options.packets} packets per run, ${rep.options.runs} emulator run(s) per cell; took ${(rep.durationMs / 1000).toFixed(1)} s</li>
+<li>${rep.options.packets} packets per emulator run, ${rep.options.runs} run(s) per cell; model: ${esc(String(rep.options.modelPackets))} packets; took ${(rep.durationMs / 1000).toFixed(1)} s</li>
 <li>${env.machine.cpus} x ${esc(env.machine.cpuModel)}, load ${env.machine.loadavg.join(" ")}; Linux ${esc(env.kernel)}; Node ${esc(env.node)}; vxo ${esc(env.vxo)} at ${esc(env.git.commit ?? "unknown commit")}${env.git.isDirty === true ? " (with uncommitted changes)" : ""}</li>
 <li>paper figures from ${esc(rep.paper.source)}; generated ${esc(rep.generatedAt)}</li>
 </ul></body></html>

@@ -55,7 +55,7 @@ export interface Report {
   description: string;
   generatedAt: string;
   durationMs: number;
-  options: { packets: number; runs: number; modelOnly: boolean; emulatorOnly: boolean; host: string | null; profile: string | null };
+  options: { packets: number; modelPackets: number | string; runs: number; modelOnly: boolean; emulatorOnly: boolean; host: string | null; profile: string | null };
   environment: Environment;
   paper: { citation: string; rerunCitation: string; source: string; isSharedAvailable: boolean; note: string | null; sweepCitation: string };
   targets: typeof TARGETS;

@@ -11,7 +11,7 @@ import { DEFAULT_STEPS } from "../types.ts";
 import { ChildSet, installSignalStop } from "./children.ts";
 import { hostArgsFor, Topology, type EmulatorCell } from "./emulator.ts";
 import { environment } from "./environment.ts";
-import { loadRunModel, runModelCell } from "./model_side.ts";
+import { loadRunModel, runModelCell, type ModelModule } from "./model_side.ts";
 import { loadPaper } from "./paper.ts";
 import { startProgress, type Progress } from "./progress.ts";
 import { renderHtml } from "./render_html.ts";
@@ -20,7 +20,10 @@ import { buildChecks, buildRows, REPORT_SCHEMA, TARGETS, type CellReport, type R
 import { DEFAULT_REPORTS_DIR } from "./paths.ts";
 
 export interface RunOptions {
+  /** Packets per emulator run and per model run (default: DEFAULT_PACKETS for the emulator, the model's own count). */
   packets?: number;
+  /** Packets per emulator run only (npm start: a modest count), when `packets` is not given. */
+  emulatorPackets?: number;
   runs?: number;
   outDir?: string;
   isModelOnly?: boolean;
@@ -51,10 +54,10 @@ export async function runScenarios(scenarios: Scenario[], o: RunOptions = {}): P
   const progress = startProgress(units, o.progress === undefined ? process.stderr : o.progress);
   const out: Report[] = [];
   try {
-    let runModel: RunModel | { unavailable: string } = { unavailable: "model side not run (--emulator-only)" };
-    if (o.isEmulatorOnly !== true) runModel = o.runModel ?? (await loadRunModel());
+    let model: ModelModule | { unavailable: string } = { unavailable: "model side not run (--emulator-only)" };
+    if (o.isEmulatorOnly !== true) model = o.runModel !== undefined ? { runModel: o.runModel } : await loadRunModel();
     for (const sc of scenarios) {
-      const rep = await runScenario(sc, o, children, runModel, progress);
+      const rep = await runScenario(sc, o, children, model, progress);
       writeReport(rep, o.outDir ?? DEFAULT_REPORTS_DIR);
       out.push(rep);
     }
@@ -66,9 +69,11 @@ export async function runScenarios(scenarios: Scenario[], o: RunOptions = {}): P
   return out;
 }
 
-async function runScenario(sc: Scenario, o: RunOptions, children: ChildSet, runModel: RunModel | { unavailable: string }, progress: Progress): Promise<Report> {
+async function runScenario(sc: Scenario, o: RunOptions, children: ChildSet, model: ModelModule | { unavailable: string }, progress: Progress): Promise<Report> {
   const t0 = Date.now();
-  const packets = o.packets ?? sc.defaultPackets ?? DEFAULT_PACKETS;
+  const packets = o.packets ?? o.emulatorPackets ?? sc.defaultPackets ?? DEFAULT_PACKETS;
+  /** The model's packets for a cell: --packets, else the model's own count for the case, else the emulator's. */
+  const modelPackets = (kase: 1 | 2) => o.packets ?? ("runModel" in model && model.defaultPackets !== undefined ? model.defaultPackets(kase) : packets);
   const runs = o.runs ?? DEFAULT_RUNS;
   const hostUrl = o.hostUrl ?? sc.topology.host?.url;
   const paper = loadPaper(o.sharedResults);
@@ -80,7 +85,7 @@ async function runScenario(sc: Scenario, o: RunOptions, children: ChildSet, runM
   if (o.isEmulatorOnly !== true) {
     for (const c of cells) {
       progress.label(`${sc.name} ${c.id} (model)`);
-      c.model = typeof runModel === "function" ? await runModelCell(runModel, c.spec, packets, o.profile) : { status: "unavailable", reason: runModel.unavailable };
+      c.model = "runModel" in model ? await runModelCell(model.runModel, c.spec, modelPackets(c.spec.case), o.profile) : { status: "unavailable", reason: model.unavailable };
       progress.tick();
     }
   }
@@ -93,7 +98,7 @@ async function runScenario(sc: Scenario, o: RunOptions, children: ChildSet, runM
   return {
     schema: REPORT_SCHEMA, scenario: sc.name, title: sc.title, description: sc.description,
     generatedAt: new Date().toISOString(), durationMs: Date.now() - t0,
-    options: { packets, runs, modelOnly: o.isModelOnly === true, emulatorOnly: o.isEmulatorOnly === true, host: hostUrl ?? null, profile: o.profile ?? null },
+    options: { packets, modelPackets: o.packets === undefined && "runModel" in model && model.defaultPackets !== undefined ? "the model's own per case" : packets, runs, modelOnly: o.isModelOnly === true, emulatorOnly: o.isEmulatorOnly === true, host: hostUrl ?? null, profile: o.profile ?? null },
     environment: environment(),
     paper: { citation: paper.citation, rerunCitation: paper.rerunCitation, sweepCitation: paper.sweepCitation, source: paper.source, isSharedAvailable: paper.isSharedAvailable, note: paper.note },
     targets: TARGETS, table: sc.table, cells, rows, reference, checks: buildChecks(sc, cells),

@@ -43,7 +43,7 @@ function report(p = paper): Report {
   const cs = cells();
   return {
     schema: REPORT_SCHEMA, scenario: "case1", title: case1.title, description: case1.description, generatedAt: new Date().toISOString(),
-    durationMs: 1, options: { packets: 100, runs: 3, modelOnly: false, emulatorOnly: false, host: null, profile: null },
+    durationMs: 1, options: { packets: 100, modelPackets: 100, runs: 3, modelOnly: false, emulatorOnly: false, host: null, profile: null },
     environment: environment(), paper: { ...p, sweepCitation: p.sweepCitation }, targets: TARGETS, table: case1.table, cells: cs,
     rows: buildRows("case1", cs, p), reference: [], checks: buildChecks(case1, cs),
   };
