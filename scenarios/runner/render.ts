@@ -128,10 +128,10 @@ export function renderTerminal(rep: Report, color: boolean): string {
     return miss[i] === true && color ? style("red", p) : p;
   }).join("  ");
   const out = [color ? style("bold", t.title) : t.title];
+  if (rep.paper.note !== null) out.push(color ? style(["red", "bold"], `WARNING: ${rep.paper.note}`) : `WARNING: ${rep.paper.note}`);
   out.push(line(t.header, []), line(t.header.map((h, i) => "-".repeat(widths[i]!)), []));
   for (const r of t.rows) out.push(line(r.map(text), r.map((c) => c.isMiss === true)));
   for (const n of t.notes) out.push(`  ${n}`);
-  if (rep.paper.note !== null) out.push(color ? style(["red", "bold"], `WARNING: ${rep.paper.note}`) : `WARNING: ${rep.paper.note}`);
   for (const l of checkLines(rep)) out.push(color && l.startsWith("FAIL") ? style("red", `  ${l}`) : `  ${l}`);
   return out.join("\n") + "\n";
 }
