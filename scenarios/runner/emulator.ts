@@ -17,13 +17,20 @@ import type { ChildSet } from "./children.ts";
 import { PROGRAMS_DIR } from "./paths.ts";
 
 const IPPROTO_UDP = 17;
+/** How long the guest may take to run its program on what vhost placed, after pktgen's run. */
+const GUEST_DRAIN_DEADLINE_MS = 30_000;
 
 /** One measured pktgen run of a cell (all its guests at once). */
 export interface EmulatorRun {
   /** Packets the measured program ran on, per microsecond of the longest guest's run. */
   mpps: number;
   perGuestMpps: number[];
+  /** pktgen's run (first packet until vhost drained the last) plus guestLagUs. */
   usec: number;
+  /** Non-offload: how long after pktgen's run the guest's program had counted every packet placed. */
+  guestLagUs: number;
+  /** The lag is known to within this (one read of the program's counter). */
+  guestLagBoundUs: number;
   sent: number;
   dropped: number;
   tx: number;
@@ -220,9 +227,26 @@ export class Topology {
     const reps: PktgenReport[] = await Promise.all(guests.map((g) => runPktgen(this.hostUrl, {
       dev: "nic0", count: packets, size: 64, rate: 0, flows: 1, case: cell.case, tap: g.tap, json: true,
     }, quiet)));
-    const after = await Promise.all(guests.map((g) => this.#rxcnt(g)));
+    const tReply = performance.now();
+    // pktgen's run ends when vhost has placed the last packet in the guest; without offload the guest's
+    // NAPI may still be running the program on what it was given: wait (deadline) until the program has
+    // counted every packet placed, and add that lag to the run's time. The lag is known to within one
+    // read of the counter (lagBoundUs): a first read that already sees all counts as no lag.
+    let after = await Promise.all(guests.map((g) => this.#rxcnt(g)));
+    let lagUs = 0, lagBoundUs = (performance.now() - tReply) * 1000;
+    if (cell.mode === "non_offload") {
+      const placed = reps.map((r) => r.delta.vhost_net?.rx_packets ?? r.fates.passed);
+      const isDone = () => after.every((a, i) => a - before[i]! >= placed[i]!);
+      const deadline = tReply + GUEST_DRAIN_DEADLINE_MS;
+      while (!isDone() && performance.now() < deadline) {
+        const t = performance.now();
+        after = await Promise.all(guests.map((g) => this.#rxcnt(g)));
+        lagUs = (performance.now() - tReply) * 1000;
+        lagBoundUs = (performance.now() - t) * 1000;
+      }
+    }
     const counts = after.map((a, i) => a - before[i]!);
-    const usec = Math.max(...reps.map((r) => r.usec));
+    const usec = Math.max(...reps.map((r) => r.usec)) + lagUs;
     const sum = (f: (r: PktgenReport) => number) => reps.reduce((a, r) => a + f(r), 0);
     const stageSum = (r: PktgenReport, key: string) => Object.values(r.delta).reduce((a, c) => a + (c[key] ?? 0), 0);
     const sent = sum((r) => r.fates.sent);
@@ -230,8 +254,10 @@ export class Topology {
     const programRuns = counts.reduce((a, b) => a + b, 0);
     return {
       mpps: usec > 0 ? programRuns / usec : 0,
-      perGuestMpps: counts.map((c, i) => (reps[i]!.usec > 0 ? c / reps[i]!.usec : 0)),
+      perGuestMpps: counts.map((c, i) => (reps[i]!.usec + lagUs > 0 ? c / (reps[i]!.usec + lagUs) : 0)),
       usec,
+      guestLagUs: Math.round(lagUs),
+      guestLagBoundUs: Math.round(lagBoundUs),
       sent,
       dropped: sum((r) => r.fates.dropped),
       tx: sum((r) => r.fates.tx),

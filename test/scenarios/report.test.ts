@@ -22,7 +22,7 @@ function modelOk(mpps: number, wakes = 0.01): CellReport["model"] {
 }
 
 function emuOk(xs: number[]): CellReport["emulator"] {
-  const runs = xs.map((mpps) => ({ mpps, perGuestMpps: [mpps], usec: 100, sent: 100, dropped: 100, tx: 0, passed: 0, errors: 0, programRuns: 100,
+  const runs = xs.map((mpps) => ({ mpps, perGuestMpps: [mpps], usec: 100, guestLagUs: 0, guestLagBoundUs: 0, sent: 100, dropped: 100, tx: 0, passed: 0, errors: 0, programRuns: 100,
     wakesPerPacket: 0, copiesPerPacket: 0, batchMean: 64 }));
   const s = [...xs].sort((a, b) => a - b);
   return { status: "ok", runs, mpps: { median: s[(s.length - 1) >> 1]!, min: s[0]!, max: s[s.length - 1]!, n: s.length }, notes: [] };
