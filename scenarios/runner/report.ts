@@ -171,7 +171,9 @@ export function buildChecks(sc: Scenario, cells: CellReport[]): Check[] {
     if (c.emulator.status === "ok") {
       counted += c.emulator.runs.length;
       for (const [i, r] of c.emulator.runs.entries()) {
-        if (r.sent !== r.dropped + r.tx + r.passed + r.errors) broken.push(`emulator ${c.id} run ${i + 1}`);
+        if (r.sent !== r.dropped + r.tx + r.passed + r.errors) {
+          broken.push(`emulator ${c.id} run ${i + 1} (sent ${r.sent}, dropped ${r.dropped} + tx ${r.tx} + passed ${r.passed} + errors ${r.errors})`);
+        }
       }
     }
   }

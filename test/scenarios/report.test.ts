@@ -140,6 +140,6 @@ describe("buildChecks()", () => {
     (cs[2]!.emulator as { runs: Array<{ errors: number }> }).runs[1]!.errors = 1;
     const bad = buildChecks(case1, cs);
     expect(bad.find((c) => c.what.startsWith("Case 1 offload"))!.status).toBe("fail");
-    expect(bad.find((c) => c.what.startsWith("conservation"))).toMatchObject({ status: "fail", detail: "broken in emulator xdp2/non_offload run 2" });
+    expect(bad.find((c) => c.what.startsWith("conservation"))).toMatchObject({ status: "fail", detail: "broken in emulator xdp2/non_offload run 2 (sent 100, dropped 100 + tx 0 + passed 0 + errors 1)" });
   });
 });
