@@ -41,7 +41,8 @@ export function addHostCommands(program: Command): void {
     .option("--offload-map-types <list>", "map types offered for offload", "hash,array,prog_array")
     .option("--xdp-offload-hook <hook>", "where a tap runs the offloaded program: recvmsg (vhost, the RFC's), net_xmit or xdp_xmit", "recvmsg")
     .option("--tap-rx-prog <obj>", "XDP object for each tap's Rx path (XDP_TX'ed frames), 'none' for none (default: xdp_drop.o)")
-    .action(async (o: { listen: string; backend: string; name: string; offloadMapTypes: string; xdpOffloadHook: string; tapRxProg?: string }) => {
+    .option("--poll-us <us>", "vhost busy polling of each tap's worker before it sleeps (QEMU's tap poll-us); 0: off", intArg("poll-us", 0, 1_000_000), 0)
+    .action(async (o: { listen: string; backend: string; name: string; offloadMapTypes: string; xdpOffloadHook: string; tapRxProg?: string; pollUs: number }) => {
       if (o.backend !== "host") throw new KernelError(EINVAL, `Unknown backend '${o.backend}' (supported: host)`);
       const mapTypes = await parseMapTypes(o.offloadMapTypes);
       const { XDP_OFFLOAD_HOOKS } = await import("../host/tap_datapath.ts");
@@ -49,7 +50,7 @@ export function addHostCommands(program: Command): void {
       if (hook === undefined) throw new KernelError(EINVAL, `Unknown XDP offload hook '${o.xdpOffloadHook}' (supported: ${XDP_OFFLOAD_HOOKS.join(", ")})`);
       const tapRxProg = o.tapRxProg === undefined ? undefined : o.tapRxProg === "none" ? null : path.resolve(o.tapRxProg);
       const { runHost } = await import("../host/main.ts");
-      process.exitCode = await runHost({ listen: o.listen, name: o.name, backend: "host", mapTypes, xdpOffloadHook: hook, tapRxProg });
+      process.exitCode = await runHost({ listen: o.listen, name: o.name, backend: "host", mapTypes, xdpOffloadHook: hook, tapRxProg, pollUs: o.pollUs });
     });
   host
     .command("show")

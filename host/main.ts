@@ -20,6 +20,8 @@ export interface HostOptions {
   xdpOffloadHook?: XdpOffloadHook;
   /** The taps' Rx-path XDP program (default xdp_drop.o; null: none). */
   tapRxProg?: string | null;
+  /** vhost busy polling of each tap's worker, in us (QEMU's tap poll-us, VHOST_SET_VRING_BUSYLOOP_TIMEOUT); 0: off. */
+  pollUs?: number;
 }
 
 export interface RunningHost extends RunningProc {
@@ -35,6 +37,7 @@ export async function startHost(o: HostOptions): Promise<RunningHost> {
   const caps = defaultCaps(o.mapTypes ?? OFFLOADABLE_MAP_TYPES);
   const datapaths = new TapDatapaths(state.kernel, {
     hook: o.xdpOffloadHook ?? "recvmsg", tapRxProg: o.tapRxProg === undefined ? DEFAULT_TAP_RX_PROG : o.tapRxProg, log,
+    busyloopTimeoutNs: (o.pollUs ?? 0) * 1000,
   });
   const l: Listener = await listen(o.listen, (ch) => registerHostHandlers(ch, state, { caps, log, datapaths }));
   const unregister = announceListening("host", o.name, l.url, log, { backend: o.backend });

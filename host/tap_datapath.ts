@@ -52,6 +52,8 @@ export interface TapDatapathConfig {
   tapRxProg: string | null;
   /** Frames in each tap's page_pool. */
   poolFrames?: number;
+  /** Each tap's vhost busyloop timeout (QEMU's poll-us, in ns here); 0 or absent: off. */
+  busyloopTimeoutNs?: number;
   log: LogFn;
 }
 
@@ -283,7 +285,7 @@ export class TapDatapaths {
     const prog = tap.progId === 0 ? null : k.progs.get(tap.progId) ?? null;
     const dp = HostDatapath.startWith({
       programsDir: SCENARIO_PROGRAMS, nicProg: null, offloadProg: null, rxProg: null, placement: this.cfg.hook, count: 0,
-      timeoutMs: 120_000,
+      timeoutMs: 120_000, busyloopTimeoutNs: this.cfg.busyloopTimeoutNs ?? 0,
     }, { kernel: k, sh, nicProg: null, offload: prog, rx });
     e = { dp, backend: null, redirect: null, rx, chain: dp, nicIfindex };
     this.#entries.set(tap, e);

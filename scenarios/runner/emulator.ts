@@ -62,15 +62,13 @@ export function spread(xs: number[]): Spread {
 
 /** What the host must be started with for a cell, or why the emulator cannot run it. */
 export function hostArgsFor(cell: CellSpec): { key: string; args: string[] } | { unavailable: string } {
-  if ((cell.busyPollUs ?? 0) > 0) {
-    return { unavailable: "not in the emulator yet: vxo host has no option for vhost busy polling (poll-us)" };
-  }
   if (cell.vhostBatch !== undefined && cell.vhostBatch !== 64) {
     return { unavailable: `not in the emulator: its vhost consumes the RFC's fixed batch of 64 (MAX_TAP_BATCH), not ${cell.vhostBatch}` };
   }
   const hook: Hook = cell.hook ?? "recvmsg";
   // Cells needing more guests reuse the topology and add guests to it (multi-guest: 8 pairs, not 1+2+4+8).
-  return { key: `hook=${hook}`, args: ["--xdp-offload-hook", hook] };
+  const pollUs = cell.busyPollUs ?? 0;
+  return { key: `hook=${hook} poll-us=${pollUs}`, args: ["--xdp-offload-hook", hook, "--poll-us", String(pollUs)] };
 }
 
 interface GuestProc { name: string; url: string; tap: string; hook: string; attached: { mode: string; program: string } | null }
