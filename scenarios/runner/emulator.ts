@@ -38,9 +38,9 @@ export interface EmulatorRun {
   errors: number;
   /** Packets the program counted itself (rxcnt deltas, all guests). */
   programRuns: number;
-  /** vhost worker wakes (a sleeping worker really woken) per packet sent. */
+  /** vhost worker wakes (a sleeping worker really woken) per packet that reached the tap (its ring, or a producer-side hook). */
   wakesPerPacket: number;
-  /** Payload copies counted by the datapath's stages (`*.copies`) per packet sent. */
+  /** Payload copies per packet the program ran on: the host's stages (copies, rx_copies, tx_copies) and the guest's (`ethtool -S`). */
   copiesPerPacket: number;
   /** Mean packets per non-empty tun_recvmsg consume. */
   batchMean: number | null;
@@ -218,9 +218,19 @@ export class Topology {
     return v;
   }
 
+  /** The guest's payload copies so far (`ethtool -S eth0`: every `*copies` counter), 0 if it has none. */
+  async #guestCopies(g: GuestProc): Promise<number> {
+    const r = await this.#exec(g, ["ethtool", "-S", "eth0"]);
+    if (r.status !== 0) return 0;
+    let n = 0;
+    for (const m of r.stdout.matchAll(/^\s+(\w*copies): (\d+)$/gm)) n += Number(m[2]);
+    return n;
+  }
+
   async #traffic(cell: CellSpec, guests: GuestProc[], packets: number): Promise<EmulatorRun> {
     const { runPktgen } = await import("../../cli/host_cmd.ts");
     const quiet = new Writable({ write: (_c, _e, cb) => cb() });
+    const copies0 = await Promise.all(guests.map((g) => this.#guestCopies(g)));
     const before = await Promise.all(guests.map((g) => this.#rxcnt(g)));
     const reps: PktgenReport[] = await Promise.all(guests.map((g) => runPktgen(this.hostUrl, {
       dev: "nic0", count: packets, size: 64, rate: 0, flows: 1, case: cell.case, tap: g.tap, json: true,
@@ -243,13 +253,18 @@ export class Topology {
         lagBoundUs = (performance.now() - t) * 1000;
       }
     }
+    const copies1 = await Promise.all(guests.map((g) => this.#guestCopies(g)));
+    const guestCopies = copies1.reduce((a, c, i) => a + c - copies0[i]!, 0);
     const counts = after.map((a, i) => a - before[i]!);
     const usec = Math.max(...reps.map((r) => r.usec)) + lagUs;
     const sum = (f: (r: PktgenReport) => number) => reps.reduce((a, r) => a + f(r), 0);
-    const stageSum = (r: PktgenReport, key: string) => Object.values(r.delta).reduce((a, c) => a + (c[key] ?? 0), 0);
+    // Host-side payload copies: every stage's `copies`, `rx_copies`, `tx_copies` (not the NIC's DMA).
+    const hostCopies = (r: PktgenReport) => Object.values(r.delta).reduce((a, c) => a + (c.copies ?? 0) + (c.rx_copies ?? 0) + (c.tx_copies ?? 0), 0);
     const sent = sum((r) => r.fates.sent);
     const consumes = sum((r) => (r.delta.tun_recv?.consume_calls ?? 0) - (r.delta.tun_recv?.consume_empty ?? 0));
     const programRuns = counts.reduce((a, b) => a + b, 0);
+    // As the model counts them: per packet that reached the tap (its ring, or a producer-side hook).
+    const reached = Math.max(sum((r) => r.delta.tun_xmit?.tx_packets ?? 0), programRuns);
     return {
       mpps: usec > 0 ? programRuns / usec : 0,
       perGuestMpps: counts.map((c, i) => (reps[i]!.usec + lagUs > 0 ? c / (reps[i]!.usec + lagUs) : 0)),
@@ -262,8 +277,8 @@ export class Topology {
       passed: sum((r) => r.fates.passed),
       errors: sum((r) => r.fates.errors),
       programRuns,
-      wakesPerPacket: sent > 0 ? sum((r) => r.delta.vhost_wakers?.wakes ?? 0) / sent : 0,
-      copiesPerPacket: sent > 0 ? sum((r) => stageSum(r, "copies")) / sent : 0,
+      wakesPerPacket: reached > 0 ? sum((r) => r.delta.vhost_wakers?.wakes ?? 0) / reached : 0,
+      copiesPerPacket: programRuns > 0 ? (sum(hostCopies) + guestCopies) / programRuns : 0,
       batchMean: consumes > 0 ? sum((r) => r.delta.tun_recv?.consumed ?? 0) / consumes : null,
     };
   }
