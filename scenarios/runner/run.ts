@@ -55,7 +55,14 @@ export async function runScenarios(scenarios: Scenario[], o: RunOptions = {}): P
   const out: Report[] = [];
   try {
     let model: ModelModule | { unavailable: string } = { unavailable: "model side not run (--emulator-only)" };
-    if (o.isEmulatorOnly !== true) model = o.runModel !== undefined ? { runModel: o.runModel } : await loadRunModel();
+    if (o.isEmulatorOnly !== true) {
+      try {
+        model = o.runModel !== undefined ? { runModel: o.runModel } : await loadRunModel();
+      } catch (e) {
+        // A model that does not load is said in every model cell; the emulator side still runs.
+        model = { unavailable: `cannot load the performance model: ${errText(e)}` };
+      }
+    }
     for (const sc of scenarios) {
       const rep = await runScenario(sc, o, children, model, progress);
       writeReport(rep, o.outDir ?? DEFAULT_REPORTS_DIR);
