@@ -28,6 +28,7 @@ export async function loadRunModel(): Promise<ModelModule | { unavailable: strin
   let mod: { runModel?: unknown; defaultPackets?: unknown };
   try {
     // Under tsx (npm start) and vitest the .ts loads as it is; from the CLI's bundle through tsx's loader.
+    // Never bundled: the model finds its profiles and the sample programs beside its own sources.
     mod = (await import(/* @vite-ignore */ url)) as typeof mod;
   } catch (e) {
     if ((e as { code?: string }).code !== "ERR_UNKNOWN_FILE_EXTENSION") throw e;
