@@ -104,19 +104,9 @@ export interface ModelOpts {
   profile?: string;
 }
 
-/** What runModel() answers: Mpps of the measured program and every packet's fate. */
-export interface ModelResult {
-  mpps: number;
-  perGuestMpps?: number[];
-  sent: number;
-  dropped: number;
-  tx: number;
-  passed: number;
-  errors: number;
-  wakesPerPacket: number;
-  copiesPerPacket: number;
-  batchMean?: number;
-}
+/** What runModel() answers: Mpps of the measured program and every packet's fate (the model's own type). */
+export type { ModelResult } from "./model/index.ts";
+import type { ModelResult } from "./model/index.ts";
 
 export type RunModel = (opts: ModelOpts) => Promise<ModelResult>;
 

@@ -12,7 +12,7 @@
 // with `bpftool -j map dump` equal to what was sent, protocol by protocol.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import path from "node:path";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { Procs, waitFor, type VxoProc } from "../helpers/procs.ts";
 import { PROGRAMS_DIR } from "../helpers/repo.ts";
@@ -20,7 +20,7 @@ import { guestExecRemote } from "../../cli/guest_cmd.ts";
 import type { HostStats, PktgenReport } from "../../host/tap_datapath.ts";
 import { buildFrame } from "../../shared/net/packets.ts";
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from "../../shared/net/headers.ts";
-import { PCAP_REC_HDR_LEN, pcapHeader, pcapRecordHeader } from "../../shared/net/pcap.ts";
+import { writePcapFile } from "../helpers/pcap_file.ts";
 
 const P = (n: string) => path.join(PROGRAMS_DIR, `${n}.o`);
 const procs = new Procs();
@@ -86,13 +86,7 @@ beforeAll(async () => {
   add(3, () => buildFrame({ l3: "ipv4", l4: IPPROTO_ICMP, frameLen: 98 }).subarray(0, 98));
   add(2, () => buildFrame({ l3: "arp", frameLen: 60 }).subarray(0, 60));
   pkts.sort((a, b) => (a.length * 7919) % 13 - (b.length * 7919) % 13);
-  const parts: Uint8Array[] = [pcapHeader(65535)];
-  pkts.forEach((p, i) => {
-    const h = new Uint8Array(PCAP_REC_HDR_LEN);
-    pcapRecordHeader(new DataView(h.buffer), 0, 1_700_000_000e9 + i * 1000, p.length, p.length);
-    parts.push(h, p);
-  });
-  writeFileSync(pcapFile, Buffer.concat(parts));
+  writePcapFile(pcapFile, pkts);
   host = await procs.host();
   const q = await procs.qemu(host.url, "modes");
   guest = await procs.guest(q.url, "modes");

@@ -4,14 +4,14 @@
 // xdp1 gives per-protocol map counts equal to what tcpdump counts in it.
 import { describe, expect, it } from "vitest";
 import { execa } from "execa";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { HostDatapath, runDatapath } from "../../../host/net/datapath.ts";
 import { buildFrame } from "../../../shared/net/packets.ts";
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from "../../../shared/net/headers.ts";
-import { PCAP_REC_HDR_LEN, pcapHeader, pcapRecordHeader } from "../../../shared/net/pcap.ts";
+import { writePcapFile } from "../../helpers/pcap_file.ts";
 import { PROGRAMS_DIR } from "../../helpers/repo.ts";
 
 let tcpdumpMissing: string | null = null;
@@ -28,15 +28,7 @@ async function tcpdumpCount(file: string, filter: string[] = []): Promise<number
   return r.stdout.split("\n").filter((l) => l.trim() !== "").length;
 }
 
-function writePcap(file: string, pkts: Uint8Array[]): void {
-  const parts: Uint8Array[] = [pcapHeader(65535)];
-  pkts.forEach((p, i) => {
-    const h = new Uint8Array(PCAP_REC_HDR_LEN);
-    pcapRecordHeader(new DataView(h.buffer), 0, 1_700_000_000e9 + i * 1000, p.length, p.length);
-    parts.push(h, p);
-  });
-  writeFileSync(file, Buffer.concat(parts));
-}
+const writePcap = writePcapFile;
 
 describe.skipIf(tcpdumpMissing !== null)("pcap capture points and replay", () => {
   it("each capture point writes a pcap tcpdump reads; tap rx shows xdp2's MAC swap", async () => {
