@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import { loadProfile, profileFromSpec, withCosts, PROFILES_DIR, type ParamName, type Profile, type ProfileFile } from "./profile.ts";
 import { evaluate, formatEvaluation, type Evaluation } from "./evaluate.ts";
 import { runModelSync, defaultPackets } from "./index.ts";
-import { figure, type Figure } from "./figures.ts";
+import { figure, FiguresUnavailableError, loadFigures, type Figure } from "./figures.ts";
 
 export interface FitSpec {
   param: ParamName;
@@ -102,6 +102,16 @@ export function fittedSpec(base: Profile, fits: FitResult[], ev: Evaluation): Pr
 
 async function main(): Promise<void> {
   const t0 = performance.now();
+  try {
+    loadFigures();
+  } catch (e) {
+    if (!(e instanceof FiguresUnavailableError)) throw e;
+    console.error(`npm run calibrate: refusing to calibrate: ${e.message}.\n` +
+      "Each fitted parameter is fitted on one of those figures, so there is nothing to fit on; " +
+      `${path.relative(process.cwd(), path.join(PROFILES_DIR, "fitted.json"))} is left as committed and the model keeps running on it.`);
+    process.exitCode = 1;
+    return;
+  }
   const base = loadProfile("default");
   console.log(`calibrating on ${path.relative(process.cwd(), base.file)}: ${FITS.length} fitted parameters`);
   const { profile, fits } = calibrate(base, (s) => console.log(s));

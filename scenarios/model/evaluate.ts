@@ -4,7 +4,7 @@
 // that case non-offload performance also improves and remains higher than the
 // offload case"), with the mechanism read from the model's counters.
 import { runModelSync, defaultPackets } from "./index.ts";
-import { FIGURES, FIGURE_TOLERANCE, RATIO_TOLERANCE, relErr, type Figure } from "./figures.ts";
+import { loadFigures, FIGURE_TOLERANCE, RATIO_TOLERANCE, relErr, type Figure } from "./figures.ts";
 import type { Profile } from "./profile.ts";
 
 /** Busy-poll timeout of the held-out claim (anchors §3.3: T_poll >= 50 us). */
@@ -58,9 +58,10 @@ export interface Evaluation {
   busyPoll: BusyPollEval;
 }
 
+/** Throws FiguresUnavailableError without ../shared/reference (there is nothing to compare against). */
 export function evaluate(p: Profile, fitted: ReadonlySet<string>, packets?: { 1: number; 2: number }): Evaluation {
   const pk = (c: 1 | 2): number => packets?.[c] ?? defaultPackets(c);
-  const figures: FigureEval[] = FIGURES.map((f) => {
+  const figures: FigureEval[] = loadFigures().map((f) => {
     const r = runModelSync({ case: f.case, program: f.program, mode: f.mode, packets: pk(f.case) }, p);
     const err = relErr(r.mpps, f.paper);
     const g = r.sim.perGuest[0]!, vn = g.counters.vhost_net!, span = r.sim.virtualNs, pl = p.placement;

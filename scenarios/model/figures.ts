@@ -1,10 +1,11 @@
 // The RFC's eight throughput figures (F1..F8, labels of cost-model-anchors.md)
 // and the same author's December re-run of the same cells: the targets of the
-// model and its calibration.
-// Sources: "[RFC,net-next,00/18] virtio_net XDP offload" (Prashant Bhole,
-// 2019-11-26, Message-ID 20191126100744.5083-1-prashantbhole.linux@gmail.com;
-// seed 003, shared/reference/published-results.json) and "[RFC net-next
-// 00/14] XDP in tx path" (2019-12-18, 20191218081050.10170-1-...; anchors §0).
+// model and its calibration. Read from ../shared/reference at run time
+// (scenarios/reference/published.ts), never copied into the repository; without
+// ../shared there is nothing to fit or to compare against, and loadFigures()
+// says so (FiguresUnavailableError). The model itself runs without them, on the
+// committed profiles/fitted.json.
+import { readPublished, FIGURE_CELLS, SHARED_RESULTS } from "../reference/published.ts";
 
 export interface Figure {
   label: "F1" | "F2" | "F3" | "F4" | "F5" | "F6" | "F7" | "F8";
@@ -17,23 +18,52 @@ export interface Figure {
   rerun: number;
 }
 
-export const FIGURES: readonly Figure[] = [
-  { label: "F1", case: 1, program: "xdp1", mode: "non_offload", paper: 2.46, rerun: 2.57 },
-  { label: "F2", case: 1, program: "xdp1", mode: "offload", paper: 12.9, rerun: 12.9 },
-  { label: "F3", case: 1, program: "xdp2", mode: "non_offload", paper: 1.5, rerun: 1.53 },
-  { label: "F4", case: 1, program: "xdp2", mode: "offload", paper: 7.26, rerun: 7.15 },
-  { label: "F5", case: 2, program: "xdp1", mode: "non_offload", paper: 1.03, rerun: 0.99 },
-  { label: "F6", case: 2, program: "xdp1", mode: "offload", paper: 1.01, rerun: 1.0 },
-  { label: "F7", case: 2, program: "xdp2", mode: "non_offload", paper: 1.1, rerun: 1.19 },
-  { label: "F8", case: 2, program: "xdp2", mode: "offload", paper: 0.99, rerun: 0.97 },
-];
+/** The eight cells (label, case, program, mode) without their figures. */
+export const FIGURE_SPECS: ReadonlyArray<Omit<Figure, "paper" | "rerun">> = FIGURE_CELLS;
+
+export class FiguresUnavailableError extends Error {
+  readonly missing: string[];
+  constructor(missing: string[]) {
+    super(`the RFC's figures are not available: ${missing.join(" and ")} ${missing.length > 1 ? "are" : "is"} absent ` +
+      "(../shared/reference is not beside this clone); they are read from there, never copied into the repository");
+    this.name = "FiguresUnavailableError";
+    this.missing = missing;
+  }
+}
+
+const cache = new Map<string, readonly Figure[]>();
+
+/** F1..F8 with the paper's and the re-run's Mpps; throws FiguresUnavailableError without ../shared/reference. */
+export function loadFigures(results = SHARED_RESULTS): readonly Figure[] {
+  const hit = cache.get(results);
+  if (hit !== undefined) return hit;
+  const p = readPublished(results);
+  if (p.rfc === null || p.rerun === null) throw new FiguresUnavailableError(p.missing);
+  const figs = FIGURE_CELLS.map((c) => {
+    const k = c.case === 1 ? "case1" : "case2";
+    return { ...c, paper: p.rfc![k][c.program][c.mode], rerun: p.rerun![k][c.program][c.mode] };
+  });
+  cache.set(results, figs);
+  return figs;
+}
+
+/** Whether loadFigures() can read the figures (both reference files are there). */
+export function hasFigures(results = SHARED_RESULTS): boolean {
+  try {
+    loadFigures(results);
+    return true;
+  } catch (e) {
+    if (e instanceof FiguresUnavailableError) return false;
+    throw e;
+  }
+}
 
 /** Issue 12's targets: each figure within 15%, each row's offload/non-offload ratio within 20%. */
 export const FIGURE_TOLERANCE = 0.15;
 export const RATIO_TOLERANCE = 0.2;
 
-export function figure(label: Figure["label"]): Figure {
-  return FIGURES.find((f) => f.label === label)!;
+export function figure(label: Figure["label"], figures: readonly Figure[] = loadFigures()): Figure {
+  return figures.find((f) => f.label === label)!;
 }
 
 /** Relative error of `model` against `paper` (signed). */

@@ -9,7 +9,7 @@ import { Sim, type SimResult } from "./sim.ts";
 import { loadProfile, type Profile } from "./profile.ts";
 import { VHOST_NET_BATCH } from "../../host/net/vhost_net.ts";
 
-export { FIGURES, FIGURE_TOLERANCE, RATIO_TOLERANCE, type Figure } from "./figures.ts";
+export { loadFigures, hasFigures, FiguresUnavailableError, FIGURE_SPECS, FIGURE_TOLERANCE, RATIO_TOLERANCE, type Figure } from "./figures.ts";
 export { evaluate, formatEvaluation, type Evaluation } from "./evaluate.ts";
 export { loadProfile, type Profile } from "./profile.ts";
 

@@ -1,69 +1,59 @@
 // The published figures beside which every report prints the model's and the
 // emulator's: the RFC's two tables (Nov 2019), the same author's re-run of them
-// (Dec 2019) and the vhost batch sweep (C4/C5 of the anchor note). Read from
-// ../shared/reference when it is there (the project's reference folder); a
-// clone without it uses the copy in scenarios/reference/published_results.json
-// and every report says so loudly.
-import { existsSync, readFileSync } from "node:fs";
+// (Dec 2019) and the vhost batch sweep (C4/C5 of the anchor note), read from
+// ../shared/reference (scenarios/reference/published.ts). A clone without it
+// has no published figures: the reports still carry the model and the emulator,
+// print "n/a (../shared/reference missing)" (null in the JSON) for the paper's
+// cells, compute no error against them, and say so loudly.
 import path from "node:path";
-import type { Mode, Program } from "../types.ts";
-import { REPO_ROOT, SHARED_DIR } from "./paths.ts";
+import { MISSING, readPublished, SHARED_RESULTS, type PaperTable } from "../reference/published.ts";
+import { REPO_ROOT } from "./paths.ts";
 
-export type PaperTable = Record<Program, Record<Mode, number>>;
+export { MISSING, SHARED_RESULTS, type PaperTable };
 
 export interface Paper {
   citation: string;
   rerunCitation: string;
   sweepCitation: string;
-  case1: PaperTable;
-  case2: PaperTable;
-  rerun: { case1: PaperTable; case2: PaperTable };
-  sweep: { C4_tx: Record<string, number>; C5_rx: Record<string, number> };
-  /** Where the figures were read. */
+  /** null when ../shared/reference/published-results.json is absent. */
+  case1: PaperTable | null;
+  case2: PaperTable | null;
+  /** null when ../shared/reference/cost-model-anchors.md is absent. */
+  rerun: { case1: PaperTable; case2: PaperTable } | null;
+  sweep: { C4_tx: Record<string, number>; C5_rx: Record<string, number> } | null;
+  /** Where the figures were read (or that they were not). */
   source: string;
-  /** False when ../shared/reference/published-results.json is absent (a user's clone). */
+  /** False when any of ../shared/reference's files is absent (a user's clone). */
   isSharedAvailable: boolean;
   /** Said loudly in every report when isSharedAvailable is false. */
   note: string | null;
 }
 
-export const REPO_COPY = path.join(REPO_ROOT, "scenarios", "reference", "published_results.json");
-export const SHARED_RESULTS = path.join(SHARED_DIR, "reference", "published-results.json");
-
-interface RepoCopy {
-  rfc: { citation: string; case1: PaperTable; case2: PaperTable };
-  rerun: { citation: string; case1: PaperTable; case2: PaperTable };
-  vhostBatchSweep: { citation: string; C4_tx: { mpps: Record<string, number> }; C5_rx: { mpps: Record<string, number> } };
-}
-
-/** The RFC's tables as ../shared/reference/published-results.json gives them. */
+/** The RFC's tables as ../shared/reference/published-results.json gives them (throws when it is absent). */
 export function readSharedTables(file = SHARED_RESULTS): { case1: PaperTable; case2: PaperTable } {
-  const j = JSON.parse(readFileSync(file, "utf8")) as {
-    rfc_virtio_net_xdp_offload: Record<string, Record<string, Record<Mode, number>>>;
-  };
-  const r = j.rfc_virtio_net_xdp_offload;
-  const t = (k: string): PaperTable => ({ xdp1: r[k]!.xdp1_drop!, xdp2: r[k]!.xdp2_tx! });
-  return { case1: t("case1_redirect_to_tun_mpps"), case2: t("case2_via_bridge_mpps") };
+  const p = readPublished(file);
+  if (p.rfc === null) throw new Error(`${file} is absent`);
+  return { case1: p.rfc.case1, case2: p.rfc.case2 };
 }
 
-export function readRepoCopy(): RepoCopy {
-  return JSON.parse(readFileSync(REPO_COPY, "utf8")) as RepoCopy;
-}
-
-/** The figures, from ../shared when present, else the repository's copy (noted). */
+/** The figures from ../shared/reference; what is absent is null, and the note says so. */
 export function loadPaper(sharedFile = SHARED_RESULTS): Paper {
-  const copy = readRepoCopy();
-  const base = {
-    citation: copy.rfc.citation, rerunCitation: copy.rerun.citation, sweepCitation: copy.vhostBatchSweep.citation,
-    rerun: { case1: copy.rerun.case1, case2: copy.rerun.case2 },
-    sweep: { C4_tx: copy.vhostBatchSweep.C4_tx.mpps, C5_rx: copy.vhostBatchSweep.C5_rx.mpps },
-  };
-  if (existsSync(sharedFile)) {
-    return { ...base, ...readSharedTables(sharedFile), source: sharedFile, isSharedAvailable: true, note: null };
-  }
+  const p = readPublished(sharedFile);
+  const rel = (f: string) => path.relative(REPO_ROOT, f);
+  const isSharedAvailable = p.missing.length === 0;
   return {
-    ...base, case1: copy.rfc.case1, case2: copy.rfc.case2, source: REPO_COPY, isSharedAvailable: false,
-    note: `${sharedFile} is absent (../shared is not beside this clone): the paper columns come from the repository's ` +
-      `copy ${path.relative(REPO_ROOT, REPO_COPY)}, which was checked against ../shared when the tests last ran beside it`,
+    citation: p.rfc?.citation ?? MISSING,
+    rerunCitation: p.rerun?.citation ?? MISSING,
+    sweepCitation: p.sweep?.citation ?? MISSING,
+    case1: p.rfc?.case1 ?? null, case2: p.rfc?.case2 ?? null,
+    rerun: p.rerun === null ? null : { case1: p.rerun.case1, case2: p.rerun.case2 },
+    sweep: p.sweep === null ? null : { C4_tx: p.sweep.C4_tx, C5_rx: p.sweep.C5_rx },
+    source: isSharedAvailable ? `${p.rfc!.source}; ${path.join(path.dirname(sharedFile), "cost-model-anchors.md")}`
+      : p.rfc !== null ? `${p.rfc.source} (${MISSING} for the re-run and the batch sweep)` : MISSING,
+    isSharedAvailable,
+    note: isSharedAvailable ? null
+      : `${p.missing.map(rel).join(" and ")} ${p.missing.length > 1 ? "are" : "is"} absent (../shared is not beside this clone): ` +
+        "the published figures they hold are printed as n/a (null in report.json) and no error or target miss is computed against them; " +
+        "the model and emulator columns are this checkout's own",
   };
 }

@@ -9,8 +9,10 @@ import { styleText } from "node:util";
 const style = (f: Parameters<typeof styleText>[0], t: string) => styleText(f, t, { validateStream: false });
 import type { CellReport, Report, Row } from "./report.ts";
 import { cellMetric, TARGETS } from "./report.ts";
+import { MISSING } from "./paper.ts";
 
-export interface TCell { text: string; isMiss?: boolean }
+/** isMissing: a published figure absent without ../shared/reference (shown loudly, as a miss is). */
+export interface TCell { text: string; isMiss?: boolean; isMissing?: boolean }
 export interface TableModel { title: string; header: string[]; rows: TCell[][]; notes: string[] }
 
 const f = (v: number | null, digits = 2) => (v === null ? "" : v.toFixed(digits));
@@ -41,15 +43,20 @@ function paperTable(rep: Report): TableModel {
     const err = (mode: "non_offload" | "offload"): TCell => (r.errorPct[mode] === null ? { text: "" }
       : { text: signed(r.errorPct[mode]!), isMiss: r.misses.includes(`model/${mode}`) });
     const ratio = (src: "model" | "emulator"): TCell => (r.ratio[src] === null ? { text: "" }
-      : { text: `${r.ratio[src]!.toFixed(2)} (${signed(r.ratioErrorPct[src]!)})`, isMiss: r.misses.includes(`ratio/${src}`) });
+      : { text: r.ratioErrorPct[src] === null ? r.ratio[src]!.toFixed(2) : `${r.ratio[src]!.toFixed(2)} (${signed(r.ratioErrorPct[src]!)})`,
+        isMiss: r.misses.includes(`ratio/${src}`) });
+    // A published figure that could not be read says so in its cell (and no error is computed against it).
+    const pub = (v: number | null): TCell => (v === null ? { text: MISSING, isMissing: true } : { text: f(v) });
     return [
-      { text: r.program }, { text: f(r.paper.non_offload) }, { text: f(r.paper.offload) },
-      model("non_offload"), model("offload"), err("non_offload"), err("offload"),
+      { text: r.program }, pub(r.paper.non_offload), pub(r.paper.offload),
+      model("non_offload"), model("offload"),
+      r.paper.non_offload === null ? pub(null) : err("non_offload"), r.paper.offload === null ? pub(null) : err("offload"),
       { text: emulatorText(r, "non_offload", notes) }, { text: emulatorText(r, "offload", notes) },
-      { text: r.ratio.paper.toFixed(2) }, ratio("model"), ratio("emulator"),
+      r.ratio.paper === null ? pub(null) : { text: r.ratio.paper.toFixed(2) }, ratio("model"), ratio("emulator"),
     ];
   });
-  const rerun = rep.rows!.map((r) => `${r.program} ${f(r.rerun.non_offload)} / ${f(r.rerun.offload)} (ratio ${r.ratio.rerun.toFixed(2)})`).join(", ");
+  const rerun = rep.rows!.some((r) => r.ratio.rerun === null) ? MISSING
+    : rep.rows!.map((r) => `${r.program} ${f(r.rerun.non_offload)} / ${f(r.rerun.offload)} (ratio ${r.ratio.rerun!.toFixed(2)})`).join(", ");
   return {
     title: `${rep.title} (Mpps)`,
     header: ["program", "paper non-offload", "paper offload", "model non-offload", "model offload", "error % non-offload",
@@ -57,8 +64,10 @@ function paperTable(rep: Report): TableModel {
     rows,
     notes: [
       `paper: ${rep.paper.citation}; the Dec 2019 re-run of the same table: ${rerun}`,
-      `targets: model within ${TARGETS.figurePct}% of each paper figure, each ratio (offload/non-offload) within ${TARGETS.ratioPct}% of the paper's; ` +
-        "a miss is marked ✗. Emulator: wall-clock Mpps of the real processes on this machine, median (range, runs); no target",
+      (rep.rows!.some((r) => r.ratio.paper === null)
+        ? `targets (model within ${TARGETS.figurePct}% of each paper figure, each ratio within ${TARGETS.ratioPct}%): not computed, the paper's figures are ${MISSING}. `
+        : `targets: model within ${TARGETS.figurePct}% of each paper figure, each ratio (offload/non-offload) within ${TARGETS.ratioPct}% of the paper's; a miss is marked ✗. `) +
+        "Emulator: wall-clock Mpps of the real processes on this machine, median (range, runs); no target",
       ...notes.list.map((n, i) => `[${i + 1}] ${n}`),
     ],
   };
@@ -96,7 +105,10 @@ function sweepTable(rep: Report): TableModel {
       const eg = e?.runs[0]?.perGuestMpps;
       row.push({ text: eg === undefined ? "" : `${eg.map((x) => x.toFixed(2)).join(" ")} (${jain(eg).toFixed(3)})` });
     }
-    for (const r of refs) row.push({ text: c.spec.x !== undefined && r.points[String(c.spec.x)] !== undefined ? f(r.points[String(c.spec.x)]!) : "" });
+    for (const r of refs) {
+      const v = r.points === null || c.spec.x === undefined ? undefined : r.points[String(c.spec.x)];
+      row.push(r.points === null ? { text: MISSING, isMissing: true } : { text: v === undefined ? "" : f(v) });
+    }
     return row;
   });
   return {
@@ -123,14 +135,14 @@ export function renderTerminal(rep: Report, color: boolean): string {
   const t = tableModel(rep);
   const text = (c: TCell) => (c.isMiss === true ? `${c.text} ✗` : c.text);
   const widths = t.header.map((h, i) => Math.max(h.length, ...t.rows.map((r) => text(r[i]!).length)));
-  const line = (cells: string[], miss: boolean[]) => cells.map((s, i) => {
+  const line = (cells: string[], miss: boolean[], missing?: boolean[]) => cells.map((s, i) => {
     const p = i === 0 || i === 1 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!);
-    return miss[i] === true && color ? style("red", p) : p;
+    return miss[i] === true && color ? style("red", p) : missing?.[i] === true && color ? style(["yellow", "bold"], p) : p;
   }).join("  ");
   const out = [color ? style("bold", t.title) : t.title];
   if (rep.paper.note !== null) out.push(color ? style(["red", "bold"], `WARNING: ${rep.paper.note}`) : `WARNING: ${rep.paper.note}`);
   out.push(line(t.header, []), line(t.header.map((h, i) => "-".repeat(widths[i]!)), []));
-  for (const r of t.rows) out.push(line(r.map(text), r.map((c) => c.isMiss === true)));
+  for (const r of t.rows) out.push(line(r.map(text), r.map((c) => c.isMiss === true), r.map((c) => c.isMissing === true)));
   for (const n of t.notes) out.push(`  ${n}`);
   for (const l of checkLines(rep)) out.push(color && l.startsWith("FAIL") ? style("red", `  ${l}`) : `  ${l}`);
   return out.join("\n") + "\n";
@@ -141,7 +153,8 @@ const mdEscape = (s: string) => s.replace(/\|/g, "\\|");
 export function renderMarkdown(rep: Report): string {
   const t = tableModel(rep);
   const env = rep.environment;
-  const cell = (c: TCell) => (c.isMiss === true ? `<span style="color:#c00">**${mdEscape(c.text)} ✗**</span>` : mdEscape(c.text));
+  const cell = (c: TCell) => (c.isMiss === true ? `<span style="color:#c00">**${mdEscape(c.text)} ✗**</span>`
+    : c.isMissing === true ? `**${mdEscape(c.text)}**` : mdEscape(c.text));
   const out = [`# ${rep.title}`, "", rep.description, ""];
   if (rep.paper.note !== null) out.push(`> **WARNING: ${rep.paper.note}**`, "");
   out.push(`| ${t.header.join(" | ")} |`, `|${t.header.map((_, i) => (i < 2 ? " --- " : " ---: ")).join("|")}|`);

@@ -40,7 +40,7 @@ export function charts(rep: Report): Chart[] {
   }
   const names = [...new Set(rep.cells.map((c) => c.spec.series ?? `${c.spec.program} ${c.spec.mode}`))];
   const isNumeric = rep.cells.every((c) => typeof c.spec.x === "number");
-  const refXs = isNumeric ? rep.reference.flatMap((r) => Object.keys(r.points).map(Number)) : [];
+  const refXs = isNumeric ? rep.reference.flatMap((r) => Object.keys(r.points ?? {}).map(Number)) : [];
   const xs = [...new Set([...rep.cells.map((c) => c.spec.x ?? c.id), ...refXs])];
   if (isNumeric) (xs as number[]).sort((a, b) => a - b);
   const series: Series[] = [];
@@ -55,7 +55,7 @@ export function charts(rep: Report): Chart[] {
       });
     }
   }
-  for (const r of rep.reference) series.push({ name: r.name, values: xs.map((x) => r.points[String(x)] ?? null) });
+  for (const r of rep.reference) if (r.points !== null) series.push({ name: r.name, values: xs.map((x) => r.points![String(x)] ?? null) });
   return [{
     id: "sweep", title: `Mpps by ${rep.table.kind === "sweep" ? rep.table.xLabel : "cell"}`, kind: isNumeric ? "lines" : "bars",
     unit: "Mpps", x: xs, series, ...(rep.table.kind === "sweep" && rep.table.logX === true ? { logX: true } : {}),
@@ -130,7 +130,8 @@ export function renderHtml(rep: Report): string {
   const env = rep.environment;
   const head = t.header.map((h) => `<th>${esc(h)}</th>`).join("");
   const body = t.rows.map((r) => `<tr>${r.map((c) => (c.isMiss === true
-    ? `<td class="miss" title="misses its target">${esc(c.text)} ✗</td>` : `<td>${esc(c.text)}</td>`)).join("")}</tr>`).join("\n");
+    ? `<td class="miss" title="misses its target">${esc(c.text)} ✗</td>`
+    : c.isMissing === true ? `<td class="missing" title="published figure not available">${esc(c.text)}</td>` : `<td>${esc(c.text)}</td>`)).join("")}</tr>`).join("\n");
   const checks = rep.checks.map((c) => `<li class="${c.status}"><b>${c.status === "pass" ? "pass" : c.status === "fail" ? "FAIL" : "not checked"}</b> ${esc(c.what)}: ${esc(c.detail)}</li>`).join("\n");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(rep.title)}</title>
@@ -139,6 +140,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:12px 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th:first-child,td:first-child,th:nth-child(2),td:nth-child(2){text-align:left}th{background:#f4f4f4}
 td.miss{color:#c00;font-weight:bold;background:#fde8e8}
+td.missing{color:#8a5a00;font-weight:bold;background:#fff4d6}
 .warning{border:2px solid #c00;background:#fde8e8;color:#c00;font-weight:bold;padding:8px}
 li.fail{color:#c00}li.not_checked{color:#777}.key{margin-right:12px;font-size:12px}
 .sw{display:inline-block;width:10px;height:10px;margin-right:4px}figure{margin:16px 0}

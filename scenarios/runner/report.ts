@@ -25,16 +25,17 @@ export interface EmulatorFigure { median: number; min: number; max: number; n: n
 
 export interface Row {
   program: Program;
-  paper: Record<Mode, number>;
-  /** The same author's re-run of the table (Dec 2019), beside the paper's. */
-  rerun: Record<Mode, number>;
+  /** Null (both modes) without ../shared/reference: printed "n/a (../shared/reference missing)". */
+  paper: Record<Mode, number | null>;
+  /** The same author's re-run of the table (Dec 2019), beside the paper's (null as paper). */
+  rerun: Record<Mode, number | null>;
   model: Record<Mode, number | null>;
   emulator: Record<Mode, number | null>;
   emulatorRange: Record<Mode, EmulatorFigure | null>;
-  /** (model - paper) / paper, in %. */
+  /** (model - paper) / paper, in %; null without a model or a paper figure. */
   errorPct: Record<Mode, number | null>;
-  /** offload / non-offload. */
-  ratio: { paper: number; rerun: number; model: number | null; emulator: number | null };
+  /** offload / non-offload (paper and rerun null without ../shared/reference). */
+  ratio: { paper: number | null; rerun: number | null; model: number | null; emulator: number | null };
   ratioErrorPct: { model: number | null; emulator: number | null };
   /** Figures that miss their target (model vs paper 15%, ratios 20%). */
   misses: string[];
@@ -63,8 +64,8 @@ export interface Report {
   cells: CellReport[];
   /** The RFC-style table (case1, case2 only). */
   rows: Row[] | null;
-  /** Reference series beside a sweep (batch-sweep: the anchor's C4/C5), x -> Mpps. */
-  reference: Array<{ name: string; citation: string; points: Record<string, number> }>;
+  /** Reference series beside a sweep (batch-sweep: the anchor's C4/C5), x -> Mpps; points null without ../shared/reference. */
+  reference: Array<{ name: string; citation: string; points: Record<string, number> | null }>;
   checks: Check[];
 }
 
@@ -92,12 +93,13 @@ export function buildRows(kase: "case1" | "case2", cells: CellReport[], paper: P
   const rows: Row[] = [];
   for (const program of ["xdp1", "xdp2"] as const) {
     const get = (mode: Mode) => cells.find((c) => c.id === `${program}/${mode}`);
+    const pub = paper[kase]?.[program] ?? null, re = paper.rerun?.[kase][program] ?? null;
     const row: Row = {
-      program, paper: paper[kase][program], rerun: paper.rerun[kase][program],
+      program, paper: pub ?? { non_offload: null, offload: null }, rerun: re ?? { non_offload: null, offload: null },
       model: { non_offload: null, offload: null }, emulator: { non_offload: null, offload: null },
       emulatorRange: { non_offload: null, offload: null }, errorPct: { non_offload: null, offload: null },
-      ratio: { paper: paper[kase][program].offload / paper[kase][program].non_offload,
-        rerun: paper.rerun[kase][program].offload / paper.rerun[kase][program].non_offload, model: null, emulator: null },
+      ratio: { paper: pub === null ? null : pub.offload / pub.non_offload,
+        rerun: re === null ? null : re.offload / re.non_offload, model: null, emulator: null },
       ratioErrorPct: { model: null, emulator: null }, misses: [], unavailable: {},
     };
     for (const mode of ["non_offload", "offload"] as const) {
@@ -111,9 +113,9 @@ export function buildRows(kase: "case1" | "case2", cells: CellReport[], paper: P
       } else {
         row.unavailable[`emulator/${mode}`] = reasonOf(c.emulator);
       }
-      const m = row.model[mode];
-      if (m !== null) {
-        row.errorPct[mode] = pct(m, row.paper[mode]);
+      const m = row.model[mode], ref = row.paper[mode];
+      if (m !== null && ref !== null) {
+        row.errorPct[mode] = pct(m, ref);
         if (Math.abs(row.errorPct[mode]) > TARGETS.figurePct) row.misses.push(`model/${mode}`);
       }
     }
@@ -121,6 +123,7 @@ export function buildRows(kase: "case1" | "case2", cells: CellReport[], paper: P
       const n = row[src].non_offload, o = row[src].offload;
       if (n !== null && o !== null && n > 0) {
         row.ratio[src] = o / n;
+        if (row.ratio.paper === null) continue;
         row.ratioErrorPct[src] = pct(o / n, row.ratio.paper);
         if (Math.abs(row.ratioErrorPct[src]) > TARGETS.ratioPct) row.misses.push(`ratio/${src}`);
       }

@@ -99,8 +99,8 @@ async function runScenario(sc: Scenario, o: RunOptions, children: ChildSet, mode
   if (o.isModelOnly !== true) await runEmulator(sc, cells, { packets, runs, hostUrl }, children, progress);
   const rows = sc.table.kind === "paper" ? buildRows(sc.table.table, cells, paper) : null;
   const reference = sc.name === "batch-sweep"
-    ? [{ name: "anchor C4 (vhost TX)", citation: paper.sweepCitation, points: paper.sweep.C4_tx },
-      { name: "anchor C5 (vhost RX)", citation: paper.sweepCitation, points: paper.sweep.C5_rx }]
+    ? [{ name: "anchor C4 (vhost TX)", citation: paper.sweepCitation, points: paper.sweep?.C4_tx ?? null },
+      { name: "anchor C5 (vhost RX)", citation: paper.sweepCitation, points: paper.sweep?.C5_rx ?? null }]
     : [];
   return {
     schema: REPORT_SCHEMA, scenario: sc.name, title: sc.title, description: sc.description,

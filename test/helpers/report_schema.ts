@@ -40,9 +40,17 @@ export function reportProblems(r: Report): string[] {
   if (r.table?.kind === "paper") {
     need(Array.isArray(r.rows) && r.rows.length === 2 && r.rows[0]!.program === "xdp1" && r.rows[1]!.program === "xdp2", "rows");
     for (const row of r.rows ?? []) {
-      for (const src of ["paper", "rerun"] as const) need(isNum(row[src].non_offload) && isNum(row[src].offload), `row ${row.program} ${src}`);
+      // The published figures: numbers beside ../shared/reference, null (all of them) without it, and then no error against them.
+      const isPub = r.paper.isSharedAvailable;
+      const isPubNum = (v: unknown) => (isPub ? isNum(v) : v === null || isNum(v));
+      for (const src of ["paper", "rerun"] as const) need(isPubNum(row[src].non_offload) && isPubNum(row[src].offload), `row ${row.program} ${src}`);
       for (const src of ["model", "emulator"] as const) need(isNumOrNull(row[src].non_offload) && isNumOrNull(row[src].offload), `row ${row.program} ${src}`);
-      need(isNum(row.ratio.paper) && isNumOrNull(row.ratio.model) && isNumOrNull(row.ratio.emulator), `row ${row.program} ratio`);
+      need(isPubNum(row.ratio.paper) && isPubNum(row.ratio.rerun) && isNumOrNull(row.ratio.model) && isNumOrNull(row.ratio.emulator), `row ${row.program} ratio`);
+      if (row.paper.non_offload === null) {
+        need(row.errorPct.non_offload === null && row.errorPct.offload === null && row.ratio.paper === null &&
+          row.ratioErrorPct.model === null && row.ratioErrorPct.emulator === null && row.misses.length === 0, `row ${row.program}: error against a missing paper figure`);
+      }
+      if (!isPub) need(r.paper.note !== null && r.paper.note !== "", "paper.note: a clone without ../shared says so");
       for (const mode of ["non_offload", "offload"] as const) {
         for (const src of ["model", "emulator"] as const) {
           need(row[src][mode] !== null || isStr(row.unavailable[`${src}/${mode}`]), `row ${row.program} ${src}/${mode}: no figure and no reason`);

@@ -2,7 +2,9 @@
 // the error % and ratios against the paper, a missed target flagged in every
 // rendering (ANSI red on a terminal, styled and ✗ in Markdown, class "miss" in
 // HTML), a missing figure shown with its reason and never as a number, and a
-// clone without ../shared said loudly while the paper columns stay.
+// clone without ../shared said loudly, the paper's cells "n/a" with no error
+// computed against them. The paper's figures are ../shared/reference's: the
+// tests that compare against them skip loudly without it.
 import { describe, expect, it } from "vitest";
 import path from "node:path";
 import { tmpdir } from "node:os";
@@ -16,6 +18,8 @@ import { environment } from "../../scenarios/runner/environment.ts";
 import { reportProblems } from "../helpers/report_schema.ts";
 
 const paper = loadPaper();
+const NO_SHARED = path.join(tmpdir(), "no-such-shared", "published-results.json");
+if (!paper.isSharedAvailable) console.warn(`SKIP report tests against the paper's figures: ${paper.note}`);
 
 function modelOk(mpps: number, wakes = 0.01): CellReport["model"] {
   return { status: "ok", conserved: true, ms: 1, result: { mpps, sent: 100, dropped: 90, tx: 0, passed: 0, errors: 10, wakesPerPacket: wakes, copiesPerPacket: 0 } };
@@ -49,7 +53,7 @@ function report(p = paper): Report {
   };
 }
 
-describe("buildRows()", () => {
+describe.skipIf(!paper.isSharedAvailable)("buildRows()", () => {
   it("error % of the model against the paper, ratios of each source, and the misses", () => {
     const r = report();
     expect(reportProblems(r)).toEqual([]);
@@ -73,7 +77,7 @@ describe("buildRows()", () => {
 
   it("a ratio 19% off is within target, 21% off misses", () => {
     const cs = cells();
-    const p = paper.case1.xdp1;
+    const p = paper.case1!.xdp1;
     cs[0]!.model = modelOk(p.non_offload);
     cs[1]!.model = modelOk(p.offload * 1.19);
     expect(buildRows("case1", cs, paper)[0]!.misses).toEqual(["model/offload"]);
@@ -85,7 +89,7 @@ describe("buildRows()", () => {
   });
 });
 
-describe("renderings", () => {
+describe.skipIf(!paper.isSharedAvailable)("renderings", () => {
   it("terminal: the missed cells in red (styleText), ✗ without colour, the reasons as footnotes", () => {
     const r = report();
     const colored = renderTerminal(r, true);
@@ -115,16 +119,55 @@ describe("renderings", () => {
     expect(html.match(/<rect class="bar"/g)!.length).toBe(10 + 4);
   });
 
-  it("without ../shared: the paper columns from the repository's copy, and a loud warning in every rendering", () => {
-    const p = loadPaper(path.join(tmpdir(), "no-such-shared", "published-results.json"));
-    expect(p.isSharedAvailable).toBe(false);
-    expect(p.case1).toEqual(paper.case1);
-    const r = report(p);
-    expect(r.rows![0]!.paper).toEqual(paper.case1.xdp1);
-    expect(renderTerminal(r, false)).toMatch(/^WARNING: .*published-results\.json is absent/m);
-    expect(renderMarkdown(r)).toMatch(/> \*\*WARNING: .*is absent/);
-    expect(renderHtml(r)).toMatch(/<p class="warning">WARNING: .*is absent/);
+  it("beside ../shared: no warning", () => {
     expect(renderTerminal(report(), false)).not.toContain("WARNING");
+  });
+});
+
+describe("without ../shared/reference", () => {
+  it("the paper and re-run cells are n/a (null in the JSON), no error % or miss against them, model and emulator kept, a loud warning", () => {
+    const p = loadPaper(NO_SHARED);
+    expect(p.isSharedAvailable).toBe(false);
+    expect([p.case1, p.case2, p.rerun, p.sweep]).toEqual([null, null, null, null]);
+    const r = report(p);
+    expect(reportProblems(r)).toEqual([]);
+    const [x1, x2] = r.rows!;
+    expect(x1!.paper).toEqual({ non_offload: null, offload: null });
+    expect(x1!.rerun).toEqual({ non_offload: null, offload: null });
+    expect([x1!.ratio.paper, x1!.ratio.rerun]).toEqual([null, null]);
+    expect(x1!.errorPct).toEqual({ non_offload: null, offload: null });
+    expect([x1!.ratioErrorPct.model, x1!.ratioErrorPct.emulator]).toEqual([null, null]);
+    expect([...x1!.misses, ...x2!.misses]).toEqual([]);
+    // The model's and the emulator's own figures stay.
+    expect(x1!.model).toEqual({ non_offload: 2.5, offload: 12.4 });
+    expect(x1!.ratio.model).toBeCloseTo(12.4 / 2.5, 6);
+    expect(x1!.emulator.offload).toBe(0.9);
+    const json = JSON.parse(JSON.stringify(r)) as Report;
+    expect(json.rows![0]!.paper).toEqual({ non_offload: null, offload: null });
+    const plain = renderTerminal(r, false), colored = renderTerminal(r, true);
+    expect(plain).toMatch(/^WARNING: .*published-results\.json and .*cost-model-anchors\.md are absent/m);
+    const row1 = plain.split("\n").find((l) => l.startsWith("xdp1"))!;
+    // paper non-offload, paper offload, error % x2 and ratio paper: five n/a cells, the model's 2.50 and 12.40 beside them.
+    expect(row1.split("n/a (../shared/reference missing)").length - 1).toBe(5);
+    expect(row1).toContain("12.40");
+    expect(row1).not.toContain("%");
+    // No red and no ✗ in the table (the warning above it is red).
+    const tableRows = (t: string) => t.split("\n").filter((l) => /^(\x1b\[\d+m)*xdp/.test(l));
+    expect(tableRows(plain).join("\n")).not.toContain("✗");
+    expect(tableRows(colored)).toHaveLength(2);
+    expect(tableRows(colored).join("\n")).not.toMatch(/\x1b\[31m/);
+    expect(colored).toMatch(/\x1b\[31m\x1b\[1mWARNING: /);
+    expect(colored).toMatch(/\x1b\[1m\x1b\[33m\s*n\/a \(\.\.\/shared\/reference missing\)|\x1b\[33m\x1b\[1m\s*n\/a/);
+    expect(plain).toContain("re-run of the same table: n/a (../shared/reference missing)");
+    const md = renderMarkdown(r);
+    expect(md).toMatch(/> \*\*WARNING: .*are absent/);
+    expect(md).toContain("| **n/a (../shared/reference missing)** |");
+    const html = renderHtml(r);
+    expect(html).toMatch(/<p class="warning">WARNING: .*are absent/);
+    expect(html.match(/<td class="missing"/g)!.length).toBe(10);
+    expect(html).not.toContain('<td class="miss"');
+    // No paper bars: 3 model + 3 emulator; ratios: 1 model + 1 emulator.
+    expect(html.match(/<rect class="bar"/g)!.length).toBe(6 + 2);
   });
 });
 

@@ -40,13 +40,13 @@ const n = (v: number | null | undefined) => (v === null || v === undefined ? 0 :
 function expected(r: Report): Array<{ chart: string; sel: string; count: number }> {
   if (r.rows !== null) {
     return [
-      { chart: "mpps", sel: "rect.bar", count: r.rows.reduce((a, x) => a + 2 + n(x.model.non_offload) + n(x.model.offload) + n(x.emulator.non_offload) + n(x.emulator.offload), 0) },
-      { chart: "ratio", sel: "rect.bar", count: r.rows.reduce((a, x) => a + 1 + n(x.ratio.model) + n(x.ratio.emulator), 0) },
+      { chart: "mpps", sel: "rect.bar", count: r.rows.reduce((a, x) => a + n(x.paper.non_offload) + n(x.paper.offload) + n(x.model.non_offload) + n(x.model.offload) + n(x.emulator.non_offload) + n(x.emulator.offload), 0) },
+      { chart: "ratio", sel: "rect.bar", count: r.rows.reduce((a, x) => a + n(x.ratio.paper) + n(x.ratio.model) + n(x.ratio.emulator), 0) },
     ];
   }
   const figures = r.cells.reduce((a, c) => a + n(c.model.status === "ok" ? c.model.result.mpps : null) + n(c.emulator.status === "ok" ? c.emulator.mpps.median : null), 0);
   const isNumeric = r.cells.every((c) => typeof c.spec.x === "number");
-  const refs = r.reference.reduce((a, x) => a + Object.keys(x.points).length, 0);
+  const refs = r.reference.reduce((a, x) => a + Object.keys(x.points ?? {}).length, 0);
   return [{ chart: "sweep", sel: isNumeric ? "circle.point" : "rect.bar", count: figures + (isNumeric ? refs : 0) }];
 }
 
