@@ -57,9 +57,11 @@ describe("vxo report diff", () => {
     expect(cell.emulator.status).toBe("ok");
     if (cell.emulator.status !== "ok") return;
     const m = cell.emulator.mpps;
-    Object.assign(m, { median: m.median * 10, min: m.min * 10, max: m.max * 10 });
+    const was = { ...m };
+    // Entirely above the old range (a range that starts near 0 would still overlap itself scaled).
+    Object.assign(m, { min: was.max * 2 + 1, median: was.max * 2 + 2, max: was.max * 2 + 3 });
     expect(line(diffReports(b, c), "case1 xdp1/offload emulator mpps")).toMatchObject({ verdict: "changed" });
-    Object.assign(m, { median: m.median / 10, min: m.min / 10 - 1, max: m.max / 10 + 1 });
+    Object.assign(m, { median: was.median, min: was.min - 1, max: was.max + 1 });
     expect(line(diffReports(b, c), "case1 xdp1/offload emulator mpps")).toMatchObject({ verdict: "within spread" });
     m.n = 1;
     expect(line(diffReports(b, c), "case1 xdp1/offload emulator mpps")).toMatchObject({ verdict: "no spread (one run)" });
