@@ -23,6 +23,30 @@ export interface Child {
 
 const STDERR_KEEP = 64 * 1024;
 
+/**
+ * The URL a starting vxo process announces on stdout (`listening ws://...`), or an error naming
+ * `what` with its stderr once it exits first or `deadlineMs` passes (a start-up deadline).
+ */
+export function untilListening(proc: ResultPromise, exited: Promise<number | string>, what: string, stderr: () => string,
+  deadlineMs: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`${what} did not print "listening" within ${deadlineMs} ms:\n${stderr()}`)), deadlineMs);
+    proc.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /^listening (ws:\/\/\S+)$/m.exec(out);
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (${code}) before listening:\n${stderr()}`));
+    });
+  });
+}
+
 /** The children of one run. */
 export class ChildSet {
   readonly runtimeDir: string;
@@ -60,22 +84,7 @@ export class ChildSet {
     const child = { kind, name, url: "", pid: proc.pid!, proc, exited, stderr: () => err.slice(-STDERR_KEEP) };
     this.#children.push(child);
     this.onStart?.({ kind, name, pid: child.pid });
-    child.url = await new Promise<string>((resolve, reject) => {
-      let out = "";
-      const timer = setTimeout(() => reject(new Error(`vxo ${kind} ${name} did not print "listening" within ${deadlineMs} ms:\n${err}`)), deadlineMs);
-      proc.stdout!.on("data", (d: Buffer) => {
-        out += d.toString();
-        const m = /^listening (ws:\/\/\S+)$/m.exec(out);
-        if (m !== null) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
-      });
-      void exited.then((code) => {
-        clearTimeout(timer);
-        reject(new Error(`vxo ${kind} ${name} exited (${code}) before listening:\n${err.slice(-4000)}`));
-      });
-    });
+    child.url = await untilListening(proc, exited, `vxo ${kind} ${name}`, () => err.slice(-4000), deadlineMs);
     return child;
   }
 

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { VXO_BIN } from "./repo.ts";
+import { untilListening } from "../../scenarios/runner/children.ts";
 
 export interface VxoProc {
   readonly kind: string;
@@ -46,22 +47,7 @@ export class Procs {
       err += d.toString();
     });
     const exited = child.then((r) => (r.signal ? r.signal : (r.exitCode ?? -1)));
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = "";
-      const timer = setTimeout(() => reject(new Error(`${kind} did not print "listening" within ${deadlineMs} ms:\n${err}`)), deadlineMs);
-      child.stdout!.on("data", (d: Buffer) => {
-        out += d.toString();
-        const m = /^listening (ws:\/\/\S+)$/m.exec(out);
-        if (m !== null) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
-      });
-      void exited.then((code) => {
-        clearTimeout(timer);
-        reject(new Error(`${kind} exited (${code}) before listening:\n${err}`));
-      });
-    });
+    const url = await untilListening(child, exited, kind, () => err, deadlineMs);
     const p: VxoProc = {
       kind, url, pid: child.pid!, stderr: () => err, exited,
       kill: (signal = "SIGTERM") => {
