@@ -6,7 +6,7 @@
 // bpf_map_offload_map_alloc() in kernel/bpf/offload.c. Nothing stays half
 // created: a failure at any step frees what the steps before it made. The
 // object's BTF goes with its maps and programs (the RFC's "BTF/metadata to the
-// host" TODO): the guest loads it for its own view of the maps and its first
+// host" item of its to-do list, done here): the guest loads it for its own view of the maps and its first
 // passes, and the device gets the same bytes in MAP_CREATE and in the PROG_LOAD
 // of every program sent (the host loads one BTF object per guest blob).
 import type { BpfObjectSpec, BpfProgSpec } from "../shared/bpf/libbpf/object.ts";

@@ -304,5 +304,3 @@ export class VirtnetQueuePair {
   }
 }
 
-/** XDP_FRAME_SZ re-exported for callers sizing guest memory. */
-export { XDP_FRAME_SZ };

@@ -7,6 +7,7 @@ import type { Worker } from "node:worker_threads";
 import type { BpfMemory } from "../../shared/bpf/runtime/memory.ts";
 import { StatBlock } from "../../shared/sched/stats.ts";
 import { spawnTsWorker } from "../../shared/sched/thread_spawn.ts";
+import { withDeadline } from "../../shared/sched/deadline.ts";
 import { ENOMEM, KernelError } from "../../shared/errno.ts";
 import { ShmFrameQueue } from "../../shared/virtio/shm_frame_queue.ts";
 import { VIRTNET_ETHTOOL_STATS } from "./virtnet.ts";
@@ -59,15 +60,7 @@ export class GuestThread {
     const w = spawnTsWorker(new URL("./virtnet_worker.ts", import.meta.url), data);
     const err = once(w, "error").then(([e]) => { throw e; });
     err.catch(() => {});
-    let timer: NodeJS.Timeout | undefined;
-    const t = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("guest thread start timed out")), timeoutMs);
-    });
-    try {
-      await Promise.race([once(w, "message"), err, t]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await withDeadline(Promise.race([once(w, "message"), err]), Date.now() + timeoutMs, "the guest thread's start", "guest");
     return new GuestThread(mem, data, w);
   }
 
@@ -80,16 +73,8 @@ export class GuestThread {
     const i32 = new Int32Array(this.#mem.memory.buffer);
     Atomics.store(i32, this.#d.stop >> 2, 1);
     ShmFrameQueue.at(this.#mem.memory.buffer, this.#d.toDriver).ring();
-    let timer: NodeJS.Timeout | undefined;
-    const t = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("guest thread stop timed out")), timeoutMs);
-    });
-    try {
-      const [m] = await Promise.race([once(this.worker, "message"), t]) as [{ cpuMs: number }];
-      await this.worker.terminate();
-      return { cpuMs: m.cpuMs };
-    } finally {
-      clearTimeout(timer);
-    }
+    const [m] = await withDeadline(once(this.worker, "message"), Date.now() + timeoutMs, "the guest thread's exit", "guest") as [{ cpuMs: number }];
+    await this.worker.terminate();
+    return { cpuMs: m.cpuMs };
   }
 }

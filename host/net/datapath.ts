@@ -16,6 +16,7 @@ import { BPF_MAP_TYPE_DEVMAP } from "../../shared/bpf/isa/uapi.ts";
 import { exportBpfThread } from "../../shared/bpf/thread_view.ts";
 import { spawnTsWorker } from "../../shared/sched/thread_spawn.ts";
 import { FutexWaker, stopTask } from "../../shared/sched/futex.ts";
+import { withDeadline } from "../../shared/sched/deadline.ts";
 import { TASK_INTERRUPTIBLE } from "../../shared/sched/sched.ts";
 import { StatBlock } from "../../shared/sched/stats.ts";
 import { EBUSY, ECANCELED, EINVAL, ETIMEDOUT, KernelError } from "../../shared/errno.ts";
@@ -610,20 +611,6 @@ export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
     counters, fates: datapathFates(counters), rxcnt: d.rxcnt(), trace: TraceRing.at(d.kernel.mem, d.sh.trace).read(),
     producerWallMs: p.wallMs, producerCpuMs: p.cpuMs, wallMs, vhostLoop: loop, guestCpuMs,
   };
-}
-
-/** `p`, or ETIMEDOUT naming `what` once `deadline` (ms since epoch) passes. */
-async function withDeadline<T>(p: Promise<T>, deadline: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new KernelError(ETIMEDOUT, `datapath: timed out waiting for ${what}`)),
-      Math.max(0, deadline - Date.now()));
-  });
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Messages a Worker posted, in order; nth(i) resolves when message i has arrived (no polling). */

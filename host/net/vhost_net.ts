@@ -29,7 +29,6 @@ import type { BpfMemory } from "../../shared/bpf/runtime/memory.ts";
 import { STEP_POLL, type Clock } from "../../shared/sched/sched.ts";
 import { StatBlock } from "../../shared/sched/stats.ts";
 import { XDP_MD_DATA, XDP_MD_DATA_END } from "../../shared/bpf/isa/uapi.ts";
-import { XDP_FRAME_SZ } from "../../shared/bpf/runtime/xdp.ts";
 import type { PagePool } from "../../shared/net/page_pool.ts";
 import { ShmFrameQueue } from "../../shared/virtio/shm_frame_queue.ts";
 import { FrameWriter } from "../../shared/virtio/vring_frame.ts";
@@ -318,10 +317,8 @@ export class VhostNet {
       if (this.guestCapture !== null) this.guestCapture.captureXdp(c << 2);
       const r = vq.putUsed(head, this.#u8, data, len);
       if (r === -EAGAIN) {
+        // The refused acquire() marked us waiting: the consumer's release requeues this work.
         vq.unpop(head);
-        this.virtio.outbound.markProducerWaiting();
-        // A release between the refusal and the mark would have found no waiter: look again.
-        if (this.virtio.outbound.pending() < this.virtio.outbound.slots) continue;
         s[N_RX_CHAN_FULL]++;
         return -1;
       }
@@ -476,4 +473,3 @@ export class VhostNet {
 
 /** Frames vhost's TX pool needs: a queue's worth in flight plus a batch. */
 export const VHOST_TX_POOL_FRAMES = VHOST_NET_QUEUE_SIZE + 2 * VHOST_NET_BATCH;
-export { XDP_FRAME_SZ };

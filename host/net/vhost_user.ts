@@ -80,7 +80,6 @@ export class KickSink implements FrameSink {
       // Full: vhost has not applied our frames. Make it run (its handlers apply them first) and wait
       // for the release, which rings the doorbell of the queue towards us.
       this.stalls++;
-      this.q.markProducerWaiting();
       const bell = this.other.bell();
       this.other.setWaiting(true);
       kickVhost(this.dev, KICK_TX);
@@ -169,11 +168,8 @@ export class VhostUserRelay {
       this.stats.badFrames++;
       return this.#put(BAD_FRAME, 0, BAD_FRAME.length);
     }
-    const fb = q.acquire();
-    if (fb === null) {
-      q.markProducerWaiting();
-      return false;
-    }
+    const fb = q.acquire(); // a refusal marks us waiting: vhost's release rings our doorbell
+    if (fb === null) return false;
     fb.u8.set(b.subarray(off, off + len), 0);
     fb.len = len;
     const bits = frameKicks(fb.u8, 0, len);

@@ -43,7 +43,7 @@
 // A handle is guest-local with --fd-remap shim (the default) and the host's
 // object id with --fd-remap guest (the RFC's behaviour).
 //
-// BTF/metadata to the host (a TODO of the RFC): the optional trailing fields
+// BTF/metadata to the host (an open item the RFC lists, done here): the optional trailing fields
 // carry the object's BTF (the .BTF bytes the guest loaded with BPF_BTF_LOAD)
 // with each map that has BTF key/value types and with a program that has line
 // info. The host loads each distinct blob once per guest (a BTF object with an

@@ -111,11 +111,6 @@ export class ShmFrameQueue {
     if (this.onPublish !== null) this.onPublish();
   }
 
-  /** True when a producer found the queue full and waits for a release (set by the producer). */
-  markProducerWaiting(): void {
-    Atomics.store(this.#i32, this.#w + Q_PROD_WAITS, 1);
-  }
-
   // ---- consumer side ----
 
   /** Frames published and not yet released. */

@@ -58,10 +58,10 @@ const cache = new Map<string, HelperProbe>();
  */
 export async function probeHelpers(ids: Iterable<number>, progType = BPF_PROG_TYPE_XDP): Promise<HelperProbes> {
   const want = [...new Set(ids)].sort((a, b) => a - b);
-  const todo = want.filter((id) => !cache.has(`${progType}:${id}`));
-  if (todo.length > 0) {
-    const res = await kernelLoadRaw(todo.map((id) => helperProbeCase(id, progType)));
-    todo.forEach((id, i) => cache.set(`${progType}:${id}`, helperProbeResult(id, res[i]!)));
+  const unprobed = want.filter((id) => !cache.has(`${progType}:${id}`));
+  if (unprobed.length > 0) {
+    const res = await kernelLoadRaw(unprobed.map((id) => helperProbeCase(id, progType)));
+    unprobed.forEach((id, i) => cache.set(`${progType}:${id}`, helperProbeResult(id, res[i]!)));
   }
   return new Map(want.map((id) => [id, cache.get(`${progType}:${id}`)!]));
 }
