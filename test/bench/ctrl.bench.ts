@@ -7,9 +7,20 @@
 // figure is printed beside its target with the ratio; the CPU time per process
 // and the load average go with them (three processes share two cores). The
 // phases are measured after a warm-up of the same commands (JIT, buffers).
-// Usage: npm run bench:ctrl [-- updates=20000 window=256 rtts=2000 warmup=20000 dump=65536]
+// Placement: the update and round-trip phases run twice, first with the three
+// processes co-located on one CPU (`cpu=0`, set with taskset on their threads),
+// then on the scheduler's placement (every CPU). In QEMU the control queue
+// handler and the host kernel's bpf() are one thread of control (the QEMU
+// thread makes the syscall) and the guest's virtnet_send_command() spins on the
+// vCPU; here they are three processes, and a sequential round trip pays a wake
+// of each process it crosses. On a VM whose idle vCPUs halt (this machine: no
+// guest halt polling), waking a process on an idle CPU costs tens to hundreds
+// of microseconds and a round trip pays that up to twice; on one CPU a wake is
+// a context switch. Both figures are printed; `cpu=none` skips the co-located phase.
+// Usage: npm run bench:ctrl [-- updates=20000 window=256 rtts=2000 warmup=20000 dump=65536 cpu=0]
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { loadavg } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { Procs } from "../helpers/procs.ts";
 import { VirtioNetDriver } from "../../guest/virtio_net.ts";
 import { GuestKernel } from "../../guest/netdev.ts";
@@ -24,9 +35,24 @@ const RTTS = numberSetting("rtts", 2_000);
 const WARMUP = numberSetting("warmup", 20_000);
 const DUMP = numberSetting("dump", 65_536);
 
+const CPU = process.argv.slice(2).find((a) => a.startsWith("cpu="))?.slice(4) ?? "0";
+
 const TARGET_UPDATES_PER_SEC = 50_000;
 const TARGET_P50_US = 100;
 const TARGET_DUMP_MS = 1_000;
+
+/**
+ * Pins every thread of `pids` to `cpus` (a taskset list); threads created later inherit it.
+ * Returns null, or why it could not (taskset missing, CPU not there).
+ */
+function place(pids: number[], cpus: string): string | null {
+  try {
+    for (const pid of pids) execFileSync("taskset", ["-a", "-p", "-c", cpus, String(pid)], { stdio: "pipe" });
+    return null;
+  } catch (e) {
+    return (e as Error).message.split("\n")[0]!;
+  }
+}
 
 /** utime + stime of a process in ms (/proc/PID/stat fields 14 and 15). */
 function cpuMs(pid: number): number {
@@ -81,13 +107,28 @@ try {
     await sequential(Math.ceil(WARMUP / 10));
   }
   const warmErrors = errors;
-  const cpu0 = { host: cpuMs(host.pid), qemu: cpuMs(qemu.pid), self: process.cpuUsage() };
-  const load0 = loadavg();
-  const upSec = await pipelined(UPDATES);
-  const rtt = (await sequential(RTTS)).sort((a, b) => a - b);
-  const pct = (p: number) => rtt[Math.min(rtt.length - 1, Math.floor((p / 100) * rtt.length))]!;
-  const self = process.cpuUsage(cpu0.self);
-  const cpu = { host: cpuMs(host.pid) - cpu0.host, qemu: cpuMs(qemu.pid) - cpu0.qemu, self: (self.user + self.system) / 1000 };
+  const pids = [host.pid, qemu.pid, process.pid];
+  /** One update phase and one round-trip phase, with the CPU time of each process. */
+  const measure = async () => {
+    const cpu0 = { host: cpuMs(host.pid), qemu: cpuMs(qemu.pid), self: process.cpuUsage() };
+    const load0 = loadavg();
+    const upSec = await pipelined(UPDATES);
+    const rtt = (await sequential(RTTS)).sort((a, b) => a - b);
+    const pct = (p: number) => rtt[Math.min(rtt.length - 1, Math.floor((p / 100) * rtt.length))]!;
+    const self = process.cpuUsage(cpu0.self);
+    const cpu = { host: cpuMs(host.pid) - cpu0.host, qemu: cpuMs(qemu.pid) - cpu0.qemu, self: (self.user + self.system) / 1000 };
+    return { ups: UPDATES / upSec, upSec, p50: pct(50), p99: pct(99), max: rtt.at(-1)!, cpu, load0 };
+  };
+  type Phase = Awaited<ReturnType<typeof measure>>;
+  const phases: { name: string; r: Phase }[] = [];
+  let placeErr: string | null = CPU === "none" ? "cpu=none" : place(pids, CPU);
+  if (placeErr === null) {
+    await sequential(200); // settle on the new CPU
+    phases.push({ name: `co-located on CPU ${CPU}`, r: await measure() });
+  }
+  const all = `0-${cpus().length - 1}`; // cpus(): availableParallelism() follows our own affinity
+  if (placeErr === null) placeErr = place(pids, all);
+  phases.push({ name: `scheduler's placement, CPUs ${all}`, r: await measure() });
 
   // bpftool map dump of a DUMP-entry hash map offloaded to the host, filled with one UPDATE_BATCH.
   const k = new GuestKernel();
@@ -116,17 +157,22 @@ try {
   await dumpOnce(); // warm-up
   const dumpMs = await dumpOnce();
 
-  const ups = UPDATES / upSec;
   const fmt = (x: number) => x.toFixed(x < 10 ? 2 : x < 1000 ? 1 : 0);
-  console.log(`guest->host map update (pipelined, window ${WINDOW}): ${UPDATES} updates in ${upSec.toFixed(3)} s = ${ups.toFixed(0)} updates/s` +
-    `   target >= ${TARGET_UPDATES_PER_SEC}/s, ratio ${(ups / TARGET_UPDATES_PER_SEC).toFixed(2)}x`);
-  console.log(`round trip (map lookup, sequential, ${RTTS}): p50 ${fmt(pct(50))} us  p99 ${fmt(pct(99))} us  max ${fmt(rtt.at(-1)!)} us` +
-    `   target p50 <= ${TARGET_P50_US} us, ratio ${(pct(50) / TARGET_P50_US).toFixed(2)}x`);
+  if (placeErr !== null) console.log(`placement: ${placeErr}`);
+  for (const { name, r } of phases) {
+    console.log(`[${name}]`);
+    console.log(`guest->host map update (pipelined, window ${WINDOW}): ${UPDATES} updates in ${r.upSec.toFixed(3)} s = ${r.ups.toFixed(0)} updates/s` +
+      `   target >= ${TARGET_UPDATES_PER_SEC}/s, ratio ${(r.ups / TARGET_UPDATES_PER_SEC).toFixed(2)}x`);
+    console.log(`round trip (map lookup, sequential, ${RTTS}): p50 ${fmt(r.p50)} us  p99 ${fmt(r.p99)} us  max ${fmt(r.max)} us` +
+      `   target p50 <= ${TARGET_P50_US} us, ratio ${(r.p50 / TARGET_P50_US).toFixed(2)}x`);
+    console.log(`cpu ms (updates + round trips): host ${r.cpu.host.toFixed(0)}  qemu ${r.cpu.qemu.toFixed(0)}  guest(driver, this process) ${r.cpu.self.toFixed(0)}` +
+      `; load average before ${r.load0.map((x) => x.toFixed(2)).join(" ")}`);
+  }
+  console.log(`[both placements]`);
   console.log(`bpftool map dump (guest, offloaded hash map of ${DUMP} entries, one MAP_LOOKUP_BATCH): ${fmt(dumpMs)} ms` +
     `   target < ${TARGET_DUMP_MS} ms, ratio ${(dumpMs / TARGET_DUMP_MS).toFixed(2)}x`);
   console.log(`errors: ${errors} (${warmErrors} in the warm-up of ${Math.max(WARMUP, 4096)} updates and ${Math.ceil(WARMUP / 10)} lookups)`);
-  console.log(`cpu ms (updates + round trips): host ${cpu.host.toFixed(0)}  qemu ${cpu.qemu.toFixed(0)}  guest(driver, this process) ${cpu.self.toFixed(0)}`);
-  console.log(`load average before: ${load0.map((x) => x.toFixed(2)).join(" ")}, after: ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+  console.log(`load average after: ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
   console.log(`node ${process.version}, ${process.platform}/${process.arch}`);
   drv.ch.close();
 } finally {
