@@ -115,7 +115,10 @@ export class PtrRing {
   produceNoPublish(h: number): number {
     const i32 = this.#i32, w = this.#w;
     const p = i32[w + W_PRODUCER]!;
-    if (Atomics.load(i32, this.#q + p) !== 0) return -ENOSPC;
+    // A plain read, as the kernel's data_race() read of the slot: a stale value can only be a
+    // handle this thread wrote before the consumer zeroed it (a false "full"), never a false "free".
+    // An Atomics.load here costs ~7 ns per entry in V8, on every ring the datapath produces into.
+    if (i32[this.#q + p] !== 0) return -ENOSPC;
     i32[this.#q + p] = h;
     i32[w + W_PRODUCER] = p + 1 >= this.size ? 0 : p + 1;
     i32[w + W_PRODUCED] = (i32[w + W_PRODUCED]! + 1) | 0;
