@@ -28,6 +28,7 @@ import { GuestMapOps, bpftoolCommand } from "../../guest/bpftool.ts";
 import { VIRTIO_NET_CTRL_BPF_MAP_CREATE, VIRTIO_NET_CTRL_BPF_MAP_LOOKUP, VIRTIO_NET_CTRL_BPF_MAP_UPDATE } from "../../shared/virtio/virtio_net.ts";
 import { BPF_MAP_TYPE_HASH, BPF_MAP_UPDATE_BATCH } from "../../shared/bpf/isa/uapi.ts";
 import { numberSetting } from "../helpers/script_args.ts";
+import { formatWakeLatency, measureWakeLatency } from "../helpers/wake_latency.ts";
 
 const UPDATES = numberSetting("updates", 20_000);
 const WINDOW = numberSetting("window", 256);
@@ -169,6 +170,7 @@ try {
       `; load average before ${r.load0.map((x) => x.toFixed(2)).join(" ")}`);
   }
   console.log(`[both placements]`);
+  console.log(formatWakeLatency(await measureWakeLatency()));
   console.log(`bpftool map dump (guest, offloaded hash map of ${DUMP} entries, one MAP_LOOKUP_BATCH): ${fmt(dumpMs)} ms` +
     `   target < ${TARGET_DUMP_MS} ms, ratio ${(dumpMs / TARGET_DUMP_MS).toFixed(2)}x`);
   console.log(`errors: ${errors} (${warmErrors} in the warm-up of ${Math.max(WARMUP, 4096)} updates and ${Math.ceil(WARMUP / 10)} lookups)`);

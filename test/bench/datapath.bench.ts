@@ -13,10 +13,12 @@
 // ({case, program, mode, sent, dropped, tx, passed, errors, mpps, wakesPerPacket, copiesPerPacket}).
 // --tx-queue-len sets the tap's ring (default 1000), --busyloop-us vhost's
 // busy poll (QEMU's poll-us, default 0), --only runs one row ("2/xdp1/offload").
-// The first line is the load average, since the threads share this machine's 2 cores.
+// The first line is the load average, since the threads share this machine's 2 cores; the second
+// the machine's thread wake latency (test/helpers/wake_latency.ts).
 import { loadavg } from "node:os";
 import { runDatapath } from "../../host/net/datapath.ts";
 import { PROGRAMS_DIR } from "../helpers/repo.ts";
+import { formatWakeLatency, measureWakeLatency } from "../helpers/wake_latency.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string): string | undefined => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -27,6 +29,8 @@ const busyloopUs = Number(opt("--busyloop-us") ?? 0);
 const only = opt("--only");
 console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}; tx_queue_len ${txQueueLen ?? 1000}, ` +
   `busyloop ${busyloopUs} us, ${count} packets per row`);
+// What a wake costs on this machine decides whether the per-packet wake of Case 2 can show at all.
+console.log(formatWakeLatency(await measureWakeLatency()));
 
 interface Row {
   case: 1 | 2;
