@@ -39,10 +39,29 @@ export async function startDataplane(k: GuestKernel, drv: VirtioNetDriver, log: 
   if (!r.ok) throw new KernelError(r.errno, `Cannot start the data queues: ${r.message}`);
   const chan = await VhostUserChannel.connect(r.body.path, { poolSize: 64, highWaterBytes: 16 << 20 });
   sink.chan = chan;
-  chan.onFrame = (b, off, len) => qp.receive(b, off, len);
+  runOnChannel(qp, chan);
   chan.onBad = (why) => log("dataplane_bad_frame", { why });
-  // The channel refused a buffer (its socket is far behind): refill and kick again once it drained,
-  // so that no kick stays lost.
+  qp.onNeedsReset = (reason) => log("virtio_net_needs_reset", { reason });
+  k.datapath = qp;
+  k.syncDatapathXdp();
+  qp.open();
+  log("dataplane_up", { path: r.body.path, memSize: qp.memSize });
+  return {
+    qp, chan,
+    close: () => {
+      k.datapath = null;
+      chan.socket.destroy();
+    },
+  };
+}
+
+/**
+ * Runs `qp` over `chan` in this process: the device's frames go to receive(), NAPI polls from
+ * setImmediate while it stays scheduled, and when the channel refused a buffer (its socket far
+ * behind) the queue refills and kicks again once it drained, so that no kick stays lost.
+ */
+export function runOnChannel(qp: VirtnetQueuePair, chan: VhostUserChannel): void {
+  chan.onFrame = (b, off, len) => qp.receive(b, off, len);
   chan.onDrain = () => qp.tryFillRecv();
   let pending = false;
   const napi = (): void => {
@@ -57,17 +76,5 @@ export async function startDataplane(k: GuestKernel, drv: VirtioNetDriver, log: 
     if (pending) return;
     pending = true;
     setImmediate(napi);
-  };
-  qp.onNeedsReset = (reason) => log("virtio_net_needs_reset", { reason });
-  k.datapath = qp;
-  k.syncDatapathXdp();
-  qp.open();
-  log("dataplane_up", { path: r.body.path, memSize: qp.memSize });
-  return {
-    qp, chan,
-    close: () => {
-      k.datapath = null;
-      chan.socket.destroy();
-    },
   };
 }

@@ -7,12 +7,19 @@
 //   virtio_net does when XDP is set (add_recvbuf_small with VIRTIO_XDP_HEADROOM).
 // - virtnet_poll(): up to `budget` used buffers, the program over the batch
 //   (runXdpBatch), then per verdict: XDP_DROP recycles the page, XDP_PASS goes
-//   up the stack (counted and recycled: the guest stack is not modelled),
+//   up the stack (counted, handed to onNetifReceive when set, and recycled:
+//   the guest stack is not modelled),
 //   XDP_TX queues the page on the send queue (virtnet_xdp_xmit: old completions
 //   reclaimed first, __virtnet_xdp_xmit_one adds the buffer), anything else is
 //   dropped and counted. The send queue is kicked once per poll (the
 //   `xdp_xmit & VIRTIO_XDP_TX` block at the end of virtnet_poll), then refill
-//   by the budget-aware policy and NAPI completion with the callback re-armed.
+//   and NAPI completion with the callback re-armed.
+// - Refill (virtnet_receive() since Linux 5.4, "virtio-net: lower min ring
+//   num_free for efficiency"): after a poll with `budget`, try_fill_recv() runs
+//   when num_free > min(budget, ring size) / 2, and fills until the ring or the
+//   pool is empty with one kick for the lot: budget 64 on a 256-entry ring
+//   refills once 33 or more entries are free. Older kernels waited for half
+//   the ring (num_free > size / 2); that rule is not modelled.
 // - The send queue never takes interrupts (its callback stays disabled, as for
 //   XDP send queues): completed buffers are reclaimed on the next transmit.
 //   With one queue pair, XDP_TX shares the one send queue (what virtio_net
@@ -96,6 +103,11 @@ export class VirtnetQueuePair {
   napiScheduled: boolean;
   /** napi_schedule(): the owner runs poll() soon (setImmediate in a process, a step in a thread). */
   onNapiSchedule: (() => void) | null;
+  /**
+   * napi_gro_receive(): a packet the program passed (or with no program) goes up the guest's
+   * stack as `mem[off, off + len)`, valid only during the call. Null: counted and recycled only.
+   */
+  onNetifReceive: ((mem: Uint8Array, off: number, len: number) => void) | null;
   /** The device reported NEEDS_RESET (virtio_error() on its side). */
   onNeedsReset: ((reason: string) => void) | null;
   readonly #vm: BpfVm;
@@ -129,6 +141,7 @@ export class VirtnetQueuePair {
     this.refillOom = 0;
     this.napiScheduled = false;
     this.onNapiSchedule = null;
+    this.onNetifReceive = null;
     this.onNeedsReset = null;
     this.#ctxs = new Uint32Array(VIRTNET_NAPI_WEIGHT);
     this.#hs = new Uint32Array(VIRTNET_NAPI_WEIGHT);
@@ -196,6 +209,13 @@ export class VirtnetQueuePair {
     return !oom;
   }
 
+  /** The packet of xdp_md `ctx` (data and data_end as the program left them) up the stack. */
+  #netifReceive(ctx: number): void {
+    const c = ctx >> 2, u32 = this.#u32;
+    const data = u32[c + (XDP_MD_DATA >> 2)]!;
+    this.onNetifReceive!(this.rxvq.mem, data, u32[c + (XDP_MD_DATA_END >> 2)]! - data);
+  }
+
   /** free_old_xmit(): send-queue buffers the device completed go back to the pool. */
   #freeOldXmit(): void {
     const vq = this.txvq, pool = this.pool;
@@ -238,6 +258,7 @@ export class VirtnetQueuePair {
         const h = hs[i]!, act = v[i]!;
         if (act === XDP_PASS) {
           fate[1]++;
+          if (this.onNetifReceive !== null) this.#netifReceive(ctxs[i]!);
           pool.recycleDirect(h);
         } else if (act === XDP_TX) {
           s[RX_XDP_TX]++;
@@ -273,7 +294,11 @@ export class VirtnetQueuePair {
       }
     } else {
       fate[1] += n;
-      for (let i = 0; i < n; i++) pool.recycleDirect(hs[i]!);
+      const up = this.onNetifReceive !== null;
+      for (let i = 0; i < n; i++) {
+        if (up) this.#netifReceive(pool.ctxOf(hs[i]!));
+        pool.recycleDirect(hs[i]!);
+      }
     }
     if (xdpTx > 0) {
       // The XDP send queue: one kick for the poll's transmits.
