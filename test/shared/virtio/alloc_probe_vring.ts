@@ -1,7 +1,8 @@
 // Child-process probe for the no-allocation rule on the virtqueue datapath:
-// run under `node --trace-gc`, it moves packets device -> frame -> guest RX
-// queue in one process (loopback sinks: codec, shadow ring, driver ring, NAPI
-// poll, refill, event idx) and as many guest -> device on the TX queue (bytes
+// run under `node --trace-gc`, it moves packets device -> frame -> the guest's
+// virtio-net receive queue in one process (loopback sinks: codec, shadow ring,
+// driver ring, page_pool pages, NAPI poll, refill, event idx, the packets up
+// the stack) and as many guest -> device on the TX queue (bytes
 // shipped with the descriptors, staged by the device, completions reaped),
 // warms up, prints BEGIN, moves N packets each way, prints END. The parent
 // counts scavenges between the markers.
@@ -13,11 +14,11 @@ const runs = Number(process.argv[2] ?? "2000000");
 const p = makePair({ num: 256, nbufs: 512, eventIdx: process.argv[3] !== "0" });
 const pkt = new Uint8Array(64).fill(7);
 let sum = 0;
-p.rx.onPacket = (m, off, len) => {
+p.qp.onNetifReceive = (m, off, len) => {
   sum = (sum + m[off]! + len) | 0;
 };
-p.rx.try_fill_recv();
-const TX_BASE = 0x10000 + 512 * 2048;
+p.qp.tryFillRecv();
+const TX_BASE = p.scratch;
 let txSeen = 0;
 p.devTx.onKick = (vq) => {
   for (let head = vq.pop(); head >= 0; head = vq.pop()) {
@@ -46,7 +47,7 @@ function move(n: number): void {
     p.dev.flush();
     left -= k;
     // One NAPI poll (it refills and re-arms); the device re-enables when the ring ran dry.
-    p.rx.poll(64);
+    p.qp.poll(64);
     if (k === 0) p.devRx.enableNotification();
     transmit(k);
   }
@@ -55,4 +56,4 @@ function move(n: number): void {
 move(200_000);
 process.stdout.write("BEGIN\n");
 move(runs);
-process.stdout.write(`END ${sum} ${p.rx.packets} ${p.devTx.copies} ${txSeen}\n`);
+process.stdout.write(`END ${sum} ${p.stat("rx_queue_0_packets")} ${p.devTx.copies} ${txSeen}\n`);

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { VRING_DESC_F_NEXT, VRING_DESC_F_WRITE, VIRTIO_CONFIG_S_NEEDS_RESET, VRING_DESC_F_INDIRECT } from "../../../shared/virtio/virtio_ring.ts";
 import { FrameBuf, FrameWriter, VQF_REC_AVAIL_IDX, VQF_REC_KICK, type FrameSink } from "../../../shared/virtio/vring_frame.ts";
 import { devicePutUsed, VirtioDeviceSide } from "../../../shared/virtio/vring_device.ts";
-import { BUF_BASE, makePair, type Pair } from "./vq_pair.ts";
+import { makePair, type Pair } from "./vq_pair.ts";
 
 /** A sink that keeps the last frame's bytes (the hostile guest's output). */
 class CaptureSink implements FrameSink {
@@ -43,6 +43,8 @@ function hostileFrame(q: number, chains: { pos: number; head: number; descs: Des
 }
 
 const W = VRING_DESC_F_WRITE;
+/** Where the hostile descriptors point: inside the guest's memory (never written: the device breaks first). */
+const BUF_BASE = 0x10000;
 const N = VRING_DESC_F_NEXT;
 const MEM = 4 << 20;
 
@@ -101,10 +103,10 @@ const SHAPES: Shape[] = [
 function deliver(p: Pair, n: number): number {
   const pkt = new Uint8Array(64);
   let got = 0;
-  p.rx.onPacket = () => got++;
+  p.qp.onNetifReceive = () => got++;
   for (let i = 0; i < n; i++) expect(devicePutUsed(p.devRx, pkt, 0, 64)).toBe(64);
   p.dev.flush();
-  while (p.rx.napiScheduled) p.rx.poll(64);
+  while (p.qp.napiScheduled) p.qp.poll(64);
   return got;
 }
 
@@ -120,7 +122,7 @@ describe("hostile rings mark the device broken with QEMU's reason; the other dev
       bad.dev.vqs[q]!.onKick = (vq) => {
         while (vq.pop() >= 0);
       };
-      good.rx.try_fill_recv();
+      good.qp.tryFillRecv();
       const pkt = new Uint8Array(64);
 
       const f = shapeFrame(s);
@@ -145,7 +147,7 @@ describe("hostile rings mark the device broken with QEMU's reason; the other dev
       bad.dev.vqs[q]!.onKick = null;
       bad.drv.reset();
       expect([bad.dev.broken, bad.dev.reason, bad.dev.status]).toEqual([false, "", 0]);
-      bad.rx.try_fill_recv();
+      bad.qp.tryFillRecv();
       expect(deliver(bad, 10)).toBe(10);
     });
   }

@@ -1,8 +1,10 @@
 // A guest driver and its device in two processes over the Unix socket data
 // channel: 100k packets from the device (child process, vhost's handle_rx
-// shape) into the guest's RX virtqueue (this process: refill, NAPI poll with
-// budget 64, interrupts), with conservation and order; copies, kicks and
-// interrupts per packet are printed for the report.
+// shape) into the guest's virtio-net queue pair (this process: guest/net's
+// VirtnetQueuePair run on the channel as the guest process runs it, page_pool
+// refill, NAPI poll with budget 64 from setImmediate, interrupts), with
+// conservation and order; copies, kicks and interrupts per packet are printed
+// for the report.
 import { fork } from "node:child_process";
 import { once } from "node:events";
 import os from "node:os";
@@ -10,11 +12,13 @@ import path from "node:path";
 import { rmSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { VhostUserChannel } from "../../../shared/virtio/vhost_user_channel.ts";
-import { FrameWriter } from "../../../shared/virtio/vring_frame.ts";
-import { VringDriver, VirtioDriverDevice } from "../../../shared/virtio/vring_driver.ts";
-import { VirtnetRx } from "../../../shared/virtio/virtnet_rx.ts";
+import { VIRTNET_ETHTOOL_STATS, VirtnetQueuePair } from "../../../guest/net/virtnet.ts";
+import { runOnChannel } from "../../../guest/net/dataplane.ts";
+import { guestBpf } from "./vq_pair.ts";
 
 const N = 100_000;
+/** The device's idea of the guest's memory (roundtrip_device.ts). */
+const MEM = 4 << 20;
 const CHILD = path.join(path.dirname(new URL(import.meta.url).pathname), "roundtrip_device.ts");
 
 interface DeviceReport {
@@ -43,39 +47,21 @@ describe("guest driver <-> device across processes", () => {
         expect(ready.ready).toBe(true);
         const report = new Promise<DeviceReport>((resolve) => child.once("message", (m) => resolve(m as DeviceReport)));
         const ch = await VhostUserChannel.connect(sock);
-        const gw = new FrameWriter(ch);
-        const mem = new Uint8Array(4 << 20);
-        const rxq = new VringDriver({ index: 0, num: 256, mem, base: 0, eventIdx, out: gw });
-        const txq = new VringDriver({ index: 1, num: 256, mem, base: 0x8000, eventIdx, out: gw });
-        const drv = new VirtioDriverDevice(gw, [rxq, txq]);
-        ch.onFrame = (b, o, l) => drv.receive(b, o, l);
-        const rx = new VirtnetRx({ vq: rxq, bufBase: 0x10000, bufSize: 2048, nbufs: 512 });
+        const { mem, vm } = guestBpf(MEM);
+        const qp = new VirtnetQueuePair({ mem, vm, sink: ch, ifindex: 2, eventIdx });
+        const rxq = qp.rxvq, drv = qp.dev;
         let got = 0;
         let outOfOrder = 0;
         let badLen = 0;
         let resolveAll!: () => void;
         const all = new Promise<void>((r) => (resolveAll = r));
-        rx.onPacket = (m, off, len) => {
+        qp.onNetifReceive = (m, off, len) => {
           if (len !== 64) badLen++;
           if ((m[off]! | (m[off + 1]! << 8) | (m[off + 2]! << 16) | (m[off + 3]! << 24)) !== got) outOfOrder++;
           if (++got === N) resolveAll();
         };
-        let queued = false;
-        const napi = (): void => {
-          queued = false;
-          rx.poll(64);
-          if (rx.napiScheduled) schedule();
-        };
-        const schedule = (): void => {
-          if (queued) return;
-          queued = true;
-          setImmediate(napi);
-        };
-        rx.onNapiSchedule = schedule;
-        ch.onDrain = () => {
-          if (rx.needRefill(64)) rx.try_fill_recv();
-        };
-        rx.try_fill_recv();
+        runOnChannel(qp, ch);
+        qp.open();
         const t0 = process.hrtime.bigint();
         const cpu0 = process.cpuUsage();
         let timer: NodeJS.Timeout | undefined;
@@ -94,6 +80,7 @@ describe("guest driver <-> device across processes", () => {
         // Copies: one into the frame (device), one into the guest buffer (driver).
         expect([d.copies, rxq.copies]).toEqual([N, N]);
         expect(rxq.kicks).toBe(d.kicksReceived);
+        expect(qp.stats[VIRTNET_ETHTOOL_STATS.indexOf("rx_queue_0_kicks")] + rxq.recheckKicks).toBe(rxq.kicks);
         expect(rxq.interrupts + rxq.spuriousInterrupts).toBe(d.interrupts);
         console.log(
           `[virtqueue round trip, event idx ${eventIdx ? "on" : "off"}] ${N} packets in ${wallMs.toFixed(0)} ms ` +
@@ -101,7 +88,7 @@ describe("guest driver <-> device across processes", () => {
             `kicks ${rxq.kicks} (${(rxq.kicks / N).toFixed(4)}/packet, ${rxq.recheckKicks} re-check), interrupts ${d.interrupts} ` +
             `(${(d.interrupts / N).toFixed(4)}/packet, ${d.interruptsSuppressed} suppressed, ${d.recheckInterrupts} re-check); ` +
             `frames device->guest ${d.framesOut} (${(N / d.framesOut).toFixed(1)} packets/frame), guest->device ${d.framesIn}; ` +
-            `NAPI polls ${rx.polls}, refills ${rx.refills}; empty-ring waits ${d.emptyRing}, throttled ${d.throttled}; ` +
+            `NAPI polls ${qp.polls}, refills ${qp.refills}; empty-ring waits ${d.emptyRing}, throttled ${d.throttled}; ` +
             `CPU guest ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms, device ${d.cpuMs.toFixed(0)} ms`,
         );
         ch.close();

@@ -1,7 +1,7 @@
 // Split-ring semantics: layout against hand-computed offsets (virtio 1.2 §2.7,
 // Linux vring_size()), the bytes the driver writes into its own memory and
 // ships, u16 wrap, event-idx suppression of kicks and interrupts, and the
-// virtio-net refill policy.
+// refill policy of the guest's virtio-net queue pair (guest/net/virtnet.ts).
 import { describe, expect, it } from "vitest";
 import {
   VRING_DESC_F_NEXT,
@@ -17,7 +17,7 @@ import { FrameWriter, LoopbackSink, readFrame, VQF_REC_AVAIL, rd16, rd32 } from 
 import { VringDriver } from "../../../shared/virtio/vring_driver.ts";
 import { devicePutUsed } from "../../../shared/virtio/vring_device.ts";
 import { EAGAIN, ENOBUFS, ENOSPC } from "../../../shared/errno.ts";
-import { BUF_BASE, makePair, type Pair } from "./vq_pair.ts";
+import { makePair, type Pair } from "./vq_pair.ts";
 
 const PKT = new Uint8Array(64).map((_, i) => i);
 
@@ -99,12 +99,12 @@ describe("driver writes the ring into its own memory and ships it", () => {
 
   it("-ENOSPC when full, -EAGAIN under channel backpressure with nothing written", () => {
     const p = makePair({ num: 4 });
-    for (let i = 0; i < 4; i++) expect(p.rxq.add_inbuf(BUF_BASE + i * 2048, 2048, i)).toBe(0);
-    expect(p.rxq.add_inbuf(BUF_BASE, 2048, 9)).toBe(-ENOSPC);
+    for (let i = 0; i < 4; i++) expect(p.rxq.add_inbuf(p.scratch + i * 2048, 2048, i)).toBe(0);
+    expect(p.rxq.add_inbuf(p.scratch, 2048, 9)).toBe(-ENOSPC);
     const q = makePair({ num: 4 });
     q.gw.flush();
     q.g2d.open = false;
-    expect(q.rxq.add_inbuf(BUF_BASE, 2048, 0)).toBe(-EAGAIN);
+    expect(q.rxq.add_inbuf(q.scratch, 2048, 0)).toBe(-EAGAIN);
     expect([q.rxq.numFree, q.rxq.availIdxShadow]).toEqual([4, 0]);
   });
 
@@ -112,15 +112,15 @@ describe("driver writes the ring into its own memory and ships it", () => {
     const p = makePair({ num: 4, nbufs: 4 });
     let got = 0;
     let bad = 0;
-    p.rx.onPacket = (mem, off, len) => {
+    p.qp.onNetifReceive = (mem, off, len) => {
       if (len !== 64 || new DataView(mem.buffer).getUint32(off, true) !== got) bad++;
       got++;
     };
-    p.rx.try_fill_recv();
+    p.qp.tryFillRecv();
     let sent = 0;
     while (sent < 70000) {
       sent += deliver(p, 4, sent, false);
-      p.rx.poll(64);
+      p.qp.poll(64);
     }
     expect([got, bad, p.d2g.bad, p.g2d.bad]).toEqual([70000, 0, 0, 0]);
     expect(p.devRx.lastAvailIdx).toBe(70000 & 0xffff);
@@ -135,7 +135,7 @@ describe("event idx notification suppression", () => {
     for (const eventIdx of [true, false]) {
       const p = makePair({ num: 64, eventIdx });
       for (let i = 0; i < N; i++) {
-        expect(p.txq.add_outbuf(BUF_BASE + i * 64, 64, i)).toBe(0);
+        expect(p.txq.add_outbuf(p.scratch + i * 64, 64, i)).toBe(0);
         p.txq.kick();
       }
       expect([eventIdx, p.txq.kicks, p.devTx.kicksReceived]).toEqual([eventIdx, eventIdx ? 1 : N, eventIdx ? 1 : N]);
@@ -144,17 +144,17 @@ describe("event idx notification suppression", () => {
 
   it("the device re-enabling notification asks for exactly one more kick; a disabled device (flags mode) gets none", () => {
     const p = makePair({ num: 64, eventIdx: true });
-    for (let i = 0; i < 8; i++) p.txq.add_outbuf(BUF_BASE + i * 64, 64, i);
+    for (let i = 0; i < 8; i++) p.txq.add_outbuf(p.scratch + i * 64, 64, i);
     p.txq.kick();
     while (p.devTx.pop() >= 0);
     // Still "running" (notifications left as they were): next burst does not kick.
-    for (let i = 0; i < 8; i++) p.txq.add_outbuf(BUF_BASE + i * 64, 64, i);
+    for (let i = 0; i < 8; i++) p.txq.add_outbuf(p.scratch + i * 64, 64, i);
     p.txq.kick();
     expect(p.txq.kicks).toBe(1);
     while (p.devTx.pop() >= 0);
     expect(p.devTx.enableNotification()).toBe(false);
     for (let i = 0; i < 8; i++) {
-      p.txq.add_outbuf(BUF_BASE + i * 64, 64, i);
+      p.txq.add_outbuf(p.scratch + i * 64, 64, i);
       p.txq.kick();
     }
     expect([p.txq.kicks, p.devTx.kicksReceived]).toEqual([2, 2]);
@@ -163,7 +163,7 @@ describe("event idx notification suppression", () => {
     f.devTx.disableNotification();
     f.dev.flush();
     for (let i = 0; i < 8; i++) {
-      f.txq.add_outbuf(BUF_BASE + i * 64, 64, i);
+      f.txq.add_outbuf(f.scratch + i * 64, 64, i);
       f.txq.kick();
     }
     expect(f.txq.kicks).toBe(0);
@@ -174,12 +174,12 @@ describe("event idx notification suppression", () => {
 
   it("the driver re-check kicks when avail_event moves into entries published without a kick", () => {
     const p = makePair({ num: 64, eventIdx: true });
-    p.txq.add_outbuf(BUF_BASE, 64, 0);
+    p.txq.add_outbuf(p.scratch, 64, 0);
     p.txq.kick(); // kick 1 (avail_event 0)
     // The device pops, then enables; meanwhile (same instant in message terms) the driver published more.
     p.devTx.pop();
     p.g2d.open = true;
-    p.txq.add_outbuf(BUF_BASE, 64, 1);
+    p.txq.add_outbuf(p.scratch, 64, 1);
     p.txq.kick(); // avail_event still 0: no kick
     expect(p.txq.kicks).toBe(1);
     // The device only saw idx 1 when it enabled notification... simulate by enabling with its shadow at 1.
@@ -190,53 +190,59 @@ describe("event idx notification suppression", () => {
 
   it("N used entries flushed one by one raise 1 interrupt while NAPI runs; re-enabling the callback asks for the next", () => {
     const p = makePair({ num: 256, eventIdx: true });
-    p.rx.try_fill_recv();
-    expect(p.rx.kicks).toBe(1);
+    p.qp.tryFillRecv();
+    expect(p.stat("rx_queue_0_kicks")).toBe(1);
     expect(deliver(p, 40, 0, true)).toBe(40);
-    expect([p.devRx.interrupts, p.devRx.interruptsSuppressed, p.rxq.interrupts, p.rx.napiScheduled]).toEqual([1, 39, 1, true]);
-    expect(p.rx.poll(64)).toBe(40);
-    expect(p.rx.napiScheduled).toBe(false);
+    expect([p.devRx.interrupts, p.devRx.interruptsSuppressed, p.rxq.interrupts, p.qp.napiScheduled]).toEqual([1, 39, 1, true]);
+    expect(p.qp.poll(64)).toBe(40);
+    expect(p.qp.napiScheduled).toBe(false);
     expect(deliver(p, 10, 40, true)).toBe(10);
     expect(p.devRx.interrupts).toBe(2);
 
     const f = makePair({ num: 256, eventIdx: false });
-    f.rx.try_fill_recv();
+    f.qp.tryFillRecv();
     deliver(f, 40, 0, true);
     // Flags mode: the callback set VRING_AVAIL_F_NO_INTERRUPT, the device honours it after it learns it.
     expect(f.devRx.interrupts).toBe(1);
   });
 });
 
-describe("virtio-net refill policy", () => {
-  it("budget rule: refill once num_free > min(64, 256)/2, one kick per fill", () => {
-    const p = makePair({ num: 256, nbufs: 1024 });
-    p.rx.try_fill_recv();
-    expect([p.rxq.numFree, p.rx.kicks, p.rxq.kicks]).toEqual([0, 1, 1]);
+describe("virtio-net refill policy (virtnet_receive since Linux 5.4)", () => {
+  it("refill once num_free > min(64, 256)/2, one kick per fill", () => {
+    const p = makePair({ num: 256 });
+    p.qp.tryFillRecv();
+    expect([p.rxq.numFree, p.stat("rx_queue_0_kicks"), p.rxq.kicks]).toEqual([0, 1, 1]);
     deliver(p, 32, 0, false);
-    p.rx.poll(64);
-    expect([p.rxq.numFree, p.rx.refills]).toEqual([32, 1]); // 32 is not > 32
+    p.qp.poll(64);
+    expect([p.rxq.numFree, p.qp.refills]).toEqual([32, 1]); // 32 is not > 32
     // NAPI completed and enabled the device to kick; the next delivery runs ahead of it.
     p.devRx.enableNotification();
     deliver(p, 1, 32, false);
-    p.rx.poll(64);
-    expect([p.rxq.numFree, p.rx.refills, p.rx.kicks]).toEqual([0, 2, 2]);
+    p.qp.poll(64);
+    expect([p.rxq.numFree, p.qp.refills, p.stat("rx_queue_0_kicks")]).toEqual([0, 2, 2]);
   });
-  it("half-ring rule (older kernels): no refill until more than 128 are free", () => {
-    const p = makePair({ num: 256, nbufs: 1024, refill: "half-ring" });
-    p.rx.try_fill_recv();
-    for (let i = 0; i < 2; i++) {
-      deliver(p, 64, i * 64, false);
-      p.rx.poll(64);
-    }
-    expect([p.rxq.numFree, p.rx.refills]).toEqual([128, 1]);
-    deliver(p, 1, 128, false);
-    p.rx.poll(64);
-    expect([p.rxq.numFree, p.rx.refills]).toEqual([0, 2]);
+  it("a smaller budget lowers the threshold to budget/2; a ring smaller than the budget refills past half of it", () => {
+    const p = makePair({ num: 256 });
+    p.qp.tryFillRecv();
+    deliver(p, 8, 0, false);
+    p.qp.poll(16);
+    expect([p.rxq.numFree, p.qp.refills]).toEqual([8, 1]); // 8 is not > 16/2
+    deliver(p, 1, 8, false);
+    p.qp.poll(16);
+    expect([p.rxq.numFree, p.qp.refills]).toEqual([0, 2]);
+    const s = makePair({ num: 8 });
+    s.qp.tryFillRecv();
+    deliver(s, 4, 0, false);
+    s.qp.poll(64);
+    expect([s.rxq.numFree, s.qp.refills]).toEqual([4, 1]); // 4 is not > min(64, 8)/2
+    deliver(s, 1, 4, false);
+    s.qp.poll(64);
+    expect([s.rxq.numFree, s.qp.refills]).toEqual([0, 2]);
   });
-  it("an empty ring gives -ENOBUFS to the device; out of buffers is counted as refill OOM", () => {
+  it("an empty ring gives -ENOBUFS to the device; out of pages is counted as refill OOM", () => {
     const p = makePair({ num: 16, nbufs: 8 });
-    p.rx.try_fill_recv();
-    expect([p.rxq.numFree, p.rx.refillOom]).toEqual([8, 1]);
+    p.qp.tryFillRecv();
+    expect([p.rxq.numFree, p.qp.refillOom]).toEqual([8, 1]);
     expect(deliver(p, 20, 0, false)).toBe(8);
     expect(devicePutUsed(p.devRx, PKT, 0, 64)).toBe(-ENOBUFS);
   });
@@ -267,7 +273,7 @@ describe("transmit queue: packet bytes travel with their descriptors", () => {
       // Fill what the ring takes, one kick per burst (xmit_more), then reap completions.
       while (sent < 5000 && p.txq.numFree > 0) {
         const slot = sent % 64;
-        const a = BUF_BASE + slot * 2048;
+        const a = p.scratch + slot * 2048;
         const len = sizeOf(sent);
         dv.setUint32(a, sent, true);
         p.mem[a + len - 1] = sent & 0xff;
