@@ -54,6 +54,11 @@ export interface DatapathOptions {
   /** Where the offloaded program runs: "recvmsg" (the RFC's choice, default), "net_xmit" or "xdp_xmit". */
   placement?: (typeof TUN_XDP_PLACEMENTS)[number];
   count: number;
+  /**
+   * runDatapath(): packets sent first and not measured (0: none): every thread's code is then
+   * optimised by V8, as a long pktgen run's is, and the counters are read once they drained.
+   */
+  warmup?: number;
   size?: number;
   flows?: number;
   ratePps?: number;
@@ -101,7 +106,11 @@ export interface DatapathFates {
 }
 
 export interface DatapathResult {
+  /** Every counter at the end (warm-up included). */
   counters: Record<string, Record<string, number>>;
+  /** The counters when the warm-up had drained (null without one): subCounters(counters, this) is the measured run. */
+  warmupCounters: Record<string, Record<string, number>> | null;
+  /** Fates of the measured packets (the warm-up's are not counted). */
   fates: DatapathFates;
   /** The offloaded program's rxcnt map (xdp1/xdp2), protocol -> count, when it has one. */
   rxcnt: Map<number, number> | null;
@@ -109,7 +118,7 @@ export interface DatapathResult {
   producerWallMs: number;
   /** CPU time of the producer thread during its run (ms; NaN without /proc). */
   producerCpuMs: number;
-  /** From the first packet until the vhost worker drained the last (ms): the producer's run plus the drain. */
+  /** From the first measured packet until the vhost worker drained the last (ms): the producer's run plus the drain. */
   wallMs: number;
   /** The vhost thread's loop counts, with its CPU time (cpuMs). */
   vhostLoop: Record<string, number>;
@@ -171,6 +180,21 @@ export function readCounters(kernel: BpfKernel, sh: DatapathShared): Record<stri
  * Final fates from the counters (after the datapath drained). With a `guest` stage (the guest
  * thread's counters) the packets copied into the guest are followed through its program.
  */
+/**
+ * a - b for every counter (the measured run's counts when b was read after a drained warm-up).
+ * Gauges (ring indices, batch_max) come out meaningless; datapathFates() reads none.
+ */
+export function subCounters(a: Record<string, Record<string, number>>, b: Record<string, Record<string, number>>):
+  Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const [g, block] of Object.entries(a)) {
+    const o: Record<string, number> = {}, bb = b[g] ?? {};
+    for (const [k, v] of Object.entries(block)) o[k] = v - (bb[k] ?? 0);
+    out[g] = o;
+  }
+  return out;
+}
+
 export function datapathFates(c: Record<string, Record<string, number>>): DatapathFates {
   const nic = c.nic!, tr = c.tun_xdp!, tx = c.tun_xmit!, br = c.bridge!, vn = c.vhost_net!, g = c.guest;
   let dropped = nic.xdp_drop! + tr.off_drop!;
@@ -367,8 +391,13 @@ export class HostDatapath {
   }
 
   /** Runs `count` packets from pktgen on a producer thread; resolves when it sent them all. */
-  async pktgen(count: number, cfg: Partial<PktgenConfig> & { nicProg?: BpfProg | null; timeoutMs?: number } = {}):
-    Promise<{ wallMs: number; cpuMs: number }> {
+  /**
+   * Sends `count` packets from a producer thread. With `warmup`, that thread first sends `warmup`
+   * packets, then waits while `onWarm` runs (drain, read the counters) before the measured ones.
+   */
+  async pktgen(count: number, cfg: Partial<PktgenConfig> & {
+    nicProg?: BpfProg | null; timeoutMs?: number; warmup?: number; onWarm?: () => Promise<void>;
+  } = {}): Promise<{ wallMs: number; cpuMs: number }> {
     const o = this.#o, deadline = Date.now() + (cfg.timeoutMs ?? o.timeoutMs ?? 60_000);
     const inRecvmsg = this.placement === TUN_XDP_IN_RECVMSG;
     const tapProgs = [this.offload, this.rx].filter((p): p is BpfProg => p !== null);
@@ -376,6 +405,7 @@ export class HostDatapath {
     const pData: SoftirqThreadData = {
       sh: this.sh, image: exportBpfThread(this.kernel, [...(nicProg === null ? [] : [nicProg]), ...(inRecvmsg ? [] : tapProgs)]),
       nicProgId: nicProg?.id ?? 0, count, cpu: 0, placement: this.placement,
+      warmup: cfg.warmup ?? 0, go: (cfg.warmup ?? 0) > 0 ? new SharedArrayBuffer(4) : null,
       offloadProgId: inRecvmsg ? 0 : this.offload?.id ?? 0, rxProgId: inRecvmsg ? 0 : this.rx?.id ?? 0,
       pktgen: {
         size: cfg.size ?? o.size ?? 64, flows: cfg.flows ?? o.flows ?? 1, ratePps: cfg.ratePps ?? o.ratePps ?? 0,
@@ -390,10 +420,17 @@ export class HostDatapath {
     // cannot block in Atomics.wait, so it empties them on a 2 ms timer while the run lasts (a
     // consumer's poll, not a stand-in for a cost).
     const iv = this.captures.size > 0 ? setInterval(() => this.drainCaptures(), 2) : undefined;
+    const next = async (what: string) => (await withDeadline(Promise.race([once(pw, "message"), pErr, this.#vErr, this.#halted]),
+      deadline, what) as [{ wallMs: number; cpuMs: number }])[0];
     try {
-      const [msg] = await withDeadline(Promise.race([once(pw, "message"), pErr, this.#vErr, this.#halted]), deadline,
-        "the producer thread's run") as [{ wallMs: number; cpuMs: number }];
-      return msg;
+      if (pData.go !== null) {
+        await next("the producer thread's warm-up");
+        await cfg.onWarm?.();
+        const go = new Int32Array(pData.go);
+        Atomics.store(go, 0, 1);
+        Atomics.notify(go, 0);
+      }
+      return await next("the producer thread's run");
     } finally {
       clearInterval(iv);
       // Its counters are final once it reported; do not wait for its event loop to empty.
@@ -593,11 +630,18 @@ export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
   const d = await HostDatapath.start(o);
   let p = { wallMs: 0, cpuMs: NaN }, wallMs = 0, guestCpuMs = 0;
   let loop: Record<string, number>;
+  let warm: Record<string, Record<string, number>> | null = null;
   try {
     if ((o.guest ?? "thread") === "thread") {
       await d.startGuestThread(o.guestProg === undefined || o.guestProg === null ? null : path.join(o.programsDir, o.guestProg));
     }
-    p = await d.pktgen(o.count);
+    p = await d.pktgen(o.count, {
+      warmup: o.warmup ?? 0,
+      onWarm: async () => {
+        await d.drain();
+        warm = d.counters();
+      },
+    });
     const t1 = performance.now();
     await d.drain();
     // The producer's own run (not its thread's start-up), then the vhost worker's tail.
@@ -608,7 +652,7 @@ export async function runDatapath(o: DatapathOptions): Promise<DatapathResult> {
   }
   const counters = d.counters();
   return {
-    counters, fates: datapathFates(counters), rxcnt: d.rxcnt(), trace: TraceRing.at(d.kernel.mem, d.sh.trace).read(),
+    counters, warmupCounters: warm, fates: datapathFates(warm === null ? counters : subCounters(counters, warm)), rxcnt: d.rxcnt(), trace: TraceRing.at(d.kernel.mem, d.sh.trace).read(),
     producerWallMs: p.wallMs, producerCpuMs: p.cpuMs, wallMs, vhostLoop: loop, guestCpuMs,
   };
 }

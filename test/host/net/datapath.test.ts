@@ -69,6 +69,20 @@ describe("Case 1: NIC-B XDP_REDIRECT -> devmap -> tun_xdp_xmit -> vhost (offload
     expect(c.vhost_wakers!.wakes! / r.fates.sent).toBeLessThan(0.05);
   }, 120_000);
 
+  it("a warm-up run first: the fates are the measured packets', the counters hold both runs", async () => {
+    const r = await run(REDIRECT, "xdp1.o", 30_000, { warmup: 20_000 });
+    expect(r.warmupCounters).not.toBeNull();
+    expect(r.warmupCounters!.pktgen!.sent).toBe(20_000);
+    expect(r.counters.pktgen!.sent).toBe(50_000);
+    expect(r.fates.sent).toBe(30_000);
+    const f = r.fates;
+    expect(f.dropped + f.tx + f.passed + f.errors).toBe(f.sent);
+    // The warm-up had drained when the counters were read: the measured run's drops are its own.
+    const measured = r.counters.tun_xdp!.off_drop! - r.warmupCounters!.tun_xdp!.off_drop!;
+    expect(f.dropped).toBe(measured);
+    expect(r.rxcnt!.get(IPPROTO_UDP)).toBe(r.counters.tun_xdp!.off_drop);
+  }, 120_000);
+
   it("xdp2: every XDP_TX'ed frame is seen and dropped by the tap's Rx-path XDP", async () => {
     const r = await run(REDIRECT, "xdp2.o", 50_000);
     checkConservation(r);
