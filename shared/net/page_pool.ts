@@ -16,6 +16,7 @@ import {
   XDP_PACKET_HEADROOM,
 } from "../bpf/isa/uapi.ts";
 import { ENOMEM, KernelError } from "../errno.ts";
+import { memCopyOf, type MemCopy } from "../bpf/runtime/memcopy.ts";
 import { PTR_RING_BATCH, PtrRing } from "./ptr_ring.ts";
 
 // Header words: frame base, ctx base, count, recycle ring address.
@@ -38,10 +39,13 @@ export class PagePool {
   readonly #cache: Uint32Array;
   #cacheLen: number;
   readonly #mem: BpfMemory;
+  /** memory.copy over the pool's memory (dmaCopy). */
+  readonly #copy: MemCopy;
 
   private constructor(mem: BpfMemory, addr: number) {
     this.addr = addr;
     this.#mem = mem;
+    this.#copy = memCopyOf(mem.memory);
     this.#u32 = new Uint32Array(mem.memory.buffer);
     this.#viewEnd = this.#u32.byteLength;
     const h = addr >> 2;
@@ -135,19 +139,10 @@ export class PagePool {
 
   /**
    * The NIC's DMA of a received frame into buffer data `dst`: `len` bytes from `src` (one copy
-   * of the bytes, as the hardware writes them). Word-aligned frames up to 256 bytes move as
-   * words (rounded up to a word: the frame's tailroom and the 64-byte padded source cover it);
-   * others through copyWithin.
+   * of the bytes, as the hardware writes them), by wasm memory.copy over the pool's memory.
    */
-  dmaCopy(mem: BpfMemory, dst: number, src: number, len: number): void {
-    if (((src | dst) & 3) === 0 && len <= 256) {
-      const u32 = this.#view((src > dst ? src : dst) + len + 4);
-      let d = dst >> 2, s = src >> 2;
-      const end = s + ((len + 3) >> 2);
-      while (s < end) u32[d++] = u32[s++]!;
-    } else {
-      mem.u8.copyWithin(dst, src, src + len);
-    }
+  dmaCopy(_mem: BpfMemory, dst: number, src: number, len: number): void {
+    this.#copy(dst, src, len);
   }
 
   /**
