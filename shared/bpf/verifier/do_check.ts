@@ -36,6 +36,8 @@ export const BPF_COMPLEXITY_LIMIT_JMP_SEQ = 8192;
 const BPF_COMPLEXITY_LIMIT_STATES = 64;
 
 const DONE = -0x10000;
+/** doCheck() of a quiet walk that reached Env.insnLimit below the budget (bpfCheck() walks again, logged). */
+export const QUIET_WALK_ABORTED = -0x10001;
 
 /** The full current-frame state as print_verifier_state(print_all) shows it. */
 function fullState(env: Env): string {
@@ -495,7 +497,8 @@ export function doCheck(env: Env, view: VerifierEnvView): number {
   const insnText: Array<string | undefined> = env.log.enabled ? new Array<string | undefined>(p.len) : [];
   for (;;) {
     const i = env.insnIdx;
-    if (++env.insnProcessed > BPF_COMPLEXITY_LIMIT_INSNS) {
+    if (++env.insnProcessed > env.insnLimit) {
+      if (env.insnLimit < BPF_COMPLEXITY_LIMIT_INSNS) return QUIET_WALK_ABORTED;
       return env.fail(E2BIG, `BPF program is too large. Processed ${env.insnProcessed} insn`);
     }
     env.seen[i] = 1;

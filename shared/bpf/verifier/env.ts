@@ -6,6 +6,7 @@ import type { BpfInsns } from "../isa/insn.ts";
 import type { BpfMapInfo } from "../maps/map.ts";
 import type { HelperProto } from "../runtime/helpers.ts";
 import { EACCES } from "../../errno.ts";
+import { BPF_COMPLEXITY_LIMIT_INSNS } from "../isa/uapi.ts";
 import { VerifierLog } from "./log.ts";
 import type { StackLiveness } from "./stack_liveness.ts";
 import { FuncState, VerState } from "./stack.ts";
@@ -63,6 +64,8 @@ export class Env {
   prevInsnIdx = -1;
   idGen = 0;
   insnProcessed = 0;
+  /** Processed insns allowed: BPF_COMPLEXITY_LIMIT_INSNS, or less for bpfCheck()'s quiet first walk. */
+  insnLimit = BPF_COMPLEXITY_LIMIT_INSNS;
   jmpsProcessed = 0;
   prevJmpsProcessed = 0;
   prevInsnProcessed = 0;

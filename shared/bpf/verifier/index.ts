@@ -15,7 +15,7 @@ import { BPF_COMPLEXITY_LIMIT_INSNS, BPF_FUNC_tail_call, BPF_PSEUDO_CALL, BPF_JM
 const BPF_MAX_SUBPROGS = 256;
 import { Env, type VerifierOpts } from "./env.ts";
 import { checkCfg, computeLiveness, liveStr } from "./cfg.ts";
-import { doCheck } from "./do_check.ts";
+import { QUIET_WALK_ABORTED, doCheck } from "./do_check.ts";
 import { BPF_LOG_LEVEL1, BPF_LOG_LEVEL2, BPF_LOG_STATS } from "./log.ts";
 import { MAX_BPF_STACK, MAX_CALL_FRAMES } from "./stack.ts";
 import { VerifierEnvView, type BpfProgOffloadOps } from "../offload/offload.ts";
@@ -112,17 +112,27 @@ export function bpfCheck(insns: BpfInsns, maps: (pc: number) => BpfMapInfo | und
   // At log level 1 an accepted program's log keeps only the statistics: walk without formatting
   // the per-insn lines first, and again with them only when the program is rejected (the walk is
   // deterministic; device hooks may keep state between their calls, so offloaded loads walk once).
+  // The quiet walk gives up after QUIET_WALK_LIMIT insns: a walk that long is paid once, logged,
+  // so a program heading for the 1M-insn budget is not walked twice.
   if ((opts.logLevel & BPF_LOG_LEVEL2) === 0 && (opts.logLevel & BPF_LOG_LEVEL1) !== 0 && (opts.offload ?? null) === null) {
-    const quiet = bpfCheckPass(insns, maps, { ...opts, logLevel: opts.logLevel & ~BPF_LOG_LEVEL1 }, t0, true);
-    if (quiet.errno === 0) return quiet;
+    const quiet = bpfCheckPass(insns, maps, { ...opts, logLevel: opts.logLevel & ~BPF_LOG_LEVEL1 }, t0, QUIET_WALK_LIMIT);
+    if (quiet !== null && quiet.errno === 0) return quiet;
   }
-  return bpfCheckPass(insns, maps, opts, t0, false);
+  return bpfCheckPass(insns, maps, opts, t0, 0)!;
 }
 
-/** One walk of bpf_check(); `quietAccept`: a log level 1 load walked without its log (an accepted program's log is the statistics). */
+/** Processed insns after which the quiet first walk of a log level 1 load gives up (see bpfCheck()). */
+export const QUIET_WALK_LIMIT = 1 << 16;
+
+/**
+ * One walk of bpf_check(). `quietLimit` > 0: a log level 1 load walked without its log (an
+ * accepted program's log is the statistics), given up (null) once it processed more insns.
+ */
 function bpfCheckPass(insns: BpfInsns, maps: (pc: number) => BpfMapInfo | undefined, opts: VerifierOpts, t0: bigint,
-  quietAccept: boolean): VerifierResult {
+  quietLimit: number): VerifierResult | null {
+  const quietAccept = quietLimit > 0;
   const env = new Env(insns, maps, opts);
+  if (quietAccept) env.insnLimit = quietLimit;
   const view = new VerifierEnvView(env);
   const result = (errno: number): VerifierResult => {
     if (errno === 0 && env.log.enabled && !env.log.level2) env.log.clear();
@@ -168,6 +178,7 @@ function bpfCheckPass(insns: BpfInsns, maps: (pc: number) => BpfMapInfo | undefi
     const ops = opts.offload ?? null;
     if (ops?.prepare !== undefined && (e = ops.prepare(view)) < 0) return result(-e);
     e = doCheck(env, view);
+    if (e === QUIET_WALK_ABORTED) return null;
     if (e < 0) return result(-e);
     if ((e = checkMaxStackDepth(env)) < 0) return result(-e);
     if (ops !== null) {
