@@ -53,9 +53,13 @@ export class VerifierLog {
   /** print_insn_state(): `state` (leading-space list) after the last insn, or as "N:state". */
   insnState(idx: number, state: string): void {
     if (this.#insnLine >= 0 && this.#insnLine === this.lines.length - 1) {
-      this.lines[this.#insnLine] += " ".repeat(vlogAlignment(this.#insnLen)) + ";" + state;
+      const l = this.lines[this.#insnLine] + " ".repeat(vlogAlignment(this.#insnLen)) + ";" + state;
+      l.charCodeAt(0); // flattens the rope: a kept line is then one string, not a tree the GC traces
+      this.lines[this.#insnLine] = l;
     } else {
-      this.lines.push(`${idx}:${state}`);
+      const l = `${idx}:${state}`;
+      l.charCodeAt(0);
+      this.lines.push(l);
     }
     this.#insnLine = -1;
   }

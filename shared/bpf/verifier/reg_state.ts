@@ -327,54 +327,72 @@ export function coerceToSize(r: Reg, size: number): void {
 }
 
 const RANGE_NAMES = ["smin", "smax", "umin", "umax", "smin32", "smax32", "umin32", "umax32"];
-/** Scratch for scalarRanges(): each bound as a u64 bit pattern, its sign, whether it is printed. */
-const rangeBits: bigint[] = new Array<bigint>(8).fill(0n);
-const rangeNeg: boolean[] = new Array<boolean>(8).fill(false);
+const MAX_SAFE_N = BigInt(Number.MAX_SAFE_INTEGER);
+/** Scratch for scalarRanges(): each bound's value (a number when it fits in 53 bits), whether it is printed. */
+const rangeVal: Array<number | bigint> = new Array<number | bigint>(8).fill(0);
 const rangeOmit: boolean[] = new Array<boolean>(8).fill(false);
 
-/** print_scalar_ranges(): merged "smin=smin32=0,smax=umax=...=255" list. */
-function scalarRanges(r: Reg, parts: string[]): void {
-  // compare as the kernel does: every value as a u64 bit pattern; signed names keep their sign
-  rangeBits[0] = BigInt.asUintN(64, r.smin); rangeNeg[0] = r.smin < 0n; rangeOmit[0] = r.smin === S64_MIN;
-  rangeBits[1] = BigInt.asUintN(64, r.smax); rangeNeg[1] = r.smax < 0n; rangeOmit[1] = r.smax === S64_MAX;
-  rangeBits[2] = r.umin; rangeNeg[2] = false; rangeOmit[2] = r.umin === 0n;
-  rangeBits[3] = r.umax; rangeNeg[3] = false; rangeOmit[3] = r.umax === U64_MAX;
-  rangeBits[4] = BigInt.asUintN(64, BigInt(r.s32min)); rangeNeg[4] = r.s32min < 0; rangeOmit[4] = r.s32min === S32_MIN;
-  rangeBits[5] = BigInt.asUintN(64, BigInt(r.s32max)); rangeNeg[5] = r.s32max < 0; rangeOmit[5] = r.s32max === S32_MAX;
-  rangeBits[6] = BigInt(r.u32min); rangeNeg[6] = false; rangeOmit[6] = r.u32min === 0;
-  rangeBits[7] = BigInt(r.u32max); rangeNeg[7] = false; rangeOmit[7] = r.u32max === U32_MAX_N;
+/** A 64-bit bound as a number when it is exact as one, else itself: equal values get equal (===) forms. */
+function boundVal(x: bigint): number | bigint {
+  return x <= MAX_SAFE_N && x >= -MAX_SAFE_N ? Number(x) : x;
+}
+
+/**
+ * print_scalar_ranges(): merged "smin=smin32=0,smax=umax=...=255" list. The kernel merges two
+ * bounds when their u64 bit patterns and signs agree, that is when they are the same number.
+ */
+function scalarRanges(r: Reg): string {
+  rangeVal[0] = boundVal(r.smin); rangeOmit[0] = r.smin === S64_MIN;
+  rangeVal[1] = boundVal(r.smax); rangeOmit[1] = r.smax === S64_MAX;
+  rangeVal[2] = boundVal(r.umin); rangeOmit[2] = r.umin === 0n;
+  rangeVal[3] = boundVal(r.umax); rangeOmit[3] = r.umax === U64_MAX;
+  rangeVal[4] = r.s32min; rangeOmit[4] = r.s32min === S32_MIN;
+  rangeVal[5] = r.s32max; rangeOmit[5] = r.s32max === S32_MAX;
+  rangeVal[6] = r.u32min; rangeOmit[6] = r.u32min === 0;
+  rangeVal[7] = r.u32max; rangeOmit[7] = r.u32max === U32_MAX_N;
+  let out = "";
   for (let i = 0; i < 8; i++) {
     if (rangeOmit[i]) continue;
-    const bits = rangeBits[i]!, neg = rangeNeg[i]!;
-    let s = RANGE_NAMES[i]! + "=";
+    const v = rangeVal[i]!;
+    let s = out === "" ? RANGE_NAMES[i]! + "=" : "," + RANGE_NAMES[i]! + "=";
     for (let j = i + 2; j < 8; j += 2) {
-      if (rangeOmit[j] || rangeBits[j] !== bits || rangeNeg[j] !== neg) continue;
+      if (rangeOmit[j] || rangeVal[j] !== v) continue;
       rangeOmit[j] = true;
       s += RANGE_NAMES[j]! + "=";
     }
-    parts.push(s + ((i & 2) === 0 ? String(s64(bits)) : String(bits))); // smin/smax/smin32/smax32 print signed
+    out += s + String(v);
   }
+  return out;
+}
+
+/** A u64 in hex, without BigInt.toString when it fits in 53 bits. */
+function hex64(x: bigint): string {
+  return x <= MAX_SAFE_N ? Number(x).toString(16) : x.toString(16);
 }
 
 /** print_reg_state() of kernels 6.x: "scalar(...)", "pkt(off=14,r=14)", "fp-8", "42". */
 export function regStr(r: Reg): string {
   const t = r.type;
   if ((t === SCALAR_VALUE || t === PTR_TO_STACK) && r.vm === 0n) {
-    return (t === SCALAR_VALUE ? "" : regTypeStr(t)) + String(s64(r.vv + BigInt(r.off)));
+    const pre = t === SCALAR_VALUE ? "" : regTypeStr(t);
+    // the value as s64, in numbers when vv < 2^32 (off is a small int: the sum stays exact)
+    if (r.vv <= 0xffffffffn) return pre + String(Number(r.vv) + r.off);
+    return pre + String(s64(r.vv + BigInt(r.off)));
   }
-  const parts: string[] = [];
-  if (r.id) parts.push(`id=${r.id}`);
-  if (t !== SCALAR_VALUE && r.off !== 0) parts.push(`off=${r.off}`);
-  if (isPktPointer(t)) parts.push(`r=${r.range < 0 ? "0x" + BigInt.asUintN(64, BigInt(r.range)).toString(16) : r.range}`);
-  else if ((baseType(t) === CONST_PTR_TO_MAP || baseType(t) === PTR_TO_MAP_VALUE) && r.map !== null) {
-    parts.push(`ks=${r.map.keySize},vs=${r.map.valueSize}`);
+  let parts = "";
+  if (r.id) parts = `id=${r.id}`;
+  if (t !== SCALAR_VALUE && r.off !== 0) parts += (parts === "" ? "off=" : ",off=") + r.off;
+  if (isPktPointer(t)) {
+    parts += (parts === "" ? "r=" : ",r=") + (r.range < 0 ? "0x" + BigInt.asUintN(64, BigInt(r.range)).toString(16) : r.range);
+  } else if ((baseType(t) === CONST_PTR_TO_MAP || baseType(t) === PTR_TO_MAP_VALUE) && r.map !== null) {
+    parts += (parts === "" ? "ks=" : ",ks=") + r.map.keySize + ",vs=" + r.map.valueSize;
   }
   if (r.vm === 0n) {
-    if (r.vv !== 0n) parts.push(`imm=${r.vv.toString(16)}`);
+    if (r.vv !== 0n) parts += (parts === "" ? "imm=" : ",imm=") + hex64(r.vv);
   } else {
-    scalarRanges(r, parts);
-    if (!tnumIsUnknown(r.varOff)) parts.push(`var_off=${tnumStr(r.varOff)}`);
+    const ranges = scalarRanges(r);
+    if (ranges !== "") parts += parts === "" ? ranges : "," + ranges;
+    if (r.vm !== U64_MAX) parts += (parts === "" ? "var_off=(0x" : ",var_off=(0x") + hex64(r.vv) + "; 0x" + hex64(r.vm) + ")";
   }
-  return `${regTypeStr(t)}(${parts.join(",")})`;
+  return regTypeStr(t) + "(" + parts + ")";
 }
-
