@@ -5,7 +5,7 @@
 // kernel/bpf/log.c print_reg_state().
 import type { BpfMapInfo } from "../maps/map.ts";
 import {
-  U64_MAX, s64, tnumIntersect, tnumIsConst, tnumIsUnknown, tnumRange, tnumStr, tnumSubreg,
+  U64_MAX, s64, tnumIntersect, tnumIsConst, tnumRange, tnumSubreg,
   tnumWithSubreg, type Tnum,
 } from "./tnum.ts";
 
