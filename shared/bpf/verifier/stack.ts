@@ -16,6 +16,22 @@ export const STACK_MISC = 2;
 export const STACK_ZERO = 3;
 const SLOT_CHAR = ["?", "r", "m", "0"];
 
+/** Slot-type arrays are carved from shared 64 KiB buffers: a 512-byte array of its own costs a malloc and a GC-tracked backing store per clone. */
+const SLAB_BYTES = 1 << 16;
+let slab = new ArrayBuffer(SLAB_BYTES);
+let slabOff = 0;
+
+/** A zeroed (STACK_INVALID) MAX_BPF_STACK-byte slot-type array. */
+function slotTypeArray(): Uint8Array {
+  if (slabOff === SLAB_BYTES) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabOff = 0;
+  }
+  const a = new Uint8Array(slab, slabOff, MAX_BPF_STACK);
+  slabOff += MAX_BPF_STACK;
+  return a;
+}
+
 /**
  * Stack bytes are indexed like the kernel's slot_type arrays: byte at fp-1-k is
  * index k, so slot spi covers indexes spi*8..spi*8+7 and index spi*8+7 is its lowest address.
@@ -39,14 +55,15 @@ export class FuncState {
     if (src === null) {
       this.regs = [];
       for (let i = 0; i <= 10; i++) this.regs.push(new Reg());
-      this.slotType = new Uint8Array(MAX_BPF_STACK);
+      this.slotType = slotTypeArray();
       this.spilled = new Array<Reg | null>(MAX_BPF_STACK / BPF_REG_SIZE).fill(null);
       return;
     }
     const regs: Reg[] = [];
     for (let i = 0; i <= 10; i++) regs.push(src.regs[i]!.clone());
     this.regs = regs;
-    this.slotType = src.slotType.slice();
+    this.slotType = slotTypeArray();
+    this.slotType.set(src.slotType);
     const sp = src.spilled.slice();
     for (let i = 0; i < sp.length; i++) {
       const x = sp[i];
