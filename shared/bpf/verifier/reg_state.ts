@@ -56,27 +56,68 @@ export function isPktPointer(t: number): boolean {
 
 /** One register's abstract value. Fields follow struct bpf_reg_state. */
 export class Reg {
-  type = NOT_INIT;
+  declare type: number;
   /** Fixed offset of a pointer. */
-  off = 0;
+  declare off: number;
   /** Pointer id (null checks, packet ranges) or scalar link id. */
-  id = 0;
+  declare id: number;
   /** Packet pointers: bytes known readable after off. */
-  range = 0;
-  map: BpfMapInfo | null = null;
-  frameno = 0;
-  vv = 0n;
-  vm = U64_MAX;
-  smin = S64_MIN;
-  smax = S64_MAX;
-  umin = 0n;
-  umax = U64_MAX;
-  s32min = S32_MIN;
-  s32max = S32_MAX;
-  u32min = 0;
-  u32max = U32_MAX_N;
+  declare range: number;
+  declare map: BpfMapInfo | null;
+  declare frameno: number;
+  declare vv: bigint;
+  declare vm: bigint;
+  declare smin: bigint;
+  declare smax: bigint;
+  declare umin: bigint;
+  declare umax: bigint;
+  declare s32min: number;
+  declare s32max: number;
+  declare u32min: number;
+  declare u32max: number;
   /** Scalars: the exact value/range matters to some later check (mark_chain_precision set it). */
-  precise = false;
+  declare precise: boolean;
+
+  /** An uninitialised register (NOT_INIT, unbounded), or a copy of `o` (one pass over the fields: states clone often). */
+  constructor(o?: Reg) {
+    if (o === undefined) {
+      this.type = NOT_INIT;
+      this.off = 0;
+      this.id = 0;
+      this.range = 0;
+      this.map = null;
+      this.frameno = 0;
+      this.vv = 0n;
+      this.vm = U64_MAX;
+      this.smin = S64_MIN;
+      this.smax = S64_MAX;
+      this.umin = 0n;
+      this.umax = U64_MAX;
+      this.s32min = S32_MIN;
+      this.s32max = S32_MAX;
+      this.u32min = 0;
+      this.u32max = U32_MAX_N;
+      this.precise = false;
+    } else {
+      this.type = o.type;
+      this.off = o.off;
+      this.id = o.id;
+      this.range = o.range;
+      this.map = o.map;
+      this.frameno = o.frameno;
+      this.vv = o.vv;
+      this.vm = o.vm;
+      this.smin = o.smin;
+      this.smax = o.smax;
+      this.umin = o.umin;
+      this.umax = o.umax;
+      this.s32min = o.s32min;
+      this.s32max = o.s32max;
+      this.u32min = o.u32min;
+      this.u32max = o.u32max;
+      this.precise = o.precise;
+    }
+  }
 
   get varOff(): Tnum {
     return { v: this.vv, m: this.vm };
@@ -107,11 +148,14 @@ export class Reg {
   }
 
   clone(): Reg {
-    const r = new Reg();
-    r.copyFrom(this);
-    return r;
+    return new Reg(this);
   }
 }
+
+// Every 32-bit bound field holds non-Smi numbers sooner or later (u32min starts at 0): give the
+// field its final (double) representation now, so that the first such value met mid-verification
+// does not deprecate Reg's hidden class and deoptimise every function compiled against it.
+new Reg().u32min = 0x80000000;
 
 /** Unbounded variable part (pointers get a zero one). */
 export function markUnbounded(r: Reg): void {
@@ -278,6 +322,11 @@ export function regBoundsSync(r: Reg): void {
     r.u32min === 0 && r.u32max === U32_MAX_N && r.s32min === S32_MIN && r.s32max === S32_MAX) {
     return; // nothing known: nothing to deduce
   }
+  const L = 0xffffffffn;
+  if (r.vm <= L && r.vv <= L && r.umax <= L && r.umin <= L && r.smax <= L && r.smin >= 0n && r.smin <= L && r.smax >= 0n) {
+    syncBounds32(r);
+    return;
+  }
   updateRegBounds(r);
   deduce32(r);
   deduce64(r);
@@ -285,6 +334,94 @@ export function regBoundsSync(r: Reg): void {
   deduce64(r);
   boundOffset(r);
   updateRegBounds(r);
+}
+
+/** The smallest tnum holding [min, max] (tnumRange) of 32-bit values, as [value, mask] numbers. */
+function range32(min: number, max: number): number {
+  const chi = (min ^ max) >>> 0;
+  return chi === 0 ? 0 : 0xffffffff >>> Math.clz32(chi);
+}
+
+/**
+ * regBoundsSync() of a register whose tnum and 64-bit bounds all lie in [0, 2^32) (what packet
+ * bytes, lengths and masked values are), in numbers: every step of the general sequence keeps
+ * them there, and its 64-bit arithmetic reduces to 32-bit (upper halves zero, no sign bit).
+ */
+function syncBounds32(r: Reg): void {
+  let vv = Number(r.vv), vm = Number(r.vm);
+  let umin = Number(r.umin), umax = Number(r.umax), smin = Number(r.smin), smax = Number(r.smax);
+  let s32min = r.s32min, s32max = r.s32max, u32min = r.u32min, u32max = r.u32max;
+  for (let pass = 0; pass < 2; pass++) {
+    if (pass === 1) {
+      // __reg_bound_offset(): tnum of [umin, umax], then of [u32min, u32max] (the upper half is 0)
+      let d = range32(umin, umax);
+      let m = vm & d, v = ((vv | (umin & ~d)) & ~m) >>> 0;
+      m >>>= 0;
+      d = range32(u32min, u32max);
+      const m2 = (m & d) >>> 0;
+      vv = ((v | (u32min & ~d)) & ~m2) >>> 0;
+      vm = m2;
+    }
+    // __update_reg32_bounds + __update_reg64_bounds
+    const sMin32 = vv | (vm & 0x80000000), sMax32 = vv | (vm & 0x7fffffff), hi = (vv | vm) >>> 0;
+    if (sMin32 > s32min) s32min = sMin32;
+    if (sMax32 < s32max) s32max = sMax32;
+    if (vv > u32min) u32min = vv;
+    if (hi < u32max) u32max = hi;
+    if (vv > smin) smin = vv;
+    if (hi < smax) smax = hi;
+    if (vv > umin) umin = vv;
+    if (hi < umax) umax = hi;
+    if (pass === 1) break;
+    for (let k = 0; k < 2; k++) {
+      // __reg32_deduce_bounds(): both 64-bit ranges sit in one upper half (0)
+      if (umin > u32min) u32min = umin;
+      if (umax < u32max) u32max = umax;
+      if ((umin | 0) <= (umax | 0)) {
+        if ((umin | 0) > s32min) s32min = umin | 0;
+        if ((umax | 0) < s32max) s32max = umax | 0;
+      }
+      if ((smin | 0) <= (smax | 0)) {
+        if ((smin | 0) > s32min) s32min = smin | 0;
+        if ((smax | 0) < s32max) s32max = smax | 0;
+      }
+      if (smin <= smax) {
+        if (smin > u32min) u32min = smin;
+        if (smax < u32max) u32max = smax;
+      }
+      if ((u32min | 0) <= (u32max | 0)) {
+        if ((u32min | 0) > s32min) s32min = u32min | 0;
+        if ((u32max | 0) < s32max) s32max = u32max | 0;
+      }
+      if (s32min >>> 0 <= s32max >>> 0) {
+        if (s32min >>> 0 > u32min) u32min = s32min >>> 0;
+        if (s32max >>> 0 < u32max) u32max = s32max >>> 0;
+      }
+      // __reg64_deduce_bounds(): signed and unsigned agree below 2^63; the 32-bit bounds fill the lower half
+      if (umin <= umax) {
+        if (umin > smin) smin = umin;
+        if (umax < smax) smax = umax;
+      }
+      if (smin <= smax) {
+        if (smin > umin) umin = smin;
+        if (smax < umax) umax = smax;
+      }
+      if (u32min > umin) umin = u32min;
+      if (u32max < umax) umax = u32max;
+      if (u32min > smin) smin = u32min;
+      if (u32max < smax) smax = u32max;
+    }
+  }
+  if (vv !== Number(r.vv)) r.vv = BigInt(vv);
+  if (vm !== Number(r.vm)) r.vm = BigInt(vm);
+  if (umin !== Number(r.umin)) r.umin = BigInt(umin);
+  if (umax !== Number(r.umax)) r.umax = BigInt(umax);
+  if (smin !== Number(r.smin)) r.smin = BigInt(smin);
+  if (smax !== Number(r.smax)) r.smax = BigInt(smax);
+  r.s32min = s32min;
+  r.s32max = s32max;
+  r.u32min = u32min;
+  r.u32max = u32max;
 }
 
 /** True when the bounds are self-contradictory (an infeasible path). */
