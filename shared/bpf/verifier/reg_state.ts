@@ -152,10 +152,16 @@ export class Reg {
   }
 }
 
-// Every 32-bit bound field holds non-Smi numbers sooner or later (u32min starts at 0): give the
-// field its final (double) representation now, so that the first such value met mid-verification
-// does not deprecate Reg's hidden class and deoptimise every function compiled against it.
-new Reg().u32min = 0x80000000;
+// u32min/u32max hold values above 2^31 (not small integers): V8 would give those fields a double
+// representation, a separate heap box per field of every Reg created (states clone registers by
+// the thousand), and switch u32min to it mid-verification (deprecating Reg's hidden class, which
+// deoptimises every function compiled against it). Tagged fields copy as plain pointers: generalise
+// both once, here, with a value that is not a number.
+{
+  const g = new Reg() as unknown as Record<string, unknown>;
+  g["u32min"] = null;
+  g["u32max"] = null;
+}
 
 /** Unbounded variable part (pointers get a zero one). */
 export function markUnbounded(r: Reg): void {
