@@ -146,7 +146,7 @@ function scrubSpill(f: FuncState, spi: number): void {
     const k = spi * BPF_REG_SIZE + j;
     if (f.slotType[k] !== STACK_INVALID) f.slotType[k] = STACK_MISC;
   }
-  f.spilled[spi] = null;
+  f.setSpilled(spi, null);
 }
 
 /** check_stack_write_fixed_off(). `valueRegno` < 0 for BPF_ST (immediate `imm`) or helper writes. */
@@ -170,7 +170,7 @@ function stackWriteFixed(env: Env, f: FuncState, off: number, size: number, valu
     spillReg = reg.clone();
   }
   if (spillReg !== null) {
-    f.spilled[spi] = spillReg;
+    f.setSpilled(spi, spillReg);
     pushJmpHistory(env, stackAccessFlags(f.frameno, spi), -1);
     let j = BPF_REG_SIZE;
     for (; j > BPF_REG_SIZE - size; j--) f.slotType[spi * BPF_REG_SIZE + j - 1] = STACK_SPILL;

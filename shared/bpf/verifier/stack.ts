@@ -16,6 +16,9 @@ export const STACK_MISC = 2;
 export const STACK_ZERO = 3;
 const SLOT_CHAR = ["?", "r", "m", "0"];
 
+/** The spill array of every frame that has spilled nothing: shared, never written (see FuncState.setSpilled()). */
+const NO_SPILLS: ReadonlyArray<Reg | null> = new Array<Reg | null>(MAX_BPF_STACK / BPF_REG_SIZE).fill(null);
+
 /** Slot-type arrays are carved from shared 64 KiB buffers: a 512-byte array of its own costs a malloc and a GC-tracked backing store per clone. */
 const SLAB_BYTES = 1 << 16;
 let slab = new ArrayBuffer(SLAB_BYTES);
@@ -39,7 +42,8 @@ function slotTypeArray(): Uint8Array {
 export class FuncState {
   readonly regs: Reg[];
   readonly slotType: Uint8Array;
-  readonly spilled: Array<Reg | null>;
+  /** Spilled register per slot; written through setSpilled() only (frames without spills share one array). */
+  spilled: ReadonlyArray<Reg | null>;
   /** Bytes of stack in use, a multiple of 8 (allocated_stack). */
   allocatedStack = 0;
   frameno: number;
@@ -56,7 +60,7 @@ export class FuncState {
       this.regs = [];
       for (let i = 0; i <= 10; i++) this.regs.push(new Reg());
       this.slotType = slotTypeArray();
-      this.spilled = new Array<Reg | null>(MAX_BPF_STACK / BPF_REG_SIZE).fill(null);
+      this.spilled = NO_SPILLS;
       return;
     }
     const regs: Reg[] = [];
@@ -64,12 +68,16 @@ export class FuncState {
     this.regs = regs;
     this.slotType = slotTypeArray();
     this.slotType.set(src.slotType);
-    const sp = src.spilled.slice();
-    for (let i = 0; i < sp.length; i++) {
-      const x = sp[i];
-      if (x !== null && x !== undefined) sp[i] = x.clone();
+    if (src.spilled === NO_SPILLS) {
+      this.spilled = NO_SPILLS;
+    } else {
+      const sp = src.spilled.slice();
+      for (let i = 0; i < sp.length; i++) {
+        const x = sp[i];
+        if (x !== null && x !== undefined) sp[i] = x.clone();
+      }
+      this.spilled = sp;
     }
-    this.spilled = sp;
     this.allocatedStack = src.allocatedStack;
   }
 
@@ -86,6 +94,15 @@ export class FuncState {
     markPtr(this.regs[10]!, PTR_TO_STACK);
     this.regs[10]!.frameno = this.frameno;
     if (isMain) markPtr(this.regs[1]!, PTR_TO_CTX);
+  }
+
+  /** Sets (or clears, `r` null) the spilled register of slot spi. */
+  setSpilled(spi: number, r: Reg | null): void {
+    if (this.spilled === NO_SPILLS) {
+      if (r === null) return;
+      this.spilled = NO_SPILLS.slice();
+    }
+    (this.spilled as Array<Reg | null>)[spi] = r;
   }
 
   growStack(bytes: number): void {

@@ -152,7 +152,7 @@ export class StackLiveness {
       const alive = spi < 32 ? (lo & (1 << spi)) !== 0 : (hi & (1 << (spi - 32))) !== 0;
       if (alive) continue;
       f.slotType.fill(STACK_INVALID, spi * BPF_REG_SIZE, spi * BPF_REG_SIZE + BPF_REG_SIZE);
-      f.spilled[spi] = null;
+      f.setSpilled(spi, null);
     }
   }
 }
