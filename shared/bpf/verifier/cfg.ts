@@ -18,25 +18,50 @@ function jaTarget(p: BpfInsns, i: number): number {
   return i + 1 + (p.code[i] === 0x06 ? p.imm[i]! : p.off[i]!);
 }
 
-/** Successors of insn i (fall-through first). */
-export function successors(p: BpfInsns, i: number): number[] {
-  const d = INSN_TABLE[p.code[i]!]!;
-  switch (d.kind) {
-    case K_EXIT:
-      return [];
-    case K_JA:
-      return [jaTarget(p, i)];
-    case K_JMP:
-    case K_JMP32:
-      return [i + 1, i + 1 + p.off[i]!];
-    case K_LD_IMM64:
-      return [i + 2];
-    case K_CALL:
-      if (p.src[i] === BPF_PSEUDO_CALL) return [i + 1, i + 1 + p.imm[i]!];
-      return [i + 1];
-    default:
-      return [i + 1];
+/**
+ * Successors of every insn, fall-through first: insn i has cnt[i] of them (0-2), s0[i] then s1[i]
+ * (out-of-range targets included: check_cfg() reports them).
+ */
+interface Successors {
+  cnt: Uint8Array;
+  s0: Int32Array;
+  s1: Int32Array;
+}
+
+function successorsOf(p: BpfInsns): Successors {
+  const n = p.len;
+  const cnt = new Uint8Array(n), s0 = new Int32Array(n), s1 = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const d = INSN_TABLE[p.code[i]!];
+    if (d === undefined) continue; // the second half of an ld_imm64 (no walk reaches it)
+    let c = 1, a = i + 1, b = 0;
+    switch (d.kind) {
+      case K_EXIT:
+        c = 0;
+        break;
+      case K_JA:
+        a = jaTarget(p, i);
+        break;
+      case K_JMP:
+      case K_JMP32:
+        c = 2;
+        b = i + 1 + p.off[i]!;
+        break;
+      case K_LD_IMM64:
+        a = i + 2;
+        break;
+      case K_CALL:
+        if (p.src[i] === BPF_PSEUDO_CALL) {
+          c = 2;
+          b = i + 1 + p.imm[i]!;
+        }
+        break;
+    }
+    cnt[i] = c;
+    s0[i] = a;
+    s1[i] = b;
   }
+  return { cnt, s0, s1 };
 }
 
 /** check_cfg(). Returns 0 or -errno (logged). */
@@ -49,19 +74,19 @@ export function checkCfg(env: Env): number {
   // explicit DFS stack of (insn, next successor index)
   const stack: number[] = [0];
   const next: number[] = [0];
+  const { cnt, s0, s1 } = successorsOf(p);
   state[0] = DISCOVERED;
   while (stack.length > 0) {
     const t = stack[stack.length - 1]!;
-    const succ = successors(p, t);
     const k = next[next.length - 1]!;
-    if (k >= succ.length) {
+    if (k >= cnt[t]!) {
       state[t] = EXPLORED;
       stack.pop();
       next.pop();
       continue;
     }
     next[next.length - 1] = k + 1;
-    const w = succ[k]!;
+    const w = k === 0 ? s0[t]! : s1[t]!;
     const d = INSN_TABLE[p.code[t]!]!;
     const isBranchEdge = (d.kind === K_JMP || d.kind === K_JMP32) ? k === 1 : d.kind === K_JA;
     if (w < 0 || w >= n) {
@@ -91,48 +116,53 @@ export function checkCfg(env: Env): number {
   return 0;
 }
 
-/** Registers an insn reads (bit mask) and writes. A helper call reads only its parameters (get_call_summary()). */
-function useDef(env: Env, p: BpfInsns, i: number): [number, number] {
+const useDefOf = (use: number, def: number): number => use | (def << 16);
+
+/**
+ * Registers an insn reads (bit mask) and writes, as `read | written << 16`. A helper call reads
+ * only its parameters (get_call_summary()).
+ */
+function useDef(env: Env, p: BpfInsns, i: number): number {
   const d = INSN_TABLE[p.code[i]!];
-  if (d === undefined) return [0, 0];
+  if (d === undefined) return useDefOf(0, 0);
   const dst = 1 << p.dst[i]!, src = 1 << p.src[i]!;
   switch (d.kind) {
     case K_ALU:
     case K_ALU64:
-      if (d.op === BPF_MOV) return [d.isX ? src : 0, dst];
-      return [dst | (d.isX ? src : 0), dst];
+      if (d.op === BPF_MOV) return useDefOf(d.isX ? src : 0, dst);
+      return useDefOf(dst | (d.isX ? src : 0), dst);
     case K_END:
-      return [dst, dst];
+      return useDefOf(dst, dst);
     case K_LDX:
     case K_LDXSX:
-      return [src, dst];
+      return useDefOf(src, dst);
     case K_ST:
-      return [dst, 0];
+      return useDefOf(dst, 0);
     case K_STX:
-      return [dst | src, 0];
+      return useDefOf(dst | src, 0);
     case K_ATOMIC: {
       const imm = p.imm[i]!;
-      if (imm === BPF_CMPXCHG) return [dst | src | 1, 1];
-      return [dst | src, (imm & BPF_FETCH) ? src : 0];
+      if (imm === BPF_CMPXCHG) return useDefOf(dst | src | 1, 1);
+      return useDefOf(dst | src, (imm & BPF_FETCH) ? src : 0);
     }
     case K_JMP:
     case K_JMP32:
-      return [dst | ((p.code[i]! & BPF_X) ? src : 0), 0];
+      return useDefOf(dst | ((p.code[i]! & BPF_X) ? src : 0), 0);
     case K_CALL: {
       const proto = p.src[i] === 0 ? env.opts.helperProtos.get(p.imm[i]!) : undefined;
-      if (proto === undefined) return [0x3e, 0x3f];
+      if (proto === undefined) return useDefOf(0x3e, 0x3f);
       let n = 0;
       while (n < 5 && (proto.args[n] ?? 0) !== 0) n++;
-      return [((1 << (n + 1)) - 1) & ~1, 0x3f];
+      return useDefOf(((1 << (n + 1)) - 1) & ~1, 0x3f);
     }
     case K_EXIT:
-      return [1, 0];
+      return useDefOf(1, 0);
     case K_JA:
-      return [0, 0];
+      return useDefOf(0, 0);
     case K_LD_IMM64:
-      return [0, dst];
+      return useDefOf(0, dst);
     default:
-      return [0x7ff, 0];
+      return useDefOf(0x7ff, 0);
   }
 }
 
@@ -141,26 +171,31 @@ export function computeLiveness(env: Env): void {
   const p = env.insns;
   const n = p.len;
   const use = new Uint16Array(n), def = new Uint16Array(n);
-  const succ: number[][] = [];
+  const { cnt, s0, s1 } = successorsOf(p);
   for (let i = 0; i < n; i++) {
     if (i > 0 && p.code[i - 1] === 0x18) {
-      succ.push([]);
+      cnt[i] = 0;
       continue;
     }
-    const [u, d] = useDef(env, p, i);
-    use[i] = u;
-    def[i] = d;
+    const ud = useDef(env, p, i);
+    use[i] = ud & 0xffff;
+    def[i] = ud >>> 16;
     // a bpf-to-bpf call continues at i+1 for liveness; the callee is its own region
-    const s = successors(p, i).filter((w) => w >= 0 && w < n);
-    succ.push(INSN_TABLE[p.code[i]!]?.kind === K_CALL && p.src[i] === BPF_PSEUDO_CALL ? [i + 1] : s);
+    if (INSN_TABLE[p.code[i]!]?.kind === K_CALL && p.src[i] === BPF_PSEUDO_CALL) cnt[i] = 1;
+    // targets outside the program (check_cfg() rejected them) count for nothing
+    if (cnt[i] === 2 && (s1[i]! < 0 || s1[i]! >= n)) cnt[i] = 1;
+    if (cnt[i]! >= 1 && (s0[i]! < 0 || s0[i]! >= n)) {
+      cnt[i]!--;
+      s0[i] = s1[i]!;
+    }
   }
   const live = env.liveIn;
   let changed = true;
   while (changed) {
     changed = false;
     for (let i = n - 1; i >= 0; i--) {
-      let out = 0;
-      for (const w of succ[i]!) out |= live[w]!;
+      const c = cnt[i]!;
+      const out = c === 0 ? 0 : c === 1 ? live[s0[i]!]! : live[s0[i]!]! | live[s1[i]!]!;
       const v = (use[i]! | (out & ~def[i]!)) & 0x7ff;
       if (v !== live[i]) {
         live[i] = v;
