@@ -210,10 +210,14 @@ function stacksafe(env: Env, o: FuncState, c: FuncState, m: Map<number, number>,
   return true;
 }
 
+const idMap = new Map<number, number>(), idMapRev = new Map<number, number>();
+
 /** states_equal(): `cur` at insn i is covered by the explored `old`. */
 function statesEqual(env: Env, old: VerState, cur: VerState, i: number): boolean {
   if (old.curframe !== cur.curframe) return false;
-  const m = new Map<number, number>(), rev = new Map<number, number>();
+  const m = idMap, rev = idMapRev; // the id correspondence (env->idmap_scratch), reset per comparison
+  if (m.size !== 0) m.clear();
+  if (rev.size !== 0) rev.clear();
   for (let f = 0; f <= cur.curframe; f++) {
     const of = old.frames[f]!, cf = cur.frames[f]!;
     if (of.callsite !== cf.callsite) return false;
