@@ -9,6 +9,8 @@ export const BPF_LOG_LEVEL2 = 2;
 export const BPF_LOG_STATS = 4;
 
 const BPF_LOG_ALIGNMENT = 40;
+/** Lines added between two flattenings of the log's strings. */
+const FLATTEN_BATCH = 4096;
 const BPF_LOG_MIN_ALIGNMENT = 8;
 
 /** Padding print_insn_state() puts between an insn and its ";" state note. */
@@ -24,6 +26,8 @@ export class VerifierLog {
   /** Index of the last printed insn line while nothing else followed it, else -1. */
   #insnLine = -1;
   #insnLen = 0;
+  /** Lines below this index are flat strings (see #flatten()). */
+  #flat = 0;
 
   constructor(level: number) {
     this.level = level;
@@ -42,9 +46,21 @@ export class VerifierLog {
     this.#insnLine = -1;
   }
 
+  /**
+   * Flattens the ropes the lines were concatenated into once FLATTEN_BATCH lines have piled up
+   * (they rarely do before a level-1 rewind drops them): a 700k-line log of kept paths is then
+   * 700k strings, not 700k string trees the GC traces and copies.
+   */
+  #flatten(): void {
+    const end = this.lines.length - 1; // the last line may still grow
+    for (let k = this.#flat; k < end; k++) this.lines[k]!.charCodeAt(0); // flattens in place
+    this.#flat = end;
+  }
+
   /** "N: (op) text" for an insn about to be checked. */
   insn(idx: number, text: string): void {
     const l = `${idx}: ${text}`;
+    if (this.lines.length - this.#flat >= FLATTEN_BATCH) this.#flatten();
     this.lines.push(l);
     this.#insnLine = this.lines.length - 1;
     this.#insnLen = l.length + 1; // the kernel counts the newline
@@ -53,13 +69,9 @@ export class VerifierLog {
   /** print_insn_state(): `state` (leading-space list) after the last insn, or as "N:state". */
   insnState(idx: number, state: string): void {
     if (this.#insnLine >= 0 && this.#insnLine === this.lines.length - 1) {
-      const l = this.lines[this.#insnLine] + " ".repeat(vlogAlignment(this.#insnLen)) + ";" + state;
-      l.charCodeAt(0); // flattens the rope: a kept line is then one string, not a tree the GC traces
-      this.lines[this.#insnLine] = l;
+      this.lines[this.#insnLine] += " ".repeat(vlogAlignment(this.#insnLen)) + ";" + state;
     } else {
-      const l = `${idx}:${state}`;
-      l.charCodeAt(0);
-      this.lines.push(l);
+      this.lines.push(`${idx}:${state}`);
     }
     this.#insnLine = -1;
   }
@@ -74,6 +86,7 @@ export class VerifierLog {
   rewind(pos: number): void {
     const n = Math.floor(pos / 0x100000), last = pos % 0x100000;
     this.lines.length = Math.min(n, this.lines.length);
+    if (this.#flat > this.lines.length - 1) this.#flat = Math.max(0, this.lines.length - 1);
     if (n > 0 && this.lines.length === n) this.lines[n - 1] = this.lines[n - 1]!.slice(0, last);
     this.#insnLine = -1;
   }
@@ -87,6 +100,7 @@ export class VerifierLog {
 
   clear(): void {
     this.lines.length = 0;
+    this.#flat = 0;
     this.#insnLine = -1;
   }
 }
