@@ -125,6 +125,12 @@ function rangeWithin(o: Reg, c: Reg): boolean {
     o.u32min <= c.u32min && o.u32max >= c.u32max && o.s32min <= c.s32min && o.s32max >= c.s32max;
 }
 
+/** tnum_in(o->var_off, c->var_off); identical tnums (the usual case) without building either. */
+function varOffIn(o: Reg, c: Reg): boolean {
+  if (o.vm === c.vm && o.vv === c.vv) return (o.vv & o.vm) === 0n;
+  return tnumIn(o.varOff, c.varOff);
+}
+
 function regsExact(o: Reg, c: Reg): boolean {
   return o.type === c.type && o.off === c.off && o.id === c.id && o.range === c.range && o.map === c.map &&
     o.frameno === c.frameno && o.vv === c.vv && o.vm === c.vm && o.umin === c.umin && o.umax === c.umax &&
@@ -149,18 +155,18 @@ function regsafe(o: Reg, c: Reg, m: Map<number, number>, rev: Map<number, number
     // check_scalar_ids(): linked scalars must stay linked the same way (id 0 counts as a fresh unique id)
     const oid = o.id !== 0 ? o.id : -(m.size + rev.size + 1) - tmpIds.n++;
     const cid = c.id !== 0 ? c.id : -(m.size + rev.size + 1) - tmpIds.n++;
-    return rangeWithin(o, c) && tnumIn(o.varOff, c.varOff) && checkIds(oid, cid, m, rev);
+    return rangeWithin(o, c) && varOffIn(o, c) && checkIds(oid, cid, m, rev);
   }
   const bt = o.type & 0xff;
   if (bt === PTR_TO_MAP_VALUE) {
-    return o.off === c.off && o.map === c.map && rangeWithin(o, c) && tnumIn(o.varOff, c.varOff) &&
+    return o.off === c.off && o.map === c.map && rangeWithin(o, c) && varOffIn(o, c) &&
       checkIds(o.id, c.id, m, rev);
   }
   if (isPktPointer(o.type)) {
     if (o.range !== c.range && (o.range < 0 || c.range < 0)) return false;
     if (o.range > c.range) return false;
     if (o.off !== c.off) return false;
-    return checkIds(o.id, c.id, m, rev) && rangeWithin(o, c) && tnumIn(o.varOff, c.varOff);
+    return checkIds(o.id, c.id, m, rev) && rangeWithin(o, c) && varOffIn(o, c);
   }
   return o.off === c.off && o.map === c.map && o.frameno === c.frameno && o.vv === c.vv && o.vm === c.vm &&
     o.range === c.range && checkIds(o.id, c.id, m, rev);
