@@ -14,7 +14,7 @@ import { BpfInsns } from "../../../../shared/bpf/isa/insn.ts";
 import { loadObject } from "../../../../shared/bpf/libbpf/libbpf.ts";
 import { openObject } from "../../../../shared/bpf/libbpf/object.ts";
 import { ACCESS_CTX, ACCESS_PACKET, ACCESS_STACK } from "../../../../shared/bpf/runtime/prog.ts";
-import { bpfCheck, type BpfProgOffloadOps, type VerifierOpts } from "../../../../shared/bpf/verifier/index.ts";
+import { QUIET_WALK_LIMIT, bpfCheck, type BpfProgOffloadOps, type VerifierOpts } from "../../../../shared/bpf/verifier/index.ts";
 import {
   Reg, PTR_MAYBE_NULL, PTR_TO_MAP_VALUE, PTR_TO_PACKET, markPtr, markScalarConst, markUnknown, coerceToSize, regStr,
 } from "../../../../shared/bpf/verifier/reg_state.ts";
@@ -145,6 +145,23 @@ from 4 to 9: R1=ctx() R2=pkt(r=0) R3=pkt_end() R4=pkt(off=14,r=0xfffffffffffffff
 9: (b7) r0 = 2                        ; R0=2
 10: (95) exit
 processed 12 insns (limit 1000000) max_states_per_insn 0 total_states 1 peak_states 1 mark_read 0`);
+  });
+  it("a walk longer than bpfCheck()'s quiet first walk answers at level 1 as at level 0, logged once", () => {
+    // 40000 iterations of a 2-insn loop: past QUIET_WALK_LIMIT processed insns, so level 1 gives up
+    // the quiet walk and walks again with the log
+    const loop = "mov %r0, 0\nadd %r0, 1\njlt %r0, 40000, -2\n";
+    const ok1 = check(loop + "exit"), ok0 = check(loop + "exit", { logLevel: 0 });
+    expect(ok1.processedInsns).toBeGreaterThan(QUIET_WALK_LIMIT);
+    expect(ok1.errno).toBe(0);
+    expect([ok1.processedInsns, ok1.totalStates, ok1.peakStates]).toEqual([ok0.processedInsns, ok0.totalStates, ok0.peakStates]);
+    expect(ok1.log).toEqual(ok0.log);
+    expect(ok1.log).toHaveLength(1);
+    const bad1 = check(loop + "mov %r0, %r5\nexit"), bad0 = check(loop + "mov %r0, %r5\nexit", { logLevel: 0 });
+    expect(bad1.errno).toBe(EACCES);
+    expect(bad1.processedInsns).toBe(bad0.processedInsns);
+    // the failing path is the whole walk: one line per processed insn (the first also has the entry state)
+    expect(bad1.log).toHaveLength(1 + bad1.processedInsns + 2);
+    expect(bad1.log.slice(-3)).toEqual([`${3}: (bf) r0 = r5`, "R5 !read_ok", bad0.log.at(-1)]);
   });
   it("level 0 still reports the error line and the statistics", () => {
     const r = check("exit", { logLevel: 0 });
