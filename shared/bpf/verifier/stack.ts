@@ -193,7 +193,11 @@ export class VerState {
   }
 
   clone(): VerState {
-    const s = new VerState(this.frames.map((f) => f.clone()));
+    // built by push, like the first state's [main]: Array.prototype.map() makes a holey array, and
+    // code optimised on one elements kind deoptimises when it meets the other
+    const frames: FuncState[] = [];
+    for (let i = 0; i < this.frames.length; i++) frames.push(this.frames[i]!.clone());
+    const s = new VerState(frames);
     s.curframe = this.curframe;
     s.parent = this.parent;
     s.insnIdx = this.insnIdx;
