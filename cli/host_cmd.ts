@@ -74,6 +74,7 @@ export function addHostCommands(program: Command): void {
     .option("--pcap <file>", "replay this pcap's packets instead")
     .option("--case <n>", "1: NIC-B's XDP redirects through a devmap; 2: NIC-B passes to the bridge", intArg("case", 1, 2), 1)
     .option("--tap <tap>", "destination tap (default: the first)", "")
+    .option("--warmup <n>", "packets sent first and not counted (the threads' code warms up)", intArg("warmup", 0, 0xffffffff), 0)
     .option("--json", "JSON output")
     .action(async (name: string, o: PktgenOpts) => {
       const r = await runPktgen(name, o);
@@ -124,6 +125,7 @@ export async function runCapture(nameOrUrl: string, o: { point: string; file: st
 
 interface PktgenOpts {
   dev: string; count: number; size: number; rate: number; flows: number; pcap?: string; case: number; tap: string; json?: boolean;
+  warmup?: number;
 }
 
 function intArg(what: string, min: number, max: number): (v: string) => number {
@@ -172,9 +174,10 @@ export async function runPktgen(nameOrUrl: string, o: PktgenOpts, progress: Node
     const iv = setInterval(() => void tick(), 1000);
     try {
       // The run ends when vhost drained it: no fixed bound (at --rate, count/rate seconds and then some).
-      const timeout = 120_000 + (o.rate > 0 ? Math.ceil((o.count / o.rate) * 2000) : 0);
+      const timeout = 120_000 + (o.rate > 0 ? Math.ceil(((o.count + (o.warmup ?? 0)) / o.rate) * 2000) : 0);
       const r = await ch.request(MSG.HOST_PKTGEN, {
         dev: o.dev, tap: o.tap, count: o.count, size: o.size, ratePps: o.rate, flows: o.flows, case: o.case, pcap,
+        warmup: o.warmup ?? 0,
       }, timeout);
       if (!r.ok) throw new KernelError(r.errno, `pktgen: ${r.message}`);
       return JSON.parse(r.body.json) as PktgenReport;

@@ -228,7 +228,7 @@ export function registerHostHandlers(ch: Channel, st: OffloadState, cfg: HostCon
     cfg.log("pktgen_start", { tap: tap.name, count: req.count, size: req.size, case: req.case, ratePps: req.ratePps, flows: req.flows });
     const r = await dps.pktgen(tap, {
       count: req.count, size: req.size, ratePps: req.ratePps, flows: req.flows, case: req.case,
-      pcap: req.pcap.length === 0 ? null : req.pcap,
+      pcap: req.pcap.length === 0 ? null : req.pcap, warmup: req.warmup ?? 0,
     });
     cfg.log("pktgen_done", { tap: tap.name, sent: r.fates.sent, usec: r.usec, xdpMpps: r.xdpMpps });
     return { json: JSON.stringify(r) };

@@ -67,6 +67,11 @@ export interface PktgenParams {
   case: number;
   /** A pcap file's bytes to replay instead of generated UDP packets. */
   pcap: Uint8Array | null;
+  /**
+   * Packets sent first, by the same producer thread, and not counted: the report's figures and
+   * counters start once they drained (0: none).
+   */
+  warmup?: number;
 }
 
 /** What `vxo host pktgen` prints at the end. */
@@ -88,6 +93,14 @@ export interface PktgenReport {
   /** Packets the measured XDP program (the offloaded one; NIC-B's without one) ran on. */
   xdpPackets: number;
   xdpMpps: number;
+  /** Packets sent before the measured ones and not counted here. */
+  warmup: number;
+  /**
+   * Of the warm-up, the packets the measured program ran on or will run on: the offloaded
+   * program's verdicts, or (no offload) the packets vhost placed in the guest, whose program
+   * counts them too. A reader of the program's own map takes these off.
+   */
+  warmupProgramPackets: number;
   /** Fates of this run's packets (sent = dropped + tx + passed + errors). */
   fates: DatapathFates;
   /** Counters moved by this run, per stage. */
@@ -429,9 +442,21 @@ export class TapDatapaths {
       } else {
         dp.setTemplates({ size: p.size, flows: p.flows });
       }
-      const before = dp.counters();
+      const warmup = p.warmup ?? 0;
+      const start = dp.counters();
+      let before = start;
+      const offRuns = (c: Record<string, Record<string, number>>) => {
+        const t = c.tun_xdp!;
+        return t.off_drop! + t.off_tx! + t.off_pass! + t.off_redirect! + t.off_aborted! + t.off_unknown!;
+      };
       const r = await dp.pktgen(p.count, { nicProg: p.case === 1 ? e.redirect : null, ratePps: p.ratePps, size, flows: p.flows,
-        timeoutMs: Math.max(120_000, p.ratePps > 0 ? (p.count / p.ratePps) * 2000 + 60_000 : 0) });
+        timeoutMs: Math.max(120_000, p.ratePps > 0 ? ((p.count + warmup) / p.ratePps) * 2000 + 60_000 : 0),
+        warmup, onWarm: async () => {
+          await dp.drain();
+          before = dp.counters();
+        } });
+      const w = sub(before, start);
+      const warmupProgramPackets = dp.offload !== null ? offRuns(w) : w.vhost_net?.rx_packets ?? 0;
       const t1 = performance.now();
       await dp.drain();
       const drainMs = performance.now() - t1;
@@ -445,7 +470,7 @@ export class TapDatapaths {
         tap: tap.name, guest: tap.guest, case: p.case, hook: this.cfg.hook, count: p.count, size, flows: p.flows,
         offload: dp.offload?.name ?? null, usec: Math.round(usec), usecProducer: Math.round(r.wallMs * 1000),
         usecDrain: Math.round(drainMs * 1000), pps: Math.round(delta.pktgen!.sent! / (usec / 1e6)),
-        xdpPackets, xdpMpps: xdpPackets / usec, fates: datapathFates(delta), delta,
+        xdpPackets, xdpMpps: xdpPackets / usec, warmup, warmupProgramPackets, fates: datapathFates(delta), delta,
       };
     });
   }
@@ -518,7 +543,7 @@ export function renderPktgen(r: PktgenReport): string {
   const bps = Math.round(r.pps * r.size * 8);
   const f = r.fates;
   const lines = [
-    `Params: count ${r.count}  pkt_size: ${r.size}  flows: ${r.flows}  case: ${r.case}  dst: ${r.tap} (guest ${r.guest})  ` +
+    `Params: count ${r.count}  warmup: ${r.warmup}  pkt_size: ${r.size}  flows: ${r.flows}  case: ${r.case}  dst: ${r.tap} (guest ${r.guest})  ` +
       `xdp_offload_hook: ${r.hook}  xdpoffload: ${r.offload ?? "none"}`,
     `Result: OK: ${r.usec}(c${r.usecProducer}+d${r.usecDrain}) usec, ${f.sent} (${r.size}byte,0frags)`,
     `  ${r.pps}pps ${Math.round(bps / 1e6)}Mb/sec (${bps}bps) errors: ${f.errors}`,

@@ -211,6 +211,8 @@ export const MSG = {
     op: 22, name: "HOST_PKTGEN", dir: "cli→host", kind: "request",
     req: struct({
       dev: str(64), tap: str(64), count: u32, size: u32, ratePps: u32, flows: u32, case: u8, pcap: bytes(64 << 20),
+      /** Packets sent first and not counted (the producer's code warms up); absent: none. */
+      warmup: opt(u32),
     }),
     res: struct({ json: str(16 << 20) }),
   },

@@ -206,8 +206,17 @@ describe("--xdp-offload-hook net_xmit (the RFC's rejected placement, in the prod
     expect(r.fates.dropped).toBeGreaterThan(0);
     expect(r.delta.tun_recv!.consumed).toBe(0);
     expect(r.delta.vhost_wakers!.poll_attempts).toBe(0);
+    const m0 = await rxcnt(g);
+    expect(m0.get(17)).toBe(r.fates.dropped);
+    // --warmup: sent first and not counted; the program's own map counts both, the report says how many of its runs were the warm-up's.
+    const w = JSON.parse(await cliOk(["host", "pktgen", h.url, "--dev", "nic0", "--count", "30000", "--warmup", "20000", "--case", "2", "--json"])) as PktgenReport;
+    expect(w.warmup).toBe(20_000);
+    expect(w.fates.sent).toBe(30_000);
+    expect(w.fates.dropped + w.fates.tx + w.fates.passed + w.fates.errors).toBe(30_000);
+    expect(w.warmupProgramPackets).toBeGreaterThan(0);
+    expect(w.warmupProgramPackets).toBeLessThanOrEqual(20_000);
     const m = await rxcnt(g);
-    expect(m.get(17)).toBe(r.fates.dropped);
+    expect(m.get(17)! - m0.get(17)!).toBe(w.warmupProgramPackets + w.fates.dropped);
     const bad = await procs.cli(["host", "--listen", "ws://127.0.0.1:0", "--name", "host4", "--xdp-offload-hook", "ndo_start_xmit"]);
     expect(bad.exitCode).not.toBe(0);
     expect(bad.stderr).toContain("Unknown XDP offload hook 'ndo_start_xmit'");
