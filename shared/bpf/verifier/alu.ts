@@ -11,8 +11,8 @@ import type { Env } from "./env.ts";
 import { DST_OP, DST_OP_NO_MARK, SRC_OP } from "./env.ts";
 import {
   CONST_PTR_TO_MAP, PTR_MAYBE_NULL, PTR_TO_CTX, PTR_TO_MAP_VALUE, PTR_TO_PACKET, PTR_TO_PACKET_META, PTR_TO_STACK,
-  Reg, S32_MAX, S32_MIN, S64_MAX, S64_MIN, SCALAR_VALUE, U32_MAX_N, baseType, coerceToSize, isPktPointer, markKnown,
-  markScalarConst, markUnknown, regBoundsSync, regTypeStr, zext32,
+  Reg, S32_MAX, S32_MIN, S64_MAX, S64_MIN, SCALAR_VALUE, U32_MAX_N, baseType, coerceToSize, fastPaths, isPktPointer,
+  markKnown, markScalarConst, markScalarConstN, markUnknown, regBoundsSync, regBoundsSyncN, regTypeStr, smallScalar, zext32,
 } from "./reg_state.ts";
 import {
   U64_MAX, s64, tnumAdd, tnumAnd, tnumArshift, tnumCast, tnumConst, tnumIsConst, tnumLshift, tnumMul, tnumOr,
@@ -157,6 +157,134 @@ function scalarOp(op: number, a: Scal, b: Scal, w: 32 | 64): Scal {
     default:
       return full;
   }
+}
+
+/**
+ * scalarOp() + store() at 64 bits for a dst that is smallScalar() and a src given as numbers
+ * (value/mask of its tnum, its bounds: all in [0, 2^32)), without BigInt arithmetic: the same
+ * steps, each exact in doubles (sums stay below 2^34, products and left shifts are checked
+ * against 2^32-1, bitwise operations see no bit above 31). Returns false, having changed
+ * nothing, when the result leaves [0, 2^32) or the op has no number path (MUL of non-constants,
+ * ARSH, DIV, MOD): the caller then runs the general code.
+ */
+export function scalarOp64Small(
+  dst: Reg, op: number, bv: number, bm: number, bumin: number, bumax: number, bsmin: number, bsmax: number,
+): boolean {
+  const M = 0xffffffff;
+  const av = Number(dst.vv), am = Number(dst.vm);
+  const aumin = Number(dst.umin), aumax = Number(dst.umax), asmin = Number(dst.smin), asmax = Number(dst.smax);
+  if (am === 0 && bm === 0) {
+    // both known: the value itself (scalarOp's constant folding, then markKnown)
+    let v: number;
+    switch (op) {
+      case BPF_ADD: v = av + bv; break;
+      case BPF_SUB: v = av - bv; break;
+      case BPF_MUL: v = av * bv; break; // a product above 2^32-1 rounds to >= 2^32: rejected below
+      case BPF_AND: v = (av & bv) >>> 0; break;
+      case BPF_OR: v = (av | bv) >>> 0; break;
+      case BPF_XOR: v = (av ^ bv) >>> 0; break;
+      case BPF_LSH: v = av * 2 ** (bv & 63); break;
+      case BPF_RSH:
+      case BPF_ARSH: { // a value below 2^63: arithmetic and logical shifts agree
+        const s = bv & 63;
+        v = s >= 32 ? 0 : av >>> s;
+        break;
+      }
+      default: return false;
+    }
+    if (!(v >= 0 && v <= M)) return false;
+    markScalarConstN(dst, v);
+    return true;
+  }
+  let tv: number, tm: number, umin: number, umax: number;
+  let smin = -1, smax = M + 1; // signed bounds unknown unless the op sets them
+  switch (op) {
+    case BPF_ADD: {
+      // tnum_add(): every intermediate is at most (av|am) + (bv|bm)
+      if (av + am + bv + bm > M) return false;
+      const sm = am + bm, sv = av + bv;
+      const mu = (((sm + sv) ^ sv) | am | bm) >>> 0;
+      tv = (sv & ~mu) >>> 0;
+      tm = mu;
+      umin = aumin + bumin;
+      umax = aumax + bumax;
+      smin = asmin + bsmin;
+      smax = asmax + bsmax;
+      break;
+    }
+    case BPF_SUB: {
+      // tnum_sub() without wrapping: dv - bm >= 0
+      const dv = av - bv;
+      if (dv - bm < 0 || aumin < bumax) return false;
+      const mu = (((dv + am) ^ (dv - bm)) | am | bm) >>> 0;
+      tv = (dv & ~mu) >>> 0;
+      tm = mu;
+      umin = aumin - bumax;
+      umax = aumax - bumin;
+      smin = asmin - bsmax;
+      smax = asmax - bsmin;
+      break;
+    }
+    case BPF_AND: {
+      tv = (av & bv) >>> 0;
+      tm = ((av | am) & (bv | bm) & ~tv) >>> 0;
+      umin = tv;
+      umax = aumax < bumax ? aumax : bumax;
+      break;
+    }
+    case BPF_OR: {
+      tv = (av | bv) >>> 0;
+      tm = ((am | bm) & ~tv) >>> 0;
+      umin = aumin > bumin ? aumin : bumin;
+      umax = (tv | tm) >>> 0;
+      break;
+    }
+    case BPF_XOR: {
+      const mu = (am | bm) >>> 0;
+      tv = ((av ^ bv) & ~mu) >>> 0;
+      tm = mu;
+      umin = tv;
+      umax = (tv | tm) >>> 0;
+      break;
+    }
+    case BPF_LSH:
+    case BPF_RSH: {
+      if (bm !== 0 || bumax >= 64 || bv >= 64) return false;
+      if (op === BPF_LSH) {
+        const f = 2 ** bv;
+        if ((av + am) * f > M || aumax * f > M) return false;
+        tv = av * f; tm = am * f; umin = aumin * f; umax = aumax * f;
+      } else if (bv >= 32) {
+        tv = tm = umin = umax = 0;
+      } else {
+        tv = av >>> bv; tm = am >>> bv; umin = aumin >>> bv; umax = aumax >>> bv;
+      }
+      break;
+    }
+    default:
+      return false;
+  }
+  // store(): bounds that are inverted stay unknown; unknown unsigned ones are not small
+  if (!(umin <= umax) || umax > M || umin < 0) return false;
+  if (!(smin <= smax)) {
+    smin = -1;
+    smax = M + 1;
+  } else if (smin > M || smax < 0) {
+    return false;
+  }
+  // markUnknown() but for the 64-bit fields, which regBoundsSyncN() sets (syncBounds32's contract: clamp the signed ones)
+  dst.type = SCALAR_VALUE;
+  dst.off = 0;
+  dst.id = 0;
+  dst.range = 0;
+  dst.map = null;
+  dst.precise = false;
+  dst.s32min = S32_MIN;
+  dst.s32max = S32_MAX;
+  dst.u32min = 0;
+  dst.u32max = U32_MAX_N;
+  regBoundsSyncN(dst, tv, tm, umin, umax, smin < 0 ? 0 : smin, smax > M ? M : smax);
+  return true;
 }
 
 function fits32(x: number): boolean {
@@ -380,7 +508,8 @@ export function checkAluOp(env: Env, i: number): number {
       else zext32(d);
       return 0;
     }
-    markScalarConst(d, w === 64 ? BigInt(imm) : BigInt(imm >>> 0));
+    if (fastPaths.on && (w === 32 || imm >= 0)) markScalarConstN(d, imm >>> 0);
+    else markScalarConst(d, w === 64 ? BigInt(imm) : BigInt(imm >>> 0));
     return 0;
   }
   if (isX) {
@@ -410,17 +539,37 @@ export function checkAluOp(env: Env, i: number): number {
     if (dst.type !== SCALAR_VALUE) markChainPrecision(env, srcNo); // pointer += scalar
     else if (dst.precise) markChainPrecision(env, srcNo);
   } else {
+    if (dst.type === SCALAR_VALUE) {
+      adjustScalarK(dst, op, imm, w);
+      return 0;
+    }
     srcReg = new Reg();
     markScalarConst(srcReg, BigInt(imm));
   }
   if (dst.type !== SCALAR_VALUE) return adjustPtr(env, i, dst, srcReg, dstNo);
-  if (srcReg.vm !== 0n && (srcReg.smin > srcReg.smax || srcReg.umin > srcReg.umax)) {
+  adjustScalarX(dst, srcReg, op, w);
+  return 0;
+}
+
+/** check_alu_op()'s end for scalar dst op= imm (the operands checked): adjust_scalar_min_max_vals(). */
+export function adjustScalarK(dst: Reg, op: number, imm: number, w: 32 | 64): void {
+  if (w === 64 && imm >= 0 && fastPaths.on && smallScalar(dst) && scalarOp64Small(dst, op, imm, 0, imm, imm, imm, imm)) {
+    return;
+  }
+  store(dst, scalarOp(op, view(dst, w), constView(BigInt(imm), w), w), w);
+}
+
+/** check_alu_op()'s end for scalar dst op= scalar src (the operands checked): adjust_scalar_min_max_vals(). */
+export function adjustScalarX(dst: Reg, src: Reg, op: number, w: 32 | 64): void {
+  if (src.vm !== 0n && (src.smin > src.smax || src.umin > src.umax)) {
     markUnknown(dst);
     if (w === 32) zext32(dst);
-    return 0;
+    return;
   }
-  const b = w === 32 && !isX ? constView(BigInt(imm), 32) : view(srcReg, w);
-  const res = scalarOp(op, view(dst, w), b, w);
-  store(dst, res, w);
-  return 0;
+  if (w === 64 && fastPaths.on && smallScalar(dst) && smallScalar(src) &&
+    scalarOp64Small(dst, op, Number(src.vv), Number(src.vm), Number(src.umin), Number(src.umax),
+      Number(src.smin), Number(src.smax))) {
+    return;
+  }
+  store(dst, scalarOp(op, view(dst, w), view(src, w), w), w);
 }

@@ -6,7 +6,8 @@ import {
 } from "../isa/uapi.ts";
 import {
   AT_PKT_END, BEYOND_PKT_END, PTR_MAYBE_NULL, PTR_TO_MAP_VALUE, PTR_TO_PACKET, PTR_TO_PACKET_END, PTR_TO_PACKET_META,
-  Reg, SCALAR_VALUE, baseType, markScalarConst, regBoundsInvalid, regBoundsSync,
+  Reg, SCALAR_VALUE, baseType, fastPaths, markScalarConst, regBoundsInvalid, regBoundsSync,
+  smallScalar,
 } from "./reg_state.ts";
 import { s64, tnumAnd, tnumConst, tnumIntersect, tnumOr, tnumSubreg, tnumWithSubreg, U64_MAX } from "./tnum.ts";
 import type { VerState } from "./stack.ts";
@@ -57,8 +58,81 @@ function bview(r: Reg, is32: boolean): B {
   return { umin: BigInt(r.u32min), umax: BigInt(r.u32max), smin: BigInt(r.s32min), smax: BigInt(r.s32max), v: t.v, m: t.m };
 }
 
+/**
+ * scalarBranchTaken() in numbers, when both operands' views are exact in them: at 32 bits when
+ * both tnums lie in [0, 2^32) (the 32-bit bounds are numbers anyway), at 64 bits when both
+ * registers are smallScalar() (every 64-bit field in [0, 2^32)). -2 when not applicable.
+ */
+function scalarBranchTakenN(r1: Reg, r2: Reg, op: number, is32: boolean): number {
+  const L = 0xffffffffn;
+  if (r1.vv > L || r1.vm > L || r2.vv > L || r2.vm > L) return -2;
+  let aumin: number, aumax: number, asmin: number, asmax: number, bumin: number, bumax: number, bsmin: number, bsmax: number;
+  if (is32) {
+    aumin = r1.u32min; aumax = r1.u32max; asmin = r1.s32min; asmax = r1.s32max;
+    bumin = r2.u32min; bumax = r2.u32max; bsmin = r2.s32min; bsmax = r2.s32max;
+  } else {
+    if (!smallScalar(r1) || !smallScalar(r2)) return -2;
+    aumin = Number(r1.umin); aumax = Number(r1.umax); asmin = Number(r1.smin); asmax = Number(r1.smax);
+    bumin = Number(r2.umin); bumax = Number(r2.umax); bsmin = Number(r2.smin); bsmax = Number(r2.smax);
+  }
+  const av = Number(r1.vv), am = Number(r1.vm), bv = Number(r2.vv), bm = Number(r2.vm);
+  switch (op) {
+    case BPF_JEQ:
+    case BPF_JNE: {
+      let eq = -1;
+      if (am === 0 && bm === 0) eq = av === bv ? 1 : 0;
+      else if (aumin > bumax || aumax < bumin || asmin > bsmax || asmax < bsmin) eq = 0;
+      else if (((av ^ bv) & ~(am | bm)) !== 0) eq = 0;
+      if (eq < 0) return -1;
+      return op === BPF_JEQ ? eq : 1 - eq;
+    }
+    case BPF_JSET:
+      if (bm !== 0) return -1;
+      if ((av & bv) !== 0) return 1;
+      if (((av | am) & bv) === 0) return 0;
+      return -1;
+    case BPF_JGT:
+      if (aumin > bumax) return 1;
+      if (aumax <= bumin) return 0;
+      return -1;
+    case BPF_JSGT:
+      if (asmin > bsmax) return 1;
+      if (asmax <= bsmin) return 0;
+      return -1;
+    case BPF_JLT:
+      if (aumax < bumin) return 1;
+      if (aumin >= bumax) return 0;
+      return -1;
+    case BPF_JSLT:
+      if (asmax < bsmin) return 1;
+      if (asmin >= bsmax) return 0;
+      return -1;
+    case BPF_JGE:
+      if (aumin >= bumax) return 1;
+      if (aumax < bumin) return 0;
+      return -1;
+    case BPF_JSGE:
+      if (asmin >= bsmax) return 1;
+      if (asmax < bsmin) return 0;
+      return -1;
+    case BPF_JLE:
+      if (aumax <= bumin) return 1;
+      if (aumin > bumax) return 0;
+      return -1;
+    case BPF_JSLE:
+      if (asmax <= bsmin) return 1;
+      if (asmin > bsmax) return 0;
+      return -1;
+  }
+  return -1;
+}
+
 /** is_scalar_branch_taken(): 1 taken, 0 not taken, -1 unknown. */
 function scalarBranchTaken(r1: Reg, r2: Reg, op: number, is32: boolean): number {
+  if (fastPaths.on) {
+    const n = scalarBranchTakenN(r1, r2, op, is32);
+    if (n !== -2) return n;
+  }
   const a = bview(r1, is32), b = bview(r2, is32);
   const aConst = a.m === 0n, bConst = b.m === 0n;
   switch (op) {
@@ -163,6 +237,24 @@ export function isBranchTaken(r1: Reg, r2: Reg, op: number, is32: boolean): numb
 const bmax = (a: bigint, b: bigint): bigint => (a > b ? a : b);
 const bmin = (a: bigint, b: bigint): bigint => (a < b ? a : b);
 
+/**
+ * JEQ's tnum_intersect() of both registers' tnums, stored in both, in numbers when both tnums
+ * lie in [0, 2^32) (then the 32-bit variant, tnum_with_subreg() of the intersected subregs,
+ * is the same: the upper halves are zero). False, nothing done, otherwise.
+ */
+function intersectSmall(r1: Reg, r2: Reg): boolean {
+  const L = 0xffffffffn;
+  if (r1.vv > L || r1.vm > L || r2.vv > L || r2.vm > L) return false;
+  const am = Number(r1.vm), bm = Number(r2.vm);
+  const m = (am & bm) >>> 0;
+  const v = ((Number(r1.vv) | Number(r2.vv)) & ~m) >>> 0;
+  const bvv = Number(r1.vv) === v ? r1.vv : Number(r2.vv) === v ? r2.vv : BigInt(v);
+  const bvm = am === m ? r1.vm : bm === m ? r2.vm : BigInt(m);
+  r1.vv = r2.vv = bvv;
+  r1.vm = r2.vm = bvm;
+  return true;
+}
+
 /** regs_refine_cond_op(): narrows r1 and r2 assuming `r1 op r2` holds. */
 function refine(r1: Reg, r2: Reg, op: number, is32: boolean): void {
   switch (op) {
@@ -177,6 +269,7 @@ function refine(r1: Reg, r2: Reg, op: number, is32: boolean): void {
         const s0 = Math.max(r1.s32min, r2.s32min), s1 = Math.min(r1.s32max, r2.s32max);
         r1.u32min = r2.u32min = u0; r1.u32max = r2.u32max = u1;
         r1.s32min = r2.s32min = s0; r1.s32max = r2.s32max = s1;
+        if (fastPaths.on && intersectSmall(r1, r2)) break;
         const t = tnumIntersect(tnumSubreg(r1.varOff), tnumSubreg(r2.varOff));
         r1.varOff = tnumWithSubreg(r1.varOff, t);
         r2.varOff = tnumWithSubreg(r2.varOff, t);
@@ -218,6 +311,7 @@ function refine(r1: Reg, r2: Reg, op: number, is32: boolean): void {
       const s0 = bmax(r1.smin, r2.smin), s1 = bmin(r1.smax, r2.smax);
       r1.umin = r2.umin = u0; r1.umax = r2.umax = u1;
       r1.smin = r2.smin = s0; r1.smax = r2.smax = s1;
+      if (fastPaths.on && intersectSmall(r1, r2)) break;
       const t = tnumIntersect(r1.varOff, r2.varOff);
       r1.varOff = t;
       r2.varOff = t;

@@ -163,6 +163,13 @@ export class Reg {
   g["u32max"] = null;
 }
 
+/**
+ * Switch for the number fast paths of the bounds arithmetic (regBoundsSync, the scalar ALU,
+ * branch refinement): off, everything runs the general BigInt code. Only the differential tests
+ * (test/shared/bpf/verifier/fastpath.test.ts) turn it off, to use that code as their oracle.
+ */
+export const fastPaths = { on: true };
+
 /** Unbounded variable part (pointers get a zero one). */
 export function markUnbounded(r: Reg): void {
   r.vv = 0n;
@@ -211,6 +218,48 @@ export function markKnownZero(r: Reg): void {
 export function markScalarConst(r: Reg, v: bigint): void {
   markUnknown(r);
   markKnown(r, v);
+}
+
+/** A scalar whose tnum and 64-bit bounds all lie in [0, 2^32): its arithmetic has a number path. */
+export function smallScalar(r: Reg): boolean {
+  const L = 0xffffffffn;
+  return r.vv <= L && r.vm <= L && r.umin >= 0n && r.umin <= L && r.umax >= 0n && r.umax <= L &&
+    r.smin >= 0n && r.smin <= L && r.smax >= 0n && r.smax <= L;
+}
+
+/** markScalarConst() of a value in [0, 2^32), given as a number (one BigInt made, none if r already holds it). */
+export function markScalarConstN(r: Reg, v: number): void {
+  r.type = SCALAR_VALUE;
+  r.off = 0;
+  r.id = 0;
+  r.range = 0;
+  r.map = null;
+  r.precise = false;
+  const b = r.vv === r.umin && Number(r.vv) === v ? r.vv : BigInt(v);
+  r.vv = b;
+  r.vm = 0n;
+  r.umin = r.umax = r.smin = r.smax = b;
+  r.u32min = r.u32max = v;
+  r.s32min = r.s32max = v | 0;
+}
+
+/**
+ * regBoundsSync() of a scalar whose 64-bit tnum and unsigned bounds lie in [0, 2^32), given as
+ * numbers (smin <= 2^32-1, smax >= 0: the contract of syncBounds32); r's 32-bit fields are its
+ * 32-bit bounds. The known-value case is regBoundsSync()'s first one.
+ */
+export function regBoundsSyncN(r: Reg, vv: number, vm: number, umin: number, umax: number, smin: number, smax: number): void {
+  if (vm === 0 && umin <= vv && vv <= umax && smin <= vv && vv <= smax && r.u32min <= vv && vv <= r.u32max &&
+    r.s32min <= (vv | 0) && (vv | 0) <= r.s32max) {
+    const b = Number(r.vv) === vv ? r.vv : BigInt(vv);
+    r.vv = b;
+    r.vm = 0n;
+    r.umin = r.umax = r.smin = r.smax = b;
+    r.u32min = r.u32max = vv;
+    r.s32min = r.s32max = vv | 0;
+    return;
+  }
+  syncBounds32(r, vv, vm, umin, umax, smin, smax);
 }
 
 export function markNotInit(r: Reg): void {
@@ -329,8 +378,11 @@ export function regBoundsSync(r: Reg): void {
     return; // nothing known: nothing to deduce
   }
   const L = 0xffffffffn;
-  if (r.vm <= L && r.vv <= L && r.umax <= L && r.umin <= L && r.smax <= L && r.smin >= 0n && r.smin <= L && r.smax >= 0n) {
-    syncBounds32(r);
+  // the first step (__update_reg64_bounds) brings smin up to vv >= 0 and smax down to vv|vm <= 2^32-1,
+  // so any smin <= 2^32-1 and smax >= 0 (S64_MIN/S64_MAX after AND/OR/XOR/shifts) lands in range
+  if (fastPaths.on && r.vm <= L && r.vv <= L && r.umax <= L && r.umin <= L && r.smin <= L && r.smax >= 0n) {
+    syncBounds32(r, Number(r.vv), Number(r.vm), Number(r.umin), Number(r.umax),
+      r.smin <= 0n ? 0 : Number(r.smin), r.smax >= L ? U32_MAX_N : Number(r.smax));
     return;
   }
   updateRegBounds(r);
@@ -352,10 +404,11 @@ function range32(min: number, max: number): number {
  * regBoundsSync() of a register whose tnum and 64-bit bounds all lie in [0, 2^32) (what packet
  * bytes, lengths and masked values are), in numbers: every step of the general sequence keeps
  * them there, and its 64-bit arithmetic reduces to 32-bit (upper halves zero, no sign bit).
+ * The 64-bit inputs come as numbers (the scalar ALU's fast path passes its results without
+ * making BigInts of them); r's 32-bit fields are the 32-bit inputs, and r's 64-bit fields are
+ * read only to keep the BigInts whose values did not change.
  */
-function syncBounds32(r: Reg): void {
-  let vv = Number(r.vv), vm = Number(r.vm);
-  let umin = Number(r.umin), umax = Number(r.umax), smin = Number(r.smin), smax = Number(r.smax);
+export function syncBounds32(r: Reg, vv: number, vm: number, umin: number, umax: number, smin: number, smax: number): void {
   let s32min = r.s32min, s32max = r.s32max, u32min = r.u32min, u32max = r.u32max;
   for (let pass = 0; pass < 2; pass++) {
     if (pass === 1) {
@@ -418,6 +471,7 @@ function syncBounds32(r: Reg): void {
       if (u32max < smax) smax = u32max;
     }
   }
+  // the fields stay BigInt (the general path's representation): a new one only where the value changed
   if (vv !== Number(r.vv)) r.vv = BigInt(vv);
   if (vm !== Number(r.vm)) r.vm = BigInt(vm);
   if (umin !== Number(r.umin)) r.umin = BigInt(umin);
