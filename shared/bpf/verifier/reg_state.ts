@@ -186,6 +186,15 @@ export function markUnbounded(r: Reg): void {
 
 /** __mark_reg_known(): every bound equals `v` (64-bit, any sign). */
 export function markKnown(r: Reg, v: bigint): void {
+  if (fastPaths.on && v >= 0n && v <= 0xffffffffn) {
+    // in [0, 2^32): already its u64 and s64 forms, and its low half
+    r.vv = r.umin = r.umax = r.smin = r.smax = v;
+    r.vm = 0n;
+    const n = Number(v);
+    r.u32min = r.u32max = n;
+    r.s32min = r.s32max = n | 0;
+    return;
+  }
   const u = BigInt.asUintN(64, v);
   r.vv = u;
   r.vm = 0n;
@@ -367,7 +376,8 @@ function boundOffset(r: Reg): void {
 export function regBoundsSync(r: Reg): void {
   if (r.vm === 0n) {
     // a known value: every bound is that value, unless the bounds already exclude it (an infeasible path)
-    const v = r.vv, sv = s64(v), lo = Number(v & 0xffffffffn);
+    const v = r.vv, small = fastPaths.on && v <= 0xffffffffn;
+    const sv = small ? v : s64(v), lo = small ? Number(v) : Number(v & 0xffffffffn);
     if (r.umin <= v && v <= r.umax && r.smin <= sv && sv <= r.smax && r.u32min <= lo && lo <= r.u32max &&
       r.s32min <= (lo | 0) && (lo | 0) <= r.s32max) {
       markKnown(r, v);
