@@ -287,6 +287,121 @@ export function scalarOp64Small(
   return true;
 }
 
+/**
+ * scalarOp() + store() + zext at 32 bits, in numbers, for a dst whose tnum lies in [0, 2^32) and
+ * a src given as numbers (its tnum's value/mask in [0, 2^32), its 32-bit bounds). Every quantity
+ * is a 32-bit one: sums stay exact in doubles, and the tnum steps, taken modulo 2^32 by the
+ * bitwise operators, are what tnum_cast(, 4) keeps of the 64-bit ones. Returns false, having
+ * changed nothing, for the ops without a number path (MUL of non-constants, DIV, MOD).
+ */
+export function scalarOp32Small(
+  dst: Reg, op: number, bv: number, bm: number, bumin: number, bumax: number, bsmin: number, bsmax: number,
+): boolean {
+  const M = 0xffffffff;
+  const av = Number(dst.vv), am = Number(dst.vm);
+  const aumin = dst.u32min, aumax = dst.u32max, asmin = dst.s32min, asmax = dst.s32max;
+  if (am === 0 && bm === 0) {
+    let v: number;
+    switch (op) {
+      case BPF_ADD: v = (av + bv) >>> 0; break;
+      case BPF_SUB: v = (av - bv) >>> 0; break;
+      case BPF_MUL: v = Math.imul(av, bv) >>> 0; break;
+      case BPF_AND: v = (av & bv) >>> 0; break;
+      case BPF_OR: v = (av | bv) >>> 0; break;
+      case BPF_XOR: v = (av ^ bv) >>> 0; break;
+      case BPF_LSH: v = (av << (bv & 31)) >>> 0; break;
+      case BPF_RSH: v = av >>> (bv & 31); break;
+      case BPF_ARSH: v = ((av | 0) >> (bv & 31)) >>> 0; break;
+      default: return false;
+    }
+    markScalarConstN(dst, v);
+    return true;
+  }
+  let tv: number, tm: number, umin: number, umax: number;
+  let smin = S32_MIN, smax = S32_MAX;
+  switch (op) {
+    case BPF_ADD: {
+      const sm = am + bm, sv = av + bv;
+      const mu = ((sm + sv) ^ sv) | am | bm;
+      tv = (sv & ~mu) >>> 0;
+      tm = mu >>> 0;
+      umax = aumax + bumax;
+      if (umax > M) { umin = 0; umax = M; } else umin = aumin + bumin;
+      smin = asmin + bsmin;
+      smax = asmax + bsmax;
+      break;
+    }
+    case BPF_SUB: {
+      const dv = av - bv;
+      const mu = ((dv + am) ^ (dv - bm)) | am | bm;
+      tv = (dv & ~mu) >>> 0;
+      tm = mu >>> 0;
+      if (aumin < bumax) { umin = 0; umax = M; } else { umin = aumin - bumax; umax = aumax - bumin; }
+      smin = asmin - bsmax;
+      smax = asmax - bsmin;
+      break;
+    }
+    case BPF_AND:
+      tv = (av & bv) >>> 0;
+      tm = ((av | am) & (bv | bm) & ~tv) >>> 0;
+      umin = tv;
+      umax = aumax < bumax ? aumax : bumax;
+      break;
+    case BPF_OR:
+      tv = (av | bv) >>> 0;
+      tm = ((am | bm) & ~tv) >>> 0;
+      umin = aumin > bumin ? aumin : bumin;
+      umax = (tv | tm) >>> 0;
+      break;
+    case BPF_XOR:
+      tm = (am | bm) >>> 0;
+      tv = ((av ^ bv) & ~tm) >>> 0;
+      umin = tv;
+      umax = (tv | tm) >>> 0;
+      break;
+    case BPF_LSH:
+    case BPF_RSH:
+    case BPF_ARSH: {
+      if (bm !== 0 || bumax >= 32) {
+        tv = 0; tm = M; umin = 0; umax = M;
+        break;
+      }
+      if (bv >= 32) return false; // a constant whose bounds disagree with it: the general code's business
+      if (op === BPF_LSH) {
+        tv = (av << bv) >>> 0;
+        tm = (am << bv) >>> 0;
+        const f = 2 ** bv;
+        if (aumax * f <= M) { umin = aumin * f; umax = aumax * f; } else { umin = 0; umax = M; }
+      } else if (op === BPF_RSH) {
+        tv = av >>> bv; tm = am >>> bv; umin = aumin >>> bv; umax = aumax >>> bv;
+      } else {
+        tv = ((av | 0) >> bv) >>> 0; tm = ((am | 0) >> bv) >>> 0; umin = 0; umax = M;
+        smin = asmin >> bv; smax = asmax >> bv;
+      }
+      break;
+    }
+    default:
+      return false;
+  }
+  // store(): bounds outside the width or inverted stay unknown
+  const uok = umin >= 0 && umax <= M && umin <= umax;
+  const sok = smin >= S32_MIN && smax <= S32_MAX && smin <= smax;
+  dst.type = SCALAR_VALUE;
+  dst.off = 0;
+  dst.id = 0;
+  dst.range = 0;
+  dst.map = null;
+  dst.precise = false;
+  dst.u32min = uok ? umin : 0;
+  dst.u32max = uok ? umax : U32_MAX_N;
+  dst.s32min = sok ? smin : S32_MIN;
+  dst.s32max = sok ? smax : S32_MAX;
+  regBoundsSyncN(dst, tv, tm, 0, M, 0, M);
+  // zext32(): the 64-bit bounds are the 32-bit unsigned ones (the tnum has no upper half)
+  regBoundsSyncN(dst, Number(dst.vv), Number(dst.vm), dst.u32min, dst.u32max, dst.u32min, dst.u32max);
+  return true;
+}
+
 function fits32(x: number): boolean {
   return x >= -0x80000000 && x <= 0x7fffffff;
 }
@@ -553,8 +668,13 @@ export function checkAluOp(env: Env, i: number): number {
 
 /** check_alu_op()'s end for scalar dst op= imm (the operands checked): adjust_scalar_min_max_vals(). */
 export function adjustScalarK(dst: Reg, op: number, imm: number, w: 32 | 64): void {
-  if (w === 64 && imm >= 0 && fastPaths.on && smallScalar(dst) && scalarOp64Small(dst, op, imm, 0, imm, imm, imm, imm)) {
-    return;
+  if (fastPaths.on) {
+    if (w === 64) {
+      if (imm >= 0 && smallScalar(dst) && scalarOp64Small(dst, op, imm, 0, imm, imm, imm, imm)) return;
+    } else if (dst.vv <= 0xffffffffn && dst.vm <= 0xffffffffn) {
+      const u = imm >>> 0;
+      if (scalarOp32Small(dst, op, u, 0, u, u, imm, imm)) return;
+    }
   }
   store(dst, scalarOp(op, view(dst, w), constView(BigInt(imm), w), w), w);
 }
@@ -566,10 +686,17 @@ export function adjustScalarX(dst: Reg, src: Reg, op: number, w: 32 | 64): void 
     if (w === 32) zext32(dst);
     return;
   }
-  if (w === 64 && fastPaths.on && smallScalar(dst) && smallScalar(src) &&
-    scalarOp64Small(dst, op, Number(src.vv), Number(src.vm), Number(src.umin), Number(src.umax),
-      Number(src.smin), Number(src.smax))) {
-    return;
+  if (fastPaths.on) {
+    if (w === 64) {
+      if (smallScalar(dst) && smallScalar(src) &&
+        scalarOp64Small(dst, op, Number(src.vv), Number(src.vm), Number(src.umin), Number(src.umax),
+          Number(src.smin), Number(src.smax))) {
+        return;
+      }
+    } else if (dst.vv <= 0xffffffffn && dst.vm <= 0xffffffffn && src.vv <= 0xffffffffn && src.vm <= 0xffffffffn &&
+      scalarOp32Small(dst, op, Number(src.vv), Number(src.vm), src.u32min, src.u32max, src.s32min, src.s32max)) {
+      return;
+    }
   }
   store(dst, scalarOp(op, view(dst, w), view(src, w), w), w);
 }
