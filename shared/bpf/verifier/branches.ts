@@ -255,6 +255,38 @@ function intersectSmall(r1: Reg, r2: Reg): boolean {
   return true;
 }
 
+/**
+ * The 64-bit JNE, JLT and JSLT cases of refine() (the ones with arithmetic: a bound one past a
+ * constant, or one below the other's) in numbers, for registers that are both smallScalar():
+ * every bound read is exact as a double (in [-1, 2^32] even after r1's update when r1 === r2),
+ * and a new BigInt is made only for a bound that changes. Same steps, same order as refine().
+ */
+function refineSmall(r1: Reg, r2: Reg, op: number): void {
+  if (op === BPF_JNE) {
+    for (let k = 0; k < 2; k++) {
+      const a = k === 0 ? r1 : r2, b = k === 0 ? r2 : r1;
+      if (b.vm !== 0n) continue;
+      const v = Number(b.vv); // s64 of a value below 2^32 is itself
+      if (Number(a.umin) === v) a.umin = BigInt(v + 1);
+      if (Number(a.umax) === v) a.umax = BigInt(v - 1);
+      if (Number(a.smin) === v) a.smin = BigInt(v + 1);
+      if (Number(a.smax) === v) a.smax = BigInt(v - 1);
+    }
+    return;
+  }
+  if (op === BPF_JLT) {
+    const x = Number(r2.umax) - 1;
+    if (x < Number(r1.umax)) r1.umax = BigInt(x);
+    const y = Number(r1.umin) + 1;
+    if (y > Number(r2.umin)) r2.umin = BigInt(y);
+    return;
+  }
+  const x = Number(r2.smax) - 1;
+  if (x < Number(r1.smax)) r1.smax = BigInt(x);
+  const y = Number(r1.smin) + 1;
+  if (y > Number(r2.smin)) r2.smin = BigInt(y);
+}
+
 /** regs_refine_cond_op(): narrows r1 and r2 assuming `r1 op r2` holds. */
 function refine(r1: Reg, r2: Reg, op: number, is32: boolean): void {
   switch (op) {
@@ -303,6 +335,10 @@ function refine(r1: Reg, r2: Reg, op: number, is32: boolean): void {
       case BPF_JSLE: r1.s32max = Math.min(r1.s32max, r2.s32max); r2.s32min = Math.max(r2.s32min, r1.s32min); break;
       case BPF_JSLT: r1.s32max = Math.min(r1.s32max, r2.s32max - 1); r2.s32min = Math.max(r2.s32min, r1.s32min + 1); break;
     }
+    return;
+  }
+  if (fastPaths.on && (op === BPF_JNE || op === BPF_JLT || op === BPF_JSLT) && smallScalar(r1) && smallScalar(r2)) {
+    refineSmall(r1, r2, op);
     return;
   }
   switch (op) {

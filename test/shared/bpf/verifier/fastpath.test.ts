@@ -209,7 +209,11 @@ describe("verifier number fast paths agree with the BigInt code", () => {
       if (rnd() < 0.4) {
         // a comparison against a constant: the common case
         r2 = new Reg();
-        markScalarConst(r2, BigInt(rnd() < 0.5 ? EDGES[Math.floor(rnd() * EDGES.length)]! : Math.floor(rnd() * 300)));
+        // often one of r1's own bounds: JNE/JLT/JSLT move a bound equal to the constant
+        const own = [r1.umin, r1.umax, r1.smin, r1.smax][Math.floor(rnd() * 4)]!;
+        const k = rnd();
+        markScalarConst(r2, k < 0.4 && own >= 0n && own <= 0xffffffffn ? own
+          : BigInt(k < 0.7 ? EDGES[Math.floor(rnd() * EDGES.length)]! : Math.floor(rnd() * 300)));
       }
       if (smallScalar(r1) && smallScalar(r2)) small++;
       const regs = r2 === r1 ? [r1] : [r1, r2];
