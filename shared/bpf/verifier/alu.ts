@@ -12,7 +12,7 @@ import { DST_OP, DST_OP_NO_MARK, SRC_OP } from "./env.ts";
 import {
   CONST_PTR_TO_MAP, PTR_MAYBE_NULL, PTR_TO_CTX, PTR_TO_MAP_VALUE, PTR_TO_PACKET, PTR_TO_PACKET_META, PTR_TO_STACK,
   Reg, S32_MAX, S32_MIN, S64_MAX, S64_MIN, SCALAR_VALUE, U32_MAX_N, baseType, coerceToSize, fastPaths, isPktPointer,
-  markKnown, markScalarConst, markScalarConstN, markUnknown, regBoundsSync, regBoundsSyncN, regTypeStr, smallScalar, zext32,
+  markKnown, markScalarConst, markScalarConstN, markScalarFields, markUnknown, regBoundsSync, regBoundsSyncN, regTypeStr, smallScalar, zext32,
 } from "./reg_state.ts";
 import {
   U64_MAX, s64, tnumAdd, tnumAnd, tnumArshift, tnumCast, tnumConst, tnumIsConst, tnumLshift, tnumMul, tnumOr,
@@ -273,12 +273,7 @@ export function scalarOp64Small(
     return false;
   }
   // markUnknown() but for the 64-bit fields, which regBoundsSyncN() sets (syncBounds32's contract: clamp the signed ones)
-  dst.type = SCALAR_VALUE;
-  dst.off = 0;
-  dst.id = 0;
-  dst.range = 0;
-  dst.map = null;
-  dst.precise = false;
+  markScalarFields(dst);
   dst.s32min = S32_MIN;
   dst.s32max = S32_MAX;
   dst.u32min = 0;
@@ -386,12 +381,7 @@ export function scalarOp32Small(
   // store(): bounds outside the width or inverted stay unknown
   const uok = umin >= 0 && umax <= M && umin <= umax;
   const sok = smin >= S32_MIN && smax <= S32_MAX && smin <= smax;
-  dst.type = SCALAR_VALUE;
-  dst.off = 0;
-  dst.id = 0;
-  dst.range = 0;
-  dst.map = null;
-  dst.precise = false;
+  markScalarFields(dst);
   dst.u32min = uok ? umin : 0;
   dst.u32max = uok ? umax : U32_MAX_N;
   dst.s32min = sok ? smin : S32_MIN;

@@ -99,23 +99,7 @@ export class Reg {
       this.u32max = U32_MAX_N;
       this.precise = false;
     } else {
-      this.type = o.type;
-      this.off = o.off;
-      this.id = o.id;
-      this.range = o.range;
-      this.map = o.map;
-      this.frameno = o.frameno;
-      this.vv = o.vv;
-      this.vm = o.vm;
-      this.smin = o.smin;
-      this.smax = o.smax;
-      this.umin = o.umin;
-      this.umax = o.umax;
-      this.s32min = o.s32min;
-      this.s32max = o.s32max;
-      this.u32min = o.u32min;
-      this.u32max = o.u32max;
-      this.precise = o.precise;
+      this.copyFrom(o);
     }
   }
 
@@ -205,14 +189,19 @@ export function markKnown(r: Reg, v: bigint): void {
   r.s32min = r.s32max = lo | 0;
 }
 
-/** __mark_reg_unknown(): an unknown scalar. */
-export function markUnknown(r: Reg): void {
+/** The non-bound fields of a fresh scalar (type, no offset, id, range or map, imprecise); bounds untouched. */
+export function markScalarFields(r: Reg): void {
   r.type = SCALAR_VALUE;
   r.off = 0;
   r.id = 0;
   r.range = 0;
   r.map = null;
   r.precise = false;
+}
+
+/** __mark_reg_unknown(): an unknown scalar. */
+export function markUnknown(r: Reg): void {
+  markScalarFields(r);
   markUnbounded(r);
 }
 
@@ -238,12 +227,7 @@ export function smallScalar(r: Reg): boolean {
 
 /** markScalarConst() of a value in [0, 2^32), given as a number (one BigInt made, none if r already holds it). */
 export function markScalarConstN(r: Reg, v: number): void {
-  r.type = SCALAR_VALUE;
-  r.off = 0;
-  r.id = 0;
-  r.range = 0;
-  r.map = null;
-  r.precise = false;
+  markScalarFields(r);
   const b = r.vv === r.umin && Number(r.vv) === v ? r.vv : BigInt(v);
   r.vv = b;
   r.vm = 0n;
