@@ -29,7 +29,7 @@ import { EBUSY, EINVAL, ENODEV, ENOENT, KernelError } from "../shared/errno.ts";
 import { PCAP_HDR_LEN, PCAP_REC_HDR_LEN, readPcap } from "../shared/net/pcap.ts";
 import { CaptureFile, CaptureRing } from "./net/capture.ts";
 import type { CaptureShared } from "./net/datapath_shared.ts";
-import { HostDatapath, datapathFates, layoutDatapath, type DatapathFates, type VirtioState } from "./net/datapath.ts";
+import { HostDatapath, datapathFates, layoutDatapath, subCounters, type DatapathFates, type VirtioState } from "./net/datapath.ts";
 import { TUN_XDP_PLACEMENTS } from "./net/tun.ts";
 import { PagePool } from "../shared/net/page_pool.ts";
 import { XDP_FRAME_SZ } from "../shared/bpf/runtime/xdp.ts";
@@ -185,16 +185,6 @@ function freeHostProg(kernel: BpfKernel, p: BpfProg | null): void {
   kernel.progFree(p.id);
   for (const id of maps) kernel.mapFree(id);
 }
-
-const sub = (a: Record<string, Record<string, number>>, b: Record<string, Record<string, number>>) => {
-  const o: Record<string, Record<string, number>> = {};
-  for (const [stage, c] of Object.entries(a)) {
-    const d: Record<string, number> = {};
-    for (const [k, v] of Object.entries(c)) d[k] = k === "batch_max" ? v : v - (b[stage]?.[k] ?? 0);
-    o[stage] = d;
-  }
-  return o;
-};
 
 /** The datapaths of every tap of one host kernel. */
 export class TapDatapaths {
@@ -455,12 +445,12 @@ export class TapDatapaths {
           await dp.drain();
           before = dp.counters();
         } });
-      const w = sub(before, start);
+      const w = subCounters(before, start);
       const warmupProgramPackets = dp.offload !== null ? offRuns(w) : w.vhost_net?.rx_packets ?? 0;
       const t1 = performance.now();
       await dp.drain();
       const drainMs = performance.now() - t1;
-      const delta = sub(dp.counters(), before);
+      const delta = subCounters(dp.counters(), before);
       const tx = delta.tun_xdp!;
       const xdpPackets = dp.offload !== null
         ? tx.off_drop! + tx.off_tx! + tx.off_pass! + tx.off_redirect! + tx.off_aborted! + tx.off_unknown!

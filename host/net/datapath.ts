@@ -181,15 +181,16 @@ export function readCounters(kernel: BpfKernel, sh: DatapathShared): Record<stri
  * thread's counters) the packets copied into the guest are followed through its program.
  */
 /**
- * a - b for every counter (the measured run's counts when b was read after a drained warm-up).
- * Gauges (ring indices, batch_max) come out meaningless; datapathFates() reads none.
+ * a - b for every counter: what moved between two readings (a run's counts, or the measured run's
+ * after a drained warm-up). tun's batch_max stays a's (a maximum, not a count); other gauges (ring
+ * indices) come out meaningless, and datapathFates() reads none.
  */
 export function subCounters(a: Record<string, Record<string, number>>, b: Record<string, Record<string, number>>):
   Record<string, Record<string, number>> {
   const out: Record<string, Record<string, number>> = {};
   for (const [g, block] of Object.entries(a)) {
     const o: Record<string, number> = {}, bb = b[g] ?? {};
-    for (const [k, v] of Object.entries(block)) o[k] = v - (bb[k] ?? 0);
+    for (const [k, v] of Object.entries(block)) o[k] = k === "batch_max" ? v : v - (bb[k] ?? 0);
     out[g] = o;
   }
   return out;

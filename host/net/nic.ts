@@ -58,7 +58,6 @@ export class Nic {
   readonly rxRing: PtrRing;
   readonly stats: StatBlock;
   readonly pool: PagePool;
-  readonly #mem: BpfMemory;
   readonly #vm: BpfVm;
   readonly #trace: TraceRing;
   /** Native XDP program (ip link set dev ... xdpdrv), null when none. */
@@ -80,7 +79,6 @@ export class Nic {
     this.rxRing = PtrRing.at(mem, sh.rxRing);
     this.stats = StatBlock.at(mem, sh.stats, NIC_STATS);
     this.pool = pool;
-    this.#mem = mem;
     this.#vm = vm;
     this.#trace = trace;
     this.xdpProg = null;
@@ -104,7 +102,7 @@ export class Nic {
       this.#burstMissed++;
       return -1;
     }
-    pool.dmaCopy(this.#mem, pool.dataOf(h), srcAddr, len);
+    pool.dmaCopy(pool.dataOf(h), srcAddr, len);
     this.#burstDma++;
     if (this.rxCapture !== null) this.rxCapture.capture(pool.dataOf(h), len);
     pool.prepareU32(h, len, this.ifindex, 0);

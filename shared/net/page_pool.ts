@@ -141,7 +141,7 @@ export class PagePool {
    * The NIC's DMA of a received frame into buffer data `dst`: `len` bytes from `src` (one copy
    * of the bytes, as the hardware writes them), by wasm memory.copy over the pool's memory.
    */
-  dmaCopy(_mem: BpfMemory, dst: number, src: number, len: number): void {
+  dmaCopy(dst: number, src: number, len: number): void {
     this.#copy(dst, src, len);
   }
 

@@ -19,7 +19,7 @@ describe("page_pool", () => {
         const h = pool.alloc();
         const dst = pool.dataOf(h);
         mem.u8.fill(0xee, dst - 8, dst + 512);
-        pool.dmaCopy(mem, dst, src + off, len);
+        pool.dmaCopy(dst, src + off, len);
         expect([...mem.u8.subarray(dst, dst + len)], `len ${len} off ${off}`).toEqual([...mem.u8.subarray(src + off, src + off + len)]);
         // Nothing written before the packet, at most the word's remainder after it.
         expect(mem.u8[dst - 1]).toBe(0xee);
