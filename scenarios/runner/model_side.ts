@@ -1,10 +1,9 @@
 // The model side of a scenario: the performance model's runModel()
 // (scenarios/model/index.ts, the discrete-event simulation in virtual time) run
-// once per cell. Loaded when a run needs it; a checkout without the model says
-// so in every model cell instead of printing a figure. Tests inject a double
+// once per cell. Loaded when a run needs it; a module that does not export
+// runModel() is said in every model cell instead of a figure. Tests inject a double
 // through RunOptions.runModel; what `vxo scenario run` and `npm start` print
 // always comes from the real module.
-import { existsSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { CellSpec, ModelResult, RunModel } from "../types.ts";
@@ -21,9 +20,6 @@ export interface ModelModule { runModel: RunModel; defaultPackets?: (kase: 1 | 2
 
 /** scenarios/model/index.ts's runModel (and defaultPackets), or why there is none. */
 export async function loadRunModel(): Promise<ModelModule | { unavailable: string }> {
-  if (!existsSync(MODEL_MODULE)) {
-    return { unavailable: "no performance model in this checkout (scenarios/model/index.ts is missing)" };
-  }
   const url = pathToFileURL(MODEL_MODULE).href;
   let mod: { runModel?: unknown; defaultPackets?: unknown };
   try {

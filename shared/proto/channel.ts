@@ -129,7 +129,7 @@ export class Channel {
       const seq = this.#seq;
       this.#seq = (this.#seq + 1) >>> 0 || 1;
       this.#pending.set(seq, { resolve: resolve as (r: Reply<unknown>) => void, deadline: Date.now() + timeoutMs, timeoutMs, def });
-      // unref'd: the socket keeps the process alive while a reply can still come
+      // The request deadlines' sweep (SWEEP_MS), unref'd: the socket keeps the process alive while a reply can still come
       if (this.#sweep === null) this.#sweep = setTimeout(sweepTick, SWEEP_MS, this).unref();
       this.#send(this.codec.encodeRequest(def.op, seq, body));
     });

@@ -10,7 +10,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { SCENARIOS } from "../../scenarios/index.ts";
 import { runScenarios } from "../../scenarios/runner/run.ts";
-import { MODEL_MODULE } from "../../scenarios/runner/model_side.ts";
 import { readSharedTables, SHARED_RESULTS } from "../../scenarios/runner/paper.ts";
 import type { Report } from "../../scenarios/runner/report.ts";
 import { modelCalls, runModelDouble } from "../helpers/model_double.ts";
@@ -117,7 +116,7 @@ describe("every scenario at a tiny packet count", () => {
   });
 });
 
-describe.skipIf(!existsSync(MODEL_MODULE))("the performance model (scenarios/model/index.ts)", () => {
+describe("the performance model (scenarios/model/index.ts)", () => {
   it("Case 2 wakes per packet in 0.5..1.1, Case 1 offload below 0.05", async () => {
     const [c1, c2] = await runScenarios(SCENARIOS.filter((s) => s.name === "case1" || s.name === "case2"), {
       runs: 1, outDir: out, isModelOnly: true, progress: null,
@@ -127,4 +126,3 @@ describe.skipIf(!existsSync(MODEL_MODULE))("the performance model (scenarios/mod
     expect(c2!.checks.find((c) => c.what.includes("wakesPerPacket"))!.status).toBe("pass");
   }, 120_000);
 });
-if (!existsSync(MODEL_MODULE)) console.warn(`SKIP model wakes-per-packet test: ${MODEL_MODULE} is not in this checkout`);

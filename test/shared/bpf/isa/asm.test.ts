@@ -232,6 +232,7 @@ describe("parseDataFile()", () => {
   });
 });
 
+if (!existsSync(conformanceRoot)) console.warn(`\n*** SKIP the conformance .data files: ${conformanceRoot} is absent (../shared is not beside this checkout) ***\n`);
 describe.skipIf(!existsSync(conformanceRoot))("the conformance .data files", () => {
   const files = existsSync(conformanceRoot) ? findDataFiles(conformanceRoot) : [];
 

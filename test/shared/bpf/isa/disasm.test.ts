@@ -335,6 +335,7 @@ describe("disasmData()", () => {
   });
 });
 
+if (!existsSync(conformanceRoot)) console.warn(`\n*** SKIP disasmData() on the conformance vectors: ${conformanceRoot} is absent (../shared is not beside this checkout) ***\n`);
 describe.skipIf(!existsSync(conformanceRoot))("disasmData() on the conformance vectors", () => {
   const files = existsSync(conformanceRoot) ? findDataFiles(conformanceRoot) : [];
 
