@@ -384,17 +384,19 @@ export class VhostNet {
         return 0;
       }
     }
-    this.#signalUsed();
+    // As handle_rx() ends: requeue (busy poll interrupted) or re-arm the socket poll, and only
+    // then vhost_net_signal_used(): a producer that comes during the signal finds the poll armed.
     if (this.#busyloopIntr) {
       s[N_RX_BUSYLOOP_INTR]++;
       dev.vhostWorkQueue(VHOST_NET_VQ_RX);
-      return 0;
+    } else {
+      dev.pollArm(VHOST_NET_VQ_RX);
+      if (this.tun.hasData()) {
+        s[N_RX_ENABLE_REQUEUE]++;
+        dev.vhostWorkQueue(VHOST_NET_VQ_RX);
+      }
     }
-    dev.pollArm(VHOST_NET_VQ_RX);
-    if (this.tun.hasData()) {
-      s[N_RX_ENABLE_REQUEUE]++;
-      dev.vhostWorkQueue(VHOST_NET_VQ_RX);
-    }
+    this.#signalUsed();
     return 0;
   }
 

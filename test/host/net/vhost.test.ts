@@ -195,6 +195,32 @@ describe("the offloaded program's verdicts in tun_consume_packets", () => {
     expect(p.pool.freeCountQuiesced()).toBe(POOL);
   });
 
+  it("handle_rx re-arms the socket poll before its last vhost_net_signal_used(): a packet sent during the signal queues the work", () => {
+    const p = setup("xdp_pass.o", null);
+    p.devV.step();
+    // tun_net_xmit from inside the end-of-run signal (the guest interrupt), as a producer on
+    // another CPU does while vhost signals: the poll must already be back on the wait queue.
+    const flush = p.net.virtio.dev.flush.bind(p.net.virtio.dev);
+    let injected = 0;
+    p.net.virtio.dev.flush = (): number => {
+      if (injected === 0 && p.recv.stats.read().consumed === 1) {
+        injected++;
+        p.xmit.tunNetXmit(p.frame());
+      }
+      return flush();
+    };
+    p.xmit.tunNetXmit(p.frame());
+    p.runWorker();
+    expect(injected).toBe(1);
+    // Found armed with the worker running: the work is queued, no wake paid, and the worker
+    // runs handle_rx again before it sleeps.
+    expect(p.devW.stats.read()).toMatchObject({ poll_attempts: 2, poll_disarmed: 0, wake_running: 1, wakes: 1 });
+    expect(p.net.stats.read()).toMatchObject({ rx_runs: 2, rx_packets: 2 });
+    p.net.virtio.dev.flush = flush;
+    p.settle();
+    expect(p.pool.freeCountQuiesced()).toBe(POOL);
+  });
+
   it("unknown actions and XDP_ABORTED are dropped, counted and traced (xdp:xdp_exception)", () => {
     const prog = new BpfProg({ id: 77, name: "ret7", progType: BPF_PROG_TYPE_XDP, insns: assemble("mov %r0, 7\nexit"), usedMaps: [], gplCompatible: true });
     const p = setup(prog, null);
