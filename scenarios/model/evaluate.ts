@@ -23,6 +23,8 @@ export interface FigureEval {
   errRerun: number;
   ok: boolean;
   wakesPerPacket: number;
+  /** sk_data_ready() calls that found vhost's poll armed but paid no wake (queued or running), per call. */
+  armedPerPacket: number;
   batchMean: number | null;
   /** Share of the run each task's CPU was busy (guest 0): NIC softirq, vhost worker, guest vCPU (null with offload). */
   busy: { softirq: number; vhost: number; vcpu: number | null };
@@ -45,7 +47,7 @@ export interface RatioEval {
 
 export interface BusyPollEval {
   busyPollUs: number;
-  rows: Array<{ program: "xdp1" | "xdp2"; mode: "offload" | "non_offload"; without: number; with: number; rises: boolean; wakesWithout: number; wakesWith: number }>;
+  rows: Array<{ program: "xdp1" | "xdp2"; mode: "offload" | "non_offload"; without: number; with: number; rises: boolean; wakesWithout: number; wakesWith: number; armedWithout: number; armedWith: number }>;
   bothRise: boolean;
   nonOffloadAbove: boolean;
   mechanism: string;
@@ -56,6 +58,15 @@ export interface Evaluation {
   figures: FigureEval[];
   ratios: RatioEval[];
   busyPoll: BusyPollEval;
+}
+
+/**
+ * sk_data_ready() calls that found the poll armed but paid no wake (the work queued, or the
+ * worker running: c_wq each), per sk_data_ready; 0 when no packet reached the tap's ring.
+ */
+function armedPerSdr(r: ReturnType<typeof runModelSync>): number {
+  const c = r.sim.perGuest[0]!.counters, w = c.vhost_wakers!, sdr = c.tun_xmit!.sk_data_ready!;
+  return sdr > 0 ? (w.wake_queued! + w.wake_running!) / sdr : 0;
 }
 
 /** Throws FiguresUnavailableError without ../shared/reference (there is nothing to compare against). */
@@ -71,13 +82,13 @@ export function evaluate(p: Profile, fitted: ReadonlySet<string>, packets?: { 1:
     const signalsPerRun = vn.rx_packets! > 0 ? vn.rx_signals! / vn.rx_runs! : null;
     const pc = (x: number): string => `${(100 * x).toFixed(0)}%`;
     const why = `busy: softirq ${pc(busy.softirq)}, vhost ${pc(busy.vhost)}${busy.vcpu === null ? "" : `, vcpu ${pc(busy.vcpu)}`}; ` +
-      `wakes/pkt ${r.wakesPerPacket.toFixed(2)}; consume batch ${r.batchMean === undefined ? "-" : r.batchMean.toFixed(1)}` +
+      `wakes/pkt ${r.wakesPerPacket.toFixed(2)}; armed without a wake ${armedPerSdr(r).toFixed(2)}/pkt; consume batch ${r.batchMean === undefined ? "-" : r.batchMean.toFixed(1)}` +
       (pktsPerRun === null ? "" : `; handle_rx ${pktsPerRun.toFixed(1)} pkts and ${signalsPerRun!.toFixed(2)} interrupts per run`) +
       (vn.tx_packets! > 0 ? `; handle_tx ${(vn.tx_packets! / vn.tx_runs!).toFixed(1)} pkts per run` : "");
     return {
       label: f.label, case: f.case, program: f.program, mode: f.mode, role: fitted.has(f.label) ? "fitted" : "held-out",
       paper: f.paper, rerun: f.rerun, model: r.mpps, err, errRerun: relErr(r.mpps, f.rerun), ok: Math.abs(err) <= FIGURE_TOLERANCE,
-      wakesPerPacket: r.wakesPerPacket, batchMean: r.batchMean ?? null, busy, pktsPerRun, signalsPerRun, why,
+      wakesPerPacket: r.wakesPerPacket, armedPerPacket: armedPerSdr(r), batchMean: r.batchMean ?? null, busy, pktsPerRun, signalsPerRun, why,
     };
   });
   const ratios: RatioEval[] = [];
@@ -91,7 +102,8 @@ export function evaluate(p: Profile, fitted: ReadonlySet<string>, packets?: { 1:
   for (const program of ["xdp1", "xdp2"] as const) for (const mode of ["non_offload", "offload"] as const) {
     const base = figures.find((f) => f.case === 2 && f.program === program && f.mode === mode)!;
     const r = runModelSync({ case: 2, program, mode, packets: pk(2), busyPollUs: CLAIM_BUSY_POLL_US }, p);
-    rows.push({ program, mode, without: base.model, with: r.mpps, rises: r.mpps > base.model * 1.005, wakesWithout: base.wakesPerPacket, wakesWith: r.wakesPerPacket });
+    rows.push({ program, mode, without: base.model, with: r.mpps, rises: r.mpps > base.model * 1.005, wakesWithout: base.wakesPerPacket, wakesWith: r.wakesPerPacket,
+      armedWithout: base.armedPerPacket, armedWith: armedPerSdr(r) });
   }
   const bothRise = rows.every((r) => r.rises);
   const nonOffloadAbove = (["xdp1", "xdp2"] as const).every((pg) =>
@@ -102,8 +114,10 @@ export function evaluate(p: Profile, fitted: ReadonlySet<string>, packets?: { 1:
     `with a ${CLAIM_BUSY_POLL_US} us busy poll, offload wakes/packet ${off1.wakesWithout.toFixed(2)} -> ${off1.wakesWith.toFixed(2)}: ` +
     "the poll ends at the first arrival, the offloaded program drops it inside tun_recvmsg, vhost's peek after the poll finds " +
     "nothing for the guest, so handle_rx re-arms and sleeps and the next packet pays a wake (vhost_net_rx_peek_head_len polls once per peek); " +
-    `non-offload wakes/packet ${non1.wakesWithout.toFixed(2)} -> ${non1.wakesWith.toFixed(2)}: packets handed to the guest keep handle_rx in its loop, ` +
-    "so it keeps polling with the socket poll disarmed and the producer pays only sk_data_ready";
+    `non-offload wakes/packet ${non1.wakesWithout.toFixed(2)} -> ${non1.wakesWith.toFixed(2)} and sk_data_ready finding the poll armed without a wake ` +
+    `${non1.armedWithout.toFixed(2)} -> ${non1.armedWith.toFixed(2)} per packet: without polling handle_rx re-arms at the end of every short run, so the next ` +
+    "arrival takes the wait-queue path (c_wq) while the worker signals the guest; packets handed to the guest keep a polling handle_rx in its loop, " +
+    "the socket poll stays disarmed and the producer pays only sk_data_ready";
   return { profile: p.name, figures, ratios, busyPoll: { busyPollUs: CLAIM_BUSY_POLL_US, rows, bothRise, nonOffloadAbove, mechanism } };
 }
 
@@ -136,7 +150,7 @@ export function formatEvaluation(ev: Evaluation): string {
   const bp = ev.busyPoll;
   L.push("");
   L.push(`held-out claim, Case 2 with vhost busy polling (${bp.busyPollUs} us): "polling improves both, non-offload stays above offload"`);
-  for (const r of bp.rows) L.push(`  ${r.program} ${r.mode.padEnd(12)} ${r.without.toFixed(3)} -> ${r.with.toFixed(3)} Mpps  ${r.rises ? "rises" : miss(false, "does not rise")}  (wakes/pkt ${r.wakesWithout.toFixed(2)} -> ${r.wakesWith.toFixed(2)})`);
+  for (const r of bp.rows) L.push(`  ${r.program} ${r.mode.padEnd(12)} ${r.without.toFixed(3)} -> ${r.with.toFixed(3)} Mpps  ${r.rises ? "rises" : miss(false, "does not rise")}  (wakes/pkt ${r.wakesWithout.toFixed(2)} -> ${r.wakesWith.toFixed(2)}, armed without a wake ${r.armedWithout.toFixed(2)} -> ${r.armedWith.toFixed(2)})`);
   L.push(`  both rise: ${bp.bothRise ? "yes" : miss(false, "no")}; non-offload above offload: ${bp.nonOffloadAbove ? "yes" : miss(false, "no")}`);
   L.push(`  mechanism: ${bp.mechanism}`);
   return L.join("\n");

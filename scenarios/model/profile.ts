@@ -10,7 +10,7 @@ export const PROFILES_DIR = path.join(path.dirname(fileURLToPath(import.meta.url
 
 /** The parameters the model charges (names as in the anchor note §3). */
 export const PARAM_NAMES = [
-  "G_cap", "c_nic_redirect", "c_p", "c_sdr", "C_wake", "L_wake", "F_rx", "c_off", "c_gxdp", "c_inject", "c_rx",
+  "G_cap", "c_nic_redirect", "c_p", "c_sdr", "c_wq", "C_wake", "L_wake", "F_rx", "c_off", "c_gxdp", "c_inject", "c_rx",
   "c_signal", "F_tx", "c_tx", "L_irq", "c_g_irq", "c_g_poll", "c_g_pkt", "c_g_tx", "c_kick",
 ] as const;
 export type ParamName = (typeof PARAM_NAMES)[number];

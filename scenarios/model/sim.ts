@@ -56,7 +56,7 @@ import { setupDatapath, readCounters, datapathFates, type DatapathSetup } from "
 import { Producer, VhostSide } from "../../host/net/datapath_parts.ts";
 import { NAPI_POLL_WEIGHT } from "../../host/net/nic.ts";
 import { TUN_XDP_IN_NET_XMIT, TUN_XDP_IN_RECVMSG, TUN_XDP_IN_XDP_XMIT, TUN_XDP_STATS, MAX_TAP_BATCH } from "../../host/net/tun.ts";
-import { VhostDev, VHOST_NET_VQ_EVT } from "../../host/net/vhost.ts";
+import { VhostDev, VHOST_NET_VQ_EVT, S_WAKE_QUEUED, S_WAKE_RUNNING } from "../../host/net/vhost.ts";
 import { localGuest, type VirtnetGuestTask } from "../../guest/net/virtnet_task.ts";
 import { VIRTNET_ETHTOOL_STATS, type VirtnetQueuePair } from "../../guest/net/virtnet.ts";
 import type { Costs, Profile } from "./profile.ts";
@@ -214,6 +214,7 @@ class ProducerTask {
   readonly #nicRedirIdx: number;
   readonly #nicPassIdx: number;
   readonly #xdpStats: StatBlock;
+  readonly #wakerStats: StatBlock;
   readonly #hookRuns: boolean;
 
   readonly sim: Sim;
@@ -251,6 +252,7 @@ class ProducerTask {
     const sv = this.producer.pktgen.stats.names;
     this.#sentIdx = idx(sv, "sent");
     this.#sdrIdx = idx(tun.stats.names, "sk_data_ready");
+    this.#wakerStats = this.producer.vhost.stats;
     this.#xdpStats = StatBlock.at(s.kernel.mem, s.sh.tun.xdpStats, TUN_XDP_STATS);
     const xn = this.#xdpStats.names;
     this.#offIdx = ["off_drop", "off_tx", "off_pass", "off_redirect", "off_aborted", "off_unknown"].map((n) => idx(xn, n));
@@ -333,11 +335,14 @@ class ProducerTask {
       for (const i of this.#offIdx) off0 += xs[i]!;
       const tx0 = xs[this.#offTxIdx]!;
       this.waker.paid = false;
+      const ws = this.#wakerStats.v, armed0 = ws[S_WAKE_QUEUED]! + ws[S_WAKE_RUNNING]!;
       if (kind === OP_XDP_XMIT) this.#xmitXdp(this.opFrames[k]!, n, this.opFlags[k]!);
       else this.#xmitSkb(this.opFrames[k]![0]!);
       let cost = 0;
       const sdr = tun.stats.v[this.#sdrIdx]! - sdr0;
       if (sdr > 0) cost += this.waker.paid ? c.C_wake + (sdr - 1) * c.c_sdr : sdr * c.c_sdr;
+      // Found the poll armed but paid no wake (queued, or the worker running): the wait-queue path.
+      cost += (ws[S_WAKE_QUEUED]! + ws[S_WAKE_RUNNING]! - armed0) * c.c_wq;
       if (this.#hookRuns) {
         let off = 0;
         for (const i of this.#offIdx) off += xs[i]!;

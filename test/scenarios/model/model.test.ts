@@ -69,19 +69,27 @@ describe("performance model", () => {
     expect(vn.evt_runs).toBe(0);
   });
 
-  it("Case 2 non-offload (F5, a reported miss): vhost never sleeps, so the producer pays no wake and runs at 1/(c_p + c_sdr)", () => {
+  it("Case 2 non-offload: each short handle_rx run re-arms, the next arrival finds the poll armed with the worker running and pays c_wq, not a wake", () => {
     const p = loadProfile("fitted");
-    const r = runModelSync({ case: 2, program: "xdp1", mode: "non_offload", packets: 60000 }, p);
-    const vn = r.sim.perGuest[0]!.counters.vhost_net!;
-    expect(r.wakesPerPacket).toBeLessThan(0.05);
-    expect(r.mpps).toBeCloseTo(1e3 / (p.costs.c_p + p.costs.c_sdr), 1);
-    // One consume per packet, several packets per handle_rx run, an interrupt at the end of each run,
-    // and the worker's CPU saturated: F_rx + c_rx alone take ~95% of the gap between arrivals.
+    const o: ModelOptions = { case: 2, program: "xdp1", mode: "non_offload", packets: 60000 };
+    const r = runModelSync(o, p);
+    const c = r.sim.perGuest[0]!.counters, vn = c.vhost_net!, w = c.vhost_wakers!, sdr = c.tun_xmit!.sk_data_ready!;
+    // vhost needs about the gap between arrivals per packet (F_rx + c_rx + the interrupt at the end
+    // of each run): one consume per packet, about one packet and one interrupt per run.
     expect(r.batchMean).toBeCloseTo(1, 1);
-    expect(vn.rx_packets! / vn.rx_runs!).toBeGreaterThan(2);
+    expect(vn.rx_packets! / vn.rx_runs!).toBeLessThan(2);
     expect(vn.rx_signals! / vn.rx_runs!).toBeGreaterThan(0.9);
-    expect(r.sim.cpuBusyNs[p.placement.vhost]! / r.sim.virtualNs).toBeGreaterThan(0.9);
-    expect(p.costs.F_rx + p.costs.c_rx).toBeGreaterThan(0.9 * (p.costs.c_p + p.costs.c_sdr));
+    // So the producer seldom finds it asleep, and mostly finds the poll armed while it signals.
+    expect(r.wakesPerPacket).toBeLessThan(0.3);
+    expect((w.wake_queued! + w.wake_running!) / sdr).toBeGreaterThan(0.5);
+    // The armed path is what costs: without c_wq the same run is faster, by about c_wq per such call.
+    const free = runModelSync(o, withCosts(p, { c_wq: 0 }));
+    expect(free.mpps).toBeGreaterThan(r.mpps * 1.05);
+    // Busy polling keeps the poll disarmed: no armed calls, no wakes, faster.
+    const polled = runModelSync({ ...o, busyPollUs: 50 }, p);
+    const pw = polled.sim.perGuest[0]!.counters.vhost_wakers!;
+    expect(pw.wake_queued! + pw.wake_running! + pw.wakes!).toBe(0);
+    expect(polled.mpps).toBeGreaterThan(r.mpps * 1.05);
   });
 
   it("the wake costs the producer: without C_wake Case 2 offload runs at the producer's own rate 1/(c_p + c_sdr)", () => {
