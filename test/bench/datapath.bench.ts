@@ -11,7 +11,10 @@
 // include the warm-up; the producer thread's does not). Prints
 // wall-clock Mpps of the measured program (offload: the program in the host's
 // tun_recvmsg; non-offload: the program in the guest's NAPI), CPU time of the
-// process and of each thread, wakes and copies per packet. Not CI-gating; on a
+// process and of each thread, wakes and copies per packet, and under each row
+// the wake-up protocol's counters (tun consume batch, handle_rx runs, and what
+// each sk_data_ready found: the poll disarmed, the work queued, the worker
+// running, or the worker asleep: a wake). Not CI-gating; on a
 // shared 2-core machine the figures move with the load.
 // With --json the last line is the JSON array of the rows
 // ({case, program, mode, sent, dropped, tx, passed, errors, mpps, wakesPerPacket, copiesPerPacket}).
@@ -85,6 +88,13 @@ for (const c of [1, 2] as const) {
         `copies/pkt ${row.copiesPerPacket.toFixed(3)}, errors ${row.errors} (tail drops at the tun ring ${k.tun_xmit!.tx_dropped}); ` +
         `CPU ms: process ${((cpu.user + cpu.system) / 1000).toFixed(0)}, producer thread ${r.producerCpuMs.toFixed(0)}, ` +
         `vhost thread ${(r.vhostLoop.cpuMs ?? NaN).toFixed(0)}, guest thread ${r.guestCpuMs.toFixed(0)}`);
+      // The wake-up protocol's own counters: what decides whether a per-packet wake can arise.
+      const tr = k.tun_recv!, w = k.vhost_wakers!, att = w.poll_attempts!;
+      const batches = tr.consume_calls! - tr.consume_empty!;
+      const pc = (x: number): string => `${att > 0 ? ((100 * x) / att).toFixed(1) : "-"}%`;
+      console.log(`  counters: tun consume batch mean ${batches > 0 ? (tr.consumed! / batches).toFixed(1) : "-"} (max ${tr.batch_max}), ` +
+        `handle_rx ${vn.rx_runs! > 0 ? (vn.rx_packets! / vn.rx_runs!).toFixed(1) : "-"} pkts to the guest per run, ${vn.rx_runs} runs for ${w.wakes} producer wakes; ` +
+        `sk_data_ready ${att}: poll disarmed ${pc(w.poll_disarmed!)}, work queued ${pc(w.wake_queued!)}, worker running ${pc(w.wake_running!)}, woke it ${pc(w.wakes!)}`);
     }
   }
 }
