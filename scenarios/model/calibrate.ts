@@ -6,7 +6,9 @@
 // profiles/default.json with the four fitted values, their sources saying so,
 // and the residuals). Then, for comparison, the plan the anchor note proposes
 // (§3.3: G_cap on F2 where this one fits c_p on F7), fitted the same way: the
-// README says why the plan changed and what each one misses.
+// README says why the plan changed and what each one misses. With
+// --sensitivity it then redoes the fits with each unfitted parameter the Case 2
+// figures lean on at the ends of its source's range (SENSITIVITY).
 //
 // Each fit is a bisection of one parameter on one simulated figure (the model
 // is deterministic, each figure monotone in its parameter); two passes, since
@@ -17,7 +19,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadProfile, profileFromSpec, withCosts, PROFILES_DIR, type ParamName, type Profile, type ProfileFile } from "./profile.ts";
-import { evaluate, formatEvaluation, type Evaluation } from "./evaluate.ts";
+import { evaluate, formatEvaluation, turnEventLoop, type Evaluation } from "./evaluate.ts";
 import { runModelSync, defaultPackets } from "./index.ts";
 import { figure, FiguresUnavailableError, loadFigures, type Figure } from "./figures.ts";
 
@@ -52,9 +54,11 @@ export const ANCHOR_PLAN_FITS: readonly FitSpec[] = [
   { param: "C_wake", figure: "F6", lo: 0, hi: 5000 },
 ];
 
-function simFigure(p: Profile, label: Figure["label"], packets?: number): number {
+async function simFigure(p: Profile, label: Figure["label"], packets?: number): Promise<number> {
   const f = figure(label);
-  return runModelSync({ case: f.case, program: f.program, mode: f.mode, packets: packets ?? defaultPackets(f.case) }, p).mpps;
+  const mpps = runModelSync({ case: f.case, program: f.program, mode: f.mode, packets: packets ?? defaultPackets(f.case) }, p).mpps;
+  await turnEventLoop();
+  return mpps;
 }
 
 export interface FitResult {
@@ -70,28 +74,28 @@ export interface FitResult {
 }
 
 /** Fits FITS on `base` (two passes of bisection). Returns the fitted profile and each fit. */
-export function calibrate(base: Profile, log: (s: string) => void = () => {}, plan: readonly FitSpec[] = FITS): { profile: Profile; fits: FitResult[] } {
+export async function calibrate(base: Profile, log: (s: string) => void = () => {}, plan: readonly FitSpec[] = FITS): Promise<{ profile: Profile; fits: FitResult[] }> {
   let p = base;
   const fits = new Map<ParamName, FitResult>();
   for (let pass = 0; pass < 2; pass++) {
     for (const fs of plan) {
       const target = figure(fs.figure).paper;
-      const at = (v: number): number => simFigure(withCosts(p, { [fs.param]: v }), fs.figure);
+      const at = (v: number): Promise<number> => simFigure(withCosts(p, { [fs.param]: v }), fs.figure);
       let lo = fs.lo, hi = fs.hi;
-      let flo = at(lo), fhi = at(hi);
+      let flo = await at(lo), fhi = await at(hi);
       // Rates fall as a cost rises and rise with G_cap: orient so that f(lo) <= f(hi).
       const up = fhi >= flo;
       const below = (f: number): boolean => (up ? f < target : f > target);
       let converged = true;
       if (below(up ? fhi : flo) === below(up ? flo : fhi)) converged = false;
       for (let i = 0; i < 40 && converged && hi - lo > 1e-3 * Math.max(1, Math.abs(hi)); i++) {
-        const mid = (lo + hi) / 2, fm = at(mid);
+        const mid = (lo + hi) / 2, fm = await at(mid);
         if (below(fm)) lo = mid, flo = fm;
         else hi = mid, fhi = fm;
       }
       const value = converged ? (Math.abs(flo - target) <= Math.abs(fhi - target) ? lo : hi) : (Math.abs(flo - target) <= Math.abs(fhi - target) ? fs.lo : fs.hi);
       p = withCosts(p, { [fs.param]: value });
-      const model = simFigure(p, fs.figure);
+      const model = await simFigure(p, fs.figure);
       fits.set(fs.param, {
         param: fs.param, figure: fs.figure, prior: base.costs[fs.param], value, paper: target, model,
         residual: (model - target) / target, converged,
@@ -118,6 +122,37 @@ export function fittedSpec(base: Profile, fits: FitResult[], ev: Evaluation): Pr
   return spec;
 }
 
+/**
+ * `--sensitivity`: the unfitted parameters the Case 2 figures lean on, each moved to the ends of
+ * its source's range, the four fits redone each time: do the held-out figures, the ratios and the
+ * polling claim still hold?
+ */
+export const SENSITIVITY: ReadonlyArray<{ param: ParamName; values: number[]; range: string }> = [
+  { param: "c_wq", values: [0, 64, 256], range: "0: the anchor note's R1 lump (every call without a wake at c_sdr); 2 to 8 cross-core lines of B5" },
+  { param: "c_sdr", values: [20, 50], range: "anchors §3.1 R1: 20-50 ns" },
+  { param: "L_wake", values: [300, 500, 2500], range: "anchors §3.3: 0.3-0.5 us; E1/E2: ~2.5 us per cross-CPU wake" },
+  { param: "c_signal", values: [900, 1500], range: "E9: 0.3-1.5 us" },
+  { param: "F_rx", values: [128], range: "C6 at half (its two-point fit on C5)" },
+];
+
+async function sensitivity(base: Profile): Promise<void> {
+  const pct = (x: number): string => `${x >= 0 ? "+" : ""}${(100 * x).toFixed(1)}%`;
+  console.log("\nsensitivity (each value: the four fits redone; held-out figures, ratios, polling claim):");
+  for (const s of SENSITIVITY) {
+    console.log(`  ${s.param} (prior ${base.costs[s.param]}; ${s.range})`);
+    for (const v of s.values) {
+      const { profile, fits } = await calibrate(withCosts(base, { [s.param]: v }));
+      const ev = await evaluate({ ...profile, name: `${s.param}=${v}` }, new Set(fits.map((f) => f.figure)));
+      const held = ev.figures.filter((f) => f.role === "held-out");
+      const bad = held.filter((f) => !f.ok).length + ev.ratios.filter((r) => !r.ok).length;
+      console.log(`    ${String(v).padStart(5)}: ${fits.map((f) => `${f.param} ${f.value.toFixed(0)}`).join(", ")}; ` +
+        `held out ${held.map((f) => `${f.label} ${pct(f.err)}`).join(" ")}; ratios ${ev.ratios.map((r) => pct(r.err)).join(" ")}; ` +
+        `polling ${ev.busyPoll.rows.map((r) => pct(r.with / r.without - 1)).join(" ")} (${ev.busyPoll.bothRise ? "all rise" : "NOT all rise"}, ` +
+        `non-offload ${ev.busyPoll.nonOffloadAbove ? "above" : "NOT above"})${bad > 0 ? ` ${bad} MISS` : ""}`);
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const t0 = performance.now();
   try {
@@ -132,10 +167,10 @@ async function main(): Promise<void> {
   }
   const base = loadProfile("default");
   console.log(`calibrating on ${path.relative(process.cwd(), base.file)}: ${FITS.length} fitted parameters`);
-  const { profile, fits } = calibrate(base, (s) => console.log(s));
+  const { profile, fits } = await calibrate(base, (s) => console.log(s));
   console.log("\nfit residuals (model vs the figure each parameter was fitted on):");
   for (const f of fits) console.log(`  ${f.figure} ${f.param.padEnd(8)} residual ${(100 * f.residual).toFixed(2).padStart(6)}%${f.converged ? "" : "  (NOT converged: the figure is out of this parameter's reach)"}`);
-  const ev = evaluate({ ...profile, name: "fitted" }, new Set(fits.map((f) => f.figure)));
+  const ev = await evaluate({ ...profile, name: "fitted" }, new Set(fits.map((f) => f.figure)));
   console.log("\n" + formatEvaluation(ev));
   const spec = fittedSpec(base, fits, ev);
   const out = path.join(PROFILES_DIR, "fitted.json");
@@ -144,12 +179,13 @@ async function main(): Promise<void> {
   profileFromSpec("fitted", out, JSON.parse(readFileSync(out, "utf8")) as ProfileFile);
   console.log(`\nwrote ${path.relative(process.cwd(), out)}`);
   // The anchor note's plan on the same priors, for comparison (not written).
-  const alt = calibrate(withCosts(base, { G_cap: 12.9 }), () => {}, ANCHOR_PLAN_FITS);
-  const altEv = evaluate({ ...alt.profile, name: "anchor plan" }, new Set(alt.fits.map((f) => f.figure)));
+  const alt = await calibrate(withCosts(base, { G_cap: 12.9 }), () => {}, ANCHOR_PLAN_FITS);
+  const altEv = await evaluate({ ...alt.profile, name: "anchor plan" }, new Set(alt.fits.map((f) => f.figure)));
   console.log(`\nfor comparison, the anchor note's plan (§3.3: ${ANCHOR_PLAN_FITS.map((f) => `${f.param} on ${f.figure}`).join(", ")}; c_p at its prior ${base.costs.c_p} ns), not written:`);
   console.log(`  fitted ${alt.fits.map((f) => `${f.param} ${f.value.toFixed(f.param === "G_cap" ? 3 : 1)}`).join(", ")}`);
   console.log(`  ${altEv.figures.map((f) => `${f.label} ${f.role === "fitted" ? "fit" : ((f.err >= 0 ? "+" : "") + (100 * f.err).toFixed(1) + "%" + (f.ok ? "" : " MISS"))}`).join(", ")}`);
   console.log(`  ratios ${altEv.ratios.map((r) => `case ${r.case} ${r.program} ${r.model.toFixed(2)} (${(r.err >= 0 ? "+" : "") + (100 * r.err).toFixed(1)}%${r.ok ? "" : " MISS"})`).join(", ")}`);
+  if (process.argv.includes("--sensitivity")) await sensitivity(base);
   console.log(`\n(${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 }
 

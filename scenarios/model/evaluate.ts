@@ -69,11 +69,23 @@ function armedPerSdr(r: ReturnType<typeof runModelSync>): number {
   return sdr > 0 ? (w.wake_queued! + w.wake_running!) / sdr : 0;
 }
 
+/**
+ * Lets the event loop turn between two runs. Each run's kernel memory (a shared
+ * WebAssembly.Memory) is given back to the system only from a task V8 posts after the
+ * collection, so hundreds of runs back to back without a turn (a calibration) held
+ * gigabytes (2 GB per calibration; the sensitivity sweep ran out of the machine's 24).
+ */
+export function turnEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Throws FiguresUnavailableError without ../shared/reference (there is nothing to compare against). */
-export function evaluate(p: Profile, fitted: ReadonlySet<string>, packets?: { 1: number; 2: number }): Evaluation {
+export async function evaluate(p: Profile, fitted: ReadonlySet<string>, packets?: { 1: number; 2: number }): Promise<Evaluation> {
   const pk = (c: 1 | 2): number => packets?.[c] ?? defaultPackets(c);
-  const figures: FigureEval[] = loadFigures().map((f) => {
+  const figures: FigureEval[] = [];
+  for (const f of loadFigures()) {
     const r = runModelSync({ case: f.case, program: f.program, mode: f.mode, packets: pk(f.case) }, p);
+    await turnEventLoop();
     const err = relErr(r.mpps, f.paper);
     const g = r.sim.perGuest[0]!, vn = g.counters.vhost_net!, span = r.sim.virtualNs, pl = p.placement;
     const share = (cpu: number): number => (r.sim.cpuBusyNs[cpu] ?? 0) / span;
@@ -85,12 +97,12 @@ export function evaluate(p: Profile, fitted: ReadonlySet<string>, packets?: { 1:
       `wakes/pkt ${r.wakesPerPacket.toFixed(2)}; armed without a wake ${armedPerSdr(r).toFixed(2)}/pkt; consume batch ${r.batchMean === undefined ? "-" : r.batchMean.toFixed(1)}` +
       (pktsPerRun === null ? "" : `; handle_rx ${pktsPerRun.toFixed(1)} pkts and ${signalsPerRun!.toFixed(2)} interrupts per run`) +
       (vn.tx_packets! > 0 ? `; handle_tx ${(vn.tx_packets! / vn.tx_runs!).toFixed(1)} pkts per run` : "");
-    return {
+    figures.push({
       label: f.label, case: f.case, program: f.program, mode: f.mode, role: fitted.has(f.label) ? "fitted" : "held-out",
       paper: f.paper, rerun: f.rerun, model: r.mpps, err, errRerun: relErr(r.mpps, f.rerun), ok: Math.abs(err) <= FIGURE_TOLERANCE,
       wakesPerPacket: r.wakesPerPacket, armedPerPacket: armedPerSdr(r), batchMean: r.batchMean ?? null, busy, pktsPerRun, signalsPerRun, why,
-    };
-  });
+    });
+  }
   const ratios: RatioEval[] = [];
   for (const c of [1, 2] as const) for (const program of ["xdp1", "xdp2"] as const) {
     const off = figures.find((f) => f.case === c && f.program === program && f.mode === "offload")!;
@@ -102,6 +114,7 @@ export function evaluate(p: Profile, fitted: ReadonlySet<string>, packets?: { 1:
   for (const program of ["xdp1", "xdp2"] as const) for (const mode of ["non_offload", "offload"] as const) {
     const base = figures.find((f) => f.case === 2 && f.program === program && f.mode === mode)!;
     const r = runModelSync({ case: 2, program, mode, packets: pk(2), busyPollUs: CLAIM_BUSY_POLL_US }, p);
+    await turnEventLoop();
     rows.push({ program, mode, without: base.model, with: r.mpps, rises: r.mpps > base.model * 1.005, wakesWithout: base.wakesPerPacket, wakesWith: r.wakesPerPacket,
       armedWithout: base.armedPerPacket, armedWith: armedPerSdr(r) });
   }
