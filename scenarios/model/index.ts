@@ -8,6 +8,7 @@ import { EINVAL, KernelError } from "../../shared/errno.ts";
 import { Sim, type SimResult } from "./sim.ts";
 import { loadProfile, type Profile } from "./profile.ts";
 import { VHOST_NET_BATCH } from "../../host/net/vhost_net.ts";
+import { FIGURE_SPECS } from "./figures.ts";
 
 export { loadFigures, hasFigures, FiguresUnavailableError, FIGURE_SPECS, FIGURE_TOLERANCE, RATIO_TOLERANCE, type Figure } from "./figures.ts";
 export { evaluate, formatEvaluation, type Evaluation } from "./evaluate.ts";
@@ -54,6 +55,12 @@ export interface ModelResult {
   copiesPerPacket: number;
   /** Mean non-empty tun_consume_packets batch. */
   batchMean?: number;
+  /**
+   * When this run is one of the RFC's eight cells as measured (default hook, no busy poll,
+   * batch 64, one guest, the profile's placement) and the profile's calibration fitted a
+   * parameter on that figure: which (a report marks the cell as fitted, not predicted).
+   */
+  fittedOn?: { figure: string; param: string };
 }
 
 /** Default packet counts: enough verdicts for a steady rate, each run well under 3 s. */
@@ -110,9 +117,20 @@ export function runModelSync(o: ModelOptions, profile: Profile): ModelResult & {
   };
 }
 
+/** The RFC figure a parameter of `profile` was fitted on, if `o` is that figure's cell as measured. */
+export function fittedOn(o: ModelOptions, profile: Profile): { figure: string; param: string } | undefined {
+  if ((o.hook ?? "recvmsg") !== "recvmsg" || (o.busyPollUs ?? 0) !== 0 || (o.vhostBatch ?? VHOST_NET_BATCH) !== VHOST_NET_BATCH ||
+    (o.guests ?? 1) !== 1 || o.placement !== undefined) return undefined;
+  const spec = FIGURE_SPECS.find((f) => f.case === o.case && f.program === o.program && f.mode === o.mode);
+  const cal = profile.spec.calibration as { fitted?: Array<{ param?: unknown; figure?: unknown }> } | undefined;
+  const fit = spec === undefined ? undefined : cal?.fitted?.find((x) => x.figure === spec.label);
+  return fit === undefined || typeof fit.param !== "string" ? undefined : { figure: spec!.label, param: fit.param };
+}
+
 export async function runModel(opts: ModelOptions): Promise<ModelResult> {
   const profile = loadProfile(opts.profile);
   const { sim: _sim, ...res } = runModelSync(opts, profile);
   void _sim;
-  return res;
+  const fit = fittedOn(opts, profile);
+  return fit === undefined ? res : { ...res, fittedOn: fit };
 }

@@ -34,12 +34,22 @@ function emulatorText(r: Row, mode: "non_offload" | "offload", notes: Notes): st
   return e.n > 1 ? `${e.median.toFixed(2)} (${e.min.toFixed(2)}-${e.max.toFixed(2)}, n=${e.n})` : `${e.median.toFixed(2)} (n=1)`;
 }
 
+/** The calibration fit behind a model cell of an RFC table (its figure and parameter), if any. */
+function fitOf(rep: Report, program: string, mode: "non_offload" | "offload"): { figure: string; param: string } | null {
+  const c = rep.cells.find((x) => x.id === `${program}/${mode}`);
+  return c !== undefined && c.model.status === "ok" && c.model.result.fittedOn !== undefined ? c.model.result.fittedOn : null;
+}
+
 function paperTable(rep: Report): TableModel {
   const notes = new Notes();
+  const fits: string[] = [];
   const rows: TCell[][] = rep.rows!.map((r) => {
-    const model = (mode: "non_offload" | "offload"): TCell => (r.model[mode] === null
-      ? { text: notes.ref(r.unavailable[`model/${mode}`] ?? "not run") }
-      : { text: f(r.model[mode]), isMiss: r.misses.includes(`model/${mode}`) });
+    const model = (mode: "non_offload" | "offload"): TCell => {
+      if (r.model[mode] === null) return { text: notes.ref(r.unavailable[`model/${mode}`] ?? "not run") };
+      const fit = fitOf(rep, r.program, mode);
+      if (fit !== null) fits.push(`${fit.figure} (${r.program} ${mode.replace("_", "-")}: ${fit.param})`);
+      return { text: fit === null ? f(r.model[mode]) : `${f(r.model[mode])} (fit)`, isMiss: r.misses.includes(`model/${mode}`) };
+    };
     const err = (mode: "non_offload" | "offload"): TCell => (r.errorPct[mode] === null ? { text: "" }
       : { text: signed(r.errorPct[mode]!), isMiss: r.misses.includes(`model/${mode}`) });
     const ratio = (src: "model" | "emulator"): TCell => (r.ratio[src] === null ? { text: "" }
@@ -68,6 +78,8 @@ function paperTable(rep: Report): TableModel {
         ? `targets (model within ${TARGETS.figurePct}% of each paper figure, each ratio within ${TARGETS.ratioPct}%): not computed, the paper's figures are ${MISSING}. `
         : `targets: model within ${TARGETS.figurePct}% of each paper figure, each ratio (offload/non-offload) within ${TARGETS.ratioPct}% of the paper's; a miss is marked ✗. `) +
         "Emulator: wall-clock Mpps of the real processes on this machine, median (range, runs); no target",
+      ...(fits.length > 0 ? [`model cells marked (fit): a parameter of the profile was fitted on that figure (${fits.join(", ")}); ` +
+        "the other model cells are predicted (npm run calibrate; scenarios/model/README.md)"] : []),
       ...notes.list.map((n, i) => `[${i + 1}] ${n}`),
     ],
   };

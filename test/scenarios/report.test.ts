@@ -107,6 +107,19 @@ describe.skipIf(!paper.isSharedAvailable)("renderings", () => {
     expect(plain).toMatch(/FAIL xdp2: offload beats non-offload|n\/a  xdp2: offload beats non-offload/);
   });
 
+  it("a model cell the profile's calibration was fitted on says so (fit), with a note naming figure and parameter", () => {
+    const r = report();
+    const c = r.cells.find((x) => x.id === "xdp1/non_offload")!;
+    if (c.model.status === "ok") c.model.result.fittedOn = { figure: "F1", param: "c_rx" };
+    const plain = renderTerminal(r, false);
+    expect(plain.split("\n").find((l) => l.startsWith("xdp1"))).toMatch(/2\.50 \(fit\)/);
+    expect(plain).toContain("model cells marked (fit): a parameter of the profile was fitted on that figure (F1 (xdp1 non-offload: c_rx))");
+    expect(plain.split("\n").find((l) => l.startsWith("xdp2"))).not.toContain("(fit)");
+    expect(renderMarkdown(r)).toContain("2.50 (fit)");
+    // Without a fitted cell, no note.
+    expect(renderTerminal(report(), false)).not.toContain("marked (fit)");
+  });
+
   it("markdown and html: missed cells styled red and marked ✗", () => {
     const r = report();
     const md = renderMarkdown(r);

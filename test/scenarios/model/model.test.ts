@@ -164,6 +164,21 @@ describe("performance model", () => {
     }
   });
 
+  it("runModel says which RFC cell a parameter was fitted on, only for that cell as measured", async () => {
+    const fitted = JSON.parse(readFileSync(path.join(PROFILES_DIR, "fitted.json"), "utf8")) as { calibration?: { fitted: Array<{ param: string; figure: string }> } };
+    const fits = fitted.calibration?.fitted ?? [];
+    expect(fits.length).toBe(FITS.length);
+    for (const fit of fits) {
+      const spec = FIGURE_SPECS.find((f) => f.label === fit.figure)!;
+      const o: ModelOptions = { case: spec.case, program: spec.program, mode: spec.mode, packets: 2000, profile: "fitted" };
+      expect((await runModel(o)).fittedOn).toEqual({ figure: fit.figure, param: fit.param });
+      // A what-if of the same cell is a prediction.
+      expect((await runModel({ ...o, busyPollUs: 50 })).fittedOn).toBeUndefined();
+    }
+    const held = FIGURE_SPECS.find((f) => !fits.some((x) => x.figure === f.label))!;
+    expect((await runModel({ case: held.case, program: held.program, mode: held.mode, packets: 2000, profile: "fitted" })).fittedOn).toBeUndefined();
+  });
+
   it("steadyRate measures the middle 80% of the verdicts", () => {
     const log = { t: [] as number[], n: [] as number[], total: 0, add(t: number, n: number) { this.total += n; this.t.push(t); this.n.push(this.total); } };
     // 1000 verdicts at 1 per 100 ns after a slow start: 0.01 per ns.
