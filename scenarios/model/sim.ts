@@ -31,8 +31,9 @@
 //   deferred into a chain of events, each at the time the per-frame work
 //   before it ends (c_nic_redirect per redirected frame, c_p per frame through
 //   the bridge), followed by what the call itself cost (c_sdr, or C_wake when
-//   the VhostDev reported a paid wake; the program when the hook places it in
-//   the producer). The bridge and the devmap keep their own order and state;
+//   the VhostDev reported a paid wake, plus c_wq when it found the poll armed
+//   but the work queued or the worker running; the program when the hook
+//   places it in the producer). The bridge and the devmap keep their own order and state;
 //   only the tap's side effects are placed in time.
 // - The vhost worker runs its loop (VhostDev.step) with a local clock; before
 //   each access to shared state (disarm/arm of the RX poll, tun_consume_packets,
