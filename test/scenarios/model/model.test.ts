@@ -8,7 +8,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { runModel, runModelSync, type ModelOptions } from "../../../scenarios/model/index.ts";
 import { loadProfile, PARAM_NAMES, PROFILES_DIR, withCosts } from "../../../scenarios/model/profile.ts";
-import { FITS } from "../../../scenarios/model/calibrate.ts";
+import { ANCHOR_PLAN_FITS, FITS, SENSITIVITY } from "../../../scenarios/model/calibrate.ts";
 import { FIGURE_SPECS, figure, hasFigures } from "../../../scenarios/model/figures.ts";
 import { SHARED_REFERENCE } from "../../../scenarios/reference/published.ts";
 import { steadyRate } from "../../../scenarios/model/sim.ts";
@@ -162,6 +162,14 @@ describe("performance model", () => {
       expect(String(prior.params[n].source), n).toMatch(/^(?:[ABCDEG]\d+|anchors §)/);
       if (!fittedNames.includes(n)) expect(fitted.params[n].value, n).toBe(prior.params[n].value);
     }
+    // The sensitivity sweep moves unfitted parameters only (a fitted one would be refitted away).
+    for (const sv of SENSITIVITY) {
+      expect(PARAM_NAMES, sv.param).toContain(sv.param);
+      expect(fittedNames, sv.param).not.toContain(sv.param);
+      expect(sv.values.length, sv.param).toBeGreaterThan(0);
+    }
+    // The anchor note's plan printed beside this one is a plan of the same size.
+    expect(ANCHOR_PLAN_FITS.length).toBe(FITS.length);
   });
 
   it("runModel says which RFC cell a parameter was fitted on, only for that cell as measured", async () => {
