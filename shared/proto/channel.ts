@@ -285,6 +285,7 @@ export class Channel {
       this.#pending.delete(seq);
       p.resolve({ ok: false, errno: ETIMEDOUT, message: `No reply to ${p.def.name} within ${p.timeoutMs} ms`, log: [] });
     }
+    // Re-armed while requests wait: their deadlines (a real wait, never a cost), unref'd as above.
     if (this.#pending.size > 0 && !this.#closed) this.#sweep = setTimeout(sweepTick, SWEEP_MS, this).unref();
   }
 

@@ -21,7 +21,7 @@ import { errnoName } from "../../shared/errno.ts";
 import { loadObjectProgOurs, rawObjectProg } from "../shared/bpf/verifier/corpus/ours.ts";
 import { kernelLoadRaw, rawLoaderUnavailable } from "../helpers/raw_loader.ts";
 import { kernelOracleUnavailable } from "../helpers/kernel_oracle.ts";
-import { BUDGET_SAMPLES, PROGRAMS_DIR, REPO_ROOT } from "../helpers/repo.ts";
+import { BUDGET_SAMPLES, PROGRAMS_DIR, REPO_ROOT, KERNEL_CANNOT_OPEN } from "../helpers/repo.ts";
 import { numberFlag } from "../helpers/script_args.ts";
 
 const rounds = numberFlag("--rounds", 15);
@@ -29,7 +29,6 @@ const rounds = numberFlag("--rounds", 15);
 const warmup = numberFlag("--warmup", 40);
 const budget = !process.argv.includes("--no-budget");
 /** Objects libbpf 1.x (bpftool 7) cannot open: no kernel column. */
-const KERNEL_CANNOT_OPEN = new Set(["xdp_legacy_maps.o"]);
 
 function median(a: number[]): number {
   const s = [...a].sort((x, y) => x - y);
@@ -82,7 +81,7 @@ for (const o of objects) {
     verdict = x.verdict;
   }
   let syscall = NaN, bpftool = NaN;
-  if (why === null && !KERNEL_CANNOT_OPEN.has(obj)) {
+  if (why === null && !(obj in KERNEL_CANNOT_OPEN)) {
     const reqs = progs.map((ps) => ({ name: ps.name, ...rawObjectProg(spec, ps) }));
     const sys: number[] = [];
     for (let r = 0; r < rounds; r++) {

@@ -18,11 +18,7 @@ import { openObject } from "../../shared/bpf/libbpf/object.ts";
 import { loadObject } from "../../shared/bpf/libbpf/libbpf.ts";
 import { BpfKernel } from "../../shared/bpf/syscall.ts";
 import { kernelOracleUnavailable } from "../helpers/kernel_oracle.ts";
-import { BUDGET_SAMPLES, PROGRAMS_DIR, REPO_ROOT } from "../helpers/repo.ts";
-
-const KERNEL_CANNOT_OPEN: Record<string, string> = {
-  "xdp_legacy_maps.o": "legacy SEC(\"maps\") definitions: libbpf 1.x (bpftool 7) refuses the object before any BPF_PROG_LOAD",
-};
+import { BUDGET_SAMPLES, KERNEL_CANNOT_OPEN, PROGRAMS_DIR, REPO_ROOT } from "../helpers/repo.ts";
 
 const unavailable = kernelOracleUnavailable(REPO_ROOT);
 if (unavailable !== null) console.warn(`\n*** KERNEL VERIFIER LINE INFO COMPARISON SKIPPED: ${unavailable} ***\n`);
@@ -121,16 +117,15 @@ describe.runIf(unavailable !== null && process.env.CI === "true")("verifier line
 });
 
 describe.skipIf(unavailable !== null)("verifier log line info: the kernel's `;` lines at the same places", () => {
-  const objects = readdirSync(PROGRAMS_DIR).filter((f) => f.endsWith(".o")).sort();
-  it("covers every sample object", () => {
+  const all = readdirSync(PROGRAMS_DIR).filter((f) => f.endsWith(".o")).sort();
+  // The budget samples (a 700,000-line log) and the objects the kernel cannot open are judged
+  // by kernel_verifier.test.ts (E2BIG on both sides; the reason still holds).
+  const objects = all.filter((o) => KERNEL_CANNOT_OPEN[o] === undefined && BUDGET_SAMPLES[o] === undefined);
+  it("covers every sample object but the budget samples and those the kernel cannot open", () => {
     expect(objects.length).toBeGreaterThanOrEqual(5);
+    expect(all.filter((o) => !objects.includes(o)).sort()).toEqual([...Object.keys(KERNEL_CANNOT_OPEN), ...Object.keys(BUDGET_SAMPLES)].filter((o) => all.includes(o)).sort());
   });
   for (const obj of objects) {
-    const skip = KERNEL_CANNOT_OPEN[obj] ?? BUDGET_SAMPLES[obj];
-    if (skip !== undefined) {
-      it.skip(`${obj}: ${skip}`, () => {});
-      continue;
-    }
     it(`${obj}: level 2 (bpftool -d) and, for a rejection, level 1`, async () => {
       const file = path.join(PROGRAMS_DIR, obj);
       const k2 = await kernelLogs(file, true);

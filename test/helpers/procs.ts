@@ -119,3 +119,13 @@ export function xdpSource(ret: string, maps: Array<{ name: string; type: string;
   const uses = maps.map((m) => `\tif (bpf_map_lookup_elem(&${m.name}, &k)) n++;`).join("\n");
   return `#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n${decls}\nSEC("xdp")\nint prog(struct xdp_md *ctx)\n{\n\t__u32 k = 0; int n = 0;\n${uses}\n\treturn n > 100 ? XDP_DROP : ${ret};\n}\nchar _license[] SEC("license") = "GPL";\n`;
 }
+
+/** True while process `pid` exists (signal 0: nothing is sent). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -16,3 +16,12 @@ export const BUDGET_SAMPLES: Readonly<Record<string, string>> = {
   "xdp_spin.o": "walks the whole 1M-insn budget before E2BIG (see test/long/verify_budget.ts)",
   "xdp_branchy.o": "48 branches on packet bytes, none prunable: walks the whole 1M-insn budget before E2BIG",
 };
+
+/**
+ * Sample objects the kernel side cannot load for reasons outside the verifier: the kernel
+ * differentials leave them out, and test/differential/kernel_verifier.test.ts checks that the
+ * reason still holds (bpftool fails on the object, our loader opens it).
+ */
+export const KERNEL_CANNOT_OPEN: Readonly<Record<string, string>> = {
+  "xdp_legacy_maps.o": "legacy SEC(\"maps\") definitions: libbpf 1.x (bpftool 7) refuses the object before any BPF_PROG_LOAD",
+};

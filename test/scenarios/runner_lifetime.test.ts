@@ -10,7 +10,7 @@ import path from "node:path";
 import { runScenarios } from "../../scenarios/runner/run.ts";
 import { paperCells, type Scenario } from "../../scenarios/types.ts";
 import type { Report } from "../../scenarios/runner/report.ts";
-import { Procs, waitFor } from "../helpers/procs.ts";
+import { isAlive, Procs, waitFor } from "../helpers/procs.ts";
 import { VXO_BIN } from "../helpers/repo.ts";
 
 const out = mkdtempSync(path.join(tmpdir(), "vxo-scen-life-"));
@@ -36,15 +36,6 @@ function childrenOf(ppid: number): number[] {
   return out;
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 describe.each([["SIGTERM", 143], ["SIGINT", 130]] as const)("vxo scenario run gets %s mid-run", (signal, status) => {
   it(`ends every process it started, then exits ${status}`, async () => {
     const run = execa("node", [VXO_BIN, "scenario", "run", "case2", "--emulator-only", "--packets", "3000000", "--runs", "5", "--out", out],
@@ -61,7 +52,7 @@ describe.each([["SIGTERM", 143], ["SIGINT", 130]] as const)("vxo scenario run ge
     run.kill(signal);
     const r = await run;
     expect(r.exitCode, String(r.stderr)).toBe(status);
-    expect(kids.filter(alive)).toEqual([]);
+    expect(kids.filter(isAlive)).toEqual([]);
   }, 120_000);
 });
 
@@ -80,7 +71,7 @@ describe("a run that fails", () => {
     });
     expect(pids.map((p) => p.kind)).toEqual(["host", "qemu", "guest"]);
     for (const c of rep!.cells) expect(c.emulator.status).toBe("error");
-    expect(pids.map((p) => p.pid).filter(alive)).toEqual([]);
+    expect(pids.map((p) => p.pid).filter(isAlive)).toEqual([]);
   }, 60_000);
 });
 
@@ -95,7 +86,7 @@ describe("vxo scenario run --host URL", () => {
     const rep = JSON.parse(readFileSync(path.join(dir, "case1", "report.json"), "utf8")) as Report;
     expect(rep.options.host).toBe(host.url);
     expect(rep.cells.find((c) => c.id === "xdp1/offload")!.emulator.status).toBe("ok");
-    expect(alive(host.pid)).toBe(true);
+    expect(isAlive(host.pid)).toBe(true);
     const st = await procs.cli(["host", "show", host.url, "--json"]);
     expect(st.exitCode).toBe(0);
   }, 120_000);

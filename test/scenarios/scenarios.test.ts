@@ -5,6 +5,7 @@
 // evaluated. With the real model present (scenarios/model/index.ts), its Case
 // 1 and Case 2 wakes per packet are checked too.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isAlive } from "../helpers/procs.ts";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -25,15 +26,6 @@ beforeAll(async () => {
   });
 }, 300_000);
 afterAll(() => rmSync(out, { recursive: true, force: true }));
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe("every scenario at a tiny packet count", () => {
   it("writes report.{json,md,html} per scenario; the JSON matches the schema", () => {
@@ -112,7 +104,7 @@ describe("every scenario at a tiny packet count", () => {
 
   it("no process the runner started survives it", () => {
     expect(pids.length).toBeGreaterThan(20);
-    expect(pids.filter(alive)).toEqual([]);
+    expect(pids.filter(isAlive)).toEqual([]);
   });
 });
 
