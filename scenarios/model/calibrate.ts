@@ -19,7 +19,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadProfile, profileFromSpec, withCosts, PROFILES_DIR, type ParamName, type Profile, type ProfileFile } from "./profile.ts";
-import { evaluate, formatEvaluation, turnEventLoop, type Evaluation } from "./evaluate.ts";
+import { evaluate, formatEvaluation, pct, turnEventLoop, type Evaluation } from "./evaluate.ts";
 import { runModelSync, defaultPackets } from "./index.ts";
 import { figure, FiguresUnavailableError, loadFigures, type Figure } from "./figures.ts";
 
@@ -136,7 +136,6 @@ export const SENSITIVITY: ReadonlyArray<{ param: ParamName; values: number[]; ra
 ];
 
 async function sensitivity(base: Profile): Promise<void> {
-  const pct = (x: number): string => `${x >= 0 ? "+" : ""}${(100 * x).toFixed(1)}%`;
   console.log("\nsensitivity (each value: the four fits redone; held-out figures, ratios, polling claim):");
   for (const s of SENSITIVITY) {
     console.log(`  ${s.param} (prior ${base.costs[s.param]}; ${s.range})`);
@@ -183,8 +182,8 @@ async function main(): Promise<void> {
   const altEv = await evaluate({ ...alt.profile, name: "anchor plan" }, new Set(alt.fits.map((f) => f.figure)));
   console.log(`\nfor comparison, the anchor note's plan (§3.3: ${ANCHOR_PLAN_FITS.map((f) => `${f.param} on ${f.figure}`).join(", ")}; c_p at its prior ${base.costs.c_p} ns), not written:`);
   console.log(`  fitted ${alt.fits.map((f) => `${f.param} ${f.value.toFixed(f.param === "G_cap" ? 3 : 1)}`).join(", ")}`);
-  console.log(`  ${altEv.figures.map((f) => `${f.label} ${f.role === "fitted" ? "fit" : ((f.err >= 0 ? "+" : "") + (100 * f.err).toFixed(1) + "%" + (f.ok ? "" : " MISS"))}`).join(", ")}`);
-  console.log(`  ratios ${altEv.ratios.map((r) => `case ${r.case} ${r.program} ${r.model.toFixed(2)} (${(r.err >= 0 ? "+" : "") + (100 * r.err).toFixed(1)}%${r.ok ? "" : " MISS"})`).join(", ")}`);
+  console.log(`  ${altEv.figures.map((f) => `${f.label} ${f.role === "fitted" ? "fit" : pct(f.err) + (f.ok ? "" : " MISS")}`).join(", ")}`);
+  console.log(`  ratios ${altEv.ratios.map((r) => `case ${r.case} ${r.program} ${r.model.toFixed(2)} (${pct(r.err)}${r.ok ? "" : " MISS"})`).join(", ")}`);
   if (process.argv.includes("--sensitivity")) await sensitivity(base);
   console.log(`\n(${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 }

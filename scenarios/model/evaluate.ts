@@ -137,7 +137,8 @@ export async function evaluate(p: Profile, fitted: ReadonlySet<string>, packets?
 const RED = process.stdout.isTTY ? "\x1b[31m" : "";
 const RESET = process.stdout.isTTY ? "\x1b[0m" : "";
 
-function pct(x: number): string {
+/** A relative error as a signed percentage with one decimal ("+3.4%"). */
+export function pct(x: number): string {
   return `${x >= 0 ? "+" : ""}${(100 * x).toFixed(1)}%`;
 }
 
