@@ -55,11 +55,17 @@ describe.skipIf(unavailable !== null)(`program tags against Linux ${formatKernel
 
   let compared = 0;
   for (const obj of objects) {
-    it(`${obj}: our tag of each program equals bpftool prog show's`, async (ctx) => {
+    it(`${obj}: our tag of each program equals bpftool prog show's`, async () => {
       const objPath = path.join(PROGRAMS_DIR, obj);
       const kernel = await kernelTags(objPath);
-      if (kernel === null) ctx.skip("the kernel refuses this object (its verdict is compared in kernel_verifier.test.ts)");
       const spec = openObject(readFileSync(objPath), { file: objPath });
+      if (kernel === null) {
+        // The kernel refuses the object, so there is no tag to compare: we must refuse it too
+        // (the fault itself is compared in kernel_verifier.test.ts).
+        const loads = spec.progs.filter((p) => p.autoload).map((ps) => loadObjectProgOurs(spec, ps).load);
+        expect(loads.some((l) => l.prog === null), `${obj}: the kernel refuses it and we load every program`).toBe(true);
+        return;
+      }
       for (const ps of spec.progs.filter((p) => p.autoload)) {
         const { load } = loadObjectProgOurs(spec, ps);
         expect(load.prog, `${obj} ${ps.name}: errno ${load.errno}`).not.toBeNull();
